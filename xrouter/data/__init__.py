@@ -1,0 +1,1 @@
+"""Data layer: the canonical trace format, the data directory, dataset converters and loaders."""
