@@ -1,0 +1,33 @@
+"""Hydra/OmegaConf glue shared by every entry point: resolvers and config helpers."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from xrouter import PROJECT_ROOT
+
+if not OmegaConf.has_resolver("xrouter_root"):
+    OmegaConf.register_new_resolver("xrouter_root", lambda: str(PROJECT_ROOT))
+
+
+def to_plain(cfg: Any) -> Any:
+    """A resolved plain-Python copy of a config node (dicts, lists, scalars)."""
+    if isinstance(cfg, DictConfig) or OmegaConf.is_config(cfg):
+        return OmegaConf.to_container(cfg, resolve=True)
+    return cfg
+
+
+def quiet_http_loggers() -> None:
+    """httpx/openai log every request at INFO; keep run logs readable (and free of URLs with keys)."""
+    for name in ("httpx", "httpcore", "openai", "urllib3"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def data_dir_of(cfg: DictConfig) -> Path:
+    from xrouter.data.store import resolve_data_dir
+
+    return resolve_data_dir(cfg.paths.data_dir)

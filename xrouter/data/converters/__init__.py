@@ -1,0 +1,1 @@
+"""Converters from public routing datasets into the canonical trace format."""

@@ -1,0 +1,105 @@
+"""Routing datasets by name: resolve their files in the data dir, convert, cache, select a split.
+
+A dataset config (``conf/dataset/<name>.yaml``) names a converter, the files it reads (each with
+its upstream and checksum) and converter options.  ``converter: traces`` reads a user's own file
+in the canonical format (``dataset=traces dataset.path=<file>``), so recorded data needs no code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from importlib import import_module
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+from xrouter import CONF_DIR, PROJECT_ROOT
+from xrouter.data.store import FileSpec, ensure_file
+from xrouter.data.traces import complete_prompts, load_traces, validate_traces
+
+log = logging.getLogger(__name__)
+
+# converter name -> "module:function"; each function takes (files: dict[str, Path], **options)
+CONVERTERS = {
+    "routerbench": "xrouter.data.converters.routerbench:convert",
+    "routellm_gsm8k": "xrouter.data.converters.routellm:convert_gsm8k",
+    "routellm_mmlu": "xrouter.data.converters.routellm:convert_mmlu",
+    "llmrouter": "xrouter.data.converters.llmrouter:convert",
+}
+CACHE_VERSION = "1"  # bump when a converter's output changes
+
+
+def dataset_config(name: str) -> DictConfig:
+    """Load ``conf/dataset/<name>.yaml`` (for code that needs a dataset other than the composed one)."""
+    path = CONF_DIR / "dataset" / f"{name}.yaml"
+    if not path.exists():
+        known = sorted(p.stem for p in (CONF_DIR / "dataset").glob("*.yaml"))
+        raise FileNotFoundError(f"unknown dataset '{name}' (no {path}); known datasets: {known}")
+    return OmegaConf.load(path)
+
+
+def _converter(name: str) -> Callable[..., pd.DataFrame]:
+    try:
+        module, function = CONVERTERS[name].split(":")
+    except KeyError:
+        raise ValueError(f"unknown converter '{name}'; known: {sorted(CONVERTERS)} or 'traces'") from None
+    return getattr(import_module(module), function)
+
+
+def _cache_key(cfg: Mapping[str, Any], files: Mapping[str, Path]) -> str:
+    stamp = {k: (str(p), p.stat().st_size, p.stat().st_mtime_ns) for k, p in files.items()}
+    blob = json.dumps([CACHE_VERSION, OmegaConf.to_container(cfg) if isinstance(cfg, DictConfig) else dict(cfg),
+                       stamp], sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+def load_dataset(cfg: Mapping[str, Any], data_dir: Path, cache_dir: Path | None = None,
+                 download: bool = True) -> pd.DataFrame:
+    """All canonical traces of a dataset (every split), validated; cached as parquet when possible."""
+    if cfg["converter"] == "traces":
+        if not cfg.get("path"):
+            raise ValueError("dataset=traces needs a file: add dataset.path=<canonical traces .parquet/.jsonl>")
+        return load_traces(Path(cfg["path"]).expanduser())
+    files = {key: ensure_file(data_dir, FileSpec.from_config(spec), download=download)
+             for key, spec in cfg["files"].items()}
+    cache_file = None
+    if cache_dir is not None:
+        cache_file = Path(cache_dir) / "traces" / f"{cfg['name']}-{_cache_key(cfg, files)}.parquet"
+        if cache_file.exists():
+            return validate_traces(pd.read_parquet(cache_file), source=str(cache_file))
+    options = dict(cfg.get("options") or {})
+    if isinstance(cfg, DictConfig):
+        options = OmegaConf.to_container(cfg.get("options") or OmegaConf.create({}), resolve=True)
+    traces = validate_traces(_converter(cfg["converter"])(files, **options), source=f"dataset {cfg['name']}")
+    if cache_file is not None:
+        try:
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            traces.to_parquet(cache_file, index=False)
+        except OSError as error:  # a read-only cache dir only costs speed
+            log.warning("could not cache %s: %s", cache_file, error)
+    return traces
+
+
+def select_split(traces: pd.DataFrame, split: str) -> pd.DataFrame:
+    """Rows of one split (``all`` keeps every row)."""
+    if split == "all":
+        return traces
+    available = sorted(traces["split"].unique())
+    if split not in available:
+        raise ValueError(f"split '{split}' is not in this dataset; available: {available} or 'all'")
+    return traces[traces["split"] == split].reset_index(drop=True)
+
+
+def load_split(cfg: Mapping[str, Any], data_dir: Path, split: str = "all", models: list[str] | None = None,
+               cache_dir: Path | None = None) -> tuple[pd.DataFrame, int]:
+    """Traces of one split restricted to prompts answered by every model; returns (traces, n_dropped)."""
+    traces = select_split(load_dataset(cfg, data_dir, cache_dir=cache_dir), split)
+    return complete_prompts(traces, models)
+
+
+def default_cache_dir() -> Path:
+    return PROJECT_ROOT / ".cache"

@@ -1,0 +1,264 @@
+"""``OpenAICompatEndpoint``: any OpenAI-compatible chat server (OpenAI, Together, OpenRouter, vLLM,
+``xrouter.pool.server``) through the official ``openai`` AsyncOpenAI client.
+
+We retry ourselves (the client runs with ``max_retries=0``) so that every HTTP try is counted:
+429, 5xx, timeouts, dropped connections and malformed bodies are retried with exponential backoff
+and full jitter (a ``Retry-After`` header wins, capped by ``backoff_max_s``); any other 4xx fails at
+once.  The API key is read from the environment variable named by ``api_key_env`` when the client is
+first needed; it is never logged and is scrubbed from every error message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import importlib
+import logging
+import math
+import os
+import random
+import time
+from typing import Any, Callable, Mapping, Sequence
+
+import openai
+
+from xrouter.pool.base import Completion, EndpointError, Message
+from xrouter.pool.pricing import Price
+
+log = logging.getLogger(__name__)
+
+LOCAL_API_KEY = "EMPTY"  # what local servers (vLLM, xrouter.pool.server) get when no key is configured
+
+
+def estimate_tokens(text: str) -> int:
+    """The default token estimate when a server reports no usage: ceil(characters / 4)."""
+    return math.ceil(len(text) / 4)
+
+
+def messages_text(messages: Sequence[Message]) -> str:
+    """All message contents joined by newlines (text parts of list contents included)."""
+    parts: list[str] = []
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, list):
+            parts.extend(part.get("text", "") for part in content if isinstance(part, dict))
+        elif content:
+            parts.append(str(content))
+    return "\n".join(parts)
+
+
+class MalformedResponseError(ValueError):
+    """The server answered 200 with a body that is not a chat completion."""
+
+
+def _httpx_module() -> Any:
+    """The httpx package the installed openai client is built on (``httpx`` or ``httpx2``)."""
+    base = next(c for c in openai.DefaultAsyncHttpxClient.__mro__ if c.__name__ == "AsyncClient")
+    return importlib.import_module(base.__module__.split(".")[0])
+
+
+def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds from ``retry-after-ms`` / ``Retry-After`` (seconds or an HTTP date); None if absent."""
+    if not headers:
+        return None
+    for header, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(header)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) / divisor
+        except ValueError:
+            parsed = email.utils.parsedate_tz(value)
+            if parsed is None:
+                continue
+            seconds = email.utils.mktime_tz(parsed) - time.time()
+        if math.isfinite(seconds):
+            return max(0.0, seconds)
+    return None
+
+
+class OpenAICompatEndpoint:
+    """A pool model served by an OpenAI-compatible ``/v1/chat/completions``.
+
+    ``timeout_s`` bounds each attempt (httpx connect/read/write/pool timeouts); ``latency_s`` of the
+    result is the wall time of all attempts and backoff sleeps.  ``max_in_flight`` bounds concurrent
+    requests of this endpoint (an asyncio.Semaphore, held only while a request is on the wire) and
+    sizes its connection pool.  ``tokenizer`` (text -> token count) estimates usage when the server
+    reports none; the default is :func:`estimate_tokens`.  ``max_tokens`` is sent as ``max_tokens``
+    (vLLM, Together, OpenRouter; OpenAI's reasoning models want ``max_completion_tokens`` in
+    ``extra_body`` instead).  The client and semaphore belong to the event loop that first uses them
+    and are made anew for another loop (e.g. successive ``asyncio.run`` calls).
+    """
+
+    def __init__(self, *, name: str, api_model: str, base_url: str, price: Price,
+                 api_key_env: str | None = None, timeout_s: float = 60.0, max_attempts: int = 4,
+                 backoff_base_s: float = 0.5, backoff_max_s: float = 8.0, max_in_flight: int = 64,
+                 tokenizer: Callable[[str], int] | None = None,
+                 extra_body: Mapping[str, Any] | None = None) -> None:
+        if max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
+        if max_in_flight < 1:
+            raise ValueError(f"max_in_flight must be at least 1, got {max_in_flight}")
+        self.name = name
+        self.api_model = api_model
+        self.base_url = base_url.rstrip("/")
+        self.price = price
+        self.api_key_env = api_key_env or None
+        self.timeout_s = float(timeout_s)
+        self.max_attempts = int(max_attempts)
+        self.backoff_base_s = float(backoff_base_s)
+        self.backoff_max_s = float(backoff_max_s)
+        self.max_in_flight = int(max_in_flight)
+        self.tokenizer = tokenizer or estimate_tokens
+        self.extra_body = dict(extra_body) if extra_body else None
+        self._rng = random.Random()
+        self._client: openai.AsyncOpenAI | None = None
+        self._semaphore: asyncio.Semaphore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._secret: str | None = None
+
+    def __repr__(self) -> str:  # never shows the key
+        return (f"OpenAICompatEndpoint(name={self.name!r}, api_model={self.api_model!r}, "
+                f"base_url={self.base_url!r}, api_key_env={self.api_key_env!r})")
+
+    # -- client -----------------------------------------------------------------------------------
+    def _api_key(self) -> str:
+        if self.api_key_env is None:
+            return LOCAL_API_KEY
+        key = os.environ.get(self.api_key_env)
+        if not key:
+            raise EndpointError(self.name, f"the environment variable {self.api_key_env} is not set (or empty); "
+                                f"export {self.api_key_env}=<your API key for {self.base_url}>, or set "
+                                "api_key_env: null for a local server that needs no key", retryable=False)
+        return key
+
+    def _client_for_loop(self) -> tuple[openai.AsyncOpenAI, asyncio.Semaphore]:
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
+            key = self._api_key()
+            self._secret = key if key != LOCAL_API_KEY else None
+            httpx = _httpx_module()
+            limits = httpx.Limits(max_connections=self.max_in_flight, max_keepalive_connections=self.max_in_flight)
+            http_client = openai.DefaultAsyncHttpxClient(limits=limits, timeout=httpx.Timeout(self.timeout_s))
+            self._client = openai.AsyncOpenAI(api_key=key, base_url=self.base_url, max_retries=0,
+                                              timeout=self.timeout_s, http_client=http_client)
+            self._semaphore = asyncio.Semaphore(self.max_in_flight)
+            self._loop = loop
+        assert self._semaphore is not None
+        return self._client, self._semaphore
+
+    async def aclose(self) -> None:
+        """Close the connection pool (optional; a dropped endpoint's pool is closed by the GC)."""
+        if self._client is not None and self._loop is asyncio.get_running_loop():
+            await self._client.close()
+        self._client = self._semaphore = self._loop = None
+
+    def _scrub(self, text: str) -> str:
+        if self._secret and len(self._secret) >= 4:
+            text = text.replace(self._secret, "***")
+        return text
+
+    # -- calls ------------------------------------------------------------------------------------
+    def backoff_s(self, attempt: int, retry_after: float | None = None) -> float:
+        """Sleep before try ``attempt + 1``: Retry-After if given, else full jitter, both capped."""
+        if retry_after is not None:
+            return min(retry_after, self.backoff_max_s)
+        return self._rng.uniform(0.0, min(self.backoff_max_s, self.backoff_base_s * 2 ** (attempt - 1)))
+
+    async def complete(self, messages: Sequence[Message], temperature: float = 0.0,
+                       max_tokens: int | None = None, *, prompt_id: str | None = None) -> Completion:
+        started = time.perf_counter()
+        try:
+            client, semaphore = self._client_for_loop()
+        except EndpointError as error:
+            error.latency_s = time.perf_counter() - started
+            raise
+        request: dict[str, Any] = {"model": self.api_model, "messages": list(messages), "temperature": temperature}
+        if max_tokens is not None:
+            request["max_tokens"] = max_tokens
+        if self.extra_body:
+            request["extra_body"] = self.extra_body
+        problem = ""
+        for attempt in range(1, self.max_attempts + 1):
+            retry_after = None
+            try:
+                async with semaphore:
+                    response = await client.chat.completions.create(**request)
+                return self._completion(response, messages, started, attempt)
+            except openai.APIStatusError as error:
+                status = error.status_code
+                detail = self._scrub(_error_detail(error))
+                if status != 429 and status < 500:
+                    raise EndpointError(self.name, f"{self._status_advice(status)}; server said: {detail}",
+                                        attempts=attempt, latency_s=time.perf_counter() - started,
+                                        retryable=False) from None
+                retry_after = parse_retry_after(error.response.headers)
+                problem = f"HTTP {status} from {self.base_url} ({detail})"
+            except openai.APITimeoutError:
+                problem = f"no answer from {self.base_url} within timeout_s={self.timeout_s:g}s"
+            except openai.APIConnectionError as error:
+                cause = error.__cause__ or error.__context__
+                problem = (f"connection to {self.base_url} failed or was dropped"
+                           f" ({type(cause).__name__ if cause else 'connection error'})")
+            except ValueError as error:  # invalid JSON, a body that is no chat completion
+                problem = f"malformed response body from {self.base_url} ({self._scrub(_short(error))})"
+            log.debug("%s: attempt %d/%d failed: %s", self.name, attempt, self.max_attempts, problem)
+            if attempt < self.max_attempts:
+                await asyncio.sleep(self.backoff_s(attempt, retry_after))
+        raise EndpointError(self.name, f"failed after {self.max_attempts} attempt(s): {problem}",
+                            attempts=self.max_attempts, latency_s=time.perf_counter() - started,
+                            retryable=True)
+
+    def _completion(self, response: Any, messages: Sequence[Message], started: float, attempts: int) -> Completion:
+        choices = getattr(response, "choices", None)
+        if not choices:
+            kind = type(response).__name__
+            raise MalformedResponseError(f"a {kind} with no choices" if kind != "str" else "a body that is not JSON")
+        message = getattr(choices[0], "message", None)
+        if message is None:
+            raise MalformedResponseError("choices[0] has no message")
+        text = message.content or ""
+        usage = getattr(response, "usage", None)
+        input_tokens = getattr(usage, "prompt_tokens", None)
+        output_tokens = getattr(usage, "completion_tokens", None)
+        estimated = input_tokens is None or output_tokens is None
+        if estimated:
+            input_tokens = self.tokenizer(messages_text(messages)) if input_tokens is None else input_tokens
+            output_tokens = self.tokenizer(text) if output_tokens is None else output_tokens
+        return Completion(text=text, input_tokens=input_tokens, output_tokens=output_tokens,
+                          cost_usd=self.price.cost(input_tokens, output_tokens),
+                          latency_s=time.perf_counter() - started, model=self.name,
+                          usage_estimated=estimated, attempts=attempts,
+                          extra={"finish_reason": getattr(choices[0], "finish_reason", None)})
+
+    def _status_advice(self, status: int) -> str:
+        if status == 401:
+            where = (f"check the env var {self.api_key_env}" if self.api_key_env else
+                     "this endpoint sends no key: set api_key_env to the variable holding one")
+            return f"HTTP 401 (unauthorized) from {self.base_url}: the API key was rejected; {where}"
+        if status == 403:
+            return (f"HTTP 403 (forbidden) from {self.base_url}: the key in {self.api_key_env} may not use "
+                    f"model '{self.api_model}'; check the account's access")
+        if status == 404:
+            return (f"HTTP 404 (not found) from {self.base_url}: check api_model '{self.api_model}' "
+                    "(the provider's model id) and base_url (usually ends in /v1)")
+        if status in (400, 422):
+            return (f"HTTP {status} (bad request) from {self.base_url} for model '{self.api_model}': "
+                    "check the request parameters (temperature, max_tokens, extra_body)")
+        return f"HTTP {status} from {self.base_url} (not retried)"
+
+
+def _short(error: BaseException, limit: int = 200) -> str:
+    text = f"{type(error).__name__}: {error}"
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _error_detail(error: Any, limit: int = 300) -> str:
+    """The server's error message (OpenAI error bodies), else the status error's text; truncated."""
+    body = getattr(error, "body", None)
+    message = None
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        message = inner.get("message") if isinstance(inner, dict) else inner
+    text = str(message if message is not None else getattr(error, "message", error))
+    return text if len(text) <= limit else text[:limit] + "..."

@@ -1,0 +1,1 @@
+"""Verifiers: score a final answer against a benchmark examples gold answer."""
