@@ -104,3 +104,19 @@ def test_download_is_verified(tmp_path):
     with pytest.raises(ChecksumError, match="does not match"):
         ensure_file(tmp_path / "data2", FileSpec(path="d/f.csv", url=upstream.as_uri(), sha256="0" * 64))
     assert not (tmp_path / "data2" / "d" / "f.csv").exists()
+
+
+def test_benchmark_from_user_traces_and_from_routerbench(tmp_path, shared_data_dir):
+    from xrouter.data.benchmarks import load_benchmark
+
+    path = save_traces(user_traces(with_tokens=True), tmp_path / "mine.parquet")
+    cfg = compose("stats", ["+benchmark=traces", f"benchmark.traces={path}"])
+    examples = load_benchmark(cfg.benchmark, shared_data_dir, split="test")
+    assert list(examples.prompt_id) == ["q0", "q1", "q2", "q3"] and set(examples.verifier) == {"recorded"}
+    cfg = compose("stats", ["+benchmark=routerbench"])
+    examples = load_benchmark(cfg.benchmark, shared_data_dir, split="test")
+    assert len(examples) == 945
+    assert examples.groupby("benchmark")["verifier"].first().to_dict() == {
+        "arc_challenge": "choice", "mbpp": "code_mbpp", "winogrande": "choice"}
+    with pytest.raises(ValueError, match="split 'dev' is not in this dataset"):
+        load_benchmark(cfg.benchmark, shared_data_dir, split="dev")

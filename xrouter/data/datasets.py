@@ -30,7 +30,7 @@ CONVERTERS = {
     "routellm_mmlu": "xrouter.data.converters.routellm:convert_mmlu",
     "llmrouter": "xrouter.data.converters.llmrouter:convert",
 }
-CACHE_VERSION = "1"  # bump when a converter's output changes
+CACHE_VERSION = "1"  # bump when the cached layout changes (converter code is hashed into the key)
 
 
 def dataset_config(name: str) -> DictConfig:
@@ -51,8 +51,11 @@ def _converter(name: str) -> Callable[..., pd.DataFrame]:
 
 
 def _cache_key(cfg: Mapping[str, Any], files: Mapping[str, Path]) -> str:
+    """Changes with the config, the input files and the converter's source code."""
     stamp = {k: (str(p), p.stat().st_size, p.stat().st_mtime_ns) for k, p in files.items()}
-    blob = json.dumps([CACHE_VERSION, OmegaConf.to_container(cfg) if isinstance(cfg, DictConfig) else dict(cfg),
+    module = import_module(CONVERTERS[cfg["converter"]].split(":")[0])
+    code = hashlib.sha1(Path(module.__file__).read_bytes()).hexdigest()
+    blob = json.dumps([CACHE_VERSION, code, OmegaConf.to_container(cfg) if isinstance(cfg, DictConfig) else dict(cfg),
                        stamp], sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 

@@ -1,0 +1,1 @@
+"""Analysis layer: reads only the files runs write (episodes, summaries, ledgers) -> tables and plots."""
