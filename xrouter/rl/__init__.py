@@ -1,0 +1,1 @@
+"""RL for routers: advantages and losses (pure functions), the LightningModule, data and callbacks."""
