@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import importlib
+import importlib.util
+import json
 import logging
 import math
 import os
@@ -51,8 +54,9 @@ class MalformedResponseError(ValueError):
     """The server answered 200 with a body that is not a chat completion."""
 
 
+@functools.lru_cache(maxsize=1)
 def _httpx_module() -> Any:
-    """The httpx package the installed openai client is built on (``httpx`` or ``httpx2``)."""
+    """The httpx package the installed openai client is built on (``httpx``, or ``httpx2`` in openai 3)."""
     base = next(c for c in openai.DefaultAsyncHttpxClient.__mro__ if c.__name__ == "AsyncClient")
     return importlib.import_module(base.__module__.split(".")[0])
 
@@ -80,21 +84,27 @@ def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
 class OpenAICompatEndpoint:
     """A pool model served by an OpenAI-compatible ``/v1/chat/completions``.
 
-    ``timeout_s`` bounds each attempt (httpx connect/read/write/pool timeouts); ``latency_s`` of the
-    result is the wall time of all attempts and backoff sleeps.  ``max_in_flight`` bounds concurrent
-    requests of this endpoint (an asyncio.Semaphore, held only while a request is on the wire) and
-    sizes its connection pool.  ``tokenizer`` (text -> token count) estimates usage when the server
-    reports none; the default is :func:`estimate_tokens`.  ``max_tokens`` is sent as ``max_tokens``
-    (vLLM, Together, OpenRouter; OpenAI's reasoning models want ``max_completion_tokens`` in
-    ``extra_body`` instead).  The client and semaphore belong to the event loop that first uses them
-    and are made anew for another loop (e.g. successive ``asyncio.run`` calls).
+    ``timeout_s`` bounds each attempt (the HTTP client's connect/read/write/pool timeouts);
+    ``latency_s`` of the result is the wall time of all attempts and backoff sleeps.
+    ``max_in_flight`` bounds this endpoint's concurrent requests (an asyncio.Semaphore, held only
+    while a request is on the wire, not during backoff) and sizes its connection pool.
+    ``tokenizer`` (text -> token count) estimates usage when the server reports none; the default is
+    :func:`estimate_tokens`.  ``max_tokens`` is sent as ``max_tokens`` (vLLM, Together, OpenRouter;
+    OpenAI's reasoning models want ``max_completion_tokens`` in ``extra_body`` instead).
+    ``prompt_id`` is ignored unless ``send_prompt_id``: then it goes as header ``X-Prompt-Id`` (for a
+    replay pool behind ``xrouter.pool.server``; never send benchmark ids to a provider).
+    ``http_backend``: ``auto`` uses openai's aiohttp client when aiohttp is installed (several times
+    less CPU per call than httpx's pool at 64 connections), else its httpx client.
+    The client and semaphore belong to the event loop that first uses them and are made anew for
+    another loop (e.g. successive ``asyncio.run`` calls); ``await endpoint.aclose()`` when done.
     """
 
     def __init__(self, *, name: str, api_model: str, base_url: str, price: Price,
                  api_key_env: str | None = None, timeout_s: float = 60.0, max_attempts: int = 4,
                  backoff_base_s: float = 0.5, backoff_max_s: float = 8.0, max_in_flight: int = 64,
                  tokenizer: Callable[[str], int] | None = None,
-                 extra_body: Mapping[str, Any] | None = None) -> None:
+                 extra_body: Mapping[str, Any] | None = None, http_backend: str = "auto",
+                 send_prompt_id: bool = False) -> None:
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
         if max_in_flight < 1:
@@ -111,11 +121,17 @@ class OpenAICompatEndpoint:
         self.max_in_flight = int(max_in_flight)
         self.tokenizer = tokenizer or estimate_tokens
         self.extra_body = dict(extra_body) if extra_body else None
+        if http_backend not in ("auto", "aiohttp", "httpx"):
+            raise ValueError(f"http_backend must be 'auto', 'aiohttp' or 'httpx', got {http_backend!r}")
+        self.http_backend = http_backend
+        self.send_prompt_id = bool(send_prompt_id)
         self._rng = random.Random()
         self._client: openai.AsyncOpenAI | None = None
         self._semaphore: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._secret: str | None = None
+        self._key_prefix = f"{self._rng.getrandbits(48):012x}"
+        self._calls = 0
 
     def __repr__(self) -> str:  # never shows the key
         return (f"OpenAICompatEndpoint(name={self.name!r}, api_model={self.api_model!r}, "
@@ -129,7 +145,8 @@ class OpenAICompatEndpoint:
         if not key:
             raise EndpointError(self.name, f"the environment variable {self.api_key_env} is not set (or empty); "
                                 f"export {self.api_key_env}=<your API key for {self.base_url}>, or set "
-                                "api_key_env: null for a local server that needs no key", retryable=False)
+                                "api_key_env: null for a local server that needs no key",
+                                attempts=0, retryable=False)  # no request was sent
         return key
 
     def _client_for_loop(self) -> tuple[openai.AsyncOpenAI, asyncio.Semaphore]:
@@ -137,18 +154,29 @@ class OpenAICompatEndpoint:
         if self._client is None or self._loop is not loop:
             key = self._api_key()
             self._secret = key if key != LOCAL_API_KEY else None
-            httpx = _httpx_module()
-            limits = httpx.Limits(max_connections=self.max_in_flight, max_keepalive_connections=self.max_in_flight)
-            http_client = openai.DefaultAsyncHttpxClient(limits=limits, timeout=httpx.Timeout(self.timeout_s))
             self._client = openai.AsyncOpenAI(api_key=key, base_url=self.base_url, max_retries=0,
-                                              timeout=self.timeout_s, http_client=http_client)
+                                              timeout=self.timeout_s, http_client=self._http_client())
             self._semaphore = asyncio.Semaphore(self.max_in_flight)
             self._loop = loop
         assert self._semaphore is not None
         return self._client, self._semaphore
 
+    def _http_client(self) -> Any:
+        """openai's aiohttp- or httpx-backed client with a pool of ``max_in_flight`` connections."""
+        httpx = _httpx_module()
+        limits = httpx.Limits(max_connections=self.max_in_flight, max_keepalive_connections=self.max_in_flight)
+        factory = openai.DefaultAsyncHttpxClient
+        if self.http_backend in ("auto", "aiohttp"):
+            aio_factory = getattr(openai, "DefaultAioHttpClient", None)  # openai >= 1.86
+            if aio_factory is not None and importlib.util.find_spec("aiohttp") is not None:
+                factory = aio_factory
+            elif self.http_backend == "aiohttp":
+                raise ImportError("http_backend='aiohttp' needs openai>=1.86 and aiohttp: "
+                                  "pip install 'openai[aiohttp]'")
+        return factory(limits=limits, timeout=httpx.Timeout(self.timeout_s))
+
     async def aclose(self) -> None:
-        """Close the connection pool (optional; a dropped endpoint's pool is closed by the GC)."""
+        """Close the connection pool; call it when done (an unclosed aiohttp session warns at exit)."""
         if self._client is not None and self._loop is asyncio.get_running_loop():
             await self._client.close()
         self._client = self._semaphore = self._loop = None
@@ -173,18 +201,28 @@ class OpenAICompatEndpoint:
         except EndpointError as error:
             error.latency_s = time.perf_counter() - started
             raise
-        request: dict[str, Any] = {"model": self.api_model, "messages": list(messages), "temperature": temperature}
+        body: dict[str, Any] = {"model": self.api_model, "messages": list(messages), "temperature": temperature}
         if max_tokens is not None:
-            request["max_tokens"] = max_tokens
+            body["max_tokens"] = max_tokens
         if self.extra_body:
-            request["extra_body"] = self.extra_body
+            body.update(self.extra_body)
+        raw_response = _httpx_module().Response
+        # one idempotency key for all tries of this call (the client would make one per try)
+        self._calls += 1
+        options: dict[str, Any] = {"idempotency_key": f"xrouter-{self._key_prefix}-{self._calls}"}
+        if self.send_prompt_id and prompt_id is not None:
+            options["headers"] = {"X-Prompt-Id": str(prompt_id)}
         problem = ""
         for attempt in range(1, self.max_attempts + 1):
             retry_after = None
             try:
                 async with semaphore:
-                    response = await client.chat.completions.create(**request)
-                return self._completion(response, messages, started, attempt)
+                    # client.post, not client.chat.completions.create: the same request, auth, error
+                    # mapping and timeouts, without the typed-dict transform and pydantic parsing
+                    # that cost more CPU than the HTTP itself on a local server.
+                    response = await client.post("/chat/completions", body=body, cast_to=raw_response,
+                                                 options=options)
+                return self._completion(json.loads(response.content), messages, started, attempt)
             except openai.APIStatusError as error:
                 status = error.status_code
                 detail = self._scrub(_error_detail(error))
@@ -200,6 +238,8 @@ class OpenAICompatEndpoint:
                 cause = error.__cause__ or error.__context__
                 problem = (f"connection to {self.base_url} failed or was dropped"
                            f" ({type(cause).__name__ if cause else 'connection error'})")
+            except openai.APIError as error:  # any other transport-level failure of the client
+                problem = f"request to {self.base_url} failed ({self._scrub(_short(error))})"
             except ValueError as error:  # invalid JSON, a body that is no chat completion
                 problem = f"malformed response body from {self.base_url} ({self._scrub(_short(error))})"
             log.debug("%s: attempt %d/%d failed: %s", self.name, attempt, self.max_attempts, problem)
@@ -209,27 +249,26 @@ class OpenAICompatEndpoint:
                             attempts=self.max_attempts, latency_s=time.perf_counter() - started,
                             retryable=True)
 
-    def _completion(self, response: Any, messages: Sequence[Message], started: float, attempts: int) -> Completion:
-        choices = getattr(response, "choices", None)
-        if not choices:
-            kind = type(response).__name__
-            raise MalformedResponseError(f"a {kind} with no choices" if kind != "str" else "a body that is not JSON")
-        message = getattr(choices[0], "message", None)
-        if message is None:
-            raise MalformedResponseError("choices[0] has no message")
-        text = message.content or ""
-        usage = getattr(response, "usage", None)
-        input_tokens = getattr(usage, "prompt_tokens", None)
-        output_tokens = getattr(usage, "completion_tokens", None)
-        estimated = input_tokens is None or output_tokens is None
+    def _completion(self, data: Any, messages: Sequence[Message], started: float, attempts: int) -> Completion:
+        """A Completion from a decoded chat.completion body; MalformedResponseError if it is none."""
+        try:
+            choice = data["choices"][0]
+            text = choice["message"]["content"] or ""
+        except (TypeError, KeyError, IndexError):
+            raise MalformedResponseError(f"not a chat completion with choices[0].message: {str(data)[:120]}") from None
+        if not isinstance(text, str):
+            raise MalformedResponseError(f"choices[0].message.content is a {type(text).__name__}, not text")
+        usage = data.get("usage") or {}
+        input_tokens, output_tokens = usage.get("prompt_tokens"), usage.get("completion_tokens")
+        estimated = not isinstance(input_tokens, int) or not isinstance(output_tokens, int)
         if estimated:
-            input_tokens = self.tokenizer(messages_text(messages)) if input_tokens is None else input_tokens
-            output_tokens = self.tokenizer(text) if output_tokens is None else output_tokens
+            input_tokens = input_tokens if isinstance(input_tokens, int) else self.tokenizer(messages_text(messages))
+            output_tokens = output_tokens if isinstance(output_tokens, int) else self.tokenizer(text)
         return Completion(text=text, input_tokens=input_tokens, output_tokens=output_tokens,
                           cost_usd=self.price.cost(input_tokens, output_tokens),
                           latency_s=time.perf_counter() - started, model=self.name,
                           usage_estimated=estimated, attempts=attempts,
-                          extra={"finish_reason": getattr(choices[0], "finish_reason", None)})
+                          extra={"finish_reason": choice.get("finish_reason")})
 
     def _status_advice(self, status: int) -> str:
         if status == 401:

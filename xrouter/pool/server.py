@@ -4,7 +4,8 @@
 
 Routes: ``POST /v1/chat/completions`` (OpenAI schema; the benchmark example's id may come as header
 ``X-Prompt-Id`` or body ``metadata.prompt_id``, and is passed to the pool, which replay needs),
-``GET /v1/models``, ``GET /health``; for tests, ``POST /admin/faults`` (replace the fault config,
+``GET /v1/models``, ``GET /health``.  A pool failure answers 502 when retryable, else 400 (a replay
+pool asked for a prompt it has not recorded); for tests, ``POST /admin/faults`` (replace the fault config,
 resetting the fault RNG, burst counters and stats) and ``GET /admin/stats`` (counts per outcome).
 
 This is a test / development server: it binds 127.0.0.1 by default, has no authentication (any key
@@ -33,6 +34,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 import xrouter
+import xrouter.config  # noqa: F401  (registers the config resolvers)
 from xrouter.pool.base import EndpointError
 from xrouter.pool.openai_compat import estimate_tokens, messages_text
 from xrouter.pool.pool import ModelPool
@@ -186,9 +188,11 @@ def build_app(pool: ModelPool, faults: FaultConfig | None = None, *, admin: bool
         try:
             completion = await state.pool.call(model, messages, body.get("temperature") or 0.0,
                                                body.get("max_tokens"), prompt_id=prompt_id)
-        except EndpointError as error:
+        except EndpointError as error:  # retryable -> 502 (clients retry); else 400 (e.g. unknown prompt)
             stats["upstream_error"] += 1
-            return error_response(502, f"the pool model failed: {error.reason}", "upstream_error",
+            status = 502 if error.retryable else 400
+            return error_response(status, f"the pool model failed: {error.reason}",
+                                  "upstream_error" if error.retryable else "invalid_request_error",
                                   code="upstream_error")
         except (ValueError, LookupError) as error:  # e.g. no user message, prompt id unknown to replay
             stats["bad_request"] += 1
@@ -297,12 +301,14 @@ def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0, log_level:
 
 def run_pool_server(cfg: Any) -> None:
     """Build the configured pool and serve it (blocking) on ``cfg.host:cfg.port``."""
-    from omegaconf import OmegaConf
+    from pathlib import Path
 
     from xrouter.build import build_pool
+    from xrouter.config import data_dir_of, to_plain
 
-    pool = build_pool(cfg.pool, cfg.paths.data_dir)
-    faults = FaultConfig.from_mapping(OmegaConf.to_container(cfg.faults, resolve=True) if cfg.get("faults") else {})
+    cache_dir = cfg.paths.get("cache_dir")
+    pool = build_pool(cfg.pool, data_dir_of(cfg), cache_dir=Path(cache_dir) if cache_dir else None)
+    faults = FaultConfig.from_mapping(to_plain(cfg.get("faults")) or {})
     if cfg.host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("serving on %s: this test server has no authentication and its /admin routes let any "
                     "client change the faults", cfg.host)
