@@ -114,7 +114,8 @@ def build_endpoint(name: str, spec: Mapping[str, Any], price: Price, traces: pd.
         from xrouter.pool.openai_compat import OpenAICompatEndpoint
 
         options = {k: spec[k] for k in ("timeout_s", "max_attempts", "backoff_base_s", "backoff_max_s",
-                                         "max_in_flight", "extra_body") if spec.get(k) is not None}
+                                         "max_in_flight", "extra_body", "http_backend", "send_prompt_id")
+                   if spec.get(k) is not None}
         if not spec.get("base_url"):
             raise ValueError(f"pool model '{name}' (kind openai) needs base_url")
         return OpenAICompatEndpoint(name=name, api_model=spec.get("api_model", name), base_url=spec["base_url"],
