@@ -14,8 +14,14 @@ answer directly, or make one call_<model>(optimized_system_prompt, temperature) 
 returned as the final answer. A wrong answer earns nothing; calls cost what the model's price says."""
 
 
+MINIMAL_SYSTEM_PROMPT = "Route the query at the lowest cost: answer it, or call a model and select its answer."
+
+
 def system_prompt(mode: str = "full", max_turns: int = 3) -> str:
-    """``full`` (multi-turn, several calls) or ``simple`` (one action only)."""
+    """``full`` (multi-turn, several calls), ``simple`` (one action only) or ``minimal`` (one line,
+    for the tiny CPU router, whose sequences must stay short and which learns the rules from reward)."""
+    if mode == "minimal":
+        return MINIMAL_SYSTEM_PROMPT
     if mode == "simple":
         return SIMPLE_SYSTEM_PROMPT
     if mode == "full":

@@ -1,0 +1,200 @@
+"""The multi-turn routing environment: turns router text into pool calls, answers, scores and rewards.
+
+One ``step`` takes the text each active episode's router just wrote and:
+* plain text -> the final answer (scored by the example's verifier);
+* ``select_response(call_<model>)`` -> that earlier call's answer, verbatim, is final;
+* ``call_<model>`` tool calls -> run (every call of every episode concurrently) against the pool;
+  each called model sees the router's system prompt and the original query, never the history;
+* malformed or unknown calls -> an error message goes back to the router and is counted;
+* after ``max_turns`` turns without a valid final answer the episode ends with score 0.
+In ``simple`` mode the router has one action: a direct answer, or one call whose answer is final.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Callable, Sequence
+
+from xrouter.env.episode import (ERROR, FINAL_TEXT, SELECT, SIMPLE_CALL, TURN_LIMIT, Episode, ToolCallRecord, Turn)
+from xrouter.pool.base import EndpointError
+from xrouter.pool.ledger import CallRecord
+from xrouter.pool.pool import ModelPool, UnknownModelError
+from xrouter.pool.pricing import Price
+from xrouter.reward.functions import RewardComponents
+from xrouter.router.chat_format import tool_result_content
+from xrouter.router.parsing import SELECT_TOOL, ParsedTurn, parse_turn
+from xrouter.router.prompts import system_prompt
+from xrouter.router.tools import router_tools
+
+Scorer = Callable[[dict, str], Any]  # (example, answer_text) -> object with .value and .reason
+RewardFn = Callable[..., RewardComponents]
+
+
+class RouterEnv:
+    """Routing episodes over one pool, with a scorer for direct answers and a reward function."""
+
+    def __init__(self, pool: ModelPool, scorer: Scorer, reward_fn: RewardFn, *, max_turns: int = 3,
+                 mode: str = "full", tools_in_prompt: str = "full", max_query_chars: int | None = None,
+                 max_tool_result_chars: int = 2000, call_max_tokens: int | None = None,
+                 router_price: Price | None = None, system_prompt_style: str | None = None) -> None:
+        if mode not in ("full", "simple"):
+            raise ValueError(f"env.mode must be 'full' or 'simple', not '{mode}'")
+        if tools_in_prompt not in ("full", "compact", "none"):
+            raise ValueError(f"env.tools_in_prompt must be full, compact or none, not '{tools_in_prompt}'")
+        self.pool, self.scorer, self.reward_fn = pool, scorer, reward_fn
+        self.max_turns = 1 if mode == "simple" else max_turns
+        self.mode, self.tools_in_prompt = mode, tools_in_prompt
+        self.max_query_chars, self.max_tool_result_chars = max_query_chars, max_tool_result_chars
+        self.call_max_tokens, self.router_price = call_max_tokens, router_price
+        self.system_prompt_text = system_prompt(system_prompt_style or mode, self.max_turns)
+        self._models = set(pool.names)
+
+    # ---- prompts -------------------------------------------------------------------------
+    def tools(self) -> list[dict[str, Any]] | None:
+        if self.tools_in_prompt == "none":
+            return None
+        schemas = router_tools(self.pool)
+        if self.mode == "simple":
+            schemas = [s for s in schemas if s["function"]["name"] != SELECT_TOOL]
+        if self.tools_in_prompt == "compact":
+            compact = []
+            for schema in schemas:
+                function = schema["function"]
+                name = function["name"]
+                card = self.pool.cards.get(name[5:]) if name.startswith("call_") else None
+                description = (f"${card.price.input_per_mtok:g}/${card.price.output_per_mtok:g} per 1M tokens"
+                               if card else function["description"].split(".")[0])
+                compact.append({"type": "function", "function": {"name": name, "description": description}})
+            schemas = compact
+        return schemas
+
+    def reset(self, example: dict[str, Any], episode_id: str) -> Episode:
+        query = str(example["prompt"])
+        if self.max_query_chars and len(query) > self.max_query_chars:
+            query = "..." + query[-self.max_query_chars:]  # the question is at the end of few-shot prompts
+        messages = [{"role": "system", "content": self.system_prompt_text},
+                    {"role": "user", "content": query}]
+        return Episode(episode_id=episode_id, prompt_id=str(example["prompt_id"]), example=dict(example),
+                       messages=messages)
+
+    # ---- stepping -------------------------------------------------------------------------
+    def charge_router(self, episode: Episode, input_tokens: int, output_tokens: int) -> None:
+        """Price the router's own tokens of this turn (recorded in the ledger as kind 'router')."""
+        episode.turns[-1].router_input_tokens += input_tokens
+        episode.turns[-1].router_output_tokens += output_tokens
+        cost = self.router_price.cost(input_tokens, output_tokens) if self.router_price else 0.0
+        episode.router_cost_usd += cost
+        self.pool.ledger.record(CallRecord(model="router", input_tokens=input_tokens, output_tokens=output_tokens,
+                                           cost_usd=cost, latency_s=0.0, episode_id=episode.episode_id, kind="router"))
+
+    async def step(self, episodes: Sequence[Episode], texts: Sequence[str],
+                   router_tokens: Sequence[tuple[int, int]] | None = None) -> list[list[str] | None]:
+        """Advance each episode by the router text it produced; returns tool-message contents to
+        append for episodes that go on, None for those that ended.  ``router_tokens`` holds each
+        episode's (input, output) router tokens of this turn, priced into the router's cost."""
+        pending: list[tuple[Episode, ToolCallRecord]] = []
+        results: list[list[str] | None] = []
+        plans: list[tuple[Episode, ParsedTurn, list[str]]] = []
+        for i, (episode, text) in enumerate(zip(episodes, texts)):
+            if episode.done:
+                raise ValueError(f"episode {episode.episode_id} is over; do not step it again")
+            turn = Turn(index=len(episode.turns), generated_text=text)
+            episode.turns.append(turn)
+            if router_tokens is not None:
+                self.charge_router(episode, *router_tokens[i])
+            parsed = parse_turn(text, self._models)
+            messages = [f"error: {m.reason}" for m in parsed.malformed]
+            turn.malformed.extend(m.reason for m in parsed.malformed)
+            plans.append((episode, parsed, messages))
+            if parsed.is_final_answer:
+                self._finish(episode, FINAL_TEXT, parsed.text, "direct")
+                continue
+            selects = [c for c in parsed.calls if c.name == SELECT_TOOL]
+            if selects:
+                chosen = self._find_call(episode, selects[0].arguments["model_call_name"])
+                if chosen is not None:
+                    self._finish(episode, SELECT, chosen.text, chosen.call_name, recorded=chosen.recorded_score)
+                    continue
+                reason = f"select_response: no earlier successful call named {selects[0].arguments['model_call_name']!r}"
+                turn.malformed.append(reason)
+                messages.append(f"error: {reason}")
+            calls = [c for c in parsed.calls if c.name != SELECT_TOOL]
+            if self.mode == "simple":
+                calls = calls[:1]
+            if calls and (len(episode.turns) < self.max_turns or self.mode == "simple"):
+                for call in calls:
+                    record = ToolCallRecord(call_name=call.name, model=call.model,
+                                            system_prompt=call.arguments["optimized_system_prompt"],
+                                            temperature=call.arguments["temperature"])
+                    turn.calls.append(record)
+                    pending.append((episode, record))
+        await asyncio.gather(*(self._run_call(episode, record) for episode, record in pending))
+        for episode, parsed, messages in plans:
+            if episode.done:
+                results.append(None)
+                continue
+            turn = episode.turns[-1]
+            if self.mode == "simple":
+                call = next((c for c in turn.calls if c.error is None), None)
+                if call is not None:
+                    self._finish(episode, SIMPLE_CALL, call.text, call.call_name, recorded=call.recorded_score)
+                else:
+                    self._finish(episode, ERROR if turn.calls else TURN_LIMIT, None, None)
+                results.append(None)
+                continue
+            if len(episode.turns) >= self.max_turns:
+                self._finish(episode, TURN_LIMIT, None, None)
+                results.append(None)
+                continue
+            contents = [tool_result_content(c.call_name, self._clip(c.text) if c.error is None else f"error: {c.error}")
+                        for c in turn.calls] + [tool_result_content("error", m) for m in messages]
+            if not contents:  # empty turn: nudge, it costs a turn
+                contents = [tool_result_content("error", "reply with a final answer or a tool call")]
+            results.append(contents)
+        return results
+
+    async def _run_call(self, episode: Episode, record: ToolCallRecord) -> None:
+        messages = ([{"role": "system", "content": record.system_prompt}] if record.system_prompt else [])
+        messages.append({"role": "user", "content": str(episode.example["prompt"])})
+        try:
+            completion = await self.pool.call(record.model, messages, record.temperature, self.call_max_tokens,
+                                              prompt_id=episode.prompt_id, episode_id=episode.episode_id)
+        except (EndpointError, UnknownModelError) as error:
+            record.error = str(error)
+            return
+        record.text, record.cost_usd, record.latency_s = completion.text, completion.cost_usd, completion.latency_s
+        record.input_tokens, record.output_tokens = completion.input_tokens, completion.output_tokens
+        record.recorded_score = completion.recorded_score
+
+    def _clip(self, text: str | None) -> str:
+        text = text or ""
+        limit = self.max_tool_result_chars
+        return text if len(text) <= limit else text[:limit] + "...[truncated]"
+
+    @staticmethod
+    def _find_call(episode: Episode, name: str) -> ToolCallRecord | None:
+        wanted = name if name.startswith("call_") else f"call_{name}"
+        for call in reversed(episode.calls):
+            if call.call_name == wanted and call.error is None:
+                return call
+        return None
+
+    def _finish(self, episode: Episode, termination: str, answer: str | None, source: str | None,
+                recorded: float | None = None) -> None:
+        episode.done, episode.termination = True, termination
+        episode.final_answer, episode.final_source = answer, source
+        if answer is None:
+            episode.score, episode.score_reason = 0.0, f"no valid final answer ({termination})"
+        elif recorded is not None:  # a replayed answer: its recorded correctness is the ground truth
+            episode.score, episode.score_reason = float(recorded), "recorded score of the replayed answer"
+        else:
+            verdict = self.scorer(episode.example, answer)
+            episode.score, episode.score_reason = float(verdict.value), verdict.reason
+        components = self.reward_fn(episode.score, episode.tool_cost_usd, episode.router_cost_usd,
+                                    valid_final=episode.valid_final)
+        episode.reward = components.as_dict()
+
+    def force_end(self, episode: Episode, termination: str) -> None:
+        """End an episode from outside (e.g. the context is full)."""
+        if not episode.done:
+            self._finish(episode, termination, None, None)

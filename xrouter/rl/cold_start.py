@@ -1,0 +1,73 @@
+"""Supervised cold start: teach a fresh router the tool-call format before RL.
+
+A randomly initialised router never writes a parseable ``<tool_call>``, so RL would get no signal.
+We generate valid trajectories with the real environment and pool: call one pool model chosen
+uniformly at random (so no routing preference is taught: RL learns that), then
+``select_response`` it (full mode) or stop (simple mode), and fit them by cross-entropy on the
+router's tokens only.  Direct answers are not scripted: RL discovers them by sampling.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from typing import Any, Sequence
+
+import torch
+
+from xrouter.rollout.agent_loop import AgentLoop, RolloutBatch
+from xrouter.rollout.hf import SamplingConfig, sequence_logprobs
+
+log = logging.getLogger(__name__)
+
+
+def call_text(model: str, system_prompt: str = "", temperature: float = 0.0) -> str:
+    arguments = {"optimized_system_prompt": system_prompt, "temperature": temperature}
+    return f'<tool_call>\n{json.dumps({"name": f"call_{model}", "arguments": arguments})}\n</tool_call>'
+
+
+def select_text(model: str) -> str:
+    return f'<tool_call>\n{json.dumps({"name": "select_response", "arguments": {"model_call_name": f"call_{model}"}})}\n</tool_call>'
+
+
+def scripted_trajectories(loop: AgentLoop, examples: Sequence[dict[str, Any]], models: Sequence[str],
+                          rng: random.Random, system_prompt: str = "") -> RolloutBatch:
+    scripts = []
+    for _ in examples:
+        model = rng.choice(list(models))
+        turns = [call_text(model, system_prompt)]
+        if loop.env.mode == "full":
+            turns.append(select_text(model))
+        scripts.append(turns)
+    return loop.run(examples, group_size=1, sampling=SamplingConfig(), episode_prefix="sft", scripts=scripts)
+
+
+def cold_start(model, loop: AgentLoop, examples: Sequence[dict[str, Any]], models: Sequence[str], *,
+               steps: int, batch_size: int, lr: float, micro_batch_size: int, seed: int,
+               device: str | torch.device = "cpu") -> list[float]:
+    """Fit scripted trajectories for ``steps`` optimizer steps; returns the loss curve."""
+    rng = random.Random(seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    pad_id = loop.tokenizer.pad_token_id
+    losses: list[float] = []
+    model.train()
+    started = time.perf_counter()
+    for step in range(steps):
+        batch_examples = [rng.choice(list(examples)) for _ in range(batch_size)]
+        batch = scripted_trajectories(loop, batch_examples, models, rng)
+        optimizer.zero_grad()
+        total_tokens = sum(sum(m) for m in batch.response_mask)
+        loss_value = 0.0
+        for _, logprobs, mask, _ in sequence_logprobs(model, batch.input_ids, batch.response_mask, pad_id,
+                                                      micro_batch_size, device=device, grad=True):
+            loss = -(logprobs * mask).sum() / max(total_tokens, 1)
+            loss.backward()
+            loss_value += float(loss)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        losses.append(loss_value)
+        if step % 10 == 0 or step == steps - 1:
+            log.info("cold start step %d/%d: loss %.4f (%.0fs)", step + 1, steps, loss_value, time.perf_counter() - started)
+    return losses

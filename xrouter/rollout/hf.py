@@ -1,0 +1,104 @@
+"""HF rollouts and training forwards for the router.
+
+* ``HFGenerator``: batched ``generate`` on left-padded prompts with the KV cache; returns the new
+  tokens of each row up to and including the end-of-turn token.
+* ``sequence_logprobs``: per-token log-probs (and entropy) of given sequences in micro-batches,
+  with left padding, explicit position ids and ``logits_to_keep`` so that only the positions that
+  predict response tokens are projected onto the vocabulary (the LM head dominates memory for
+  small models with long prompts).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+from xrouter.rl.losses import entropy_from_logits, token_logprobs
+
+
+def left_pad(rows: Sequence[Sequence[int]], pad_id: int, device: torch.device | str = "cpu"
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``[B, T]`` ids and attention mask, padded on the left."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        if row:
+            ids[i, width - len(row):] = torch.tensor(row, dtype=torch.long)
+            mask[i, width - len(row):] = 1
+    return ids.to(device), mask.to(device)
+
+
+def position_ids_for(attention_mask: torch.Tensor) -> torch.Tensor:
+    return (attention_mask.cumsum(-1) - 1).clamp_min(0)
+
+
+@dataclass
+class SamplingConfig:
+    max_new_tokens: int = 64
+    temperature: float = 1.0
+    top_p: float = 1.0
+    do_sample: bool = True
+
+
+class HFGenerator:
+    """Generates one router turn for many sequences at once."""
+
+    def __init__(self, model, tokenizer, eos_token_id: int, device: str | torch.device = "cpu",
+                 batch_size: int = 64) -> None:
+        self.model, self.tokenizer = model, tokenizer
+        self.eos_token_id, self.pad_token_id = eos_token_id, tokenizer.pad_token_id
+        self.device, self.batch_size = device, batch_size
+
+    @torch.no_grad()
+    def generate(self, prompts: Sequence[Sequence[int]], sampling: SamplingConfig) -> list[list[int]]:
+        was_training = self.model.training
+        self.model.eval()
+        out: list[list[int]] = []
+        try:
+            for start in range(0, len(prompts), self.batch_size):
+                chunk = prompts[start:start + self.batch_size]
+                ids, mask = left_pad(chunk, self.pad_token_id, self.device)
+                options = dict(max_new_tokens=sampling.max_new_tokens, do_sample=sampling.do_sample,
+                               eos_token_id=self.eos_token_id, pad_token_id=self.pad_token_id)
+                if sampling.do_sample:
+                    options.update(temperature=sampling.temperature, top_p=sampling.top_p, top_k=0)
+                generated = self.model.generate(input_ids=ids, attention_mask=mask, **options)[:, ids.shape[1]:]
+                for row in generated.tolist():
+                    if self.eos_token_id in row:
+                        row = row[:row.index(self.eos_token_id) + 1]
+                    else:
+                        row = [t for t in row if t != self.pad_token_id] if self.pad_token_id != self.eos_token_id else row
+                    out.append(row)
+        finally:
+            self.model.train(was_training)
+        return out
+
+
+def sequence_logprobs(model, sequences: Sequence[Sequence[int]], response_masks: Sequence[Sequence[int]],
+                      pad_id: int, micro_batch_size: int = 16, with_entropy: bool = False,
+                      device: str | torch.device = "cpu", grad: bool = False):
+    """Yield ``(index_slice, logprobs, mask, entropy)`` per micro-batch, aligned on the right.
+
+    ``logprobs[b, j]`` is log p(token) for the last ``K - 1`` tokens of row ``b`` (left padded),
+    where ``K`` covers every response token of the micro-batch; ``mask`` is the response mask of
+    the same tokens.  With ``grad=False`` it runs under ``no_grad``.
+    """
+    for start in range(0, len(sequences), micro_batch_size):
+        rows = sequences[start:start + micro_batch_size]
+        masks = response_masks[start:start + micro_batch_size]
+        ids, attention = left_pad(rows, pad_id, device)
+        response, _ = left_pad(masks, 0, device)
+        first_response = [m.index(1) if 1 in m else len(m) for m in masks]
+        keep = max(len(r) - f for r, f in zip(rows, first_response)) + 1
+        keep = min(keep, ids.shape[1])
+        with torch.set_grad_enabled(grad):
+            logits = model(input_ids=ids, attention_mask=attention, position_ids=position_ids_for(attention),
+                           logits_to_keep=keep, use_cache=False).logits
+            logits = logits[:, :-1]
+            targets = ids[:, ids.shape[1] - keep + 1:]
+            logprobs = token_logprobs(logits, targets)
+            entropy = entropy_from_logits(logits.detach()) if with_entropy else None
+        yield slice(start, start + len(rows)), logprobs, response[:, ids.shape[1] - keep + 1:].float(), entropy

@@ -1,0 +1,90 @@
+"""Router model + tokenizer factory: load a hub id / local path, or build the tiny CPU router.
+
+The tiny router is a Qwen2-architecture causal LM built from a config (about 1-5M parameters) with
+a byte-level BPE tokenizer trained on the training prompts and the router's own texts (system
+prompt, tool schemas), Qwen's special tokens and a tool-capable chat template.  It is built once
+per (config, texts) and cached.  A random model cannot emit tool calls, so training starts with a
+short supervised cold start on generated valid trajectories (``xrouter.rl.cold_start``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import torch
+from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+
+from xrouter.router.chat_format import ADDED_TOKENS, CHAT_TEMPLATE, EOS, IM_END, SPECIAL_TOKENS
+
+log = logging.getLogger(__name__)
+
+
+def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenizerFast:
+    """Byte-level BPE with Qwen's special tokens, wrapped as PreTrainedTokenizerFast (left padding)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    core = Tokenizer(models.BPE())
+    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    core.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS + ADDED_TOKENS,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    core.train_from_iterator(texts, trainer=trainer)
+    # AutoTokenizer would swap the pre-tokenizer for Qwen2's and change token ids: wrap it directly
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, eos_token=IM_END, pad_token=EOS,
+                                        padding_side="left", chat_template=CHAT_TEMPLATE)
+    tokenizer.add_tokens(ADDED_TOKENS)
+    return tokenizer
+
+
+def tiny_model(tokenizer: PreTrainedTokenizerFast, arch: Mapping[str, Any], seed: int = 0) -> Qwen2ForCausalLM:
+    torch.manual_seed(seed)
+    config = Qwen2Config(vocab_size=len(tokenizer), bos_token_id=None, eos_token_id=tokenizer.convert_tokens_to_ids(IM_END),
+                         pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True, **dict(arch))
+    return Qwen2ForCausalLM(config)
+
+
+def build_tiny_router(texts: list[str], arch: Mapping[str, Any], vocab_size: int, cache_dir: Path,
+                      seed: int = 0) -> tuple[Qwen2ForCausalLM, PreTrainedTokenizerFast]:
+    """The tiny router for these texts, from the cache when it was built before."""
+    key = hashlib.sha1(json.dumps([sorted(set(texts)), dict(arch), vocab_size, seed]).encode()).hexdigest()[:16]
+    path = Path(cache_dir) / "tiny_router" / key
+    if (path / "config.json").exists():
+        return load_router(path)
+    tokenizer = train_bpe_tokenizer(texts, vocab_size)
+    model = tiny_model(tokenizer, arch, seed)
+    path.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    log.info("built tiny router (%.2fM parameters) at %s", sum(p.numel() for p in model.parameters()) / 1e6, path)
+    return model, tokenizer
+
+
+def load_tokenizer(path: str | Path) -> PreTrainedTokenizerFast:
+    """Left-padded tokenizer; a local tokenizer.json is loaded with PreTrainedTokenizerFast as is."""
+    local = Path(path)
+    if (local / "tokenizer.json").exists():
+        tokenizer = PreTrainedTokenizerFast.from_pretrained(local, padding_side="left")
+    else:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(str(path), padding_side="left")
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_router(path: str | Path, dtype: torch.dtype | None = None, device: str | torch.device = "cpu"):
+    """A router saved with ``save_pretrained`` (model, tokenizer, chat template), or a hub id."""
+    if not Path(path).exists() and "/" not in str(path):
+        raise FileNotFoundError(f"router '{path}' is neither a local directory nor a hub id (org/name)")
+    try:
+        tokenizer = load_tokenizer(path)
+        model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype).to(device)
+    except OSError as error:
+        raise FileNotFoundError(f"cannot load router '{path}': {error}. Offline, give a local directory "
+                                "holding config.json, the weights and tokenizer files") from None
+    return model, tokenizer
