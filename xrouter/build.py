@@ -126,3 +126,73 @@ def build_endpoint(name: str, spec: Mapping[str, Any], price: Price, traces: pd.
         options = {k: spec[k] for k in ("device", "dtype", "max_new_tokens") if spec.get(k) is not None}
         return HFLocalEndpoint(name=name, model_path=spec.get("model_path", name), price=price, **options)
     raise ValueError(f"pool model '{name}': unknown kind '{kind}'; use one of {ENDPOINT_KINDS}")
+
+
+# ---- router, environment, rollouts ----------------------------------------------------------------
+
+def router_corpus(examples: list[dict[str, Any]], env) -> list[str]:
+    """Texts the tiny router's tokenizer is trained on: what it will read and write."""
+    import json as _json
+
+    from xrouter.rl.cold_start import call_text, select_text
+
+    corpus = [env.reset(e, "corpus").messages[1]["content"] for e in examples]
+    corpus.append(env.system_prompt_text)
+    tools = env.tools()
+    if tools:
+        corpus.append(_json.dumps(tools))
+    for name in env.pool.names:
+        corpus += [call_text(name), select_text(name), call_text(name, "Answer concisely.")] * 10
+    return corpus
+
+
+def build_router(router_cfg: Mapping[str, Any], corpus: list[str] | None, cache_dir: Path, device: str = "cpu"):
+    """(model, tokenizer): the tiny router built for ``corpus``, or a pretrained one from a path / hub id."""
+    import torch
+
+    from xrouter.router.policy import build_tiny_router, load_router
+
+    router_cfg = to_plain(router_cfg)
+    if router_cfg["kind"] == "tiny":
+        model, tokenizer = build_tiny_router(corpus or [], router_cfg["arch"], router_cfg["vocab_size"], cache_dir,
+                                             seed=router_cfg.get("seed", 0))
+        return model.to(device), tokenizer
+    if router_cfg["kind"] == "pretrained":
+        dtype = getattr(torch, router_cfg.get("dtype", "float32"))
+        return load_router(router_cfg["path"], dtype=dtype, device=device)
+    raise ValueError(f"router.kind must be 'tiny' or 'pretrained', not '{router_cfg['kind']}'")
+
+
+def build_env(cfg: Mapping[str, Any], pool: ModelPool):
+    """The routing environment from ``env``, ``router.prompt`` and ``reward`` configs."""
+    from xrouter.env.router_env import RouterEnv
+    from xrouter.pool.pricing import parse_price_entry
+    from xrouter.reward import build_reward
+    from xrouter.verify.base import verify
+
+    env_cfg, prompt_cfg = to_plain(cfg["env"]), to_plain(cfg["router"].get("prompt") or {})
+    router_price = parse_price_entry("router", to_plain(cfg["router"]["price"])) if cfg["router"].get("price") else None
+    return RouterEnv(pool, verify, build_reward(to_plain(cfg["reward"])), max_turns=env_cfg["max_turns"],
+                     mode=env_cfg["mode"], tools_in_prompt=prompt_cfg.get("tools_in_prompt", "full"),
+                     max_query_chars=prompt_cfg.get("max_query_chars"),
+                     max_tool_result_chars=prompt_cfg.get("max_tool_result_chars", 2000),
+                     call_max_tokens=env_cfg.get("call_max_tokens"), router_price=router_price,
+                     system_prompt_style=prompt_cfg.get("system_prompt_style"))
+
+
+def build_agent_loop(cfg: Mapping[str, Any], model, tokenizer, env, device: str = "cpu"):
+    """The agent loop with the configured rollout backend (``hf``; ``vllm`` on GPUs)."""
+    from xrouter.rollout.agent_loop import AgentLoop
+    from xrouter.rollout.hf import HFGenerator
+
+    rollout = to_plain(cfg["rollout"])
+    eos = tokenizer.convert_tokens_to_ids(rollout.get("eos_token", "<|im_end|>"))
+    if rollout["backend"] == "hf":
+        generator = HFGenerator(model, tokenizer, eos, device=device, batch_size=rollout["generate_batch_size"])
+    elif rollout["backend"] == "vllm":
+        from xrouter.rollout.vllm import VLLMGenerator  # GPU-only extra, imported lazily
+
+        generator = VLLMGenerator(model, tokenizer, eos, rollout)
+    else:
+        raise ValueError(f"rollout.backend must be 'hf' or 'vllm', not '{rollout['backend']}'")
+    return AgentLoop(generator, tokenizer, env, max_seq_len=rollout["max_seq_len"])

@@ -64,7 +64,7 @@ def cold_start(model, loop: AgentLoop, examples: Sequence[dict[str, Any]], model
                                                       micro_batch_size, device=device, grad=True):
             loss = -(logprobs * mask).sum() / max(total_tokens, 1)
             loss.backward()
-            loss_value += float(loss)
+            loss_value += float(loss.detach())
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         losses.append(loss_value)

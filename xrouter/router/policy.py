@@ -59,6 +59,7 @@ def build_tiny_router(texts: list[str], arch: Mapping[str, Any], vocab_size: int
     path.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
+    model.config._name_or_path = str(path)  # where the untrained weights live, as after a load
     log.info("built tiny router (%.2fM parameters) at %s", sum(p.numel() for p in model.parameters()) / 1e6, path)
     return model, tokenizer
 

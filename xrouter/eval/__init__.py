@@ -1,0 +1,1 @@
+"""Evaluation: run policies over benchmarks, summarise episodes, metrics and baselines."""

@@ -1,0 +1,65 @@
+"""Prompt batches for RL: the train split (minus a seeded dev split) and the dev split for validation."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from typing import Any, Iterator, Sequence
+
+import lightning as L
+from torch.utils.data import DataLoader, Dataset
+
+
+def split_dev(examples: Sequence[dict[str, Any]], fraction: float, seed: int, max_dev: int | None = None
+              ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A stable dev split carved from train by hashing ``seed:prompt_id`` (same ids every run)."""
+    def bucket(example: dict[str, Any]) -> float:
+        digest = hashlib.sha1(f"{seed}:{example['prompt_id']}".encode()).hexdigest()
+        return int(digest[:8], 16) / 0xFFFFFFFF
+
+    dev = [e for e in examples if bucket(e) < fraction]
+    train = [e for e in examples if bucket(e) >= fraction]
+    if max_dev is not None and len(dev) > max_dev:
+        dev = sorted(dev, key=bucket)[:max_dev]
+    return train, dev
+
+
+class _Examples(Dataset):
+    def __init__(self, examples: Sequence[dict[str, Any]]) -> None:
+        self.examples = list(examples)
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.examples[index]
+
+
+def _as_list(batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return batch
+
+
+class PromptDataModule(L.LightningDataModule):
+    """Batches of example dicts (no tensors: the rollout turns them into tokens)."""
+
+    def __init__(self, train: Sequence[dict[str, Any]], dev: Sequence[dict[str, Any]], prompts_per_step: int,
+                 val_batch_size: int = 256, seed: int = 0) -> None:
+        super().__init__()
+        self.train_examples, self.dev_examples = list(train), list(dev)
+        self.prompts_per_step, self.val_batch_size, self.seed = prompts_per_step, val_batch_size, seed
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(_Examples(self.train_examples), batch_size=self.prompts_per_step, shuffle=True,
+                          drop_last=True, collate_fn=_as_list, num_workers=0)
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(_Examples(self.dev_examples), batch_size=self.val_batch_size, shuffle=False,
+                          collate_fn=_as_list, num_workers=0)
+
+    def refill_sampler(self) -> Iterator[dict[str, Any]]:
+        """Endless shuffled train prompts for dynamic sampling's refills."""
+        rng = random.Random(self.seed + 1)
+        while True:
+            order = list(self.train_examples)
+            rng.shuffle(order)
+            yield from order

@@ -1,0 +1,220 @@
+"""The LightningModule: rollouts with the agent loop, GRPO/DAPO updates with manual optimization.
+
+One training step = one rollout batch: ``prompts_per_step`` prompts x ``group_size`` episodes,
+refilled under dynamic sampling until enough groups carry signal, then ``ppo_epochs`` passes of
+``minibatches`` optimizer steps each (so Lightning's ``global_step`` counts optimizer steps).
+Old log-probs are recomputed with a forward pass before the update (as verl does), at sampling
+temperature 1, so ratios compare like with like.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import time
+from typing import Any, Iterator, Mapping
+
+import lightning as L
+import torch
+
+from xrouter.eval.summary import summarize_episodes
+from xrouter.rl.advantages import grpo_advantages, informative_groups
+from xrouter.rl.losses import kl_k3, masked_mean, policy_loss
+from xrouter.rollout.agent_loop import AgentLoop, RolloutBatch
+from xrouter.rollout.hf import SamplingConfig, sequence_logprobs
+
+
+class RouterRLModule(L.LightningModule):
+    def __init__(self, model, loop: AgentLoop, algo: Mapping[str, Any], rollout: Mapping[str, Any],
+                 refill: Iterator[dict[str, Any]] | None = None) -> None:
+        super().__init__()
+        self.model = model
+        self.loop = loop
+        self.algo, self.rollout_cfg = dict(algo), dict(rollout)
+        self.refill = refill
+        self.automatic_optimization = False
+        self.ref_model = None
+        if self.algo.get("kl_beta", 0.0) > 0:
+            self.ref_model = copy.deepcopy(model).eval().requires_grad_(False)
+        self._val_episodes: list = []
+        self.sampling = SamplingConfig(max_new_tokens=self.rollout_cfg["max_new_tokens"],
+                                       temperature=self.rollout_cfg.get("temperature", 1.0),
+                                       top_p=self.rollout_cfg.get("top_p", 1.0), do_sample=True)
+        self.greedy = SamplingConfig(max_new_tokens=self.rollout_cfg["max_new_tokens"], do_sample=False)
+
+    # ---- optimisation setup ---------------------------------------------------------------
+    def configure_optimizers(self):
+        optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.algo["lr"],
+                                      weight_decay=self.algo.get("weight_decay", 0.0), betas=(0.9, 0.999))
+        warmup = max(1, int(self.algo.get("warmup_steps", 0)))
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    def on_train_start(self) -> None:
+        self.model.train()  # from_pretrained returns eval mode
+
+    # ---- rollouts ------------------------------------------------------------------------
+    def collect(self, examples: list[dict[str, Any]]) -> tuple[RolloutBatch, dict[str, float]]:
+        """Rollouts for ``examples``; with dynamic sampling, zero-variance groups are dropped and
+        refilled with fresh prompts (at most ``max_refill`` extra rounds)."""
+        group = self.rollout_cfg["group_size"]
+        self.loop.generator.device = self.device
+        batch = self.loop.run(examples, group, self.sampling, episode_prefix=f"s{self.global_step}")
+        first_zero_frac = 1.0 - float(informative_groups(torch.tensor(batch.rewards), group).float().mean())
+        all_episodes = list(batch.episodes)
+        if not self.algo.get("dynamic_sampling", False):
+            return batch, {"zero_std_frac": first_zero_frac, "refills": 0.0, "all_episodes": all_episodes}
+        kept = self._informative(batch)
+        refills = 0
+        while (kept is None or len(kept.episodes) // group < len(examples)) and refills < self.algo.get("max_refill", 0) \
+                and self.refill is not None:
+            refills += 1
+            extra = [next(self.refill) for _ in range(len(examples))]
+            more = self.loop.run(extra, group, self.sampling, episode_prefix=f"s{self.global_step}r{refills}")
+            all_episodes.extend(more.episodes)
+            more_kept = self._informative(more)
+            if more_kept is not None:
+                kept = more_kept if kept is None else RolloutBatch.concat([kept, more_kept])
+        if kept is not None and len(kept.episodes) // group > len(examples):
+            kept = kept.select(range(len(examples) * group))
+        return kept, {"zero_std_frac": first_zero_frac, "refills": float(refills), "all_episodes": all_episodes}
+
+    def _informative(self, batch: RolloutBatch) -> RolloutBatch | None:
+        group = batch.group_size
+        keep = informative_groups(torch.tensor(batch.rewards), group).tolist()
+        rows = [g * group + j for g, ok in enumerate(keep) if ok for j in range(group)]
+        return batch.select(rows) if rows else None
+
+    # ---- training --------------------------------------------------------------------------
+    def training_step(self, examples: list[dict[str, Any]], batch_idx: int) -> None:
+        started = time.perf_counter()
+        batch, info = self.collect(examples)
+        rollout_s = time.perf_counter() - started
+        all_episodes = info.pop("all_episodes")
+        metrics = self._rollout_metrics(all_episodes, batch)
+        metrics.update({f"train/{k}": v for k, v in info.items()})
+        metrics["perf/rollout_s"] = rollout_s
+        if batch is None:  # no group had signal: a no-op step (no parameter has a gradient, so the
+            # optimizer skips them all) that still counts, so max_steps bounds the number of rollouts
+            optimizer = self.optimizers()
+            optimizer.zero_grad(set_to_none=True)
+            optimizer.step()
+            self.lr_schedulers().step()
+            metrics["train/skipped"] = 1.0
+            self.log_dict(metrics, on_step=True, prog_bar=False, batch_size=len(examples))
+            return
+        update_started = time.perf_counter()
+        metrics.update(self._update(batch))
+        update_s = time.perf_counter() - update_started
+        total_s = time.perf_counter() - started
+        metrics.update({"perf/update_s": update_s, "perf/step_s": total_s,
+                        "perf/episodes_per_s": len(all_episodes) / total_s,
+                        "perf/tokens_per_s": sum(len(s) for s in batch.input_ids) / total_s,
+                        "train/skipped": 0.0})
+        self.log_dict(metrics, on_step=True, prog_bar=False, batch_size=len(examples))
+        self.log("reward", metrics["train/reward_mean"], prog_bar=True, on_step=True, batch_size=len(examples))
+
+    def _rollout_metrics(self, episodes, batch: RolloutBatch | None) -> dict[str, float]:
+        summary = summarize_episodes(episodes)
+        rewards = torch.tensor([e.reward.get("total", 0.0) for e in episodes])
+        out = {"train/reward_mean": float(rewards.mean()), "train/reward_std": float(rewards.std()) if len(rewards) > 1 else 0.0,
+               "train/accuracy": summary["accuracy"], "train/cost_per_episode": summary["cost_per_query"],
+               "train/calls_per_episode": summary["calls_per_query"], "train/turns": summary["turns_per_query"],
+               "train/malformed_rate": summary["malformed_per_query"], "train/direct_rate": summary["direct_answer_rate"],
+               "train/valid_final_rate": summary["valid_final_rate"]}
+        out.update({f"train/share/{m}": s for m, s in summary["model_share"].items()})
+        return out
+
+    def _update(self, batch: RolloutBatch) -> dict[str, float]:
+        algo, device = self.algo, self.device
+        pad_id = self.loop.tokenizer.pad_token_id
+        micro = self.rollout_cfg["micro_batch_size"]
+        rewards = torch.tensor(batch.rewards)
+        advantages = grpo_advantages(rewards, batch.group_size, scale_by_std=algo.get("scale_by_std", True))
+        old = self._response_logprobs(self.model, batch, micro)
+        ref = self._response_logprobs(self.ref_model, batch, micro) if self.ref_model is not None else None
+        optimizer, scheduler = self.optimizers(), self.lr_schedulers()
+        n = len(batch.episodes)
+        minibatches = max(1, int(algo.get("minibatches", 1)))
+        stats = {"clip_frac": 0.0, "kl": 0.0, "entropy": 0.0, "loss": 0.0, "grad_norm": 0.0}
+        n_updates = 0
+        order = list(range(n))
+        for _ in range(int(algo.get("ppo_epochs", 1))):
+            random.Random(self.global_step).shuffle(order)
+            for m in range(minibatches):
+                rows = order[m * n // minibatches:(m + 1) * n // minibatches]
+                if not rows:
+                    continue
+                sub = batch.select(rows)
+                total_tokens = sum(sum(x) for x in sub.response_mask)
+                optimizer.zero_grad()
+                for part, logprobs, mask, entropy in sequence_logprobs(
+                        self.model, sub.input_ids, sub.response_mask, pad_id, micro, with_entropy=True,
+                        device=device, grad=True):
+                    ids = rows[part]
+                    old_full = self._scatter(mask, [old[i] for i in ids])
+                    adv_full = self._scatter(mask, [advantages[i].expand(len(old[i])) for i in ids])
+                    ref_full = self._scatter(mask, [ref[i] for i in ids]) if ref is not None else None
+                    loss, info = policy_loss(logprobs, old_full, adv_full, mask, algo["eps_low"], algo["eps_high"],
+                                             algo.get("aggregation", "token-mean"), ref_full, algo.get("kl_beta", 0.0))
+                    tokens = float(mask.sum())
+                    weight = (tokens / max(total_tokens, 1) if algo.get("aggregation", "token-mean") == "token-mean"
+                              else len(ids) / len(rows))
+                    self.manual_backward(loss * weight)
+                    share = tokens / max(total_tokens, 1)
+                    stats["clip_frac"] += info["clip_frac"] * share
+                    stats["kl"] += (info["kl"] if ref is not None else
+                                    float(masked_mean(kl_k3(logprobs.detach(), old_full), mask))) * share
+                    stats["entropy"] += float(masked_mean(entropy, mask)) * share
+                    stats["loss"] += float(loss.detach()) * weight
+                grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), algo.get("grad_clip", 1.0))
+                stats["grad_norm"] += float(grad_norm)
+                optimizer.step()
+                scheduler.step()
+                n_updates += 1
+        out = {f"train/{k}": v / max(n_updates, 1) for k, v in stats.items()}
+        out["train/lr"] = float(optimizer.param_groups[0]["lr"])
+        out["train/advantage_abs_mean"] = float(advantages.abs().mean())
+        return out
+
+    @staticmethod
+    def _scatter(mask: torch.Tensor, rows: list[torch.Tensor]) -> torch.Tensor:
+        """Place each row's per-response-token values where ``mask`` is 1 (row-major order)."""
+        full = torch.zeros_like(mask)
+        values = torch.cat(rows).to(mask.device) if rows else mask.new_zeros(0)
+        full[mask.bool()] = values.to(full.dtype)
+        return full
+
+    def _response_logprobs(self, model, batch: RolloutBatch, micro: int) -> list[torch.Tensor]:
+        """Each episode's log-probs of its own response tokens, in order (no grad)."""
+        out: list[torch.Tensor] = []
+        was_training = model.training
+        model.eval()
+        for _, logprobs, mask, _ in sequence_logprobs(model, batch.input_ids, batch.response_mask,
+                                                      self.loop.tokenizer.pad_token_id, micro, device=self.device):
+            for row in range(logprobs.shape[0]):
+                out.append(logprobs[row][mask[row].bool()].detach())
+        model.train(was_training)
+        return out
+
+    # ---- validation ---------------------------------------------------------------------------
+    def validation_step(self, examples: list[dict[str, Any]], batch_idx: int) -> None:
+        self.loop.generator.device = self.device
+        batch = self.loop.run(examples, 1, self.greedy, episode_prefix=f"val{self.global_step}-{batch_idx}")
+        self._val_episodes.extend(batch.episodes)
+
+    def on_validation_epoch_end(self) -> None:
+        summary = summarize_episodes(self._val_episodes)
+        self._val_episodes = []
+        if not summary.get("n"):
+            return
+        metrics = {f"val/{k}": float(summary[k]) for k in ("accuracy", "cost_per_query", "reward", "calls_per_query",
+                                                            "direct_answer_rate", "valid_final_rate")}
+        metrics.update({f"val/share/{m}": s for m, s in summary["model_share"].items()})
+        self.log_dict(metrics, prog_bar=False)
+        self.log("val_reward", metrics["val/reward"], prog_bar=True)
+        if math.isfinite(metrics["val/reward"]):
+            self.print(f"[val @ step {self.global_step}] accuracy {metrics['val/accuracy']:.3f}  "
+                       f"cost/query ${metrics['val/cost_per_query']:.2e}  reward {metrics['val/reward']:.3f}  "
+                       f"valid {metrics['val/valid_final_rate']:.2f}")

@@ -1,0 +1,126 @@
+"""``python -m xrouter.train``: cold start + GRPO/DAPO training of a router, then test evaluation.
+
+With no overrides: the tiny router on the RouterBench replay pool, on CPU, in minutes; at the end
+the trained router is evaluated (greedy) on the test split beside every single model and the
+oracle.  ``-m reward.lam=0,1,3,10`` makes one run directory per lambda.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from xrouter import CONF_DIR
+from xrouter.config import data_dir_of, quiet_http_loggers, to_plain
+
+log = logging.getLogger(__name__)
+
+
+def resolve_output_dir(cfg: DictConfig) -> Path:
+    if cfg.get("output_dir"):
+        return Path(cfg.output_dir)
+    from hydra.core.hydra_config import HydraConfig
+
+    return Path(HydraConfig.get().runtime.output_dir)
+
+
+def run_train(cfg: DictConfig) -> dict[str, Any]:
+    """Train, save ``<output_dir>/router``, evaluate on the test split; returns the test summary."""
+    import lightning as L
+    import torch
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from xrouter.build import build_agent_loop, build_env, build_pool, build_router, router_corpus
+    from xrouter.data.benchmarks import load_benchmark
+    from xrouter.eval.router_eval import evaluate_router, print_comparison
+    from xrouter.rl.cold_start import cold_start
+    from xrouter.rl.datamodule import PromptDataModule, split_dev
+    from xrouter.rl.module import RouterRLModule
+
+    quiet_http_loggers()
+    output_dir = resolve_output_dir(cfg)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    L.seed_everything(cfg.seed, workers=True)
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg.threads))
+    data_dir, cache_dir = data_dir_of(cfg), Path(cfg.paths.cache_dir)
+    device = "cuda" if cfg.trainer.accelerator in ("gpu", "cuda") and torch.cuda.is_available() else "cpu"
+
+    pool = build_pool(cfg.pool, data_dir, cache_dir)
+    examples = load_benchmark(cfg.benchmark, data_dir, cfg.data.train_split, cache_dir).to_dict("records")
+    train, dev = split_dev(examples, cfg.data.dev_fraction, cfg.seed, cfg.data.get("dev_max"))
+    if cfg.data.get("train_max"):
+        train = train[: int(cfg.data.train_max)]
+    env = build_env(cfg, pool)
+    model, tokenizer = build_router(cfg.router, router_corpus(train, env), cache_dir, device)
+    loop = build_agent_loop(cfg, model, tokenizer, env, device)
+    initial_router = model.config._name_or_path
+    log.info("router: %.2fM parameters; %d train / %d dev prompts; pool %s (%d models)",
+             sum(p.numel() for p in model.parameters()) / 1e6, len(train), len(dev), cfg.pool.name, len(pool.names))
+
+    if cfg.cold_start.steps > 0 and not cfg.get("ckpt_path"):
+        cold_start(model, loop, train, pool.names, steps=cfg.cold_start.steps, batch_size=cfg.cold_start.batch_size,
+                   lr=cfg.cold_start.lr, micro_batch_size=cfg.rollout.micro_batch_size, seed=cfg.seed, device=device)
+
+    datamodule = PromptDataModule(train, dev, cfg.data.prompts_per_step, cfg.data.val_batch_size, cfg.seed)
+    module = RouterRLModule(model, loop, to_plain(cfg.algo), to_plain(cfg.rollout), refill=datamodule.refill_sampler())
+    checkpoints = ModelCheckpoint(dirpath=output_dir / "checkpoints", monitor="val_reward", mode="max",
+                                  save_last=True, filename="step{step}-reward{val_reward:.3f}",
+                                  auto_insert_metric_name=False)
+    trainer = L.Trainer(**to_plain(cfg.trainer), logger=build_logger(cfg, output_dir), callbacks=[checkpoints],
+                        default_root_dir=str(output_dir))
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+
+    if checkpoints.best_model_path:
+        state = torch.load(checkpoints.best_model_path, map_location=device, weights_only=False)["state_dict"]
+        module.load_state_dict(state)
+        log.info("best checkpoint: %s", checkpoints.best_model_path)
+    router_dir = output_dir / "router"
+    model.save_pretrained(router_dir)
+    tokenizer.save_pretrained(router_dir)
+    pool.ledger.save(output_dir / "ledger.jsonl")
+
+    result: dict[str, Any] = {"output_dir": str(output_dir), "router": str(router_dir), "initial_router": initial_router,
+                              "best_checkpoint": checkpoints.best_model_path, "global_step": trainer.global_step}
+    if cfg.get("evaluate_test", True):
+        test = load_benchmark(cfg.benchmark, data_dir, cfg.data.test_split, cache_dir).to_dict("records")
+        if cfg.data.get("test_max"):
+            test = test[: int(cfg.data.test_max)]
+        summary = evaluate_router(loop, test, output_dir / f"eval_{cfg.data.test_split}",
+                                  max_new_tokens=cfg.rollout.max_new_tokens)
+        result["test"] = summary
+        print_comparison(summary, cfg, data_dir, cache_dir)
+    print(f"checkpoints: {output_dir / 'checkpoints'}\nrouter: {router_dir}\nmetrics: {output_dir / 'metrics.csv'}\n"
+          f"episodes: {output_dir / ('eval_' + cfg.data.test_split) / 'episodes.parquet'}")
+    (output_dir / "result.json").write_text(json.dumps(result, indent=2, default=str))
+    loop.close()
+    return result
+
+
+def build_logger(cfg: DictConfig, output_dir: Path):
+    name = cfg.logger.name
+    if name == "csv":
+        from lightning.pytorch.loggers import CSVLogger
+
+        return CSVLogger(save_dir=str(output_dir), name="", version="")
+    if name == "wandb":
+        from lightning.pytorch.loggers import WandbLogger
+
+        return WandbLogger(save_dir=str(output_dir), project=cfg.logger.project, offline=cfg.logger.offline,
+                           config=to_plain(cfg))
+    raise ValueError(f"logger must be 'csv' or 'wandb', not '{name}'")
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="train", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    run_train(cfg)
+
+
+if __name__ == "__main__":
+    main()
