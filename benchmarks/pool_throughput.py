@@ -80,8 +80,17 @@ def serve_child(port_queue, stop_event) -> None:
         stop_event.wait()
 
 
+def process_cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of process ``pid`` so far (Linux /proc; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def bench_http(base_url: str, cards: dict[str, ModelCard], calls: list[tuple[str, str, str]], n: int,
-               in_flight: int, http_backend: str = "auto") -> tuple[float, dict]:
+               in_flight: int, http_backend: str = "auto", server_pid: int | None = None) -> tuple[float, dict]:
     from xrouter.pool.openai_compat import OpenAICompatEndpoint
 
     endpoints = {name: OpenAICompatEndpoint(name=name, api_model=name, base_url=base_url, price=card.price,
@@ -106,10 +115,13 @@ def bench_http(base_url: str, cards: dict[str, ModelCard], calls: list[tuple[str
             for name, pid, prompt in queue:
                 await pool.call(name, [{"role": "user", "content": prompt}], prompt_id=pid)
 
+        server_cpu = process_cpu_s(server_pid) if server_pid else None
         started, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker() for _ in range(in_flight)))
         rate = n / (time.perf_counter() - started)
         info["client_cpu_ms_per_call"] = round((time.process_time() - cpu) / n * 1e3, 3)
+        if server_cpu is not None:  # the child's CPU over the same span (it idles outside it)
+            info["server_cpu_ms_per_call"] = round((process_cpu_s(server_pid) - server_cpu) / n * 1e3, 3)
         for endpoint in endpoints.values():
             await endpoint.aclose()
         return rate
@@ -144,7 +156,7 @@ def main() -> None:
     try:
         base_url = port_queue.get(timeout=120)
         http_rate, http_info = bench_http(base_url, pool.cards, calls, args.http_calls, args.in_flight,
-                                              args.http_backend)
+                                          args.http_backend, server_pid=child.pid)
     finally:
         stop_event.set()
         child.join(timeout=30)
@@ -166,7 +178,9 @@ def main() -> None:
         "replay_calls_per_s": round(replay_rate), "http_calls_per_s": round(http_rate),
         "http_in_thread_calls_per_s": None if thread_rate is None else round(thread_rate),
         "replay_calls": args.replay_calls, "http_calls": args.http_calls, "in_flight": args.in_flight,
-        "http_errors": http_info["errors"], "cpus": os.cpu_count(), "python": sys.version.split()[0],
+        "http_errors": http_info["errors"], "client_cpu_ms_per_call": http_info["client_cpu_ms_per_call"],
+        "server_cpu_ms_per_call": http_info.get("server_cpu_ms_per_call"), "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
         "client_http": args.http_backend if args.http_backend != "auto" else (
             "aiohttp" if have["aiohttp"] else "httpx"),
         "server": f"uvicorn loop={'uvloop' if have['uvloop'] else 'asyncio'} "
