@@ -240,7 +240,10 @@ def test_llmrouter_digit_labels_and_code_tasks():
     digit = lr[lr.letters.fillna("").str.startswith("1")]
     assert len(digit) == 8  # ARC questions labelled 1-4 upstream
     row = digit.iloc[0]
-    assert verify_example(row, f"The answer is {row.letters[int(row.gold)]}.").value == 1.0
+    assert row.gold in row.letters  # the gold is the label itself ("3"), which the verifier takes literally
+    assert verify_example(row, f"The answer is {row.gold}.").value == 1.0
+    wrong = next(label for label in row.letters if label != row.gold)
+    assert verify_example(row, f"The answer is {wrong}.").value == 0.0
     mbpp = lr[lr.verifier == "code_mbpp"].iloc[0]
     assert json.loads(mbpp.tests) and mbpp.entry_point
     he = lr[lr.verifier == "code_humaneval"].iloc[0]

@@ -192,3 +192,11 @@ def test_registry_and_bad_examples():
         ["5", "\\boxed{5}", "y"],
     )
     assert [s.value for s in many] == [1.0, 1.0, 0.0]
+
+
+def test_digit_labels_are_read_literally_and_code_llama_tags_are_code():
+    from xrouter.verify.choice import gold_letter
+    from xrouter.verify.code import extract_code
+
+    assert gold_letter("1", "1234") == "1" and gold_letter("1", "ABCD") == "B" and gold_letter("B", "ABCD") == "B"
+    assert extract_code("Sure. [PYTHON]\ndef f(x):\n    return x\n[/PYTHON]") == "def f(x):\n    return x\n"

@@ -230,8 +230,6 @@ def _llmrouter_fields(row: Mapping[str, Any]) -> dict[str, Any]:
         labels = (parsed.get("labels") or parsed.get("label") or []) if isinstance(parsed, dict) else []
         labels = [str(label) for label in labels] or [chr(ord("A") + i) for i in range(len(texts))]
         extra = {"letters": "".join(labels), "choices": json.dumps([str(t) for t in texts])} if labels else {}
-        if labels and labels[0].isdigit() and row.get("gold") in labels:  # ARC's "1".."4" labels: the choice
-            extra["gold"] = str(labels.index(row["gold"]))      # verifier reads a digit gold as an index
     elif metric == "code_eval" and row.get("benchmark") == "mbpp" and isinstance(row.get("gold"), str):
         tests = [str(t) for t in ast.literal_eval(row["gold"])]
         extra = {"tests": json.dumps(tests), "entry_point": entry_point_of(tests)}

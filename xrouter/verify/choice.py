@@ -129,12 +129,13 @@ def extract_choice(
 
 
 def gold_letter(gold: Any, letters: str) -> str:
-    """Gold as a letter: "B", or a 0-based index ("1" / 1 -> "B") as in MMLU's answer column."""
+    """Gold as a letter: "B", or a 0-based index ("1" / 1 -> "B") as in MMLU's answer column.
+    A gold that is itself one of the labels wins over the index reading (labels "1234")."""
     text = str(gold).strip().strip("().").upper()
+    if len(text) == 1 and text in letters.upper():
+        return text
     if text.isdigit() and int(text) < len(letters):
         return letters[int(text)]
-    if len(text) == 1 and text in letters:
-        return text
     raise BadExample(f"gold {gold!r} is not one of the letters {letters!r} or a 0-based index")
 
 

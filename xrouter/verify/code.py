@@ -25,6 +25,9 @@ def extract_code(text: str | None, name: str | None = None) -> str:
     first code-looking line (leading prose dropped; indentation kept for body completions)."""
     if not text:
         return ""
+    tagged = re.findall(r"\[PYTHON\](.*?)\[/PYTHON\]", text, re.S)  # Code Llama's own code tags
+    if tagged:
+        text = "\n".join(f"```python\n{body.strip()}\n```" for body in tagged)
     blocks = [(lang.lower(), body) for lang, body in _FENCE.findall(text)]
     python = [body for lang, body in blocks if lang in _PYTHONISH] or [body for _, body in blocks]
     if python:
