@@ -23,7 +23,7 @@ def to_plain(cfg: Any) -> Any:
 
 def quiet_http_loggers() -> None:
     """httpx/openai log every request at INFO; keep run logs readable (and free of URLs with keys)."""
-    for name in ("httpx", "httpcore", "openai", "urllib3"):
+    for name in ("httpx", "httpx2", "httpcore", "httpcore2", "openai", "urllib3", "aiohttp"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
