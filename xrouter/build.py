@@ -142,11 +142,21 @@ def router_corpus(examples: list[dict[str, Any]], env) -> list[str]:
     if tools:
         corpus.append(_json.dumps(tools))
     for name in env.pool.names:
-        corpus += [call_text(name), select_text(name), call_text(name, "Answer concisely.")] * 10
+        corpus += [call_text(name), select_text(name), call_text(name, None), call_text(name, "Answer concisely.")] * 10
     return corpus
 
 
-def build_router(router_cfg: Mapping[str, Any], corpus: list[str] | None, cache_dir: Path, device: str = "cpu"):
+TOOL_SCAFFOLD_TOKENS = ['\n{"name": "', '", "arguments": {}}\n', '", "arguments": {"model_call_name": "', '"}}\n',
+                        "select_response"]
+
+
+def router_extra_tokens(pool: ModelPool) -> list[str]:
+    """Whole tokens for the tiny router: each tool name and the tool-call JSON scaffolding."""
+    return [f"call_{name}" for name in pool.names] + TOOL_SCAFFOLD_TOKENS
+
+
+def build_router(router_cfg: Mapping[str, Any], corpus: list[str] | None, cache_dir: Path, device: str = "cpu",
+                 extra_tokens: list[str] | None = None):
     """(model, tokenizer): the tiny router built for ``corpus``, or a pretrained one from a path / hub id."""
     import torch
 
@@ -155,7 +165,8 @@ def build_router(router_cfg: Mapping[str, Any], corpus: list[str] | None, cache_
     router_cfg = to_plain(router_cfg)
     if router_cfg["kind"] == "tiny":
         model, tokenizer = build_tiny_router(corpus or [], router_cfg["arch"], router_cfg["vocab_size"], cache_dir,
-                                             seed=router_cfg.get("seed", 0))
+                                             seed=router_cfg.get("seed", 0),
+                                             extra_tokens=extra_tokens if router_cfg.get("tool_tokens") else None)
         return model.to(device), tokenizer
     if router_cfg["kind"] == "pretrained":
         dtype = getattr(torch, router_cfg.get("dtype", "float32"))
@@ -167,12 +178,12 @@ def build_env(cfg: Mapping[str, Any], pool: ModelPool):
     """The routing environment from ``env``, ``router.prompt`` and ``reward`` configs."""
     from xrouter.env.router_env import RouterEnv
     from xrouter.pool.pricing import parse_price_entry
+    from xrouter.data.benchmarks import verify_example
     from xrouter.reward import build_reward
-    from xrouter.verify.base import verify
 
     env_cfg, prompt_cfg = to_plain(cfg["env"]), to_plain(cfg["router"].get("prompt") or {})
     router_price = parse_price_entry("router", to_plain(cfg["router"]["price"])) if cfg["router"].get("price") else None
-    return RouterEnv(pool, verify, build_reward(to_plain(cfg["reward"])), max_turns=env_cfg["max_turns"],
+    return RouterEnv(pool, verify_example, build_reward(to_plain(cfg["reward"])), max_turns=env_cfg["max_turns"],
                      mode=env_cfg["mode"], tools_in_prompt=prompt_cfg.get("tools_in_prompt", "full"),
                      max_query_chars=prompt_cfg.get("max_query_chars"),
                      max_tool_result_chars=prompt_cfg.get("max_tool_result_chars", 2000),

@@ -35,7 +35,8 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     import torch
     from lightning.pytorch.callbacks import ModelCheckpoint
 
-    from xrouter.build import build_agent_loop, build_env, build_pool, build_router, router_corpus
+    from xrouter.build import (build_agent_loop, build_env, build_pool, build_router, router_corpus,
+                               router_extra_tokens)
     from xrouter.data.benchmarks import load_benchmark
     from xrouter.eval.router_eval import evaluate_router, print_comparison
     from xrouter.rl.cold_start import cold_start
@@ -58,7 +59,8 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     if cfg.data.get("train_max"):
         train = train[: int(cfg.data.train_max)]
     env = build_env(cfg, pool)
-    model, tokenizer = build_router(cfg.router, router_corpus(train, env), cache_dir, device)
+    model, tokenizer = build_router(cfg.router, router_corpus(train, env), cache_dir, device,
+                                    extra_tokens=router_extra_tokens(pool))
     loop = build_agent_loop(cfg, model, tokenizer, env, device)
     initial_router = model.config._name_or_path
     log.info("router: %.2fM parameters; %d train / %d dev prompts; pool %s (%d models)",
@@ -66,7 +68,9 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
 
     if cfg.cold_start.steps > 0 and not cfg.get("ckpt_path"):
         cold_start(model, loop, train, pool.names, steps=cfg.cold_start.steps, batch_size=cfg.cold_start.batch_size,
-                   lr=cfg.cold_start.lr, micro_batch_size=cfg.rollout.micro_batch_size, seed=cfg.seed, device=device)
+                   lr=cfg.cold_start.lr, micro_batch_size=cfg.rollout.micro_batch_size, seed=cfg.seed, device=device,
+                   system_prompt=None if cfg.cold_start.arguments == "none" else "",
+                   warmup_steps=cfg.cold_start.warmup_steps)
 
     datamodule = PromptDataModule(train, dev, cfg.data.prompts_per_step, cfg.data.val_batch_size, cfg.seed)
     module = RouterRLModule(model, loop, to_plain(cfg.algo), to_plain(cfg.rollout), refill=datamodule.refill_sampler())

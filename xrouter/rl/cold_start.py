@@ -23,8 +23,9 @@ from xrouter.rollout.hf import SamplingConfig, sequence_logprobs
 log = logging.getLogger(__name__)
 
 
-def call_text(model: str, system_prompt: str = "", temperature: float = 0.0) -> str:
-    arguments = {"optimized_system_prompt": system_prompt, "temperature": temperature}
+def call_text(model: str, system_prompt: str | None = "", temperature: float = 0.0) -> str:
+    """A ``call_<model>`` turn; ``system_prompt=None`` leaves the (optional) arguments out."""
+    arguments = {} if system_prompt is None else {"optimized_system_prompt": system_prompt, "temperature": temperature}
     return f'<tool_call>\n{json.dumps({"name": f"call_{model}", "arguments": arguments})}\n</tool_call>'
 
 
@@ -33,7 +34,7 @@ def select_text(model: str) -> str:
 
 
 def scripted_trajectories(loop: AgentLoop, examples: Sequence[dict[str, Any]], models: Sequence[str],
-                          rng: random.Random, system_prompt: str = "") -> RolloutBatch:
+                          rng: random.Random, system_prompt: str | None = "") -> RolloutBatch:
     scripts = []
     for _ in examples:
         model = rng.choice(list(models))
@@ -46,17 +47,19 @@ def scripted_trajectories(loop: AgentLoop, examples: Sequence[dict[str, Any]], m
 
 def cold_start(model, loop: AgentLoop, examples: Sequence[dict[str, Any]], models: Sequence[str], *,
                steps: int, batch_size: int, lr: float, micro_batch_size: int, seed: int,
-               device: str | torch.device = "cpu") -> list[float]:
+               device: str | torch.device = "cpu", system_prompt: str | None = "", warmup_steps: int = 10
+               ) -> list[float]:
     """Fit scripted trajectories for ``steps`` optimizer steps; returns the loss curve."""
     rng = random.Random(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / max(1, warmup_steps)))
     pad_id = loop.tokenizer.pad_token_id
     losses: list[float] = []
     model.train()
     started = time.perf_counter()
     for step in range(steps):
         batch_examples = [rng.choice(list(examples)) for _ in range(batch_size)]
-        batch = scripted_trajectories(loop, batch_examples, models, rng)
+        batch = scripted_trajectories(loop, batch_examples, models, rng, system_prompt)
         optimizer.zero_grad()
         total_tokens = sum(sum(m) for m in batch.response_mask)
         loss_value = 0.0
@@ -67,6 +70,7 @@ def cold_start(model, loop: AgentLoop, examples: Sequence[dict[str, Any]], model
             loss_value += float(loss.detach())
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
+        schedule.step()
         losses.append(loss_value)
         if step % 10 == 0 or step == steps - 1:
             log.info("cold start step %d/%d: loss %.4f (%.0fs)", step + 1, steps, loss_value, time.perf_counter() - started)
