@@ -72,6 +72,12 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
                    system_prompt=None if cfg.cold_start.arguments == "none" else "",
                    warmup_steps=cfg.cold_start.warmup_steps)
 
+    dev_before = None
+    if dev and not cfg.get("ckpt_path"):  # the starting point, for "did RL improve it?"
+        dev_before = evaluate_router(loop, dev, output_dir / "eval_dev_before_rl", cfg.rollout.max_new_tokens)
+        log.info("dev before RL: accuracy %.3f, cost/query $%.2e, reward %.3f", dev_before["accuracy"],
+                 dev_before["cost_per_query"], dev_before["reward"])
+
     datamodule = PromptDataModule(train, dev, cfg.data.prompts_per_step, cfg.data.val_batch_size, cfg.seed)
     module = RouterRLModule(model, loop, to_plain(cfg.algo), to_plain(cfg.rollout), refill=datamodule.refill_sampler())
     checkpoints = ModelCheckpoint(dirpath=output_dir / "checkpoints", monitor="val_reward", mode="max",
@@ -91,7 +97,9 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     pool.ledger.save(output_dir / "ledger.jsonl")
 
     result: dict[str, Any] = {"output_dir": str(output_dir), "router": str(router_dir), "initial_router": initial_router,
-                              "best_checkpoint": checkpoints.best_model_path, "global_step": trainer.global_step}
+                              "best_checkpoint": checkpoints.best_model_path, "global_step": trainer.global_step,
+                              "dev_before_rl": dev_before,
+                              "best_val_reward": float(checkpoints.best_model_score) if checkpoints.best_model_score is not None else None}
     if cfg.get("evaluate_test", True):
         test = load_benchmark(cfg.benchmark, data_dir, cfg.data.test_split, cache_dir).to_dict("records")
         if cfg.data.get("test_max"):

@@ -1,0 +1,37 @@
+"""It learns (slow: minutes per run).  On RouterBench replay with the default tiny router:
+validation reward rises during training, cost per query falls as lambda rises, lambda 0 keeps test
+accuracy high, and a cost-penalised run is both accurate and cheap.  Numbers and the command:
+experiments/lambda_sweep/README.md."""
+
+import pytest
+
+from tests.conftest import compose
+from xrouter.train import run_train
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    runs = {}
+    for lam in (0, 1):
+        out = tmp_path_factory.mktemp(f"lam{lam}")
+        runs[lam] = run_train(compose("train", [f"reward.lam={lam}", f"output_dir={out}"]))
+    return runs
+
+
+def test_validation_reward_rises(sweep):
+    for lam, result in sweep.items():
+        assert result["best_val_reward"] > result["dev_before_rl"]["reward"] + 0.05, (lam, result)
+
+
+def test_cost_falls_as_lambda_rises(sweep):
+    assert sweep[1]["test"]["cost_per_query"] < sweep[0]["test"]["cost_per_query"]
+
+
+def test_lambda_zero_is_accurate(sweep):
+    assert sweep[0]["test"]["accuracy"] >= 0.85
+
+
+def test_some_lambda_is_accurate_and_cheap(sweep):
+    assert any(r["test"]["accuracy"] >= 0.80 and r["test"]["cost_per_query"] <= 0.5e-3 for r in sweep.values())
