@@ -40,8 +40,9 @@ test-all: setup
 bench: setup
 	$(PY) benchmarks/pool_throughput.py
 
+## the default training run (tiny router, RouterBench replay, CPU); pass ARGS="key=value ..."
 train: setup
-	@echo "training lands with the RL issue; see the README's roadmap" && exit 1
+	$(PY) -m xrouter.train $(ARGS)
 
 figures: setup
 	@echo "figures land with the evaluation issue; see the README's roadmap" && exit 1
