@@ -66,3 +66,16 @@ def test_stats_entry_point_prints_reference_json_last():
     assert round(last["models"]["gpt-4-1106-preview"]["cost_per_query"] * 1e3, 4) == 5.0034
     assert round(last["models"]["mistralai/mistral-7b-chat"]["cost_per_query"] * 1e3, 4) == 0.0811
     assert (round(last["oracle"]["accuracy"], 4), round(last["oracle"]["cost_per_query"] * 1e3, 4)) == (0.9757, 0.2111)
+
+
+def test_full_dataset_pickle_layout_converts(shared_data_dir, tmp_path):
+    """The Hugging Face routerbench_0shot.pkl has the slice's wide columns: convert a pickle of the slice."""
+    import pandas as pd
+
+    from xrouter.data.converters.routerbench import convert
+
+    wide = pd.read_csv(shared_data_dir / "routing/routerbench/winograde_test.csv")
+    wide.to_pickle(tmp_path / "routerbench_0shot.pkl")
+    traces = convert({"pkl": tmp_path / "routerbench_0shot.pkl"})
+    assert set(traces["split"]) == {"all"} and traces["prompt_id"].nunique() == 380
+    assert traces["gold"].notna().mean() > 0.99 and set(traces["model"]) == set(ROUTERBENCH_MODELS)
