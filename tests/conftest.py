@@ -10,6 +10,8 @@ import pytest
 from xrouter import PROJECT_ROOT
 
 SHARED_DATA = Path(os.environ.get("XROUTER_DATA_DIR") or PROJECT_ROOT.parent / "shared" / "data").resolve()
+# set for the whole session, so module- and session-scoped fixtures resolve paths.data_dir to it too
+os.environ["XROUTER_DATA_DIR"] = str(SHARED_DATA)
 
 
 @pytest.fixture(scope="session")

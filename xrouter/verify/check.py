@@ -229,10 +229,13 @@ def run_check(cfg: DictConfig) -> dict:
 
 # ----------------------------------------------------------------------------- entry point
 def register_configs() -> None:
-    """``check`` and ``paths/default`` in Hydra's ConfigStore (read from conf/, the source of truth)."""
+    """``check`` and ``paths/check_default`` in Hydra's ConfigStore (read from conf/, the source of truth).
+
+    The paths config is stored under its own name: stored as ``paths/default`` it would shadow the
+    conf/ file of that name for every later compose in the same process."""
     store = ConfigStore.instance()
     store.store(name="check", node=OmegaConf.load(CONF_DIR / "check.yaml"))
-    store.store(group="paths", name="default", node=OmegaConf.load(CONF_DIR / "paths" / "default.yaml"))
+    store.store(group="paths", name="check_default", node=OmegaConf.load(CONF_DIR / "paths" / "default.yaml"))
 
 
 def compose_check(overrides: list[str] | None = None) -> DictConfig:
