@@ -120,3 +120,24 @@ def test_benchmark_from_user_traces_and_from_routerbench(tmp_path, shared_data_d
         "arc_challenge": "choice", "mbpp": "code_mbpp", "winogrande": "choice"}
     with pytest.raises(ValueError, match="split 'dev' is not in this dataset"):
         load_benchmark(cfg.benchmark, shared_data_dir, split="dev")
+
+
+@pytest.mark.parametrize("pool_name,n_models,model,price", [
+    ("routellm_gsm8k", 2, "mixtral-8x7b-instruct", (0.6, 0.6)),
+    ("llmrouter", 9, "gemma-2-9b-it", (0.1, 0.1)),
+])
+def test_other_replay_pools_build(shared_data_dir, pool_name, n_models, model, price):
+    pool = build_pool(compose("stats", [f"+pool={pool_name}"]).pool, shared_data_dir)
+    assert len(pool.names) == n_models and model in pool
+    card = pool.cards[model]
+    assert (card.price.input_per_mtok, card.price.output_per_mtok) == price
+    assert all(len(pool.endpoints[name]) > 0 for name in pool.names)  # every model has recorded answers
+
+
+def test_live_pool_configs_build_with_every_model_priced(shared_data_dir):
+    """The paper's live pool and the local vLLM pool build offline (no call is made)."""
+    paper = build_pool(compose("stats", ["+pool=xrouter_paper"]).pool, shared_data_dir)
+    assert len(paper.names) == 15 and {"gpt-5", "o3", "deepseek-r1", "qwen3-235b-thinking"} <= set(paper.names)
+    assert paper.cards["gpt-5"].price.output_per_mtok == 10.0
+    local = build_pool(compose("stats", ["+pool=vllm_local"]).pool, shared_data_dir)
+    assert local.names == ["qwen2-5-7b-instruct"]
