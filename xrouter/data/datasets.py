@@ -18,6 +18,7 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from xrouter import CONF_DIR, PROJECT_ROOT
+from xrouter.config import to_plain
 from xrouter.data.store import FileSpec, ensure_file
 from xrouter.data.traces import complete_prompts, load_traces, validate_traces
 
@@ -55,7 +56,7 @@ def _cache_key(cfg: Mapping[str, Any], files: Mapping[str, Path]) -> str:
     stamp = {k: (str(p), p.stat().st_size, p.stat().st_mtime_ns) for k, p in files.items()}
     module = import_module(CONVERTERS[cfg["converter"]].split(":")[0])
     code = hashlib.sha1(Path(module.__file__).read_bytes()).hexdigest()
-    blob = json.dumps([CACHE_VERSION, code, OmegaConf.to_container(cfg) if isinstance(cfg, DictConfig) else dict(cfg),
+    blob = json.dumps([CACHE_VERSION, code, to_plain(cfg),
                        stamp], sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
@@ -74,9 +75,7 @@ def load_dataset(cfg: Mapping[str, Any], data_dir: Path, cache_dir: Path | None 
         cache_file = Path(cache_dir) / "traces" / f"{cfg['name']}-{_cache_key(cfg, files)}.parquet"
         if cache_file.exists():
             return validate_traces(pd.read_parquet(cache_file), source=str(cache_file))
-    options = dict(cfg.get("options") or {})
-    if isinstance(cfg, DictConfig):
-        options = OmegaConf.to_container(cfg.get("options") or OmegaConf.create({}), resolve=True)
+    options = to_plain(cfg.get("options")) or {}
     traces = validate_traces(_converter(cfg["converter"])(files, **options), source=f"dataset {cfg['name']}")
     if cache_file is not None:
         try:

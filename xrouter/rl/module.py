@@ -61,11 +61,12 @@ class RouterRLModule(L.LightningModule):
         group = self.rollout_cfg["group_size"]
         self.loop.generator.device = self.device
         batch = self.loop.run(examples, group, self.sampling, episode_prefix=f"s{self.global_step}")
-        first_zero_frac = 1.0 - float(informative_groups(torch.tensor(batch.rewards), group).float().mean())
+        keep = informative_groups(torch.tensor(batch.rewards), group)
+        first_zero_frac = 1.0 - float(keep.float().mean())
         all_episodes = list(batch.episodes)
         if not self.algo.get("dynamic_sampling", False):
             return batch, {"zero_std_frac": first_zero_frac, "refills": 0.0, "all_episodes": all_episodes}
-        kept = self._informative(batch)
+        kept = self._informative(batch, keep)
         refills = 0
         while (kept is None or len(kept.episodes) // group < len(examples)) and refills < self.algo.get("max_refill", 0) \
                 and self.refill is not None:
@@ -80,10 +81,13 @@ class RouterRLModule(L.LightningModule):
             kept = kept.select(range(len(examples) * group))
         return kept, {"zero_std_frac": first_zero_frac, "refills": float(refills), "all_episodes": all_episodes}
 
-    def _informative(self, batch: RolloutBatch) -> RolloutBatch | None:
+    @staticmethod
+    def _informative(batch: RolloutBatch, keep: torch.Tensor | None = None) -> RolloutBatch | None:
+        """The groups of ``batch`` whose rewards differ (``keep``: that mask, when already computed)."""
         group = batch.group_size
-        keep = informative_groups(torch.tensor(batch.rewards), group).tolist()
-        rows = [g * group + j for g, ok in enumerate(keep) if ok for j in range(group)]
+        if keep is None:
+            keep = informative_groups(torch.tensor(batch.rewards), group)
+        rows = [g * group + j for g, ok in enumerate(keep.tolist()) if ok for j in range(group)]
         return batch.select(rows) if rows else None
 
     # ---- training --------------------------------------------------------------------------
@@ -92,7 +96,7 @@ class RouterRLModule(L.LightningModule):
         batch, info = self.collect(examples)
         rollout_s = time.perf_counter() - started
         all_episodes = info.pop("all_episodes")
-        metrics = self._rollout_metrics(all_episodes, batch)
+        metrics = self._rollout_metrics(all_episodes)
         metrics.update({f"train/{k}": v for k, v in info.items()})
         metrics["perf/rollout_s"] = rollout_s
         if batch is None:  # no group had signal: a no-op step (no parameter has a gradient, so the
@@ -115,7 +119,8 @@ class RouterRLModule(L.LightningModule):
         self.log_dict(metrics, on_step=True, prog_bar=False, batch_size=len(examples))
         self.log("reward", metrics["train/reward_mean"], prog_bar=True, on_step=True, batch_size=len(examples))
 
-    def _rollout_metrics(self, episodes, batch: RolloutBatch | None) -> dict[str, float]:
+    @staticmethod
+    def _rollout_metrics(episodes) -> dict[str, float]:
         summary = summarize_episodes(episodes)
         rewards = torch.tensor([e.reward.get("total", 0.0) for e in episodes])
         out = {"train/reward_mean": float(rewards.mean()), "train/reward_std": float(rewards.std()) if len(rewards) > 1 else 0.0,

@@ -55,6 +55,7 @@ class AgentLoop:
         self.generator, self.tokenizer, self.env = generator, tokenizer, env
         self.max_seq_len = max_seq_len
         self.eos_token_id = generator.eos_token_id
+        self._eos_text = tokenizer.convert_ids_to_tokens(self.eos_token_id)
         self._loop = asyncio.new_event_loop()  # one loop for the run: async HTTP clients bind to it
         self._prompt_cache: dict[str, list[int]] = {}
 
@@ -96,8 +97,7 @@ class AgentLoop:
                 if not new or new[-1] != self.eos_token_id:  # cut off: close the turn, untrained
                     sequences[i].append(self.eos_token_id)
                     masks[i].append(0)
-                texts.append(self.tokenizer.decode(new, skip_special_tokens=False).removesuffix(
-                    self.tokenizer.convert_ids_to_tokens(self.eos_token_id)))
+                texts.append(self.tokenizer.decode(new, skip_special_tokens=False).removesuffix(self._eos_text))
             results = self._loop.run_until_complete(
                 self.env.step([episodes[i] for i in active], texts, router_tokens))
             for i, contents in zip(active, results):
