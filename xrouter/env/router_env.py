@@ -157,8 +157,10 @@ class RouterEnv:
         messages = ([{"role": "system", "content": record.system_prompt}] if record.system_prompt else [])
         messages.append({"role": "user", "content": str(episode.example["prompt"])})
         try:
+            # the served router's examples carry pool_prompt_id=None: replay then matches the query text
+            prompt_id = episode.example.get("pool_prompt_id", episode.prompt_id)
             completion = await self.pool.call(record.model, messages, record.temperature, self.call_max_tokens,
-                                              prompt_id=episode.prompt_id, episode_id=episode.episode_id)
+                                              prompt_id=prompt_id, episode_id=episode.episode_id)
         except (EndpointError, UnknownModelError) as error:
             record.error = str(error)
             return
