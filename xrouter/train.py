@@ -41,6 +41,7 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     from xrouter.eval.router_eval import evaluate_router, print_comparison
     from xrouter.rl.cold_start import cold_start
     from xrouter.rl.datamodule import PromptDataModule, split_dev
+    from xrouter.rl.distributed import job_output_dir_for_children, launch_rank
     from xrouter.rl.module import RouterRLModule
 
     quiet_http_loggers()
@@ -73,7 +74,7 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
                    warmup_steps=cfg.cold_start.warmup_steps)
 
     dev_before = None
-    if dev and not cfg.get("ckpt_path"):  # the starting point, for "did RL improve it?"
+    if dev and not cfg.get("ckpt_path") and launch_rank() == 0:  # the starting point, for "did RL improve it?"
         dev_before = evaluate_router(loop, dev, output_dir / "eval_dev_before_rl", cfg.rollout.max_new_tokens)
         log.info("dev before RL: accuracy %.3f, cost/query $%.2e, reward %.3f", dev_before["accuracy"],
                  dev_before["cost_per_query"], dev_before["reward"])
@@ -83,9 +84,13 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     checkpoints = ModelCheckpoint(dirpath=output_dir / "checkpoints", monitor="val_reward", mode="max",
                                   save_last=True, filename="step{step}-reward{val_reward:.3f}",
                                   auto_insert_metric_name=False)
+    job_output_dir_for_children(output_dir)  # DDP ranks 1..N-1 join this output dir (also under -m)
     trainer = L.Trainer(**to_plain(cfg.trainer), logger=build_logger(cfg, output_dir), callbacks=[checkpoints],
                         default_root_dir=str(output_dir))
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    if not trainer.is_global_zero:  # rank 0 alone saves and evaluates
+        loop.close()
+        return {"output_dir": str(output_dir), "global_step": trainer.global_step, "rank": trainer.global_rank}
 
     if checkpoints.best_model_path:
         state = torch.load(checkpoints.best_model_path, map_location=device, weights_only=False)["state_dict"]

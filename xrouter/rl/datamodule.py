@@ -40,7 +40,8 @@ def _as_list(batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 class PromptDataModule(L.LightningDataModule):
-    """Batches of example dicts (no tensors: the rollout turns them into tokens)."""
+    """Batches of example dicts (no tensors: the rollout turns them into tokens).  Under DDP,
+    Lightning swaps the samplers for ``DistributedSampler``s, so each rank gets its own shard."""
 
     def __init__(self, train: Sequence[dict[str, Any]], dev: Sequence[dict[str, Any]], prompts_per_step: int,
                  val_batch_size: int = 256, seed: int = 0) -> None:
@@ -57,9 +58,14 @@ class PromptDataModule(L.LightningDataModule):
                           collate_fn=_as_list, num_workers=0)
 
     def refill_sampler(self) -> Iterator[dict[str, Any]]:
-        """Endless shuffled train prompts for dynamic sampling's refills."""
+        """Endless shuffled train prompts for dynamic sampling's refills.  With several processes
+        each rank draws from its own slice of every shuffle (the rank is read on first use, once
+        the process group exists), as the training batches are split by Lightning's sampler."""
+        from xrouter.rl.distributed import rank_and_world
+
         rng = random.Random(self.seed + 1)
+        rank, world = rank_and_world()
         while True:
             order = list(self.train_examples)
             rng.shuffle(order)
-            yield from order
+            yield from order[rank::world]

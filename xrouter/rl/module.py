@@ -20,6 +20,7 @@ import torch
 
 from xrouter.eval.summary import summarize_episodes
 from xrouter.rl.advantages import grpo_advantages, informative_groups
+from xrouter.rl.distributed import all_reduce_sum, any_rank, disable_ddp_reducer, sync_gradients
 from xrouter.rl.losses import kl_k3, masked_mean, policy_loss
 from xrouter.rollout.agent_loop import AgentLoop, RolloutBatch
 from xrouter.rollout.hf import SamplingConfig, sequence_logprobs
@@ -53,6 +54,7 @@ class RouterRLModule(L.LightningModule):
 
     def on_train_start(self) -> None:
         self.model.train()  # from_pretrained returns eval mode
+        disable_ddp_reducer(self.trainer.strategy.model)  # multi-process: _update all-reduces gradients itself
 
     # ---- rollouts ------------------------------------------------------------------------
     def collect(self, examples: list[dict[str, Any]]) -> tuple[RolloutBatch, dict[str, float]]:
@@ -95,10 +97,15 @@ class RouterRLModule(L.LightningModule):
         started = time.perf_counter()
         batch, info = self.collect(examples)
         rollout_s = time.perf_counter() - started
+        release = getattr(self.loop.generator, "release_memory", None)
+        if release is not None:  # vLLM: free the engine's memory for the update (it wakes on the next generate)
+            release()
         all_episodes = info.pop("all_episodes")
         metrics = self._rollout_metrics(all_episodes)
         metrics.update({f"train/{k}": v for k, v in info.items()})
         metrics["perf/rollout_s"] = rollout_s
+        if any_rank(batch is not None) and batch is None:  # multi-process: join the others' update, empty
+            batch = RolloutBatch([], [], [], [], self.rollout_cfg["group_size"])
         if batch is None:  # no group had signal: a no-op step (no parameter has a gradient, so the
             # optimizer skips them all) that still counts, so max_steps bounds the number of rollouts
             optimizer = self.optimizers()
@@ -149,10 +156,13 @@ class RouterRLModule(L.LightningModule):
             random.Random(self.global_step).shuffle(order)
             for m in range(minibatches):
                 rows = order[m * n // minibatches:(m + 1) * n // minibatches]
-                if not rows:
+                # weights use counts over all ranks, so summed gradients equal the combined batch's
+                global_rows = all_reduce_sum(len(rows))
+                if not global_rows:
                     continue
                 sub = batch.select(rows)
-                total_tokens = sum(sum(x) for x in sub.response_mask)
+                local_tokens = sum(sum(x) for x in sub.response_mask)
+                total_tokens = all_reduce_sum(local_tokens)
                 optimizer.zero_grad()
                 for part, logprobs, mask, entropy in sequence_logprobs(
                         self.model, sub.input_ids, sub.response_mask, pad_id, micro, with_entropy=True,
@@ -165,14 +175,15 @@ class RouterRLModule(L.LightningModule):
                                              algo.get("aggregation", "token-mean"), ref_full, algo.get("kl_beta", 0.0))
                     tokens = float(mask.sum())
                     weight = (tokens / max(total_tokens, 1) if algo.get("aggregation", "token-mean") == "token-mean"
-                              else len(ids) / len(rows))
+                              else len(ids) / global_rows)
                     self.manual_backward(loss * weight)
-                    share = tokens / max(total_tokens, 1)
+                    share = tokens / max(local_tokens, 1)
                     stats["clip_frac"] += info["clip_frac"] * share
                     stats["kl"] += (info["kl"] if ref is not None else
                                     float(masked_mean(kl_k3(logprobs.detach(), old_full), mask))) * share
                     stats["entropy"] += float(masked_mean(entropy, mask)) * share
                     stats["loss"] += float(loss.detach()) * weight
+                sync_gradients(self.model.parameters())
                 grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), algo.get("grad_clip", 1.0))
                 stats["grad_norm"] += float(grad_norm)
                 optimizer.step()

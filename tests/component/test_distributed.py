@@ -1,0 +1,176 @@
+"""trainer=ddp on CPU with 2 processes (gloo): after one RL step the parameters are identical on both
+ranks and equal a single-process step on the combined data.
+
+Rollouts are scripted (``AgentLoop.run(scripts=...)``: real env, real replay pool, real rewards),
+so every run sees the same episodes; each rank gets half of the prompts from Lightning's
+``DistributedSampler``.  The workers are this file run as a script (``python -m
+tests.component.test_distributed``) with the rank variables a launcher sets, so Lightning uses the
+processes it finds instead of re-running pytest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from xrouter import PROJECT_ROOT
+
+PROMPTS_PER_RANK = 2
+GROUP = 4
+WORLD = 2
+LR = 0.01
+# grad_clip off: clipping (like Adam's first step) is blind to a gradient's scale, and the test
+# compares gradients too
+OVERRIDES = [f"rollout.group_size={GROUP}", "rollout.micro_batch_size=3", "algo.dynamic_sampling=false",
+             f"algo.lr={LR}", "algo.warmup_steps=1", "algo.grad_clip=1.0e9"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _worker_env(rank: int | None, port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT")}
+    env.update(OMP_NUM_THREADS="1", PYTHONPATH=str(PROJECT_ROOT))
+    if rank is not None:
+        env.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(WORLD), NODE_RANK="0",
+                   MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    return env
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, shared_data_dir):
+    """Parameters after one step: each DDP rank's, and a single process's on both ranks' prompts."""
+    out = tmp_path_factory.mktemp("ddp")
+    cache = out / "cache"
+    command = [sys.executable, "-m", "tests.component.test_distributed", str(out), str(cache)]
+    # the single process first: it builds and caches the tiny router, which the ranks then load
+    subprocess.run(command + ["single"], check=True, env=_worker_env(None, 0), cwd=PROJECT_ROOT, timeout=300)
+    port = _free_port()
+    ranks = [subprocess.Popen(command + ["ddp"], env=_worker_env(r, port), cwd=PROJECT_ROOT) for r in range(WORLD)]
+    codes = [p.wait(timeout=300) for p in ranks]
+    assert codes == [0] * WORLD, codes
+    load = lambda name: torch.load(out / name, weights_only=True)  # noqa: E731
+    return {"ranks": [load(f"ddp_rank{r}.pt") for r in range(WORLD)], "single": load("single.pt"),
+            "initial": load("initial.pt"), "grads": [load(f"ddp_rank{r}.grad.pt") for r in range(WORLD)],
+            "single_grads": load("single.grad.pt"),
+            "prompts": {p.name.removesuffix(".prompts.json"): json.loads(p.read_text()) for p in out.glob("*.prompts.json")}}
+
+
+def test_ranks_saw_disjoint_halves_of_the_prompts(runs):
+    seen = runs["prompts"]
+    assert sorted(seen["ddp_rank0"] + seen["ddp_rank1"]) == sorted(seen["single"])
+    assert not set(seen["ddp_rank0"]) & set(seen["ddp_rank1"])
+
+
+def test_parameters_identical_across_ranks_and_changed(runs):
+    rank0, rank1 = runs["ranks"]
+    for name, value in rank0.items():
+        assert torch.equal(value, rank1[name]), name
+    changed = [n for n, v in rank0.items() if not torch.equal(v, runs["initial"][n])]
+    assert len(changed) == len(rank0)
+
+
+def test_ddp_gradient_equals_single_process_gradient_on_the_combined_data(runs):
+    """The summed gradient each rank steps with is the single process's, to float round-off (a rank
+    weighting by its own token count, or DDP averaging on top of the sum, would be off by ~2x)."""
+    for grads in runs["grads"]:
+        for name, value in grads.items():
+            reference = runs["single_grads"][name]  # summation order differs: round-off of the largest terms
+            torch.testing.assert_close(value, reference, rtol=1e-4, atol=1e-5 * float(reference.abs().max()), msg=name)
+    assert max(float(g.abs().max()) for g in runs["single_grads"].values()) > 1e-4  # a real gradient
+
+
+def test_ddp_step_equals_single_process_step_on_the_combined_data(runs):
+    """Parameters after the step.  Adam's first step is lr * g / (|g| + eps): where g is round-off
+    on one side (about 1e-10 against eps 1e-8) an element may move by a few % of lr; every other
+    element agrees to 1e-6."""
+    rank0, single, initial = runs["ranks"][0], runs["single"], runs["initial"]
+    off, total = 0, 0
+    for name, value in rank0.items():
+        diff = (value - single[name]).abs()
+        assert float(diff.max()) <= 0.05 * LR, name
+        off, total = off + int((diff > 1e-6).sum()), total + diff.numel()
+    assert off <= 0.005 * total, f"{off} of {total} elements differ by more than 1e-6"
+    moved = max(float((single[n] - initial[n]).abs().max()) for n in single)
+    assert moved > 0.5 * LR  # the step itself is far above those tolerances
+
+
+# ---- the worker (each process) ------------------------------------------------------------------
+
+def _worker(out: Path, cache: Path, mode: str) -> None:
+    import lightning as L
+
+    from tests.conftest import compose
+    from xrouter.build import build_agent_loop, build_env, build_pool, build_router, router_corpus, router_extra_tokens
+    from xrouter.config import data_dir_of, to_plain
+    from xrouter.data.benchmarks import load_benchmark
+    from xrouter.rl.cold_start import call_text, select_text
+    from xrouter.rl.datamodule import PromptDataModule
+    from xrouter.rl.module import RouterRLModule
+
+    torch.set_num_threads(1)
+    cfg = compose("train", OVERRIDES)
+    data_dir = data_dir_of(cfg)
+    pool = build_pool(cfg.pool, data_dir, cache)
+    examples = load_benchmark(cfg.benchmark, data_dir, "train", cache).to_dict("records")[:WORLD * PROMPTS_PER_RANK]
+    env = build_env(cfg, pool)
+    model, tokenizer = build_router(cfg.router, router_corpus(examples, env), cache,
+                                    extra_tokens=router_extra_tokens(pool))
+    if mode == "single":
+        torch.save({n: p.detach().clone() for n, p in model.named_parameters()}, out / "initial.pt")
+    loop = build_agent_loop(cfg, model, tokenizer, env)
+    names = pool.names
+
+    class ScriptedModule(RouterRLModule):
+        """Episodes from scripts instead of sampling: the model called depends on (prompt, episode)."""
+
+        seen: list[str] = []
+        grads: dict[str, torch.Tensor] = {}
+
+        def configure_optimizers(self):
+            config = super().configure_optimizers()
+            config["optimizer"].register_step_pre_hook(self._keep_grads)  # the gradient the step uses
+            return config
+
+        def _keep_grads(self, optimizer, args, kwargs):
+            self.grads.update({n: p.grad.detach().clone() for n, p in self.model.named_parameters()})
+
+        def collect(self, batch_examples):
+            scripts = []
+            for example in batch_examples:
+                for g in range(GROUP):
+                    digest = int(hashlib.sha1(f"{example['prompt_id']}:{g}".encode()).hexdigest(), 16)
+                    model_name = names[digest % len(names)]
+                    scripts.append([call_text(model_name, None), select_text(model_name)])
+            self.seen.extend(e["prompt_id"] for e in batch_examples)
+            batch = self.loop.run(batch_examples, GROUP, self.sampling, scripts=scripts)
+            return batch, {"zero_std_frac": 0.0, "refills": 0.0, "all_episodes": list(batch.episodes)}
+
+    world = WORLD if mode == "ddp" else 1
+    data = PromptDataModule(examples, [], PROMPTS_PER_RANK * WORLD // world, seed=0)
+    module = ScriptedModule(model, loop, to_plain(cfg.algo), to_plain(cfg.rollout))
+    trainer = L.Trainer(accelerator="cpu", devices=world, strategy="ddp" if world > 1 else "auto", max_steps=1,
+                        logger=False, enable_checkpointing=False, enable_progress_bar=False, limit_val_batches=0,
+                        enable_model_summary=False)
+    trainer.fit(module, datamodule=data)
+    tag = f"ddp_rank{trainer.global_rank}" if world > 1 else "single"
+    torch.save({n: p.detach().clone() for n, p in model.named_parameters()}, out / f"{tag}.pt")
+    torch.save(module.grads, out / f"{tag}.grad.pt")
+    (out / f"{tag}.prompts.json").write_text(json.dumps(module.seen))
+    loop.close()
+
+
+if __name__ == "__main__":
+    _worker(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3])

@@ -1,0 +1,118 @@
+"""Multi-process (DDP) helpers for the RL update: global counts and an explicit gradient all-reduce.
+
+Why not DDP's own reducer: under dynamic sampling each rank keeps a different number of
+informative groups, so ranks run different numbers of micro-batch backward passes per optimizer
+step (a rank may even have none).  DDP's reducer all-reduces inside every backward pass and would
+deadlock or average the wrong things.  Instead the reducer is switched off and, once per optimizer
+step, every rank sums its gradients with the others (``sync_gradients``).  Losses are weighted by
+*global* token (or row) counts (``all_reduce_sum``), so the summed gradient is exactly the
+single-process gradient of the combined batch.  With one process every function is a no-op.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable
+
+import torch
+import torch.distributed as dist
+
+
+def is_distributed() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def rank_and_world() -> tuple[int, int]:
+    """``(rank, world_size)`` of this process; ``(0, 1)`` when not distributed."""
+    if is_distributed():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def launch_rank() -> int:
+    """This process's global rank as its launcher set it (before the process group exists):
+    Lightning's DDP children, torchrun and SLURM all set one of these variables."""
+    for name in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
+        if os.environ.get(name):
+            return int(os.environ[name])
+    return 0
+
+
+def all_reduce_sum(value: float) -> float:
+    """The sum of ``value`` over all ranks (the value itself with one process)."""
+    if not is_distributed():
+        return float(value)
+    tensor = torch.tensor([float(value)], dtype=torch.float64, device=_collective_device())
+    dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return float(tensor.item())
+
+
+def any_rank(flag: bool) -> bool:
+    """True when ``flag`` is true on at least one rank."""
+    return all_reduce_sum(1.0 if flag else 0.0) > 0
+
+
+def sync_gradients(parameters: Iterable[torch.nn.Parameter]) -> None:
+    """Sum every trainable parameter's gradient over the ranks, in place (missing grads count as 0).
+
+    One flattened all-reduce per dtype: few collectives, and every rank calls it with the same
+    shapes in the same order whatever its own backward passes were."""
+    if not is_distributed():
+        return
+    params = [p for p in parameters if p.requires_grad]
+    by_dtype: dict[torch.dtype, list[torch.nn.Parameter]] = {}
+    for p in params:
+        by_dtype.setdefault(p.dtype, []).append(p)
+    for dtype, group in by_dtype.items():
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in group]
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+        offset = 0
+        for p in group:
+            n = p.numel()
+            p.grad = flat[offset:offset + n].view_as(p).clone()
+            offset += n
+
+
+def disable_ddp_reducer(wrapped_model) -> None:
+    """Stop DDP's reducer from all-reducing inside backward passes (``sync_gradients`` does it).
+
+    ``require_backward_grad_sync = False`` is what ``DistributedDataParallel.no_sync()`` sets; kept
+    off for the whole run, neither DDP's forward nor Lightning's ``manual_backward`` arms the
+    reducer.  Anything that is not DDP is left alone."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    if isinstance(wrapped_model, DistributedDataParallel):
+        wrapped_model.require_backward_grad_sync = False
+
+
+def _collective_device() -> torch.device:
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def job_output_dir_for_children(output_dir: Path) -> None:
+    """Make Lightning's DDP child processes join *this* job's output directory.
+
+    Lightning re-runs ``sys.argv`` for ranks 1..N-1 with ``hydra.run.dir=<HydraConfig run.dir>``.
+    Under ``-m`` (multirun) that is wrong twice: the children would start the whole sweep again,
+    and ``run.dir`` is not the sweep job's directory.  So, in rank 0 of a Hydra job, the command
+    line becomes this job's own overrides (no ``-m``) and ``run.dir`` this job's output dir: one
+    output directory per job, whatever the launcher.  Outside Hydra nothing changes."""
+    import sys
+
+    try:
+        from hydra.core.hydra_config import HydraConfig
+    except ImportError:  # pragma: no cover - hydra is a core dependency
+        return
+    if not HydraConfig.initialized() or launch_rank() != 0:
+        return
+    from omegaconf import open_dict, read_write
+
+    hydra_cfg = HydraConfig.get()
+    overrides = [o for o in hydra_cfg.overrides.task if not o.startswith(("hydra.run.dir=", "output_dir="))]
+    sys.argv = [sys.argv[0], *overrides, f"output_dir={output_dir}"]
+    with read_write(hydra_cfg), open_dict(hydra_cfg):
+        hydra_cfg.run.dir = str(output_dir)
