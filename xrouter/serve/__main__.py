@@ -1,0 +1,39 @@
+"""``python -m xrouter.serve router=<checkpoint dir or hub id> pool=<pool> port=<p>``: run the router server."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import hydra
+
+import xrouter.config  # noqa: F401  (registers the config resolvers)
+from xrouter import CONF_DIR
+
+
+def router_argument(argv: list[str]) -> list[str]:
+    """``router=X`` -> ``router_path=X``: ``router`` is a config group elsewhere, so Hydra would look it up there."""
+    return [f"router_path={arg.split('=', 1)[1]}" if arg.startswith("router=") else arg for arg in argv]
+
+
+def run_serve(cfg: Any) -> None:
+    """Build the server and serve it (blocking) on ``cfg.host:cfg.port``."""
+    import uvicorn
+
+    from xrouter.config import quiet_http_loggers
+    from xrouter.serve.service import build_server
+
+    quiet_http_loggers()
+    app, _ = build_server(cfg)
+    uvicorn.run(app, host=str(cfg.host), port=int(cfg.port), log_level=str(cfg.get("log_level", "info")),
+                access_log=False)
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="serve", version_base="1.3")
+def main(cfg: Any) -> None:
+    run_serve(cfg)
+
+
+if __name__ == "__main__":
+    sys.argv = router_argument(sys.argv)
+    main()

@@ -1,0 +1,212 @@
+"""The FastAPI app of the router server: routes, API-key auth, error bodies, streaming, metrics.
+
+Routes: ``POST /v1/chat/completions`` (OpenAI schema; ``stream=true`` answers with SSE chunks),
+``GET /v1/models`` (both need ``Authorization: Bearer <key>``), ``GET /health`` and ``GET /metrics``
+(Prometheus text; open, for probes and scrapers).  Every error is an OpenAI-style JSON body with the
+right 4xx/5xx status; an unexpected exception is logged with its id and answered 500 without a
+stack trace.  API keys are compared in constant time and never logged.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+import uuid
+from typing import Any, AsyncIterator, Iterable
+
+from fastapi import FastAPI
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response, StreamingResponse
+
+from xrouter.serve.metrics import ServerMetrics
+from xrouter.serve.orchestrator import TIMEOUT, RouterService, ServedAnswer
+from xrouter.serve.protocol import (JSON, ChatRequest, Limits, RequestError, chunk_body, completion_body,
+                                    parse_chat_request, sse)
+
+log = logging.getLogger(__name__)
+STREAM_PIECE_CHARS = 256  # the final answer is sent in pieces of this many characters
+
+
+def error_response(error: RequestError, headers: dict[str, str] | None = None, **extra: Any) -> Response:
+    return Response(json.dumps(error.body(**extra)).encode(), status_code=error.status, media_type=JSON,
+                    headers=headers)
+
+
+def no_answer_error(served: ServedAnswer) -> RequestError:
+    """Nothing could be returned: 504 after a timeout, else 502 (pool endpoints or the router failed)."""
+    fallback = served.fallback or {}
+    reason = fallback.get("reason", "no_final_answer")
+    message = (f"no answer: the router stopped ({reason}) before any model answered, and "
+               f"{fallback.get('detail', 'no fallback was possible')}")
+    status = 504 if reason == TIMEOUT else 502
+    return RequestError(status, message, "timeout_error" if status == 504 else "upstream_error", code=reason)
+
+
+class _StreamError(RequestError):
+    """An error after the stream started: sent as an SSE ``{"error": ...}`` event (the status is for metrics)."""
+
+    def __init__(self, *args: Any, extra: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.extra = extra or {}
+
+
+class _Auth:
+    def __init__(self, keys: Iterable[str], required: bool) -> None:
+        self.keys = [k.encode() for k in keys if k]
+        self.required = required
+        if required and not self.keys:
+            raise ValueError("auth.required is true but no API key is configured: set the environment variable "
+                             "named by auth.api_keys_env (comma-separated keys), or auth.required=false for local "
+                             "experiments")
+
+    def check(self, request: Request) -> RequestError | None:
+        if not self.required:
+            return None
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        given = token.strip().encode()
+        valid = scheme.lower() == "bearer" and given and any(hmac.compare_digest(given, key) for key in self.keys)
+        if valid:
+            return None
+        return RequestError(401, "invalid or missing API key: send the header 'Authorization: Bearer <key>' with a "
+                            "key this server was started with", code="invalid_api_key")
+
+
+def build_app(service: RouterService, *, model_name: str, api_keys: Iterable[str], limits: Limits,
+              metrics: ServerMetrics | None = None, max_body_bytes: int = 1_000_000, auth_required: bool = True,
+              pool_names: list[str] | None = None) -> FastAPI:
+    """The app serving ``service`` as model ``model_name``; ``limits`` are the per-request maxima."""
+    auth = _Auth(api_keys, auth_required)
+    metrics = metrics or ServerMetrics()
+    models = {model_name}
+    app = FastAPI(title="xrouter router server", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.service, app.state.metrics = service, metrics
+
+    async def read_body(request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > max_body_bytes:
+            raise RequestError(413, f"the request body is {declared} bytes; this server accepts at most "
+                               f"{max_body_bytes} (limits.max_body_bytes)", code="request_too_large")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_body_bytes:
+                raise RequestError(413, f"the request body exceeds {max_body_bytes} bytes (limits.max_body_bytes)",
+                                   code="request_too_large")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def chat_completions(request: Request) -> Response:
+        started = time.perf_counter()
+        metrics.started()
+        status, error_type, streaming = 500, "internal_error", False
+        try:
+            problem = auth.check(request)
+            if problem is not None:
+                status, error_type = 401, "invalid_api_key"
+                return error_response(problem, headers={"WWW-Authenticate": "Bearer"})
+            chat = parse_chat_request(await read_body(request), models, limits)
+            request_id = f"chatcmpl-{uuid.uuid4().hex}"
+            if chat.stream:  # the stream records its own metrics when it ends
+                streaming = True
+                return StreamingResponse(stream_answer(chat, request_id, started), media_type="text/event-stream",
+                                         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+            served = await service.answer(request_id, chat.query, chat.limits, chat.pool_prompt_id)
+            note_fallback(served)
+            server_s = time.perf_counter() - started
+            if served.text is None:
+                error = no_answer_error(served)
+                status, error_type = error.status, error.type
+                return error_response(error, xrouter=served.metadata(server_s))
+            body = completion_body(request_id, chat.model, served.text, served.usage(), served.metadata(server_s))
+            status, error_type = 200, None
+            return Response(json.dumps(body, ensure_ascii=False).encode(), media_type=JSON)
+        except RequestError as error:
+            status, error_type = error.status, error.code or error.type
+            return error_response(error)
+        except ClientDisconnect:
+            status, error_type = 499, "client_disconnected"
+            return Response(status_code=499)
+        except Exception:
+            incident = uuid.uuid4().hex[:12]
+            log.exception("internal error %s while answering a chat completion", incident)
+            return error_response(RequestError(500, f"internal server error (incident {incident}); the server log "
+                                               "has the details", "server_error", code="internal_error"))
+        finally:
+            if not streaming:
+                metrics.finished(status, time.perf_counter() - started, error_type)
+
+    def note_fallback(served: ServedAnswer) -> None:
+        if served.fallback is not None:
+            metrics.fallback(served.fallback["reason"])
+
+    async def stream_answer(chat: ChatRequest, request_id: str, started: float) -> AsyncIterator[bytes]:
+        status, error_type = 499, "client_disconnected"  # unless the stream gets to its end
+        try:
+            async for event in stream_events(chat, request_id, started):
+                yield event
+            status, error_type = 200, None
+        except _StreamError as error:
+            status, error_type = error.status, error.type
+            yield sse(error.body(**error.extra))
+        finally:
+            metrics.finished(status, time.perf_counter() - started, error_type)
+
+    async def stream_events(chat: ChatRequest, request_id: str, started: float) -> AsyncIterator[bytes]:
+        created = int(time.time())
+        yield sse(chunk_body(request_id, chat.model, created, {"role": "assistant", "content": ""}))
+        try:
+            served = await service.answer(request_id, chat.query, chat.limits, chat.pool_prompt_id)
+        except Exception:
+            incident = uuid.uuid4().hex[:12]
+            log.exception("internal error %s while streaming a chat completion", incident)
+            raise _StreamError(500, f"internal server error (incident {incident})", "server_error",
+                               code="internal_error") from None
+        note_fallback(served)
+        metadata = served.metadata(time.perf_counter() - started)
+        if served.text is None:
+            error = no_answer_error(served)
+            raise _StreamError(error.status, error.message, error.type, code=error.code, extra={"xrouter": metadata})
+        for start in range(0, len(served.text), STREAM_PIECE_CHARS):
+            yield sse(chunk_body(request_id, chat.model, created, {"content": served.text[start:start + STREAM_PIECE_CHARS]}))
+        yield sse(chunk_body(request_id, chat.model, created, {}, "stop", xrouter=metadata))
+        if chat.include_usage:
+            yield sse(chunk_body(request_id, chat.model, created, None, usage=served.usage()))
+        yield sse("[DONE]")
+
+    async def list_models(request: Request) -> Response:
+        problem = auth.check(request)
+        if problem is not None:
+            return error_response(problem, headers={"WWW-Authenticate": "Bearer"})
+        data = [{"id": model_name, "object": "model", "created": 0, "owned_by": "xrouter",
+                 "xrouter": {"pool": pool_names or service.env.pool.names, "limits": limits.as_dict()}}]
+        return Response(json.dumps({"object": "list", "data": data}).encode(), media_type=JSON)
+
+    async def health(request: Request) -> Response:
+        return Response(json.dumps({"status": "ok", "model": model_name}).encode(), media_type=JSON)
+
+    async def prometheus(request: Request) -> Response:
+        return Response(metrics.render().encode(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        type_ = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
+        return error_response(RequestError(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}",
+                                           type_), headers=getattr(exc, "headers", None))
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        incident = uuid.uuid4().hex[:12]
+        log.error("internal error %s on %s %s: %r", incident, request.method, request.url.path, exc)
+        return error_response(RequestError(500, f"internal server error (incident {incident})", "server_error",
+                                           code="internal_error"))
+
+    # Starlette routes (no pydantic body models) keep the hot path short; validation is protocol.py's.
+    app.add_route("/v1/chat/completions", chat_completions, methods=["POST"])
+    app.add_route("/v1/models", list_models, methods=["GET"])
+    app.add_route("/health", health, methods=["GET"])
+    app.add_route("/metrics", prometheus, methods=["GET"])
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected)
+    return app

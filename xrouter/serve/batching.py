@@ -1,0 +1,66 @@
+"""Batched router inference for many requests in flight, off the event loop.
+
+Requests ``await batcher.generate(prompt_ids)``; one collector task takes everything pending (up
+to ``max_batch_size``, after waiting ``max_wait_ms`` for more to arrive) and runs one
+``HFGenerator.generate`` call for all of them on a single worker thread.  The thread is the lock:
+the model is never run twice at once, and the event loop keeps serving HTTP and pool calls while it
+runs.  Turns that arrive during a batch form the next one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Sequence
+
+from xrouter.rollout.hf import SamplingConfig
+
+
+class BatchedGenerator:
+    """Async front of a (thread-confined) generator with ``generate(prompts, sampling) -> new ids``."""
+
+    def __init__(self, generator, sampling: SamplingConfig, max_batch_size: int = 64, max_wait_ms: float = 2.0,
+                 on_batch: Callable[[int], None] | None = None) -> None:
+        if max_batch_size < 1 or max_wait_ms < 0:
+            raise ValueError("batching.max_batch_size must be >= 1 and batching.max_wait_ms >= 0")
+        self.generator, self.sampling = generator, sampling
+        self.max_batch_size, self.max_wait_s = int(max_batch_size), float(max_wait_ms) / 1000.0
+        self.on_batch = on_batch
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xrouter-router")
+        self._pending: list[tuple[list[int], asyncio.Future]] = []
+        self._collector: asyncio.Task | None = None
+
+    async def generate(self, prompt_ids: Sequence[int]) -> list[int]:
+        """The router's next turn (new token ids) for one sequence."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future = loop.create_future()
+        self._pending.append((list(prompt_ids), future))
+        if self._collector is None or self._collector.done():
+            self._collector = loop.create_task(self._collect())
+        return await future
+
+    async def _collect(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._pending:
+            if self.max_wait_s and len(self._pending) < self.max_batch_size:
+                await asyncio.sleep(self.max_wait_s)  # let concurrent requests join this batch
+            batch = [(ids, f) for ids, f in self._pending[:self.max_batch_size] if not f.done()]  # drop cancelled
+            del self._pending[:self.max_batch_size]
+            if not batch:
+                continue
+            try:
+                outputs = await loop.run_in_executor(self._executor, self.generator.generate,
+                                                     [ids for ids, _ in batch], self.sampling)
+            except Exception as error:  # the model failed: every waiting request gets the error
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            if self.on_batch is not None:
+                self.on_batch(len(batch))
+            for (_, future), new_ids in zip(batch, outputs):
+                if not future.done():
+                    future.set_result(new_ids)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)

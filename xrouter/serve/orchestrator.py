@@ -1,0 +1,218 @@
+"""One served request's routing episode: router turns, pool calls, per-request limits and fallbacks.
+
+The episode logic is ``RouterEnv.step`` (parsing, concurrent pool calls, select_response, malformed
+calls, costs), exactly as in training; this module drives it asynchronously for one request, the way
+``AgentLoop`` drives a batch (token ids appended as generated, tool results as template segments),
+with the router's turns batched across requests by ``BatchedGenerator``.
+
+Limits: the wall clock (``timeout_s``), USD spent by router and tools (``max_usd``, checked before
+each turn: the calls of a turn run concurrently, so a turn in flight is paid for) and router turns
+(``max_turns``).  When one is hit, or the episode ends without an answer (a pool endpoint failed
+after its retries, malformed turns, the env's turn limit), the answer falls back to the latest
+successful call's answer, else to the configured fallback model, and says so.  Nothing is scored:
+a served query has no gold answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from xrouter.env.episode import LENGTH_LIMIT, Episode, ToolCallRecord
+from xrouter.env.router_env import RouterEnv
+from xrouter.pool.base import EndpointError
+from xrouter.router.chat_format import render_prompt, tool_results_segment
+from xrouter.serve.batching import BatchedGenerator
+from xrouter.serve.protocol import Limits
+
+TIMEOUT, MAX_USD, MAX_TURNS, ENDPOINT_ERROR, NO_FINAL_ANSWER = (
+    "timeout", "max_usd", "max_turns", "endpoint_error", "no_final_answer")
+
+
+@dataclass
+class Timing:
+    """Where a request's time went (seconds): waiting for router turns, in env steps (pool calls)."""
+
+    router_s: float = 0.0
+    pool_s: float = 0.0
+
+
+@dataclass
+class ServedAnswer:
+    """The outcome of one request: the answer (None when nothing could be obtained) and its record."""
+
+    text: str | None
+    episode: Episode
+    limits: Limits
+    fallback: dict[str, Any] | None = None
+    fallback_call: ToolCallRecord | None = None
+    timing: Timing = field(default_factory=Timing)
+
+    @property
+    def calls(self) -> list[ToolCallRecord]:
+        return self.episode.calls + ([self.fallback_call] if self.fallback_call else [])
+
+    @property
+    def tools_cost_usd(self) -> float:
+        return sum(c.cost_usd for c in self.calls)
+
+    @property
+    def total_cost_usd(self) -> float:
+        return self.tools_cost_usd + self.episode.router_cost_usd
+
+    @property
+    def strategy(self) -> str:
+        """direct (no successful call), single (one model), multi (several): ``Episode.strategy``'s rule."""
+        called = {c.model for c in self.calls if c.error is None and c.text is not None}
+        return "direct" if not called else ("single" if len(called) == 1 else "multi")
+
+    def usage(self) -> dict[str, int]:
+        """OpenAI usage over the router's tokens and every pool call's."""
+        prompt = sum(t.router_input_tokens for t in self.episode.turns) + sum(c.input_tokens or 0 for c in self.calls)
+        completion = (sum(t.router_output_tokens for t in self.episode.turns)
+                      + sum(c.output_tokens or 0 for c in self.calls))
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+    def metadata(self, server_s: float | None = None) -> dict[str, Any]:
+        """The response's ``xrouter`` object."""
+        episode = self.episode
+        turn_of = {id(c): t.index for t in episode.turns for c in t.calls}
+        calls = [{"model": c.model, "call_name": c.call_name, "turn": turn_of.get(id(c)),
+                  "input_tokens": c.input_tokens, "output_tokens": c.output_tokens, "cost_usd": c.cost_usd,
+                  "latency_s": c.latency_s, "error": c.error if c.error else (None if c.text is not None else "cancelled"),
+                  "fallback": c is self.fallback_call} for c in self.calls]
+        timing = {"router_ms": self.timing.router_s * 1e3, "pool_ms": self.timing.pool_s * 1e3}
+        if server_s is not None:
+            timing["server_ms"] = server_s * 1e3
+            timing["overhead_ms"] = max(0.0, server_s - self.timing.router_s - self.timing.pool_s) * 1e3
+        return {
+            "total_cost_usd": self.total_cost_usd, "router_cost_usd": episode.router_cost_usd,
+            "tools_cost_usd": self.tools_cost_usd, "calls": calls, "strategy": self.strategy,
+            "turns": len(episode.turns), "termination": episode.termination, "answer_source": episode.final_source
+            if self.fallback is None else self.fallback.get("source"),
+            "fallback": self.fallback, "malformed_turns": episode.n_malformed, "limits": self.limits.as_dict(),
+            "router_tokens": {"input": sum(t.router_input_tokens for t in episode.turns),
+                              "output": sum(t.router_output_tokens for t in episode.turns)},
+            "timing": timing,
+        }
+
+
+class RouterService:
+    """Answers queries with the router: ``await service.answer(request_id, query, limits)``."""
+
+    def __init__(self, env: RouterEnv, generator: BatchedGenerator, tokenizer, *, eos_token_id: int,
+                 max_new_tokens: int, max_seq_len: int = 4096, fallback_model: str | None = None,
+                 fallback_timeout_s: float = 30.0, fallback_over_budget: bool = False) -> None:
+        if fallback_model is not None and fallback_model not in env.pool:
+            raise ValueError(f"fallback.model '{fallback_model}' is not in the pool ({', '.join(env.pool.names)}); "
+                             "name a pool model, 'cheapest', or null for no fallback model")
+        self.env, self.generator, self.tokenizer = env, generator, tokenizer
+        self.eos_token_id, self.max_new_tokens, self.max_seq_len = eos_token_id, max_new_tokens, max_seq_len
+        self._eos_text = tokenizer.convert_ids_to_tokens(eos_token_id)
+        self.fallback_model, self.fallback_timeout_s = fallback_model, fallback_timeout_s
+        self.fallback_over_budget = fallback_over_budget
+        self._tools = env.tools()
+
+    def prompt_ids(self, episode: Episode) -> list[int]:
+        text = render_prompt(self.tokenizer, episode.messages, self._tools)
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    async def answer(self, request_id: str, query: str, limits: Limits, pool_prompt_id: str | None = None
+                     ) -> ServedAnswer:
+        """Run the routing episode within ``limits``; fall back when it yields no answer."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limits.timeout_s
+        example = {"prompt_id": request_id, "prompt": query, "pool_prompt_id": pool_prompt_id}
+        episode = self.env.reset(example, request_id)
+        served = ServedAnswer(text=None, episode=episode, limits=limits)
+        sequence = self.prompt_ids(episode)
+        reason = None
+        while not episode.done:
+            if len(episode.turns) >= limits.max_turns:
+                reason = MAX_TURNS
+                break
+            if episode.turns and episode.tool_cost_usd + episode.router_cost_usd >= limits.max_usd:
+                reason = MAX_USD
+                break
+            try:
+                prompt_tokens = len(sequence)
+                started = time.perf_counter()
+                try:
+                    new = await asyncio.wait_for(self.generator.generate(sequence), deadline - loop.time())
+                finally:
+                    served.timing.router_s += time.perf_counter() - started
+                text = self._decode(new, sequence)
+                started = time.perf_counter()
+                try:
+                    [contents] = await asyncio.wait_for(
+                        self.env.step([episode], [text], [(prompt_tokens, len(new))]),
+                        deadline - loop.time())
+                finally:
+                    served.timing.pool_s += time.perf_counter() - started
+            except TimeoutError:
+                reason = TIMEOUT
+                break
+            if contents is None:
+                break
+            segment = self.tokenizer(tool_results_segment(contents), add_special_tokens=False)["input_ids"]
+            if len(sequence) + len(segment) + self.max_new_tokens > self.max_seq_len:
+                self.env.force_end(episode, LENGTH_LIMIT)
+                break
+            sequence.extend(segment)
+        if episode.valid_final:
+            served.text = episode.final_answer
+            return served
+        if reason is None:
+            failed = [c for c in episode.calls if c.error is not None]
+            reason = ENDPOINT_ERROR if failed else NO_FINAL_ANSWER
+        if not episode.done:
+            self.env.force_end(episode, reason)
+        await self._fall_back(served, reason, query, pool_prompt_id)
+        return served
+
+    def _decode(self, new: list[int], sequence: list[int]) -> str:
+        """Append the turn to the sequence as generated (closed with end-of-turn when cut off)."""
+        sequence.extend(new)
+        if not new or new[-1] != self.eos_token_id:
+            sequence.append(self.eos_token_id)
+        return self.tokenizer.decode(new, skip_special_tokens=False).removesuffix(self._eos_text)
+
+    async def _fall_back(self, served: ServedAnswer, reason: str, query: str, pool_prompt_id: str | None) -> None:
+        episode = served.episode
+        failed = [{"model": c.model, "error": c.error} for c in episode.calls if c.error is not None]
+        best = next((c for c in reversed(episode.calls) if c.error is None and c.text is not None), None)
+        if best is not None:
+            served.text = best.text
+            served.fallback = {"reason": reason, "used": "best_so_far", "source": best.call_name,
+                               "failed_calls": failed}
+            return
+        if self.fallback_model is None or (reason == MAX_USD and not self.fallback_over_budget):
+            served.fallback = {"reason": reason, "used": "none", "source": None, "failed_calls": failed,
+                               "detail": "no answer was obtained and no fallback model may be called"}
+            return
+        record = ToolCallRecord(call_name=f"call_{self.fallback_model}", model=self.fallback_model,
+                                system_prompt="", temperature=0.0)
+        started = time.perf_counter()
+        try:
+            completion = await asyncio.wait_for(
+                self.env.pool.call(self.fallback_model, [{"role": "user", "content": query}], 0.0,
+                                   self.env.call_max_tokens, prompt_id=pool_prompt_id, episode_id=episode.episode_id),
+                self.fallback_timeout_s)
+        except (EndpointError, TimeoutError) as error:
+            record.error = str(error) or f"no answer within fallback.timeout_s={self.fallback_timeout_s:g}"
+        else:
+            record.text, record.cost_usd, record.latency_s = completion.text, completion.cost_usd, completion.latency_s
+            record.input_tokens, record.output_tokens = completion.input_tokens, completion.output_tokens
+        finally:
+            served.timing.pool_s += time.perf_counter() - started
+        served.fallback_call = record
+        if record.error is None:
+            served.text = record.text
+            served.fallback = {"reason": reason, "used": "fallback_model", "source": record.call_name,
+                               "failed_calls": failed}
+        else:
+            served.fallback = {"reason": reason, "used": "none", "source": None,
+                               "failed_calls": failed + [{"model": record.model, "error": record.error}],
+                               "detail": "the fallback model failed too"}

@@ -1,0 +1,142 @@
+"""Build the router server from ``conf/serve.yaml``: router, router settings, pool, env, batcher, app.
+
+A router directory written by ``xrouter.train`` (``<run>/router``) is served with the prompt, price,
+turn and generation settings it was trained with, read from ``<run>/config.yaml``; any other
+checkpoint or hub id uses ``router_settings`` from the serve config.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from omegaconf import DictConfig, OmegaConf
+
+from xrouter.config import data_dir_of, to_plain
+from xrouter.serve.metrics import ServerMetrics, ServingLedger
+from xrouter.serve.protocol import Limits
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RouterSettings:
+    """How the router is prompted and decoded, and what its own tokens cost."""
+
+    prompt: dict[str, Any]
+    price: dict[str, Any] | None
+    mode: str
+    max_turns: int
+    max_new_tokens: int
+    eos_token: str
+    max_seq_len: int
+    call_max_tokens: int | None
+    source: str  # where these came from (for the start-up log)
+    trained_pool: list[str] | None = None
+
+
+def router_settings(router_path: str, cfg: Mapping[str, Any], from_run_config: bool = True) -> RouterSettings:
+    """The training run's settings when ``<router>/../config.yaml`` exists, else ``router_settings``."""
+    defaults = to_plain(cfg["router_settings"])
+    run_config = Path(router_path).expanduser().parent / "config.yaml"
+    if from_run_config and Path(router_path).expanduser().is_dir() and run_config.exists():
+        run = to_plain(OmegaConf.load(run_config))
+        router, env, rollout = run.get("router") or {}, run.get("env") or {}, run.get("rollout") or {}
+        pool_models = (run.get("pool") or {}).get("models")
+        return RouterSettings(prompt=dict(router.get("prompt") or defaults["prompt"]), price=router.get("price"),
+                              mode=env.get("mode", defaults["mode"]), max_turns=int(env.get("max_turns", defaults["max_turns"])),
+                              max_new_tokens=int(rollout.get("max_new_tokens", defaults["max_new_tokens"])),
+                              eos_token=rollout.get("eos_token", defaults["eos_token"]),
+                              max_seq_len=int(rollout.get("max_seq_len", defaults["max_seq_len"])),
+                              call_max_tokens=env.get("call_max_tokens", defaults.get("call_max_tokens")),
+                              source=str(run_config), trained_pool=sorted(pool_models) if pool_models else None)
+    return RouterSettings(prompt=dict(defaults["prompt"]), price=defaults.get("price"), mode=defaults["mode"],
+                          max_turns=int(defaults["max_turns"]), max_new_tokens=int(defaults["max_new_tokens"]),
+                          eos_token=defaults["eos_token"], max_seq_len=int(defaults["max_seq_len"]),
+                          call_max_tokens=defaults.get("call_max_tokens"), source="serve config router_settings")
+
+
+def api_keys(auth_cfg: Mapping[str, Any]) -> list[str]:
+    """Keys from the environment variable ``auth.api_keys_env`` (comma-separated) and ``auth.api_keys``."""
+    keys = [k.strip() for k in (auth_cfg.get("api_keys") or []) if k and k.strip()]
+    env_name = auth_cfg.get("api_keys_env")
+    if env_name:
+        keys += [k.strip() for k in os.environ.get(env_name, "").split(",") if k.strip()]
+    return keys
+
+
+def server_limits(cfg: Mapping[str, Any], settings: RouterSettings) -> Limits:
+    limits = to_plain(cfg["limits"])
+    max_turns = int(limits.get("max_turns") or settings.max_turns)
+    if not 1 <= max_turns <= settings.max_turns:
+        raise ValueError(f"limits.max_turns={max_turns} must be within [1, {settings.max_turns}] "
+                         f"(the router's max_turns, from {settings.source})")
+    if float(limits["timeout_s"]) <= 0 or float(limits["max_usd"]) < 0:
+        raise ValueError("limits.timeout_s must be positive and limits.max_usd non-negative")
+    return Limits(float(limits["timeout_s"]), float(limits["max_usd"]), max_turns)
+
+
+def build_server(cfg: DictConfig | Mapping[str, Any]):
+    """(app, service): the FastAPI app serving the configured router over the configured pool."""
+    import torch
+
+    from xrouter.build import build_env, build_pool
+    from xrouter.rollout.hf import HFGenerator, SamplingConfig
+    from xrouter.router.policy import load_router
+    from xrouter.serve.app import build_app
+    from xrouter.serve.batching import BatchedGenerator
+    from xrouter.serve.orchestrator import RouterService
+
+    router_path = str(cfg["router_path"])
+    if router_path in ("???", "", "None"):
+        raise ValueError("no router given: python -m xrouter.serve router=<checkpoint dir or hub id>")
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg["threads"]))
+    settings = router_settings(router_path, cfg, bool(cfg.get("from_run_config", True)))
+    metrics = ServerMetrics()
+    cache_dir = cfg["paths"].get("cache_dir")
+    pool = build_pool(cfg["pool"], data_dir_of(cfg), Path(cache_dir) if cache_dir else None,
+                      ledger=ServingLedger(metrics))
+    if settings.trained_pool and not set(settings.trained_pool) & set(pool.names):
+        raise ValueError(f"the router was trained on pool models {settings.trained_pool} and this pool has none of "
+                         f"them ({pool.names}); serve it with the pool it was trained on")
+    if settings.trained_pool and set(settings.trained_pool) - set(pool.names):
+        log.warning("the router was trained with models this pool lacks (%s): its calls to them get an error back",
+                    sorted(set(settings.trained_pool) - set(pool.names)))
+    env = build_env({"env": {"mode": settings.mode, "max_turns": settings.max_turns,
+                             "call_max_tokens": settings.call_max_tokens},
+                     "router": {"prompt": settings.prompt, "price": settings.price},
+                     "reward": to_plain(cfg["reward"])}, pool)
+    device = str(cfg.get("device") or "cpu")
+    dtype = getattr(torch, str(cfg.get("dtype") or "float32"))
+    model, tokenizer = load_router(router_path, dtype=dtype, device=device)
+    model.eval()
+    eos = tokenizer.convert_tokens_to_ids(settings.eos_token)
+    if eos is None or eos == tokenizer.unk_token_id:
+        raise ValueError(f"the router's tokenizer has no end-of-turn token {settings.eos_token!r} "
+                         "(router_settings.eos_token)")
+    batching = to_plain(cfg["batching"])
+    generator = HFGenerator(model, tokenizer, eos, device=device, batch_size=int(batching["max_batch_size"]))
+    sampling = SamplingConfig(max_new_tokens=settings.max_new_tokens, do_sample=False)
+    fallback = to_plain(cfg["fallback"])
+    fallback_model = fallback.get("model")
+    if fallback_model == "cheapest":
+        fallback_model = pool.cheapest()
+    batcher = BatchedGenerator(generator, sampling, int(batching["max_batch_size"]), float(batching["max_wait_ms"]),
+                               on_batch=metrics.batch)
+    service = RouterService(env, batcher, tokenizer, eos_token_id=eos, max_new_tokens=settings.max_new_tokens,
+                            max_seq_len=settings.max_seq_len, fallback_model=fallback_model,
+                            fallback_timeout_s=float(fallback.get("timeout_s", 30.0)),
+                            fallback_over_budget=bool(fallback.get("over_budget", False)))
+    auth = to_plain(cfg["auth"])
+    limits = server_limits(cfg, settings)
+    app = build_app(service, model_name=str(cfg["model_name"]), api_keys=api_keys(auth), limits=limits,
+                    metrics=metrics, max_body_bytes=int(cfg["limits"]["max_body_bytes"]),
+                    auth_required=bool(auth.get("required", True)))
+    log.info("router %s (%.2fM parameters; settings from %s) over pool %s; limits %s; fallback model %s; auth %s",
+             router_path, sum(p.numel() for p in model.parameters()) / 1e6, settings.source, pool.names,
+             limits.as_dict(), fallback_model, "on" if auth.get("required", True) else "OFF")
+    return app, service
