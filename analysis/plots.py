@@ -47,7 +47,8 @@ def pareto_panel(ax, rows: pd.DataFrame, title: str) -> None:
     floor = cost_floor(rows["cost_per_query"])
     rows["x"] = rows["cost_per_query"].where(rows["cost_per_query"] > 0, floor)
     singles = rows[rows["policy"] == "single"]
-    ax.scatter(singles["x"], singles["accuracy"], color="0.45", s=22, zorder=3, label="single models")
+    if len(singles):
+        ax.scatter(singles["x"], singles["accuracy"], color="0.45", s=22, zorder=3, label="single models")
     for _, r in singles.iterrows():
         model = next(iter(r["model_share"]), None) if r["model_share"] else None
         name = short_model(model or r["label"].removeprefix("single").strip())

@@ -12,6 +12,7 @@ from __future__ import annotations
 import glob
 import json
 import math
+import warnings
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -115,8 +116,8 @@ def run_rows(run_dir: Path, root: Path | None = None) -> list[dict[str, Any]]:
     rows = []
     for scope, figures in [(ALL, summary), *sorted(per_benchmark.items())]:
         rate = rates.get(scope, {})
-        rows.append({**identity, "scope": scope, "n": figures.get("n"), "accuracy": figures["accuracy"],
-                     "cost_per_query": figures["cost_per_query"],
+        rows.append({**identity, "scope": scope, "n": figures.get("n"), "accuracy": figures.get("accuracy"),
+                     "cost_per_query": figures.get("cost_per_query"),
                      "calls_per_query": figures.get("calls_per_query", rate.get("calls_per_query", math.nan)),
                      "direct_answer_rate": figures.get("direct_answer_rate", rate.get("direct_answer_rate", math.nan)),
                      "model_share": figures.get("model_share") or {}})
@@ -131,6 +132,11 @@ def load_runs(patterns: str | Iterable[str]) -> pd.DataFrame:
     root = Path(_common_root(run_dirs))
     rows = [row for d in run_dirs for row in run_rows(d, root)]
     frame = pd.DataFrame(rows, columns=COLUMNS)
+    finite = frame[["accuracy", "cost_per_query"]].astype(float).map(math.isfinite).all(axis=1)
+    if not finite.all():  # e.g. a sub-benchmark with no episodes
+        bad = frame.loc[~finite, ["run", "scope"]].astype(str).agg("/".join, axis=1)
+        warnings.warn(f"left out (no finite accuracy and cost): {', '.join(bad)}", stacklevel=2)
+        frame = frame[finite]
     frame["n"] = frame["n"].astype("Int64")
     return frame.sort_values(["benchmark", "scope", "cost_per_query", "run"]).reset_index(drop=True)
 

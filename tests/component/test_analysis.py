@@ -133,6 +133,12 @@ def test_load_runs_errors_name_the_problem(tmp_path):
     (tmp_path / "bad" / "summary.json").write_text('{"accuracy": 0.5}')
     with pytest.raises(ValueError, match=r"bad/summary.json: no 'cost_per_query'"):
         load_runs(str(tmp_path))
+    (tmp_path / "bad" / "summary.json").write_text(json.dumps(
+        {"accuracy": 0.5, "cost_per_query": 1e-3, "per_benchmark": {"empty": {"n": 0}, "ok": {
+            "n": 2, "accuracy": 1.0, "cost_per_query": 0.0}}}))
+    with pytest.warns(UserWarning, match="bad/empty"):
+        frame = load_runs(str(tmp_path))
+    assert list(frame.scope) == ["all", "ok"] and frame.policy.eq("unknown").all()
 
 
 def test_ranking_one_row_per_run_in_aiq_order(fixture_runs):
