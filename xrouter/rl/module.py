@@ -144,11 +144,14 @@ class RouterRLModule(L.LightningModule):
         micro = self.rollout_cfg["micro_batch_size"]
         rewards = torch.tensor(batch.rewards)
         advantages = grpo_advantages(rewards, batch.group_size, scale_by_std=algo.get("scale_by_std", True))
-        old = self._response_logprobs(self.model, batch, micro)
+        minibatches = max(1, int(algo.get("minibatches", 1)))
+        # One update per rollout is on-policy: old log-probs equal the current ones (ratio 1), so the
+        # extra no-grad forward that several updates need is skipped.
+        on_policy = minibatches * int(algo.get("ppo_epochs", 1)) == 1
+        old = None if on_policy else self._response_logprobs(self.model, batch, micro)
         ref = self._response_logprobs(self.ref_model, batch, micro) if self.ref_model is not None else None
         optimizer, scheduler = self.optimizers(), self.lr_schedulers()
         n = len(batch.episodes)
-        minibatches = max(1, int(algo.get("minibatches", 1)))
         stats = {"clip_frac": 0.0, "kl": 0.0, "entropy": 0.0, "loss": 0.0, "grad_norm": 0.0}
         n_updates = 0
         order = list(range(n))
@@ -168,8 +171,9 @@ class RouterRLModule(L.LightningModule):
                         self.model, sub.input_ids, sub.response_mask, pad_id, micro, with_entropy=True,
                         device=device, grad=True):
                     ids = rows[part]
-                    old_full = self._scatter(mask, [old[i] for i in ids])
-                    adv_full = self._scatter(mask, [advantages[i].expand(len(old[i])) for i in ids])
+                    old_full = logprobs.detach() if old is None else self._scatter(mask, [old[i] for i in ids])
+                    lengths = mask.sum(dim=1).long().tolist()
+                    adv_full = self._scatter(mask, [advantages[i].expand(length) for i, length in zip(ids, lengths)])
                     ref_full = self._scatter(mask, [ref[i] for i in ids]) if ref is not None else None
                     loss, info = policy_loss(logprobs, old_full, adv_full, mask, algo["eps_low"], algo["eps_high"],
                                              algo.get("aggregation", "token-mean"), ref_full, algo.get("kl_beta", 0.0))
@@ -221,16 +225,38 @@ class RouterRLModule(L.LightningModule):
         self._val_episodes.extend(batch.episodes)
 
     def on_validation_epoch_end(self) -> None:
-        summary = summarize_episodes(self._val_episodes)
-        self._val_episodes = []
+        episodes, self._val_episodes = self._val_episodes, []
+        summary = summarize_episodes(episodes)
         if not summary.get("n"):
             return
         metrics = {f"val/{k}": float(summary[k]) for k in ("accuracy", "cost_per_query", "reward", "calls_per_query",
                                                             "direct_answer_rate", "valid_final_rate")}
         metrics.update({f"val/share/{m}": s for m, s in summary["model_share"].items()})
+        by_benchmark = per_benchmark_choices(episodes)
+        for bench, info in by_benchmark.items():
+            metrics[f"val/{bench}/accuracy"] = info["accuracy"]
+            metrics[f"val/{bench}/top_share"] = info["top_share"]
         self.log_dict(metrics, prog_bar=False)
         self.log("val_reward", metrics["val/reward"], prog_bar=True)
         if math.isfinite(metrics["val/reward"]):
             self.print(f"[val @ step {self.global_step}] accuracy {metrics['val/accuracy']:.3f}  "
                        f"cost/query ${metrics['val/cost_per_query']:.2e}  reward {metrics['val/reward']:.3f}  "
-                       f"valid {metrics['val/valid_final_rate']:.2f}")
+                       f"valid {metrics['val/valid_final_rate']:.2f}  "
+                       + "  ".join(f"{b}: {i['top']} {i['top_share']:.0%}" for b, i in by_benchmark.items()))
+
+
+def per_benchmark_choices(episodes) -> dict[str, dict[str, Any]]:
+    """Per benchmark: accuracy, the most chosen final source (a model or "direct") and its share --
+    the quickest way to see whether a router conditions its choice on the task."""
+    from collections import Counter, defaultdict
+
+    groups: dict[str, list] = defaultdict(list)
+    for episode in episodes:
+        groups[str(episode.example.get("benchmark"))].append(episode)
+    out = {}
+    for bench, group in sorted(groups.items()):
+        sources = Counter((e.calls[-1].model if e.calls else "direct") for e in group)
+        top, count = sources.most_common(1)[0]
+        out[bench] = {"accuracy": sum(e.score for e in group) / len(group), "top": top.split("/")[-1],
+                      "top_share": count / len(group)}
+    return out
