@@ -175,7 +175,7 @@ def test_requests_without_a_valid_key_get_401_and_keys_are_never_logged(server, 
     assert not [t for t in server_logs + [captured.out, captured.err] if SECRET in t or OTHER_KEY in t]
 
 
-def test_the_server_refuses_to_start_without_keys(monkeypatch):
+def test_the_server_refuses_to_start_without_keys():
     from xrouter.serve.app import build_app
     from xrouter.serve.protocol import Limits
 

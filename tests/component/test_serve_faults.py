@@ -38,7 +38,7 @@ def server(pool_server):
     cfg = serve_config(demo_router_dir(), [
         "pool=local_server", f"pool.common.base_url={pool_server}", "pool.common.max_attempts=2",
         "pool.common.backoff_base_s=0.01", "pool.common.backoff_max_s=0.02", "pool.common.timeout_s=10",
-        "fallback.timeout_s=5"])
+        "fallback.timeout_s=5", "inference=thread"])  # test_serve.py covers the default, a child process
     app, service = build(cfg)
     with serve_in_thread(app) as base_url:
         yield base_url, service

@@ -9,6 +9,7 @@ stack trace.  API keys are compared in constant time and never logged.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import logging
@@ -82,7 +83,17 @@ def build_app(service: RouterService, *, model_name: str, api_keys: Iterable[str
     auth = _Auth(api_keys, auth_required)
     metrics = metrics or ServerMetrics()
     models = {model_name}
-    app = FastAPI(title="xrouter router server", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        # HTTP pool clients belong to this event loop: close them with it
+        for endpoint in service.env.pool.endpoints.values():
+            if hasattr(endpoint, "aclose"):
+                await endpoint.aclose()
+        service.generator.close()
+
+    app = FastAPI(title="xrouter router server", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.service, app.state.metrics = service, metrics
 
     async def read_body(request: Request) -> bytes:

@@ -64,3 +64,5 @@ class BatchedGenerator:
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+        if hasattr(self.generator, "close"):  # a ProcessGenerator stops its child
+            self.generator.close()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Awaitable, TypeVar
 
 from xrouter.env.episode import LENGTH_LIMIT, Episode, ToolCallRecord
 from xrouter.env.router_env import RouterEnv
@@ -29,6 +29,16 @@ from xrouter.serve.protocol import Limits
 
 TIMEOUT, MAX_USD, MAX_TURNS, ENDPOINT_ERROR, NO_FINAL_ANSWER = (
     "timeout", "max_usd", "max_turns", "endpoint_error", "no_final_answer")
+T = TypeVar("T")
+
+
+async def before(deadline: float, awaitable: Awaitable[T]) -> T:
+    """``await awaitable``, or ``TimeoutError`` at loop time ``deadline``.  On Python >= 3.11 it runs
+    inline (``asyncio.timeout_at``); ``wait_for`` would wrap it in a task, one more trip round the loop."""
+    if hasattr(asyncio, "timeout_at"):
+        async with asyncio.timeout_at(deadline):
+            return await awaitable
+    return await asyncio.wait_for(awaitable, deadline - asyncio.get_running_loop().time())
 
 
 @dataclass
@@ -140,18 +150,16 @@ class RouterService:
                 prompt_tokens = len(sequence)
                 started = time.perf_counter()
                 try:
-                    new = await asyncio.wait_for(self.generator.generate(sequence), deadline - loop.time())
+                    new = await before(deadline, self.generator.generate(sequence))
                 finally:
                     served.timing.router_s += time.perf_counter() - started
                 text = self._decode(new, sequence)
                 started = time.perf_counter()
                 try:
-                    [contents] = await asyncio.wait_for(
-                        self.env.step([episode], [text], [(prompt_tokens, len(new))]),
-                        deadline - loop.time())
+                    [contents] = await before(deadline, self.env.step([episode], [text], [(prompt_tokens, len(new))]))
                 finally:
                     served.timing.pool_s += time.perf_counter() - started
-            except TimeoutError:
+            except asyncio.TimeoutError:  # TimeoutError itself on Python >= 3.11
                 reason = TIMEOUT
                 break
             if contents is None:
@@ -196,11 +204,11 @@ class RouterService:
                                 system_prompt="", temperature=0.0)
         started = time.perf_counter()
         try:
-            completion = await asyncio.wait_for(
+            completion = await before(
+                asyncio.get_running_loop().time() + self.fallback_timeout_s,
                 self.env.pool.call(self.fallback_model, [{"role": "user", "content": query}], 0.0,
-                                   self.env.call_max_tokens, prompt_id=pool_prompt_id, episode_id=episode.episode_id),
-                self.fallback_timeout_s)
-        except (EndpointError, TimeoutError) as error:
+                                   self.env.call_max_tokens, prompt_id=pool_prompt_id, episode_id=episode.episode_id))
+        except (EndpointError, asyncio.TimeoutError) as error:
             record.error = str(error) or f"no answer within fallback.timeout_s={self.fallback_timeout_s:g}"
         else:
             record.text, record.cost_usd, record.latency_s = completion.text, completion.cost_usd, completion.latency_s

@@ -85,9 +85,10 @@ def build_server(cfg: DictConfig | Mapping[str, Any]):
 
     from xrouter.build import build_env, build_pool
     from xrouter.rollout.hf import HFGenerator, SamplingConfig
-    from xrouter.router.policy import load_router
+    from xrouter.router.policy import load_router, load_tokenizer
     from xrouter.serve.app import build_app
     from xrouter.serve.batching import BatchedGenerator
+    from xrouter.serve.inference import ProcessGenerator
     from xrouter.serve.orchestrator import RouterService
 
     router_path = str(cfg["router_path"])
@@ -110,16 +111,25 @@ def build_server(cfg: DictConfig | Mapping[str, Any]):
                              "call_max_tokens": settings.call_max_tokens},
                      "router": {"prompt": settings.prompt, "price": settings.price},
                      "reward": to_plain(cfg["reward"])}, pool)
-    device = str(cfg.get("device") or "cpu")
-    dtype = getattr(torch, str(cfg.get("dtype") or "float32"))
-    model, tokenizer = load_router(router_path, dtype=dtype, device=device)
-    model.eval()
+    device, dtype = str(cfg.get("device") or "cpu"), str(cfg.get("dtype") or "float32")
+    tokenizer = load_tokenizer(router_path)
     eos = tokenizer.convert_tokens_to_ids(settings.eos_token)
     if eos is None or eos == tokenizer.unk_token_id:
         raise ValueError(f"the router's tokenizer has no end-of-turn token {settings.eos_token!r} "
                          "(router_settings.eos_token)")
     batching = to_plain(cfg["batching"])
-    generator = HFGenerator(model, tokenizer, eos, device=device, batch_size=int(batching["max_batch_size"]))
+    inference = str(cfg.get("inference") or "process")
+    if inference == "process":
+        generator = ProcessGenerator(router_path, eos, dtype=dtype, device=device,
+                                     batch_size=int(batching["max_batch_size"]), threads=cfg.get("threads"))
+        n_parameters = generator.n_parameters
+    elif inference == "thread":
+        model, _ = load_router(router_path, dtype=getattr(torch, dtype), device=device)
+        model.eval()
+        generator = HFGenerator(model, tokenizer, eos, device=device, batch_size=int(batching["max_batch_size"]))
+        n_parameters = sum(p.numel() for p in model.parameters())
+    else:
+        raise ValueError(f"inference must be 'process' or 'thread', not '{inference}'")
     sampling = SamplingConfig(max_new_tokens=settings.max_new_tokens, do_sample=False)
     fallback = to_plain(cfg["fallback"])
     fallback_model = fallback.get("model")
@@ -127,16 +137,20 @@ def build_server(cfg: DictConfig | Mapping[str, Any]):
         fallback_model = pool.cheapest()
     batcher = BatchedGenerator(generator, sampling, int(batching["max_batch_size"]), float(batching["max_wait_ms"]),
                                on_batch=metrics.batch)
-    service = RouterService(env, batcher, tokenizer, eos_token_id=eos, max_new_tokens=settings.max_new_tokens,
-                            max_seq_len=settings.max_seq_len, fallback_model=fallback_model,
-                            fallback_timeout_s=float(fallback.get("timeout_s", 30.0)),
-                            fallback_over_budget=bool(fallback.get("over_budget", False)))
     auth = to_plain(cfg["auth"])
-    limits = server_limits(cfg, settings)
-    app = build_app(service, model_name=str(cfg["model_name"]), api_keys=api_keys(auth), limits=limits,
-                    metrics=metrics, max_body_bytes=int(cfg["limits"]["max_body_bytes"]),
-                    auth_required=bool(auth.get("required", True)))
-    log.info("router %s (%.2fM parameters; settings from %s) over pool %s; limits %s; fallback model %s; auth %s",
-             router_path, sum(p.numel() for p in model.parameters()) / 1e6, settings.source, pool.names,
+    try:
+        service = RouterService(env, batcher, tokenizer, eos_token_id=eos, max_new_tokens=settings.max_new_tokens,
+                                max_seq_len=settings.max_seq_len, fallback_model=fallback_model,
+                                fallback_timeout_s=float(fallback.get("timeout_s", 30.0)),
+                                fallback_over_budget=bool(fallback.get("over_budget", False)))
+        limits = server_limits(cfg, settings)
+        app = build_app(service, model_name=str(cfg["model_name"]), api_keys=api_keys(auth), limits=limits,
+                        metrics=metrics, max_body_bytes=int(cfg["limits"]["max_body_bytes"]),
+                        auth_required=bool(auth.get("required", True)))
+    except Exception:
+        batcher.close()  # stops the inference process
+        raise
+    log.info("router %s (%.2fM parameters, inference in a %s; settings from %s) over pool %s; limits %s; "
+             "fallback model %s; auth %s", router_path, n_parameters / 1e6, inference, settings.source, pool.names,
              limits.as_dict(), fallback_model, "on" if auth.get("required", True) else "OFF")
     return app, service
