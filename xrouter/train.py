@@ -41,7 +41,7 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     from xrouter.eval.router_eval import evaluate_router, print_comparison
     from xrouter.rl.cold_start import cold_start
     from xrouter.rl.datamodule import PromptDataModule, split_dev
-    from xrouter.rl.distributed import job_output_dir_for_children, launch_rank
+    from xrouter.rl.distributed import end_distributed_job, job_output_dir_for_children, launch_rank
     from xrouter.rl.module import RouterRLModule
 
     quiet_http_loggers()
@@ -88,6 +88,7 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     trainer = L.Trainer(**to_plain(cfg.trainer), logger=build_logger(cfg, output_dir), callbacks=[checkpoints],
                         default_root_dir=str(output_dir))
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    end_distributed_job()  # a -m sweep's next job in this process starts clean
     if not trainer.is_global_zero:  # rank 0 alone saves and evaluates
         loop.close()
         return {"output_dir": str(output_dir), "global_step": trainer.global_step, "rank": trainer.global_rank}

@@ -107,12 +107,32 @@ def job_output_dir_for_children(output_dir: Path) -> None:
         from hydra.core.hydra_config import HydraConfig
     except ImportError:  # pragma: no cover - hydra is a core dependency
         return
+    _ENV_BEFORE_JOB.clear()
+    _ENV_BEFORE_JOB.update({name: os.environ.get(name) for name in _LAUNCH_VARIABLES})
     if not HydraConfig.initialized() or launch_rank() != 0:
         return
     from omegaconf import open_dict, read_write
 
     hydra_cfg = HydraConfig.get()
     overrides = [o for o in hydra_cfg.overrides.task if not o.startswith(("hydra.run.dir=", "output_dir="))]
-    sys.argv = [sys.argv[0], *overrides, f"output_dir={output_dir}"]
+    sys.argv = [sys.argv[0], *overrides, f'output_dir="{output_dir}"']  # quoted: sweep dirs hold '=' and ','
     with read_write(hydra_cfg), open_dict(hydra_cfg):
         hydra_cfg.run.dir = str(output_dir)
+
+
+_LAUNCH_VARIABLES = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE", "RANK")
+_ENV_BEFORE_JOB: dict[str, str | None] = {}
+
+
+def end_distributed_job() -> None:
+    """After ``trainer.fit``: leave the process group and restore the launch variables that
+    Lightning set in this process for its children.  Without it the next job of a ``-m`` sweep run
+    by the same process (Hydra's basic launcher) finds a stale process group, and ``LOCAL_RANK``
+    makes Lightning wait for children it never starts."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+    for name, value in _ENV_BEFORE_JOB.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value

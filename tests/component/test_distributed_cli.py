@@ -1,0 +1,85 @@
+"""The real command line under several processes: ``python -m xrouter.train trainer=ddp`` on CPU
+(2 gloo ranks) writes exactly one output directory per job, also under ``-m``, and the lambda sweep
+runs through the local-parallel (joblib) and submitit launchers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from xrouter import PROJECT_ROOT
+
+SMALL = ["trainer.max_steps=2", "trainer.val_check_interval=1", "cold_start.steps=2", "cold_start.batch_size=4",
+         "data.prompts_per_step=2", "rollout.group_size=2", "data.dev_max=4", "data.train_max=64",
+         "data.test_max=4", "rollout.max_new_tokens=24", "algo.max_refill=0", "threads=1"]
+DDP_CPU = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.precision=32-true"]
+
+
+def train(args: list[str], root: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    """``python -m xrouter.train`` with its run or sweep directory under ``root``."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(PROJECT_ROOT)}
+    for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(name, None)
+    command = [sys.executable, "-m", "xrouter.train", *args, f"hydra.run.dir={root / 'run'}",
+               f"hydra.sweep.dir={root / 'sweep'}", "hydra.sweep.subdir=lam${reward.lam}"]  # names < 255 chars
+    result = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    return result
+
+
+def sweep_jobs(sweep: Path) -> dict[float, Path]:
+    """Each finished job's directory (named by its overrides) by its lambda."""
+    jobs = {}
+    for result in sweep.glob("*/result.json"):
+        lam = yaml.safe_load((result.parent / "config.yaml").read_text())["reward"]["lam"]
+        assert lam not in jobs, f"two jobs ran lambda {lam}"
+        jobs[lam] = result.parent
+    return jobs
+
+
+def assert_one_complete_run(run: Path, ranks: int = 1) -> dict:
+    result = json.loads((run / "result.json").read_text())
+    assert result["global_step"] == 2 and result["output_dir"] == str(run)
+    assert (run / "checkpoints" / "last.ckpt").exists() and (run / "router" / "config.json").exists()
+    assert (run / "metrics.csv").exists() and (run / "eval_test" / "summary.json").exists()
+    if ranks > 1:  # the other ranks logged into this same directory
+        assert sorted(p.name for p in run.glob("train_ddp_process_*.log")) == \
+            [f"train_ddp_process_{r}.log" for r in range(1, ranks)]
+    return result
+
+
+def test_ddp_run_writes_one_output_directory(tmp_path):
+    train(DDP_CPU + SMALL, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no second run dir, no sweep dir
+    assert_one_complete_run(tmp_path / "run", ranks=2)
+    assert len(list((tmp_path / "run").rglob("config.yaml"))) == 2  # ours and Hydra's .hydra/config.yaml, once each
+
+
+@pytest.mark.slow
+def test_ddp_multirun_writes_one_output_directory_per_job(tmp_path):
+    """Under -m, Lightning's DDP children would re-run the whole sweep in the parent's run dir;
+    they join their own job's directory instead (xrouter.rl.distributed.job_output_dir_for_children)."""
+    train(["-m", "reward.lam=0,1", *DDP_CPU, *SMALL], tmp_path, timeout=900)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep"]  # no run dir from a DDP child
+    jobs = sweep_jobs(tmp_path / "sweep")
+    assert sorted(jobs) == [0, 1]
+    assert len([p for p in (tmp_path / "sweep").iterdir() if p.is_dir()]) == 2  # and nothing else
+    for job in jobs.values():
+        assert_one_complete_run(job, ranks=2)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("launcher", ["local_parallel", "submitit_local"])
+def test_lambda_sweep_runs_through_the_launcher(tmp_path, launcher):
+    extra = ["hydra.launcher.n_jobs=2"] if launcher == "local_parallel" else ["hydra.launcher.timeout_min=15"]
+    train(["-m", "reward.lam=0,3", f"hydra/launcher={launcher}", *extra, *SMALL], tmp_path, timeout=900)
+    jobs = sweep_jobs(tmp_path / "sweep")
+    assert sorted(jobs) == [0, 3]
+    for job in jobs.values():
+        assert_one_complete_run(job)
