@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 from typing import Any
 
@@ -25,6 +26,7 @@ def run_serve(cfg: Any) -> None:
 
     quiet_http_loggers()
     app, _ = build_server(cfg)
+    gc.freeze()  # the pool's recorded answers and the tokenizer live for good: keep them out of GC passes
     uvicorn.run(app, host=str(cfg.host), port=int(cfg.port), log_level=str(cfg.get("log_level", "info")),
                 access_log=False)
 
