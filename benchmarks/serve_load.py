@@ -161,6 +161,8 @@ def main() -> None:
         "server_p50_ms": round(float(np.percentile(server_ms, 50)), 1),
         "router_wait_p50_ms": round(float(np.percentile(router_ms, 50)), 1),
         "pool_p50_ms": round(float(np.percentile(pool_ms, 50)), 3),
+        "body_p50_ms": round(float(np.percentile([t["body_ms"] for t in timings], 50)), 3),
+        "body_p99_ms": round(float(np.percentile([t["body_ms"] for t in timings], 99)), 3),
         "overhead_p50_ms": round(float(np.percentile(overhead, 50)), 3),
         "overhead_p99_ms": round(float(np.percentile(overhead, 99)), 3),
         "server_cpu_ms_per_request": round((cpu_after - cpu_before) * 1e3 / max(1, len(timings)), 2),
@@ -169,7 +171,7 @@ def main() -> None:
     }
     print(f"{summary['req_per_s']} req/s over {summary['ok']} requests from {args.clients} clients; "
           f"latency p50 {summary['latency_p50_ms']} ms, p99 {summary['latency_p99_ms']} ms; errors {summary['errors']}")
-    print(f"orchestration overhead (server - router wait - env/pool): p50 {summary['overhead_p50_ms']} ms, "
+    print(f"orchestration overhead (server - body read - router wait - env/pool): p50 {summary['overhead_p50_ms']} ms, "
           f"p99 {summary['overhead_p99_ms']} ms; server CPU {summary['server_cpu_ms_per_request']} ms per request; "
           f"router batches {batches:.0f}, mean size {summary['mean_batch_size']}")
     for error in result["errors"][:5]:

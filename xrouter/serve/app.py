@@ -119,13 +119,15 @@ def build_app(service: RouterService, *, model_name: str, api_keys: Iterable[str
             if problem is not None:
                 status, error_type = 401, "invalid_api_key"
                 return error_response(problem, headers={"WWW-Authenticate": "Bearer"})
-            chat = parse_chat_request(await read_body(request), models, limits)
+            raw = await read_body(request)
+            body_s = time.perf_counter() - started
+            chat = parse_chat_request(raw, models, limits)
             request_id = f"chatcmpl-{uuid.uuid4().hex}"
             if chat.stream:  # the stream records its own metrics when it ends
                 streaming = True
-                return StreamingResponse(stream_answer(chat, request_id, started), media_type="text/event-stream",
+                return StreamingResponse(stream_answer(chat, request_id, started, body_s), media_type="text/event-stream",
                                          headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-            served = await service.answer(request_id, chat.query, chat.limits, chat.pool_prompt_id)
+            served = await service.answer(request_id, chat.query, chat.limits, chat.pool_prompt_id, body_s)
             note_fallback(served)
             server_s = time.perf_counter() - started
             if served.text is None:
@@ -154,10 +156,11 @@ def build_app(service: RouterService, *, model_name: str, api_keys: Iterable[str
         if served.fallback is not None:
             metrics.fallback(served.fallback["reason"])
 
-    async def stream_answer(chat: ChatRequest, request_id: str, started: float) -> AsyncIterator[bytes]:
+    async def stream_answer(chat: ChatRequest, request_id: str, started: float, body_s: float
+                            ) -> AsyncIterator[bytes]:
         status, error_type = 499, "client_disconnected"  # unless the stream gets to its end
         try:
-            async for event in stream_events(chat, request_id, started):
+            async for event in stream_events(chat, request_id, started, body_s):
                 yield event
             status, error_type = 200, None
         except _StreamError as error:
@@ -166,11 +169,12 @@ def build_app(service: RouterService, *, model_name: str, api_keys: Iterable[str
         finally:
             metrics.finished(status, time.perf_counter() - started, error_type)
 
-    async def stream_events(chat: ChatRequest, request_id: str, started: float) -> AsyncIterator[bytes]:
+    async def stream_events(chat: ChatRequest, request_id: str, started: float, body_s: float
+                            ) -> AsyncIterator[bytes]:
         created = int(time.time())
         yield sse(chunk_body(request_id, chat.model, created, {"role": "assistant", "content": ""}))
         try:
-            served = await service.answer(request_id, chat.query, chat.limits, chat.pool_prompt_id)
+            served = await service.answer(request_id, chat.query, chat.limits, chat.pool_prompt_id, body_s)
         except Exception:
             incident = uuid.uuid4().hex[:12]
             log.exception("internal error %s while streaming a chat completion", incident)

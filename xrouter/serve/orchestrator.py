@@ -47,6 +47,7 @@ class Timing:
 
     router_s: float = 0.0
     pool_s: float = 0.0
+    body_s: float = 0.0  # reading the request body (the handler starts when the headers are in)
 
 
 @dataclass
@@ -93,10 +94,12 @@ class ServedAnswer:
                   "input_tokens": c.input_tokens, "output_tokens": c.output_tokens, "cost_usd": c.cost_usd,
                   "latency_s": c.latency_s, "error": c.error if c.error else (None if c.text is not None else "cancelled"),
                   "fallback": c is self.fallback_call} for c in self.calls]
-        timing = {"router_ms": self.timing.router_s * 1e3, "pool_ms": self.timing.pool_s * 1e3}
+        timing = {"body_ms": self.timing.body_s * 1e3, "router_ms": self.timing.router_s * 1e3,
+                  "pool_ms": self.timing.pool_s * 1e3}
         if server_s is not None:
             timing["server_ms"] = server_s * 1e3
-            timing["overhead_ms"] = max(0.0, server_s - self.timing.router_s - self.timing.pool_s) * 1e3
+            busy = self.timing.body_s + self.timing.router_s + self.timing.pool_s
+            timing["overhead_ms"] = max(0.0, server_s - busy) * 1e3
         return {
             "total_cost_usd": self.total_cost_usd, "router_cost_usd": episode.router_cost_usd,
             "tools_cost_usd": self.tools_cost_usd, "calls": calls, "strategy": self.strategy,
@@ -129,14 +132,15 @@ class RouterService:
         text = render_prompt(self.tokenizer, episode.messages, self._tools)
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
-    async def answer(self, request_id: str, query: str, limits: Limits, pool_prompt_id: str | None = None
-                     ) -> ServedAnswer:
-        """Run the routing episode within ``limits``; fall back when it yields no answer."""
+    async def answer(self, request_id: str, query: str, limits: Limits, pool_prompt_id: str | None = None,
+                     body_s: float = 0.0) -> ServedAnswer:
+        """Run the routing episode within ``limits``; fall back when it yields no answer.  ``body_s``: how
+        long the request body took to arrive (reported in the timing)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + limits.timeout_s
         example = {"prompt_id": request_id, "prompt": query, "pool_prompt_id": pool_prompt_id}
         episode = self.env.reset(example, request_id)
-        served = ServedAnswer(text=None, episode=episode, limits=limits)
+        served = ServedAnswer(text=None, episode=episode, limits=limits, timing=Timing(body_s=body_s))
         sequence = self.prompt_ids(episode)
         reason = None
         while not episode.done:
