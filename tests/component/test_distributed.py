@@ -1,5 +1,6 @@
 """trainer=ddp on CPU with 2 processes (gloo): after one RL step the parameters are identical on both
-ranks and equal a single-process step on the combined data.
+ranks and equal a single-process step on the combined data -- with plain AdamW, and with its state
+sharded across the ranks (ZeRO-1, ``algo.shard_optimizer_state=true``).
 
 Rollouts are scripted (``AgentLoop.run(scripts=...)``: real env, real replay pool, real rewards),
 so every run sees the same episodes; each rank gets half of the prompts from Lightning's
@@ -57,46 +58,54 @@ def runs(tmp_path_factory, shared_data_dir):
     command = [sys.executable, "-m", "tests.component.test_distributed", str(out), str(cache)]
     # the single process first: it builds and caches the tiny router, which the ranks then load
     subprocess.run(command + ["single"], check=True, env=_worker_env(None, 0), cwd=PROJECT_ROOT, timeout=300)
-    port = _free_port()
-    ranks = [subprocess.Popen(command + ["ddp"], env=_worker_env(r, port), cwd=PROJECT_ROOT) for r in range(WORLD)]
-    codes = [p.wait(timeout=300) for p in ranks]
-    assert codes == [0] * WORLD, codes
+    for mode in ("ddp", "zero"):
+        port = _free_port()
+        ranks = [subprocess.Popen(command + [mode], env=_worker_env(r, port), cwd=PROJECT_ROOT) for r in range(WORLD)]
+        codes = [p.wait(timeout=300) for p in ranks]
+        assert codes == [0] * WORLD, (mode, codes)
     load = lambda name: torch.load(out / name, weights_only=True)  # noqa: E731
-    return {"ranks": [load(f"ddp_rank{r}.pt") for r in range(WORLD)], "single": load("single.pt"),
-            "initial": load("initial.pt"), "grads": [load(f"ddp_rank{r}.grad.pt") for r in range(WORLD)],
-            "single_grads": load("single.grad.pt"),
+    return {mode: {"ranks": [load(f"{mode}_rank{r}.pt") for r in range(WORLD)],
+                   "grads": [load(f"{mode}_rank{r}.grad.pt") for r in range(WORLD)]} for mode in ("ddp", "zero")} | {
+            "single": load("single.pt"), "initial": load("initial.pt"), "single_grads": load("single.grad.pt"),
             "prompts": {p.name.removesuffix(".prompts.json"): json.loads(p.read_text()) for p in out.glob("*.prompts.json")}}
 
 
-def test_ranks_saw_disjoint_halves_of_the_prompts(runs):
+MODES = ["ddp", "zero"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_ranks_saw_disjoint_halves_of_the_prompts(runs, mode):
     seen = runs["prompts"]
-    assert sorted(seen["ddp_rank0"] + seen["ddp_rank1"]) == sorted(seen["single"])
-    assert not set(seen["ddp_rank0"]) & set(seen["ddp_rank1"])
+    assert sorted(seen[f"{mode}_rank0"] + seen[f"{mode}_rank1"]) == sorted(seen["single"])
+    assert not set(seen[f"{mode}_rank0"]) & set(seen[f"{mode}_rank1"])
 
 
-def test_parameters_identical_across_ranks_and_changed(runs):
-    rank0, rank1 = runs["ranks"]
+@pytest.mark.parametrize("mode", MODES)
+def test_parameters_identical_across_ranks_and_changed(runs, mode):
+    rank0, rank1 = runs[mode]["ranks"]
     for name, value in rank0.items():
         assert torch.equal(value, rank1[name]), name
     changed = [n for n, v in rank0.items() if not torch.equal(v, runs["initial"][n])]
     assert len(changed) == len(rank0)
 
 
-def test_ddp_gradient_equals_single_process_gradient_on_the_combined_data(runs):
+@pytest.mark.parametrize("mode", MODES)
+def test_ddp_gradient_equals_single_process_gradient_on_the_combined_data(runs, mode):
     """The summed gradient each rank steps with is the single process's, to float round-off (a rank
     weighting by its own token count, or DDP averaging on top of the sum, would be off by ~2x)."""
-    for grads in runs["grads"]:
+    for grads in runs[mode]["grads"]:
         for name, value in grads.items():
             reference = runs["single_grads"][name]  # summation order differs: round-off of the largest terms
             torch.testing.assert_close(value, reference, rtol=1e-4, atol=1e-5 * float(reference.abs().max()), msg=name)
     assert max(float(g.abs().max()) for g in runs["single_grads"].values()) > 1e-4  # a real gradient
 
 
-def test_ddp_step_equals_single_process_step_on_the_combined_data(runs):
+@pytest.mark.parametrize("mode", MODES)
+def test_ddp_step_equals_single_process_step_on_the_combined_data(runs, mode):
     """Parameters after the step.  Adam's first step is lr * g / (|g| + eps): where g is round-off
     on one side (about 1e-10 against eps 1e-8) an element may move by a few % of lr; every other
     element agrees to 1e-6."""
-    rank0, single, initial = runs["ranks"][0], runs["single"], runs["initial"]
+    rank0, single, initial = runs[mode]["ranks"][0], runs["single"], runs["initial"]
     off, total = 0, 0
     for name, value in rank0.items():
         diff = (value - single[name]).abs()
@@ -121,7 +130,7 @@ def _worker(out: Path, cache: Path, mode: str) -> None:
     from xrouter.rl.module import RouterRLModule
 
     torch.set_num_threads(1)
-    cfg = compose("train", OVERRIDES)
+    cfg = compose("train", OVERRIDES + (["+algo.shard_optimizer_state=true"] if mode == "zero" else []))
     data_dir = data_dir_of(cfg)
     pool = build_pool(cfg.pool, data_dir, cache)
     examples = load_benchmark(cfg.benchmark, data_dir, "train", cache).to_dict("records")[:WORLD * PROMPTS_PER_RANK]
@@ -158,14 +167,18 @@ def _worker(out: Path, cache: Path, mode: str) -> None:
             batch = self.loop.run(batch_examples, GROUP, self.sampling, scripts=scripts)
             return batch, {"zero_std_frac": 0.0, "refills": 0.0, "all_episodes": list(batch.episodes)}
 
-    world = WORLD if mode == "ddp" else 1
+    world = 1 if mode == "single" else WORLD
     data = PromptDataModule(examples, [], PROMPTS_PER_RANK * WORLD // world, seed=0)
     module = ScriptedModule(model, loop, to_plain(cfg.algo), to_plain(cfg.rollout))
     trainer = L.Trainer(accelerator="cpu", devices=world, strategy="ddp" if world > 1 else "auto", max_steps=1,
                         logger=False, enable_checkpointing=False, enable_progress_bar=False, limit_val_batches=0,
                         enable_model_summary=False)
     trainer.fit(module, datamodule=data)
-    tag = f"ddp_rank{trainer.global_rank}" if world > 1 else "single"
+    if mode == "zero":  # the optimizer really is sharded
+        from torch.distributed.optim import ZeroRedundancyOptimizer
+
+        assert isinstance(trainer.optimizers[0], ZeroRedundancyOptimizer)
+    tag = f"{mode}_rank{trainer.global_rank}" if world > 1 else "single"
     torch.save({n: p.detach().clone() for n, p in model.named_parameters()}, out / f"{tag}.pt")
     torch.save(module.grads, out / f"{tag}.grad.pt")
     (out / f"{tag}.prompts.json").write_text(json.dumps(module.seen))

@@ -20,7 +20,7 @@ import torch
 
 from xrouter.eval.summary import summarize_episodes
 from xrouter.rl.advantages import grpo_advantages, informative_groups
-from xrouter.rl.distributed import all_reduce_sum, any_rank, disable_ddp_reducer, sync_gradients
+from xrouter.rl.distributed import adamw, all_reduce_sum, any_rank, disable_ddp_reducer, sync_gradients
 from xrouter.rl.losses import kl_k3, masked_mean, policy_loss
 from xrouter.rollout.agent_loop import AgentLoop, RolloutBatch
 from xrouter.rollout.hf import SamplingConfig, sequence_logprobs
@@ -46,8 +46,8 @@ class RouterRLModule(L.LightningModule):
 
     # ---- optimisation setup ---------------------------------------------------------------
     def configure_optimizers(self):
-        optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.algo["lr"],
-                                      weight_decay=self.algo.get("weight_decay", 0.0), betas=(0.9, 0.999))
+        optimizer = adamw(self.model.parameters(), lr=self.algo["lr"], weight_decay=self.algo.get("weight_decay", 0.0),
+                          shard_state=self.algo.get("shard_optimizer_state", False))  # ZeRO-1 under DDP
         warmup = max(1, int(self.algo.get("warmup_steps", 0)))
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
