@@ -106,13 +106,28 @@ def pareto_figure(frame: pd.DataFrame, benchmark: str) -> Figure:
     return fig
 
 
-def shares_figure(frame: pd.DataFrame, benchmark: str) -> Figure:
+def thin_sweeps(rows: pd.DataFrame, max_points: int) -> pd.DataFrame:
+    """At most ``max_points`` runs per family (evenly spaced in knob order, both ends kept)."""
+    keep = []
+    for _, fam in rows.groupby("family", sort=False):
+        fam = fam.sort_values(["knob_value", "label"])
+        if len(fam) > max_points:
+            picks = sorted({round(i * (len(fam) - 1) / (max_points - 1)) for i in range(max_points)})
+            fam = fam.iloc[picks]
+        keep.append(fam)
+    return pd.concat(keep) if keep else rows
+
+
+def shares_figure(frame: pd.DataFrame, benchmark: str, max_points: int = 8) -> Figure:
     """Each routing run's share of model calls (stacked bars, one bar per run), one panel per scope; a
     run that answers some queries itself shows its direct-answer rate on its bar.  Single-model
-    runs (one model, share 1) are left out when there is anything else to show."""
+    runs (one model, share 1) are left out when there is anything else to show; a sweep shows at
+    most ``max_points`` of its runs."""
     rows = frame[frame["benchmark"] == benchmark]
     routed = rows[~rows["policy"].isin(("single",))]
     rows = routed if len(routed) else rows
+    shown = set(thin_sweeps(rows[rows["scope"] == ALL], max_points)["run"])
+    rows = rows[rows["run"].isin(shown)]
     scopes = scopes_of(rows)
     models = sorted({m for shares in rows["model_share"] for m in shares}, key=short_model)
     colours = plt.get_cmap("tab20")(range(max(len(models), 1)))

@@ -45,7 +45,7 @@ except ImportError:  # pragma: no cover - removed once xrouter.eval.metrics is c
         costs = [p[0] for c in curves for p in c]
         return float(min(costs)), float(max(costs))
 
-ORACLE = "oracle"
+ORACLE, SINGLE = "oracle", "single"
 
 
 def points_of(rows: pd.DataFrame) -> list[tuple[float, float]]:
@@ -64,7 +64,12 @@ def frontier_of(rows: pd.DataFrame, exclude_oracle: bool = True) -> pd.DataFrame
 
 
 def cost_range_of(rows: pd.DataFrame) -> tuple[float, float]:
-    """The common cost range every policy of one panel is scored on: all non-oracle runs' costs."""
+    """The common cost range every policy of one panel is scored on: the single models' cost range
+    (RouterBench's choice, and ``xrouter.evaluate``'s ``aiq_single_model_range``) when the panel has
+    two or more single-model runs, else the range of all its non-oracle runs."""
+    singles = rows[rows["policy"] == SINGLE]
+    if singles["cost_per_query"].nunique() >= 2:
+        return common_cost_range([points_of(singles)])
     deployable = rows[rows["policy"] != ORACLE]
     return common_cost_range([points_of(deployable if len(deployable) else rows)])
 

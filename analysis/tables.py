@@ -22,9 +22,9 @@ def panel(frame: pd.DataFrame, benchmark: str, scope: str = ALL) -> pd.DataFrame
 
 
 def runs_ranked(frame: pd.DataFrame, benchmark: str, scope: str = ALL) -> pd.DataFrame:
-    """One row per run, ranked by its AIQ (each run as one point, over the panel's common cost range:
-    the cheapest to the dearest non-oracle run).  Ties go to the cheaper run.  ``pareto`` marks frontier runs;
-    the oracle is ranked too but is an upper bound, not a policy one can deploy."""
+    """One row per run, ranked by its AIQ: each run as a one-point curve over the panel's common cost
+    range (``scores.cost_range_of``: the single models' range).  Ties go to the cheaper run.
+    ``pareto`` marks frontier runs; the oracle is ranked too, as an upper bound, not a policy."""
     rows = panel(frame, benchmark, scope)
     span = cost_range_of(rows)
     front = set(frontier_of(rows)["run"])
