@@ -8,8 +8,9 @@ process on 127.0.0.1 (so client and server each get a core), sends recorded Rout
 (the replay pool knows only those) from C ``openai.AsyncOpenAI`` workers, and prints requests/s,
 p50/p99 client latency, the error count, and the orchestration overhead that the server reports per
 request (``xrouter.timing``: server time - waiting for router turns - env steps with their pool
-calls), plus the router's mean batch size from ``/metrics``.  Without ``--router`` it first builds the
-demo router (``xrouter.serve.demo``, ~1-2 minutes).  The last line is one JSON object.
+calls), plus the router's mean batch size from ``/metrics``.  Without ``--router`` it serves the demo
+router (``xrouter.serve.demo``; built on first use, 1-3 minutes, then cached under ``.cache/``).  The
+last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ def scrape(base_url: str) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--router", help="router directory (default: build the demo router in a temp dir)")
+    parser.add_argument("--router", help="router directory (default: the demo router, cached under .cache/)")
     parser.add_argument("--requests", type=int, default=1280)
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--warmup", type=int, default=128)
@@ -124,10 +125,10 @@ def main() -> None:
     router = args.router
     if router is None:
         sys.path.insert(0, str(ROOT))
-        from xrouter.serve.demo import build_demo_router
+        from xrouter.serve.demo import cached_demo_router
 
-        print("building the demo router (cold start only) ...", flush=True)
-        router = str(build_demo_router(tempfile.mkdtemp(prefix="serve-load-router-")))
+        print("the demo router (cold start only; built once, cached under .cache/) ...", flush=True)
+        router = str(cached_demo_router(ROOT / ".cache"))
     prompts = recorded_prompts(args.prompts)
     port = free_port()
     log_path = Path(tempfile.mkdtemp(prefix="serve-load-")) / "server.log"

@@ -9,7 +9,6 @@ import functools
 import json
 import logging
 import os
-import tempfile
 
 import httpx
 import openai
@@ -17,7 +16,8 @@ import pytest
 
 from tests.conftest import SHARED_DATA, compose
 from xrouter.pool.server import serve_in_thread
-from xrouter.serve.demo import DEMO_MODELS, build_demo_router
+from xrouter import PROJECT_ROOT
+from xrouter.serve.demo import DEMO_MODELS, cached_demo_router
 
 SECRET = "sk-xrouter-test-DO-NOT-LOG-5f3a9c"
 OTHER_KEY = "sk-xrouter-second-key-77d1"
@@ -26,12 +26,11 @@ KEYS_ENV = "XR_SERVE_TEST_KEYS"
 
 @functools.lru_cache(maxsize=1)
 def demo_router_dir() -> str:
-    """One cold-started tiny router per test session (test_serve_faults.py shares it); set
-    XROUTER_SERVE_TEST_ROUTER to reuse one built by ``python -m xrouter.serve.demo <dir>``."""
+    """The cold-started tiny demo router, built once and cached under .cache/ (about 2-3 minutes on a
+    busy 2-core box); XROUTER_SERVE_TEST_ROUTER points at another router directory."""
     if os.environ.get("XROUTER_SERVE_TEST_ROUTER"):
         return os.environ["XROUTER_SERVE_TEST_ROUTER"]
-    out = tempfile.mkdtemp(prefix="xrouter-serve-router-")
-    return str(build_demo_router(out, data_dir=SHARED_DATA))
+    return str(cached_demo_router(PROJECT_ROOT / ".cache", data_dir=SHARED_DATA))
 
 
 def serve_config(router_dir: str, overrides: list[str] = ()):
@@ -322,3 +321,16 @@ def test_health_and_prometheus_metrics(client, server, prompts):
     assert spent >= answer.xrouter["total_cost_usd"] * 0.999
     assert delta["xrouter_request_latency_seconds_count"] >= 2
     assert after['xrouter_request_latency_seconds_bucket{le="+Inf"}'] == after["xrouter_request_latency_seconds_count"]
+
+
+def test_the_cli_reads_router_as_the_router_path():
+    from xrouter.serve.__main__ import router_argument
+
+    argv = router_argument(["serve", "router=/runs/a/router", "pool=local_server", "port=9001"])
+    cfg = compose("serve", argv[1:])
+    assert (cfg.router_path, cfg.pool.name, cfg.port) == ("/runs/a/router", "local_server", 9001)
+    from omegaconf import OmegaConf
+
+    from xrouter import CONF_DIR
+
+    assert OmegaConf.load(CONF_DIR / "serve.yaml").hydra.output_subdir is None  # keys in the config never hit disk
