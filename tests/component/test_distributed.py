@@ -1,6 +1,6 @@
 """trainer=ddp on CPU with 2 processes (gloo): after one RL step the parameters are identical on both
 ranks and equal a single-process step on the combined data -- with plain AdamW, and with its state
-sharded across the ranks (ZeRO-1, ``algo.shard_optimizer_state=true``).
+sharded across the ranks (ZeRO-1, ``algo.shard_optimizer_state=true``) plus gradient checkpointing.
 
 Rollouts are scripted (``AgentLoop.run(scripts=...)``: real env, real replay pool, real rewards),
 so every run sees the same episodes; each rank gets half of the prompts from Lightning's
@@ -67,6 +67,7 @@ def runs(tmp_path_factory, shared_data_dir):
     return {mode: {"ranks": [load(f"{mode}_rank{r}.pt") for r in range(WORLD)],
                    "grads": [load(f"{mode}_rank{r}.grad.pt") for r in range(WORLD)]} for mode in ("ddp", "zero")} | {
             "single": load("single.pt"), "initial": load("initial.pt"), "single_grads": load("single.grad.pt"),
+            "out": out,
             "prompts": {p.name.removesuffix(".prompts.json"): json.loads(p.read_text()) for p in out.glob("*.prompts.json")}}
 
 
@@ -116,6 +117,14 @@ def test_ddp_step_equals_single_process_step_on_the_combined_data(runs, mode):
     assert moved > 0.5 * LR  # the step itself is far above those tolerances
 
 
+def test_zero_checkpoint_holds_every_parameters_optimizer_state(runs):
+    checkpoint = torch.load(runs["out"] / "zero.ckpt", map_location="cpu", weights_only=False)
+    optimizer = checkpoint["optimizer_states"][0]
+    n_params = sum(len(group["params"]) for group in optimizer["param_groups"])
+    assert n_params == len(runs["single"]) and len(optimizer["state"]) == n_params  # both ranks' shards
+    assert all(float(state["exp_avg"].abs().sum()) > 0 for state in optimizer["state"].values())
+
+
 # ---- the worker (each process) ------------------------------------------------------------------
 
 def _worker(out: Path, cache: Path, mode: str) -> None:
@@ -130,7 +139,9 @@ def _worker(out: Path, cache: Path, mode: str) -> None:
     from xrouter.rl.module import RouterRLModule
 
     torch.set_num_threads(1)
-    cfg = compose("train", OVERRIDES + (["+algo.shard_optimizer_state=true"] if mode == "zero" else []))
+    # zero: sharded AdamW state and gradient checkpointing, which must not change the step either
+    cfg = compose("train", OVERRIDES + (["+algo.shard_optimizer_state=true", "+rollout.gradient_checkpointing=true"]
+                                        if mode == "zero" else []))
     data_dir = data_dir_of(cfg)
     pool = build_pool(cfg.pool, data_dir, cache)
     examples = load_benchmark(cfg.benchmark, data_dir, "train", cache).to_dict("records")[:WORLD * PROMPTS_PER_RANK]
@@ -177,7 +188,8 @@ def _worker(out: Path, cache: Path, mode: str) -> None:
     if mode == "zero":  # the optimizer really is sharded
         from torch.distributed.optim import ZeroRedundancyOptimizer
 
-        assert isinstance(trainer.optimizers[0], ZeroRedundancyOptimizer)
+        assert isinstance(trainer.optimizers[0], ZeroRedundancyOptimizer) and model.is_gradient_checkpointing
+        trainer.save_checkpoint(out / "zero.ckpt")  # every rank takes part: the shards are gathered on rank 0
     tag = f"{mode}_rank{trainer.global_rank}" if world > 1 else "single"
     torch.save({n: p.detach().clone() for n, p in model.named_parameters()}, out / f"{tag}.pt")
     torch.save(module.grads, out / f"{tag}.grad.pt")

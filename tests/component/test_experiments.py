@@ -45,6 +45,7 @@ def test_paper_setting(name):
     assert (cfg.reward.name, cfg.reward.K, cfg.reward.cap) == ("xrouter", 1.0, 0.8)
     assert cfg.rollout.backend == "vllm" and cfg.cold_start.steps == 0
     assert cfg.trainer.strategy == "ddp" and cfg.trainer.devices == 8
+    assert cfg.algo.shard_optimizer_state and cfg.rollout.gradient_checkpointing and cfg.router.dtype == "float32"
     sweep = compose_with_hydra([f"experiment={name}"]).hydra.sweeper.params
     assert [float(x) for x in sweep["reward.lam"].split(",")] == [1.0, 2.0, 3.0]
 

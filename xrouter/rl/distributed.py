@@ -140,12 +140,19 @@ _ENV_BEFORE_JOB: dict[str, str | None] = {}
 
 
 def end_distributed_job() -> None:
-    """After ``trainer.fit``: leave the process group and restore the launch variables that
-    Lightning set in this process for its children.  Without it the next job of a ``-m`` sweep run
-    by the same process (Hydra's basic launcher) finds a stale process group, and ``LOCAL_RANK``
-    makes Lightning wait for children it never starts."""
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+    """After ``trainer.fit`` of a multi-process job in a Hydra multirun: leave the process group
+    and restore the launch variables that Lightning set in this process for its children.
+    Without it the next job of the sweep, run by the same process (Hydra's basic launcher), finds
+    a stale process group, and ``LOCAL_RANK`` makes Lightning wait for children it never starts.
+    Single runs keep the group (a colocated vLLM engine built on it still serves the evaluation)."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+    except ImportError:  # pragma: no cover - hydra is a core dependency
+        return
+    if not (HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN and is_distributed()):
+        return
+    dist.destroy_process_group()
     for name, value in _ENV_BEFORE_JOB.items():
         if value is None:
             os.environ.pop(name, None)

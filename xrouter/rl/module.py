@@ -55,6 +55,8 @@ class RouterRLModule(L.LightningModule):
     def on_train_start(self) -> None:
         self.model.train()  # from_pretrained returns eval mode
         disable_ddp_reducer(self.trainer.strategy.model)  # multi-process: _update all-reduces gradients itself
+        if self.rollout_cfg.get("gradient_checkpointing"):  # long sequences: recompute activations in backward
+            self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
     # ---- rollouts ------------------------------------------------------------------------
     def collect(self, examples: list[dict[str, Any]]) -> tuple[RolloutBatch, dict[str, float]]:
@@ -169,7 +171,8 @@ class RouterRLModule(L.LightningModule):
                 optimizer.zero_grad()
                 for part, logprobs, mask, entropy in sequence_logprobs(
                         self.model, sub.input_ids, sub.response_mask, pad_id, micro, with_entropy=True,
-                        device=device, grad=True):
+                        device=device, grad=True,
+                        share_prefix=not self.model.is_gradient_checkpointing):  # checkpointing drops the KV cache
                     ids = rows[part]
                     old_full = logprobs.detach() if old is None else self._scatter(mask, [old[i] for i in ids])
                     lengths = mask.sum(dim=1).long().tolist()
@@ -193,6 +196,7 @@ class RouterRLModule(L.LightningModule):
                 optimizer.step()
                 scheduler.step()
                 n_updates += 1
+        optimizer.zero_grad(set_to_none=True)  # no gradients held through the next rollout
         out = {f"train/{k}": v / max(n_updates, 1) for k, v in stats.items()}
         out["train/lr"] = float(optimizer.param_groups[0]["lr"])
         out["train/advantage_abs_mean"] = float(advantages.abs().mean())

@@ -123,28 +123,35 @@ class VLLMGenerator:
     def _ready(self):
         """The engine awake and holding the current policy's weights."""
         llm = self._engine()
+        changed = False
         if self._asleep:
-            llm.wake_up(tags=["weights"])
-            self._synced_version = None  # level 2 sleep discarded the weights
+            llm.wake_up(tags=["weights"])  # weights first: loading them needs no KV cache memory
+            if self.sleep_level == 2:
+                self._synced_version = None  # level 2 sleep discarded them
         if self._synced_version != self._weights_version():
-            self.sync_weights()
+            self._load_weights()
+            changed = True
         if self._asleep:
             llm.wake_up(tags=["kv_cache"])
-            self._asleep = False
+            self._asleep, changed = False, True
+        if changed:  # cached prefixes hold keys/values of other weights, or were discarded
+            llm.reset_prefix_cache()
         return llm
 
     @torch.no_grad()
-    def sync_weights(self) -> None:
-        """Load the policy's current parameters into the engine (and forget cached prefixes)."""
-        llm = self._engine()
+    def _load_weights(self) -> None:
         weights = [(name, tensor.detach()) for name, tensor in self.model.state_dict().items()]
 
         def load(engine_model) -> None:
             engine_model.load_weights(weights=iter(weights))
 
-        llm.apply_model(load)
-        llm.reset_prefix_cache()
+        self._engine().apply_model(load)
         self._synced_version = self._weights_version()
+
+    def sync_weights(self) -> None:
+        """Load the policy's current parameters into the engine now (it also happens lazily, on
+        the first ``generate`` after they changed)."""
+        self._ready()
 
     def release_memory(self) -> None:
         """Free the engine's GPU memory (weights and KV cache) until the next ``generate``."""
