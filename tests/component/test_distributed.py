@@ -4,7 +4,9 @@ sharded across the ranks (ZeRO-1, ``algo.shard_optimizer_state=true``) plus grad
 
 Rollouts are scripted (``AgentLoop.run(scripts=...)``: real env, real replay pool, real rewards),
 so every run sees the same episodes; each rank gets half of the prompts from Lightning's
-``DistributedSampler``.  The workers are this file run as a script (``python -m
+``DistributedSampler``.  Dynamic sampling is on, and every group of rank 1's prompts calls one
+model in all its episodes (zero reward variance): rank 1 keeps nothing and must join rank 0's
+update with an empty batch, while the single process drops those same groups.  The workers are this file run as a script (``python -m
 tests.component.test_distributed``) with the rank variables a launcher sets, so Lightning uses the
 processes it finds instead of re-running pytest.
 """
@@ -30,7 +32,8 @@ WORLD = 2
 LR = 0.01
 # grad_clip off: clipping (like Adam's first step) is blind to a gradient's scale, and the test
 # compares gradients too
-OVERRIDES = [f"rollout.group_size={GROUP}", "rollout.micro_batch_size=3", "algo.dynamic_sampling=false",
+OVERRIDES = [f"rollout.group_size={GROUP}", "rollout.micro_batch_size=3", "algo.dynamic_sampling=true",
+             "algo.max_refill=0",
              f"algo.lr={LR}", "algo.warmup_steps=1", "algo.grad_clip=1.0e9"]
 
 
@@ -56,13 +59,15 @@ def runs(tmp_path_factory, shared_data_dir):
     out = tmp_path_factory.mktemp("ddp")
     cache = out / "cache"
     command = [sys.executable, "-m", "tests.component.test_distributed", str(out), str(cache)]
-    # the single process first: it builds and caches the tiny router, which the ranks then load
-    subprocess.run(command + ["single"], check=True, env=_worker_env(None, 0), cwd=PROJECT_ROOT, timeout=300)
+    # build and cache the tiny router once, so that the ranks load the same weights instead of racing
+    subprocess.run(command + ["build"], check=True, env=_worker_env(None, 0), cwd=PROJECT_ROOT, timeout=300)
     for mode in ("ddp", "zero"):
         port = _free_port()
         ranks = [subprocess.Popen(command + [mode], env=_worker_env(r, port), cwd=PROJECT_ROOT) for r in range(WORLD)]
         codes = [p.wait(timeout=300) for p in ranks]
         assert codes == [0] * WORLD, (mode, codes)
+    # last: it reads which prompts rank 1 had, to script the same zero-variance groups
+    subprocess.run(command + ["single"], check=True, env=_worker_env(None, 0), cwd=PROJECT_ROOT, timeout=300)
     load = lambda name: torch.load(out / name, weights_only=True)  # noqa: E731
     return {mode: {"ranks": [load(f"{mode}_rank{r}.pt") for r in range(WORLD)],
                    "grads": [load(f"{mode}_rank{r}.grad.pt") for r in range(WORLD)]} for mode in ("ddp", "zero")} | {
@@ -148,15 +153,35 @@ def _worker(out: Path, cache: Path, mode: str) -> None:
     env = build_env(cfg, pool)
     model, tokenizer = build_router(cfg.router, router_corpus(examples, env), cache,
                                     extra_tokens=router_extra_tokens(pool))
-    if mode == "single":
+    if mode == "build":
         torch.save({n: p.detach().clone() for n, p in model.named_parameters()}, out / "initial.pt")
+        return
     loop = build_agent_loop(cfg, model, tokenizer, env)
     names = pool.names
+    seen: list[str] = []
+    rank1_prompts = set(json.loads((out / "ddp_rank1.prompts.json").read_text())) if mode == "single" else set()
 
-    class ScriptedModule(RouterRLModule):
-        """Episodes from scripts instead of sampling: the model called depends on (prompt, episode)."""
+    def without_signal(example) -> bool:
+        if mode == "single":
+            return example["prompt_id"] in rank1_prompts
+        return torch.distributed.get_rank() == 1
 
-        seen: list[str] = []
+    def scripted_run(batch_examples, group_size, sampling, episode_prefix="ep", scripts=None):
+        """The real ``AgentLoop.run`` with scripted turns: the model called depends on (prompt, episode)."""
+        scripts = []
+        for example in batch_examples:
+            for g in range(group_size):
+                key = example["prompt_id"] if without_signal(example) else f"{example['prompt_id']}:{g}"
+                model_name = names[int(hashlib.sha1(key.encode()).hexdigest(), 16) % len(names)]
+                scripts.append([call_text(model_name, None), select_text(model_name)])
+        seen.extend(e["prompt_id"] for e in batch_examples)
+        return real_run(batch_examples, group_size, sampling, episode_prefix, scripts=scripts)
+
+    real_run, loop.run = loop.run, scripted_run  # the module's own collect (dynamic sampling) runs on it
+
+    class RecordingModule(RouterRLModule):
+        """Keeps the gradient each optimizer step uses."""
+
         grads: dict[str, torch.Tensor] = {}
 
         def configure_optimizers(self):
@@ -167,20 +192,9 @@ def _worker(out: Path, cache: Path, mode: str) -> None:
         def _keep_grads(self, optimizer, args, kwargs):
             self.grads.update({n: p.grad.detach().clone() for n, p in self.model.named_parameters()})
 
-        def collect(self, batch_examples):
-            scripts = []
-            for example in batch_examples:
-                for g in range(GROUP):
-                    digest = int(hashlib.sha1(f"{example['prompt_id']}:{g}".encode()).hexdigest(), 16)
-                    model_name = names[digest % len(names)]
-                    scripts.append([call_text(model_name, None), select_text(model_name)])
-            self.seen.extend(e["prompt_id"] for e in batch_examples)
-            batch = self.loop.run(batch_examples, GROUP, self.sampling, scripts=scripts)
-            return batch, {"zero_std_frac": 0.0, "refills": 0.0, "all_episodes": list(batch.episodes)}
-
     world = 1 if mode == "single" else WORLD
     data = PromptDataModule(examples, [], PROMPTS_PER_RANK * WORLD // world, seed=0)
-    module = ScriptedModule(model, loop, to_plain(cfg.algo), to_plain(cfg.rollout))
+    module = RecordingModule(model, loop, to_plain(cfg.algo), to_plain(cfg.rollout))
     trainer = L.Trainer(accelerator="cpu", devices=world, strategy="ddp" if world > 1 else "auto", max_steps=1,
                         logger=False, enable_checkpointing=False, enable_progress_bar=False, limit_val_batches=0,
                         enable_model_summary=False)
@@ -193,7 +207,7 @@ def _worker(out: Path, cache: Path, mode: str) -> None:
     tag = f"{mode}_rank{trainer.global_rank}" if world > 1 else "single"
     torch.save({n: p.detach().clone() for n, p in model.named_parameters()}, out / f"{tag}.pt")
     torch.save(module.grads, out / f"{tag}.grad.pt")
-    (out / f"{tag}.prompts.json").write_text(json.dumps(module.seen))
+    (out / f"{tag}.prompts.json").write_text(json.dumps(seen))
     loop.close()
 
 
