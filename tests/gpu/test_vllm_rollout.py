@@ -60,7 +60,8 @@ def hf_logprobs(model, tokenizer, sequences):
 
     masks = [[0] + [1] * (len(s) - 1) for s in sequences]
     out = []
-    for _, logprobs, mask, _ in sequence_logprobs(model, sequences, masks, tokenizer.pad_token_id, 4, device="cuda"):
+    for _, logprobs, mask, _ in sequence_logprobs(model, sequences, masks, tokenizer.pad_token_id, 4, device="cuda",
+                                                  share_prefix=False):  # the plain training forward
         for row in range(logprobs.shape[0]):
             out.append(logprobs[row][mask[row].bool()].float().cpu())
     return out
