@@ -1,4 +1,5 @@
-"""Multi-process (DDP) helpers for the RL update: global counts and an explicit gradient all-reduce.
+"""Multi-process (DDP) training support: one gradient sum per optimizer step with globally weighted
+losses, optional ZeRO-1 AdamW, and one output directory per job under Hydra.
 
 Why not DDP's own reducer: under dynamic sampling each rank keeps a different number of
 informative groups, so ranks run different numbers of micro-batch backward passes per optimizer
