@@ -41,7 +41,7 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     from xrouter.eval.router_eval import evaluate_router, print_comparison
     from xrouter.rl.cold_start import cold_start
     from xrouter.rl.datamodule import PromptDataModule, split_dev
-    from xrouter.rl.distributed import end_distributed_job, job_output_dir_for_children, launch_rank
+    from xrouter.rl.distributed import end_distributed_job, job_output_dir_for_children, launch_rank, local_cuda_device
     from xrouter.rl.module import RouterRLModule
 
     quiet_http_loggers()
@@ -52,7 +52,8 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     data_dir, cache_dir = data_dir_of(cfg), Path(cfg.paths.cache_dir)
-    device = "cuda" if cfg.trainer.accelerator in ("gpu", "cuda") and torch.cuda.is_available() else "cpu"
+    on_gpu = cfg.trainer.accelerator in ("gpu", "cuda") and torch.cuda.is_available()
+    device = local_cuda_device() if on_gpu else "cpu"  # cuda:<local rank> under DDP
 
     pool = build_pool(cfg.pool, data_dir, cache_dir)
     examples = load_benchmark(cfg.benchmark, data_dir, cfg.data.train_split, cache_dir).to_dict("records")

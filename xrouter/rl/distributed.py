@@ -40,6 +40,14 @@ def launch_rank() -> int:
     return 0
 
 
+def local_cuda_device() -> str:
+    """This process's GPU (``cuda:<local rank>``), made current: before Lightning sets the
+    processes up, every DDP rank would otherwise build and cold-start its router on GPU 0."""
+    local = int(os.environ.get("LOCAL_RANK") or os.environ.get("SLURM_LOCALID") or 0)
+    torch.cuda.set_device(local)
+    return f"cuda:{local}"
+
+
 def all_reduce_sum(value: float) -> float:
     """The sum of ``value`` over all ranks (the value itself with one process)."""
     if not is_distributed():
