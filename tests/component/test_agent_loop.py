@@ -7,7 +7,7 @@ import pytest
 from tests.conftest import compose
 from xrouter.build import build_agent_loop, build_env, build_pool, build_router, router_corpus, router_extra_tokens
 from xrouter.data.benchmarks import load_benchmark
-from xrouter.rl.cold_start import call_text, scripted_trajectories, select_text
+from xrouter.rl.cold_start import call_text, select_text
 from xrouter.rollout.hf import SamplingConfig
 from xrouter.router.chat_format import IM_END
 

@@ -1,10 +1,12 @@
 """Supervised cold start: teach a fresh router the tool-call format before RL.
 
 A randomly initialised router never writes a parseable ``<tool_call>``, so RL would get no signal.
-We generate valid trajectories with the real environment and pool: call one pool model chosen
-uniformly at random (so no routing preference is taught: RL learns that), then
+We generate valid trajectories with the real environment and pool: call a pool model, then
 ``select_response`` it (full mode) or stop (simple mode), and fit them by cross-entropy on the
-router's tokens only.  Direct answers are not scripted: RL discovers them by sampling.
+router's tokens only.  Every prompt of a batch is scripted once with *every* pool model, so the
+fitted choice is exactly uniform for every prompt: no routing preference is taught (RL learns
+that), and none creeps in from which model a random draw happened to pair with which prompt.
+Direct answers are not scripted: RL discovers them by sampling.
 """
 
 from __future__ import annotations
@@ -34,22 +36,25 @@ def select_text(model: str) -> str:
 
 
 def scripted_trajectories(loop: AgentLoop, examples: Sequence[dict[str, Any]], models: Sequence[str],
-                          rng: random.Random, system_prompt: str | None = "") -> RolloutBatch:
-    scripts = []
-    for _ in examples:
-        model = rng.choice(list(models))
-        turns = [call_text(model, system_prompt)]
-        if loop.env.mode == "full":
-            turns.append(select_text(model))
-        scripts.append(turns)
-    return loop.run(examples, group_size=1, sampling=SamplingConfig(), episode_prefix="sft", scripts=scripts)
+                          system_prompt: str | None = "") -> RolloutBatch:
+    """One scripted episode per (example, model), grouped by example."""
+    scripts, repeated = [], []
+    for example in examples:
+        for model in models:
+            turns = [call_text(model, system_prompt)]
+            if loop.env.mode == "full":
+                turns.append(select_text(model))
+            scripts.append(turns)
+            repeated.append(example)
+    return loop.run(repeated, group_size=1, sampling=SamplingConfig(), episode_prefix="sft", scripts=scripts)
 
 
 def cold_start(model, loop: AgentLoop, examples: Sequence[dict[str, Any]], models: Sequence[str], *,
                steps: int, batch_size: int, lr: float, micro_batch_size: int, seed: int,
                device: str | torch.device = "cpu", system_prompt: str | None = "", warmup_steps: int = 10
                ) -> list[float]:
-    """Fit scripted trajectories for ``steps`` optimizer steps; returns the loss curve."""
+    """Fit scripted trajectories for ``steps`` optimizer steps (``batch_size`` prompts x every pool
+    model each); returns the loss curve."""
     rng = random.Random(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / max(1, warmup_steps)))
@@ -58,8 +63,8 @@ def cold_start(model, loop: AgentLoop, examples: Sequence[dict[str, Any]], model
     model.train()
     started = time.perf_counter()
     for step in range(steps):
-        batch_examples = [rng.choice(list(examples)) for _ in range(batch_size)]
-        batch = scripted_trajectories(loop, batch_examples, models, rng, system_prompt)
+        batch_examples = rng.sample(list(examples), min(batch_size, len(examples)))
+        batch = scripted_trajectories(loop, batch_examples, models, system_prompt)
         optimizer.zero_grad()
         total_tokens = sum(sum(m) for m in batch.response_mask)
         loss_value = 0.0
