@@ -24,6 +24,9 @@ OTHER_KEY = "sk-xrouter-second-key-77d1"
 KEYS_ENV = "XR_SERVE_TEST_KEYS"
 
 
+# the first test builds the demo router when .cache/ lacks it: minutes on a busy 2-core box
+pytestmark = pytest.mark.timeout(900)
+
 @functools.lru_cache(maxsize=1)
 def demo_router_dir() -> str:
     """The cold-started tiny demo router, built once and cached under .cache/ (about 2-3 minutes on a
@@ -82,9 +85,10 @@ def ask(client, prompt: str, **options):
 
 
 def clean_prompt(client, prompts) -> str:
-    """A prompt the router answers with call + select_response (no fallback)."""
+    """A prompt the router answers with call + select_response in two turns (no fallback)."""
     for prompt in prompts[0]:
-        if ask(client, prompt).xrouter["fallback"] is None:
+        meta = ask(client, prompt).xrouter
+        if meta["fallback"] is None and meta["turns"] == 2 and meta["termination"] == "select":
             return prompt
     pytest.fail("the demo router answered none of 40 test prompts with call + select_response")
 
@@ -254,6 +258,19 @@ def test_unknown_routes_and_methods_get_openai_errors(server):
     assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found_error"
     wrong = httpx.get(base_url + "/chat/completions")
     assert wrong.status_code == 405 and "error" in wrong.json()
+
+
+def test_a_query_longer_than_the_router_takes_is_refused(client, server):
+    _, service = server
+    saved, service.max_seq_len = service.max_seq_len, service.max_new_tokens + 10
+    try:
+        with pytest.raises(openai.BadRequestError) as raised:
+            ask(client, "What is the capital of France? Answer in one word.")
+        with pytest.raises(openai.APIError, match="shorten it"):  # streamed: an SSE error event
+            list(ask(client, "What is the capital of France? Answer in one word.", stream=True))
+    finally:
+        service.max_seq_len = saved
+    assert raised.value.body["code"] == "context_length_exceeded" and "shorten it" in raised.value.body["message"]
 
 
 # -- limits and fallbacks ----------------------------------------------------------------------------

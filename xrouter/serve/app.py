@@ -175,6 +175,8 @@ def build_app(service: RouterService, *, model_name: str, api_keys: Iterable[str
         yield sse(chunk_body(request_id, chat.model, created, {"role": "assistant", "content": ""}))
         try:
             served = await service.answer(request_id, chat.query, chat.limits, chat.pool_prompt_id, body_s)
+        except RequestError as error:
+            raise _StreamError(error.status, error.message, error.type, error.param, error.code) from None
         except Exception:
             incident = uuid.uuid4().hex[:12]
             log.exception("internal error %s while streaming a chat completion", incident)

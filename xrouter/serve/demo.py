@@ -21,15 +21,25 @@ from typing import Sequence
 DEMO_MODELS = ("gpt-4-1106-preview", "claude-instant-v1", "mistral-7b-chat")  # those of conf/pool/local_server.yaml
 
 
+def demo_config(out_dir: str | Path, data_dir: str | Path | None = None, seed: int = 0):
+    """The train config the demo router is built with."""
+    from hydra import compose, initialize_config_dir
+
+    import xrouter.config  # noqa: F401  (registers the config resolvers)
+    from xrouter import CONF_DIR
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose("train", [f"seed={seed}", f"output_dir={out_dir}"] +
+                       ([f"paths.data_dir={data_dir}"] if data_dir else []))
+
+
 def build_demo_router(out_dir: str | Path, steps: int = 160, models: Sequence[str] = DEMO_MODELS,
                       data_dir: str | Path | None = None, seed: int = 0, threads: int = 1, lr: float | None = None,
                       batch_size: int | None = None) -> Path:
     """Cold-start the tiny router on RouterBench replay calls to ``models``; returns ``<out_dir>/router``."""
     import torch
-    from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from xrouter import CONF_DIR
     from xrouter.build import build_agent_loop, build_env, build_pool, build_router, router_corpus, router_extra_tokens
     from xrouter.config import data_dir_of
     from xrouter.data.benchmarks import load_benchmark
@@ -38,9 +48,7 @@ def build_demo_router(out_dir: str | Path, steps: int = 160, models: Sequence[st
 
     torch.set_num_threads(threads)
     out_dir = Path(out_dir)
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("train", [f"seed={seed}", f"output_dir={out_dir}"] +
-                      ([f"paths.data_dir={data_dir}"] if data_dir else []))
+    cfg = demo_config(out_dir, data_dir, seed)
     data_dir = data_dir_of(cfg)
     full = build_pool(cfg.pool, data_dir)
     unknown = sorted(set(models) - set(full.names))
@@ -69,16 +77,25 @@ def build_demo_router(out_dir: str | Path, steps: int = 160, models: Sequence[st
 
 def cached_demo_router(cache_dir: str | Path, steps: int = 160, models: Sequence[str] = DEMO_MODELS,
                        data_dir: str | Path | None = None, seed: int = 0) -> Path:
-    """``build_demo_router`` once per (settings, code of the router, chat format and cold start), kept
-    under ``<cache_dir>/serve_demo_router/<key>``, like the untrained tiny router's cache."""
-    import xrouter
+    """``build_demo_router`` once per key, kept under ``<cache_dir>/serve_demo_router/<key>`` like the
+    untrained tiny router's cache.  The key covers what the result depends on: the arguments, the
+    config sections used (router, cold start, rollout, env, benchmark, the models' pool entries) and
+    the code of the cold start, the router factory and chat format, and the router's corpus."""
+    import inspect
 
-    package = Path(xrouter.__file__).parent
-    sources = [package / "rl" / "cold_start.py", package / "build.py", *sorted((package / "router").glob("*.py")),
-               *sorted((package.parent / "conf").glob("*/tiny.yaml")), package.parent / "conf" / "train.yaml"]
-    digest = hashlib.sha1(json.dumps([steps, list(models), seed]).encode())
-    for source in sources:
-        digest.update(source.read_bytes())
+    from omegaconf import OmegaConf
+
+    from xrouter import build
+    from xrouter.rl import cold_start
+    from xrouter.router import chat_format, policy
+
+    cfg = OmegaConf.to_container(demo_config("demo", data_dir, seed), resolve=True)
+    sections = {key: cfg[key] for key in ("router", "cold_start", "rollout", "env", "benchmark")}
+    sections["pool"] = {m: cfg["pool"]["models"].get(m) for m in models}
+    code = [inspect.getsource(m) for m in (cold_start, policy, chat_format)]
+    code += [inspect.getsource(f) for f in (build.router_corpus, build.router_extra_tokens, build.build_router)]
+    code.append(repr(build.TOOL_SCAFFOLD_TOKENS))
+    digest = hashlib.sha1(json.dumps([steps, list(models), seed, sections, code], sort_keys=True, default=str).encode())
     path = Path(cache_dir) / "serve_demo_router" / digest.hexdigest()[:16]
     if (path / "router" / "config.json").exists() and (path / "config.yaml").exists():
         return path / "router"

@@ -25,7 +25,7 @@ from xrouter.env.router_env import RouterEnv
 from xrouter.pool.base import EndpointError
 from xrouter.router.chat_format import render_prompt, tool_results_segment
 from xrouter.serve.batching import BatchedGenerator
-from xrouter.serve.protocol import Limits
+from xrouter.serve.protocol import Limits, RequestError
 
 TIMEOUT, MAX_USD, MAX_TURNS, ENDPOINT_ERROR, NO_FINAL_ANSWER = (
     "timeout", "max_usd", "max_turns", "endpoint_error", "no_final_answer")
@@ -142,6 +142,10 @@ class RouterService:
         episode = self.env.reset(example, request_id)
         served = ServedAnswer(text=None, episode=episode, limits=limits, timing=Timing(body_s=body_s))
         sequence = self.prompt_ids(episode)
+        if len(sequence) + self.max_new_tokens > self.max_seq_len:  # refused here, not failed in a shared batch
+            raise RequestError(400, f"the query is {len(sequence)} router tokens with its prompt; this router takes at "
+                               f"most {self.max_seq_len - self.max_new_tokens}: shorten it", param="messages",
+                               code="context_length_exceeded")
         reason = None
         while not episode.done:
             if len(episode.turns) >= limits.max_turns:
@@ -178,7 +182,7 @@ class RouterService:
             return served
         if reason is None:
             failed = [c for c in episode.calls if c.error is not None]
-            reason = ENDPOINT_ERROR if failed else NO_FINAL_ANSWER
+            reason = ENDPOINT_ERROR if failed else (LENGTH_LIMIT if episode.termination == LENGTH_LIMIT else NO_FINAL_ANSWER)
         if not episode.done:
             self.env.force_end(episode, reason)
         await self._fall_back(served, reason, query, pool_prompt_id)
