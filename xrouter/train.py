@@ -111,8 +111,13 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
         test = load_benchmark(cfg.benchmark, data_dir, cfg.data.test_split, cache_dir).to_dict("records")
         if cfg.data.get("test_max"):
             test = test[: int(cfg.data.test_max)]
+        knob_name = "lam" if "lam" in cfg.reward else "alpha"  # the reward's cost weight: the sweep's knob
+        knob = {knob_name: cfg.reward.get(knob_name)}
         summary = evaluate_router(loop, test, output_dir / f"eval_{cfg.data.test_split}",
-                                  max_new_tokens=cfg.rollout.max_new_tokens)
+                                  max_new_tokens=cfg.rollout.max_new_tokens, policy="router",
+                                  label=f"xrouter {cfg.router.name} {knob_name}={knob[knob_name]}", knob=knob,
+                                  benchmark=cfg.benchmark.name, pool=cfg.pool.name, split=cfg.data.test_split,
+                                  config_yaml=OmegaConf.to_yaml(cfg, resolve=True))
         result["test"] = summary
         print_comparison(summary, cfg, data_dir, cache_dir)
     print(f"checkpoints: {output_dir / 'checkpoints'}\nrouter: {router_dir}\nmetrics: {output_dir / 'metrics.csv'}\n"

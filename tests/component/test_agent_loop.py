@@ -14,7 +14,7 @@ from xrouter.router.chat_format import IM_END
 
 @pytest.fixture(scope="module")
 def loop(shared_data_dir, tmp_path_factory):
-    cfg = compose("train", [])
+    cfg = compose("train", ["env.mode=full"])  # multi-turn: call, tool result, select
     pool = build_pool(cfg.pool, shared_data_dir)
     train = load_benchmark(cfg.benchmark, shared_data_dir, "train").to_dict("records")[:200]
     env = build_env(cfg, pool)
