@@ -1,37 +1,64 @@
-"""Greedy evaluation of a router over examples: episodes.parquet + summary.json, and the printed
-comparison with every single model and the oracle (from the replay traces)."""
+"""Greedy evaluation of a router over examples: a run directory (episodes.parquet + summary.json
+[+ config.yaml]), and the printed comparison with every single model and the oracle (from the
+replay traces)."""
 
 from __future__ import annotations
 
-import json
+import logging
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
-import pandas as pd
-
-from xrouter.eval.summary import summarize_episodes
+from xrouter.eval.runfiles import RunDir, episode_row, fingerprint
 from xrouter.rollout.hf import SamplingConfig
+
+log = logging.getLogger(__name__)
 
 
 def evaluate_router(loop, examples: Sequence[dict[str, Any]], out_dir: Path, max_new_tokens: int,
-                    batch_size: int = 256) -> dict[str, Any]:
-    """Run the router greedily once per example; write ``episodes.parquet`` and ``summary.json``."""
+                    batch_size: int = 256, *, policy: str = "router", label: str | None = None,
+                    knob: Mapping[str, Any] | None = None, benchmark: str | None = None, pool: str | None = None,
+                    split: str | None = None, config_yaml: str | None = None, resume: bool = False,
+                    progress: bool = False, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Run the router greedily once per example; write the run files of the run-file contract
+    (``analysis/__init__.py``): ``episodes.parquet``, ``summary.json`` (figures, the identity
+    fields given here and ``per_benchmark``) and, when given, ``config.yaml``.
+
+    Episodes are appended to ``episodes.jsonl`` batch by batch; with ``resume`` a rerun into the
+    same directory skips the prompt ids already there (otherwise the directory starts afresh).
+    Generation is greedy, so a resumed run takes the same actions as an uninterrupted one
+    (episode ids are ``eval<offset>-<i>-0`` by batch and may differ).  Returns the summary."""
     greedy = SamplingConfig(max_new_tokens=max_new_tokens, do_sample=False)
-    episodes = []
-    for start in range(0, len(examples), batch_size):
-        batch = loop.run(list(examples[start:start + batch_size]), 1, greedy, episode_prefix=f"test{start}")
-        episodes.extend(batch.episodes)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    rows = [e.summary() for e in episodes]
-    pd.DataFrame(rows).to_parquet(out_dir / "episodes.parquet", index=False)
-    summary = summarize_episodes(episodes)
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    return summary
+    identity = {"policy": policy, "label": label or policy, "knob": dict(knob or {}), "benchmark": benchmark,
+                "pool": pool, "split": split}
+    key = fingerprint({**identity, "max_new_tokens": max_new_tokens, "n": len(examples)})
+    run = RunDir(out_dir, key, overwrite=not resume)
+    done = run.done()
+    todo = [e for e in examples if str(e["prompt_id"]) not in done]
+    if done:
+        log.info("%s: %d of %d episodes already done; running %d", out_dir, len(examples) - len(todo),
+                 len(examples), len(todo))
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(examples), initial=len(examples) - len(todo), desc=f"eval {identity['label']}",
+                   unit="ep", dynamic_ncols=True)
+    offset = len(examples) - len(todo)
+    for start in range(0, len(todo), batch_size):
+        batch = loop.run(list(todo[start:start + batch_size]), 1, greedy, episode_prefix=f"eval{offset + start}")
+        run.append(episode_row(e) for e in batch.episodes)
+        if bar is not None:
+            bar.update(len(batch.episodes))
+    if bar is not None:
+        bar.close()
+    return run.finalize([str(e["prompt_id"]) for e in examples], identity, config_yaml, **dict(extra or {}))
 
 
-def print_comparison(summary: dict[str, Any], cfg, data_dir: Path, cache_dir: Path) -> None:
+def print_comparison(summary: dict[str, Any], cfg, data_dir: Path, cache_dir: Path,
+                     split: str | None = None, name: str = "trained router") -> None:
     """The router beside single models and the oracle on the same prompts (replay pools only)."""
-    print(f"\ntrained router on {cfg.benchmark.name} {cfg.data.test_split}: accuracy {summary['accuracy']:.4f}  "
+    split = split or cfg.data.test_split
+    print(f"\n{name} on {cfg.benchmark.name} {split}: accuracy {summary['accuracy']:.4f}  "
           f"cost/query ${summary['cost_per_query']:.4e}  calls/query {summary['calls_per_query']:.2f}  "
           f"direct {summary['direct_answer_rate']:.2f}  (n={summary['n']})")
     if cfg.pool.get("kind") != "replay":
@@ -41,7 +68,6 @@ def print_comparison(summary: dict[str, Any], cfg, data_dir: Path, cache_dir: Pa
     from xrouter.data.stats import format_table, trace_stats
     from xrouter.data.traces import complete_prompts
 
-    traces, _ = complete_prompts(select_split(load_pool_traces(str(cfg.pool.traces), data_dir, cache_dir),
-                                              cfg.data.test_split))
+    traces, _ = complete_prompts(select_split(load_pool_traces(str(cfg.pool.traces), data_dir, cache_dir), split))
     print(format_table(trace_stats(traces)))
-    print(f"{'xrouter (this run)':40s} {summary['accuracy']:9.4f} {summary['cost_per_query']:11.4e}")
+    print(f"{name + ' (this run)':40s} {summary['accuracy']:9.4f} {summary['cost_per_query']:11.4e}")

@@ -1,0 +1,91 @@
+"""policy=router / router_prompted with the tiny router: run files, identity from the training run,
+and evaluate_router's resumption."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from omegaconf import OmegaConf
+
+from tests.conftest import compose
+from xrouter.build import build_agent_loop, build_env, build_pool
+from xrouter.eval.router_eval import evaluate_router
+from xrouter.evaluate import load_examples, run_evaluate
+from xrouter.router.policy import load_router
+
+SHORT = ["progress=false", "limit=4", "policy.max_new_tokens=8", "policy.batch_size=2"]
+
+
+@pytest.fixture(scope="module")
+def prompted(tmp_path_factory):
+    out = tmp_path_factory.mktemp("prompted")
+    summary = run_evaluate(compose("evaluate", ["policy=router_prompted", *SHORT, f"output_dir={out}"]))
+    return out, summary
+
+
+def test_router_before_rl_writes_the_run_files(prompted):
+    out, summary = prompted
+    assert {k: summary[k] for k in ("policy", "label", "knob", "benchmark", "pool", "split", "n")} == {
+        "policy": "router_prompted", "label": "router before RL", "knob": {}, "benchmark": "routerbench",
+        "pool": "routerbench", "split": "test", "n": 4}
+    assert Path(summary["router_path"]).parent.name == "tiny_router"  # the untrained tiny router xrouter.train builds
+    episodes = pd.read_parquet(out / "episodes.parquet")
+    assert len(episodes) == 4 and {"latency_s", "actions", "models_called", "reward_total"} <= set(episodes.columns)
+    assert json.loads((out / "summary.json").read_text())["per_benchmark"]
+    assert OmegaConf.load(out / "config.yaml").policy.name == "router_prompted"
+
+
+def test_evaluate_mirrors_the_training_defaults_that_build_the_untrained_router():
+    train, evaluate = compose("train", ["output_dir=x"]), compose("evaluate", ["output_dir=x"])
+    assert train.env == evaluate.env and train.seed == evaluate.seed and train.router == evaluate.router
+    assert {k: train.data[k] for k in evaluate.data} == dict(evaluate.data)
+
+
+def test_trained_router_takes_its_training_config(prompted, tmp_path):
+    _, summary = prompted
+    run = tmp_path / "train_run"
+    model, tokenizer = load_router(summary["router_path"])
+    model.save_pretrained(run / "router")
+    tokenizer.save_pretrained(run / "router")
+    (run / "config.yaml").write_text(OmegaConf.to_yaml(compose("train", ["reward.lam=3", "env.max_turns=2", f"output_dir={run}"]), resolve=True))
+    out = tmp_path / "eval"
+    result = run_evaluate(compose("evaluate", ["policy=router", f"policy.path={run / 'router'}", *SHORT,
+                                               f"output_dir={out}"]))
+    assert (result["label"], result["knob"], result["policy"]) == ("xrouter lam=3", {"lam": 3.0}, "router")
+    config = OmegaConf.load(out / "config.yaml")
+    assert config.reward.lam == 3.0 and config.env.max_turns == 2
+    assert pd.read_parquet(out / "episodes.parquet")["turns"].max() <= 2
+
+
+class Stop(Exception):
+    pass
+
+
+def test_evaluate_router_resumes(prompted, shared_data_dir, tmp_path):
+    _, summary = prompted
+    cfg = compose("evaluate", ["policy=router_prompted", "output_dir=unused"])
+    pool = build_pool(cfg.pool, shared_data_dir, Path(cfg.paths.cache_dir))
+    examples = load_examples(cfg, shared_data_dir, Path(cfg.paths.cache_dir))[:6]
+    model, tokenizer = load_router(summary["router_path"])
+    loop = build_agent_loop(cfg, model, tokenizer, build_env(cfg, pool))
+    whole = evaluate_router(loop, examples, tmp_path / "whole", 8, batch_size=2)  # train.py's positional call
+    original, calls = loop.run, {"n": 0}
+
+    def stop_at_second_batch(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise Stop
+        return original(*args, **kwargs)
+
+    loop.run = stop_at_second_batch
+    with pytest.raises(Stop):
+        evaluate_router(loop, examples, tmp_path / "cut", 8, batch_size=2, resume=True)
+    calls["n"] = 10
+    resumed = evaluate_router(loop, examples, tmp_path / "cut", 8, batch_size=2, resume=True)
+    assert calls["n"] == 12  # two batches left, not three
+    columns = lambda f: f.drop(columns=["episode_id"])  # noqa: E731  (ids carry the batch offset)
+    pd.testing.assert_frame_equal(columns(pd.read_parquet(tmp_path / "whole" / "episodes.parquet")),
+                                  columns(pd.read_parquet(tmp_path / "cut" / "episodes.parquet")))
+    assert resumed == whole
+    loop.close()

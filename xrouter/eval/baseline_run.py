@@ -1,0 +1,158 @@
+"""Running baseline policies: episode rows through the routing environment, or the replay fast path.
+
+``env`` engine (any pool): each baseline decision becomes the router turn a router would write,
+stepped through ``RouterEnv``: ``call_<model>`` in simple mode (one call, its answer is final:
+termination ``simple_call``) or, for policies of several calls (cascade), in full mode with one
+call per turn and a final ``select_response`` of the last answer.  So pool calls, the cost
+ledger, scoring (a replayed answer's recorded score, else the benchmark's verifier) and the
+reward are exactly the router's.
+
+``replay`` engine (replay pools only): the same decisions, but each call is the replay endpoint's
+recorded completion looked up directly (``ReplayEndpoint.lookup``, what ``ModelPool.call`` returns
+there), charged to the same ledger with the same ``CallRecord``, scored by its recorded score and
+rewarded by the same reward function, with the rows built without asyncio, parsing or ``Episode``
+objects.  It exists for speed (sweeps, the >= 20,000 episodes/s target); ``tests/component/
+test_evaluate.py`` checks that both engines give identical rows, summaries and ledgers for every
+baseline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any, Callable, Mapping, Sequence
+
+from xrouter.env.episode import SELECT, SIMPLE_CALL
+from xrouter.env.router_env import RouterEnv
+from xrouter.eval.runfiles import episode_row
+from xrouter.policies.base import Policy
+from xrouter.pool.ledger import CallRecord
+from xrouter.pool.pool import ModelPool
+
+RECORDED_REASON = "recorded score of the replayed answer"
+
+
+def call_turn(model: str, system_prompt: str = "", temperature: float = 0.0) -> str:
+    """The router turn that calls ``model`` (what a router would write)."""
+    arguments = {"optimized_system_prompt": system_prompt, "temperature": temperature}
+    return f'<tool_call>\n{json.dumps({"name": f"call_{model}", "arguments": arguments})}\n</tool_call>'
+
+
+def select_turn(model: str) -> str:
+    return (f'<tool_call>\n{json.dumps({"name": "select_response", "arguments": {"model_call_name": f"call_{model}"}})}'
+            "\n</tool_call>")
+
+
+def episode_id_of(prefix: str, example: Mapping[str, Any]) -> str:
+    return f"{prefix}{example['prompt_id']}"
+
+
+def is_replay_pool(pool: ModelPool) -> bool:
+    from xrouter.pool.replay import ReplayEndpoint
+
+    return all(isinstance(e, ReplayEndpoint) for e in pool.endpoints.values())
+
+
+class EnvEngine:
+    """Baseline episodes stepped through ``RouterEnv`` (one batch of queries at a time)."""
+
+    def __init__(self, pool: ModelPool, scorer: Callable, reward_fn: Callable, policy: Policy,
+                 system_prompt: str = "", call_max_tokens: int | None = None, episode_prefix: str = "") -> None:
+        self.policy, self.system_prompt, self.prefix = policy, system_prompt, episode_prefix
+        multi = policy.max_calls > 1
+        self.env = RouterEnv(pool, scorer, reward_fn, mode="full" if multi else "simple",
+                             max_turns=policy.max_calls + 1 if multi else 1, tools_in_prompt="none",
+                             call_max_tokens=call_max_tokens)
+        self._loop = asyncio.new_event_loop()
+
+    def close(self) -> None:
+        if not self._loop.is_closed():
+            self._loop.close()
+
+    def run(self, examples: Sequence[Mapping[str, Any]], rows: Sequence[int]) -> list[dict[str, Any]]:
+        episodes = [self.env.reset(examples[i], episode_id_of(self.prefix, examples[i])) for i in rows]
+        texts = [call_turn(m, self.system_prompt) for m in self.policy.first(rows)]
+        active = list(range(len(episodes)))
+        while active:
+            self._loop.run_until_complete(self.env.step([episodes[k] for k in active], [texts[k] for k in active]))
+            active = [k for k in active if not episodes[k].done]
+            if not active:
+                break
+            histories = [[(c.model, c.text if c.error is None else None) for c in episodes[k].calls] for k in active]
+            wanted = self.policy.next([rows[k] for k in active], histories)
+            for k, model in zip(active, wanted):
+                episode = episodes[k]
+                if model is not None and len(episode.calls) < self.policy.max_calls:
+                    texts[k] = call_turn(model, self.system_prompt)
+                    continue
+                answered = [c for c in episode.calls if c.error is None]
+                if answered:
+                    texts[k] = select_turn(answered[-1].model)
+                else:
+                    self.env.force_end(episode, "error")
+            active = [k for k in active if not episodes[k].done]
+        return [episode_row(e) for e in episodes]
+
+
+class ReplayEngine:
+    """The replay fast path: identical rows, without the environment (see the module docstring)."""
+
+    def __init__(self, pool: ModelPool, reward_fn: Callable, policy: Policy, episode_prefix: str = "") -> None:
+        if not is_replay_pool(pool):
+            raise ValueError("engine=replay needs a replay pool (every endpoint replays recorded answers); use engine=env")
+        self.pool, self.reward_fn, self.policy, self.prefix = pool, reward_fn, policy, episode_prefix
+        self.record = pool.ledger.record
+
+    def close(self) -> None:
+        pass
+
+    def _call(self, model: str, example: Mapping[str, Any], episode_id: str):
+        endpoint = self.pool.endpoint(model)
+        prompt_id = example.get("pool_prompt_id", example["prompt_id"])
+        completion = (endpoint.lookup(prompt_id=str(prompt_id)) if prompt_id is not None
+                      else endpoint.lookup(prompt=str(example["prompt"])))
+        self.record(CallRecord(model=model, input_tokens=completion.input_tokens, output_tokens=completion.output_tokens,
+                               cost_usd=completion.cost_usd, latency_s=completion.latency_s,
+                               attempts=completion.attempts, episode_id=episode_id,
+                               usage_estimated=completion.usage_estimated))
+        return completion
+
+    def run(self, examples: Sequence[Mapping[str, Any]], rows: Sequence[int]) -> list[dict[str, Any]]:
+        multi = self.policy.max_calls > 1
+        models = self.policy.first(rows)
+        ids = [episode_id_of(self.prefix, examples[i]) for i in rows]
+        calls = [[(m, self._call(m, examples[i], eid))] for m, i, eid in zip(models, rows, ids)]
+        if multi:
+            active = list(range(len(rows)))
+            while active:
+                histories = [[(m, c.text) for m, c in calls[k]] for k in active]
+                wanted = self.policy.next([rows[k] for k in active], histories)
+                still = []
+                for k, model in zip(active, wanted):
+                    if model is not None and len(calls[k]) < self.policy.max_calls:
+                        calls[k].append((model, self._call(model, examples[rows[k]], ids[k])))
+                        still.append(k)
+                active = still
+        out = []
+        reward_fn = self.reward_fn
+        for i, eid, made in zip(rows, ids, calls):
+            example = examples[i]
+            last_model, last = made[-1]
+            tool_cost = sum(c.cost_usd for _, c in made)
+            score = float(last.recorded_score)
+            reward = dict(vars(reward_fn(score, tool_cost, 0.0, valid_final=True)))  # = .as_dict(), without deepcopy
+            names = [m for m, _ in made]
+            row = {
+                "episode_id": eid, "prompt_id": str(example["prompt_id"]), "benchmark": example.get("benchmark"),
+                "termination": SELECT if multi else SIMPLE_CALL, "final_source": f"call_{last_model}",
+                "final_answer": last.text, "score": score, "score_reason": RECORDED_REASON,
+                "tool_cost_usd": tool_cost, "router_cost_usd": 0.0, "turns": len(made) + 1 if multi else 1,
+                "n_calls": len(made), "models_called": names, "n_malformed": 0,
+                "strategy": "single" if len(set(names)) == 1 else "multi",
+                **{f"reward_{k}": v for k, v in reward.items()},
+                "latency_s": sum(c.latency_s for _, c in made),
+                "actions": [f"call_{m}" for m in names] + ([f"select_response(call_{last_model})"] if multi else []),
+                "call_costs_usd": [c.cost_usd for _, c in made],
+            }
+            out.append(row)
+        return out

@@ -1,0 +1,96 @@
+"""``python -m xrouter.evaluate policy=<p> pool=<pool> benchmark=<b> split=<s> output_dir=<dir>``.
+
+Runs one policy over one benchmark split and writes a run directory (the run-file contract of
+``analysis/__init__.py``): ``episodes.parquet`` (one row per episode), ``summary.json`` (figures,
+the run's identity, ``per_benchmark``) and ``config.yaml``.  Policies (``conf/policy/``): the
+trained ``router`` and ``router_prompted`` (greedy, through the agent loop), and the baselines
+``single``, ``random``, ``cheapest``, ``oracle``, ``best_fixed_per_task``, ``knn``, ``mlp``,
+``cascade``, ``threshold`` (``xrouter/policies``).  ``sweep=default`` (or a list) runs a
+baseline once per value of its knob, one run directory each, plus ``sweep.json``.
+Deterministic (seeded; greedy router), resumable (a rerun into the same output_dir skips finished
+episodes), with a progress bar.  The last line printed is the summary as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig
+
+from xrouter import CONF_DIR
+from xrouter.config import data_dir_of, quiet_http_loggers
+
+log = logging.getLogger(__name__)
+
+
+def resolve_output_dir(cfg: DictConfig) -> Path:
+    if cfg.get("output_dir"):
+        return Path(cfg.output_dir)
+    from hydra.core.hydra_config import HydraConfig
+
+    return Path(HydraConfig.get().runtime.output_dir)
+
+
+def load_examples(cfg: DictConfig, data_dir: Path, cache_dir: Path) -> list[dict[str, Any]]:
+    from xrouter.data.benchmarks import load_benchmark
+
+    frame = load_benchmark(cfg.benchmark, data_dir, cfg.split, cache_dir)
+    if cfg.get("limit"):
+        frame = frame.head(int(cfg.limit))
+    return frame.to_dict("records")
+
+
+def run_evaluate(cfg: DictConfig) -> dict[str, Any]:
+    """Evaluate ``cfg.policy``; returns the summary (a sweep: the curve report)."""
+    from xrouter.build import build_pool
+    from xrouter.policies import ROUTER_POLICIES
+
+    quiet_http_loggers()
+    if cfg.get("threads"):
+        import torch
+
+        torch.set_num_threads(int(cfg.threads))
+    output_dir = resolve_output_dir(cfg)
+    data_dir, cache_dir = data_dir_of(cfg), Path(cfg.paths.cache_dir)
+    pool = build_pool(cfg.pool, data_dir, cache_dir)
+    examples = load_examples(cfg, data_dir, cache_dir)
+    if not examples:
+        raise ValueError(f"benchmark {cfg.benchmark.name} split {cfg.split} has no examples")
+    if cfg.policy.name in ROUTER_POLICIES:
+        from xrouter.eval.routers import evaluate_router_policy
+
+        summary = evaluate_router_policy(cfg, pool, examples, output_dir, data_dir, cache_dir)
+    else:
+        from xrouter.eval.baselines import evaluate_baseline
+
+        summary = evaluate_baseline(cfg, pool, examples, output_dir, data_dir, cache_dir)
+    print_summary(summary, output_dir)
+    return summary
+
+
+def print_summary(summary: dict[str, Any], output_dir: Path) -> None:
+    if "points" in summary:  # a sweep
+        print(f"{summary['policy']} sweep over {summary['knob_name']}: {len(summary['points'])} runs in {output_dir}")
+        for p in summary["points"]:
+            print(f"  {p['label']:40s} accuracy {p['accuracy']:.4f}  cost/query ${p['cost_per_query']:.4e}")
+        print(f"  AIQ {summary['aiq']:.4f}" + (f"  (on the single models' cost range: {summary['aiq_single_model_range']:.4f}"
+                                               f", zero router {summary['zero_router_aiq']:.4f})"
+                                               if "aiq_single_model_range" in summary else ""))
+    else:
+        print(f"{summary['label']} on {summary['benchmark']} {summary['split']} (n={summary['n']}): accuracy "
+              f"{summary['accuracy']:.4f}  cost/query ${summary['cost_per_query']:.4e}  calls/query "
+              f"{summary['calls_per_query']:.2f}  -> {output_dir}")
+    print(json.dumps(summary, default=str))
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="evaluate", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    run_evaluate(cfg)
+
+
+if __name__ == "__main__":
+    main()
