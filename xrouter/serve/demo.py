@@ -3,8 +3,8 @@
     python -m xrouter.serve.demo <out_dir> [steps] [model ...]
 
 writes ``<out_dir>/router/`` (model, tokenizer, chat template) and ``<out_dir>/config.yaml`` (the
-train config it was built with).  Only the supervised cold start runs (no RL; 160 steps take 1-3
-minutes on one CPU thread of a busy 2-core box): the router then writes valid ``call_<model>`` +
+train config it was built with).  Only the supervised cold start runs (no RL; 60 steps, each scripting
+every prompt with every demo model, take about a minute on one CPU thread): the router then writes valid ``call_<model>`` +
 ``select_response`` turns, to the model(s) the cold start happened to favour; it has learnt no routing.
 """
 
@@ -29,11 +29,11 @@ def demo_config(out_dir: str | Path, data_dir: str | Path | None = None, seed: i
     from xrouter import CONF_DIR
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose("train", [f"seed={seed}", f"output_dir={out_dir}"] +
+        return compose("train", [f"seed={seed}", f"output_dir={out_dir}", "env.mode=full"] +  # call + select
                        ([f"paths.data_dir={data_dir}"] if data_dir else []))
 
 
-def build_demo_router(out_dir: str | Path, steps: int = 160, models: Sequence[str] = DEMO_MODELS,
+def build_demo_router(out_dir: str | Path, steps: int = 60, models: Sequence[str] = DEMO_MODELS,
                       data_dir: str | Path | None = None, seed: int = 0, threads: int = 1, lr: float | None = None,
                       batch_size: int | None = None) -> Path:
     """Cold-start the tiny router on RouterBench replay calls to ``models``; returns ``<out_dir>/router``."""
@@ -75,7 +75,7 @@ def build_demo_router(out_dir: str | Path, steps: int = 160, models: Sequence[st
     return router_dir
 
 
-def cached_demo_router(cache_dir: str | Path, steps: int = 160, models: Sequence[str] = DEMO_MODELS,
+def cached_demo_router(cache_dir: str | Path, steps: int = 60, models: Sequence[str] = DEMO_MODELS,
                        data_dir: str | Path | None = None, seed: int = 0) -> Path:
     """``build_demo_router`` once per key, kept under ``<cache_dir>/serve_demo_router/<key>`` like the
     untrained tiny router's cache.  The key covers what the result depends on: the arguments, the
@@ -114,4 +114,4 @@ if __name__ == "__main__":
     args = sys.argv[1:]
     if not args:
         sys.exit("usage: python -m xrouter.serve.demo <out_dir> [steps] [model ...]")
-    print(build_demo_router(args[0], int(args[1]) if len(args) > 1 else 160, args[2:] or DEMO_MODELS))
+    print(build_demo_router(args[0], int(args[1]) if len(args) > 1 else 60, args[2:] or DEMO_MODELS))
