@@ -1,6 +1,7 @@
 # Everyday verbs.  Every target uses .venv/ at the project root, created on first use:
 # torch 2.13.0 (CPU build) first, then xrouter with its dev extra, so pip never pulls a CUDA torch.
 PYTHON ?= python3
+comma := ,
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -44,8 +45,21 @@ bench: setup
 train: setup
 	$(PY) -m xrouter.train $(ARGS)
 
+## evaluate a few baselines on RouterBench replay (test split) into outputs/figures/runs, then plot and
+## tabulate every run there (+ FIGURES_EXTRA_RUNS, comma-separated globs, e.g. a router's lambda sweep)
+FIGURES_DIR ?= outputs/figures
+FIGURES_RUNS := $(FIGURES_DIR)/runs
+FIGURES_EMBEDDING ?= hashing
+FIGURES_EXTRA_RUNS ?=
 figures: setup
-	@echo "figures land with the evaluation issue; see the README's roadmap" && exit 1
+	$(PY) -m xrouter.evaluate -m policy=single "policy.model=$$($(PY) -c 'from omegaconf import OmegaConf as O; print(",".join(O.load("conf/pool/routerbench.yaml").models))')" \
+	    'hydra.sweep.dir=$(FIGURES_RUNS)/single' 'hydra.sweep.subdir=$${policy.model}' progress=false
+	$(PY) -m xrouter.evaluate policy=oracle output_dir=$(FIGURES_RUNS)/oracle progress=false
+	$(PY) -m xrouter.evaluate policy=random sweep=default output_dir=$(FIGURES_RUNS)/random progress=false
+	$(PY) -m xrouter.evaluate policy=best_fixed_per_task sweep=default output_dir=$(FIGURES_RUNS)/best_fixed_per_task progress=false
+	$(PY) -m xrouter.evaluate policy=knn sweep=default embedding.kind=$(FIGURES_EMBEDDING) output_dir=$(FIGURES_RUNS)/knn progress=false
+	$(PY) -m analysis.make_figures 'runs=$(FIGURES_RUNS)$(if $(FIGURES_EXTRA_RUNS),$(comma)$(FIGURES_EXTRA_RUNS))' out=$(FIGURES_DIR)
+	$(PY) -m analysis.paper_tables 'runs=$(FIGURES_RUNS)$(if $(FIGURES_EXTRA_RUNS),$(comma)$(FIGURES_EXTRA_RUNS))' out=$(FIGURES_DIR)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -2,48 +2,9 @@
 
 from __future__ import annotations
 
-import math
-from typing import Sequence
-
-import numpy as np
 import pandas as pd
 
-try:  # the evaluation issue's metrics; the fallback below only keeps analysis usable without them
-    from xrouter.eval.metrics import aiq, common_cost_range, pareto_frontier
-except ImportError:  # pragma: no cover - removed once xrouter.eval.metrics is committed
-    def pareto_frontier(points: Sequence[tuple[float, float]]) -> list[int]:
-        """Indices of the non-dominated (cost, quality) points, by increasing cost."""
-        order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1], i))
-        frontier, best = [], -math.inf
-        for i in order:
-            if points[i][1] > best:
-                frontier.append(i)
-                best = points[i][1]
-        return frontier
-
-    def aiq(points: Sequence[tuple[float, float]], cost_range: tuple[float, float] | None = None) -> float:
-        """RouterBench's AIQ: the mean over ``cost_range`` of the non-decreasing concave hull of the
-        points, flat after its best point and 0 before its cheapest."""
-        pts = np.array([points[i] for i in pareto_frontier(points)], dtype=float)
-        hull = [pts[0]]
-        for p in pts[1:]:
-            while len(hull) >= 2 and np.cross(hull[-1] - hull[-2], p - hull[-2]) >= 0:
-                hull.pop()
-            hull.append(p)
-        hull = np.array(hull)
-        lo, hi = cost_range or (hull[0, 0], max(p[0] for p in points))
-        if hi == lo:
-            return float(hull[-1, 1]) if lo >= hull[0, 0] else 0.0
-        start = max(lo, hull[0, 0])  # H is 0 before the cheapest vertex
-        if start >= hi:
-            return 0.0
-        xs = np.unique(np.clip(np.concatenate([[start, hi], hull[:, 0]]), start, hi))
-        ys = np.interp(xs, hull[:, 0], hull[:, 1])
-        return float(np.sum(0.5 * (ys[1:] + ys[:-1]) * np.diff(xs)) / (hi - lo))
-
-    def common_cost_range(curves) -> tuple[float, float]:
-        costs = [p[0] for c in curves for p in c]
-        return float(min(costs)), float(max(costs))
+from xrouter.eval.metrics import aiq, common_cost_range, pareto_frontier
 
 ORACLE, SINGLE = "oracle", "single"
 

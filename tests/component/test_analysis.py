@@ -226,3 +226,24 @@ def test_make_figures_cli_errors(tmp_path):
     result = subprocess.run([sys.executable, "-m", "analysis.make_figures", "out=x"], capture_output=True, text=True)
     assert result.returncode != 0 and "runs=<glob> is required" in result.stderr
 
+
+def test_figures_from_the_evaluate_cli(tmp_path):
+    """The path `make figures` takes: xrouter.evaluate run directories (two single models through a
+    Hydra multirun, the oracle, a best_fixed_per_task sweep) -> make_figures -> PNGs and tables."""
+    runs = tmp_path / "runs"
+    evaluate = [sys.executable, "-m", "xrouter.evaluate"]
+    for args in (["-m", "policy=single", "policy.model=gpt-4-1106-preview,mistral-7b-chat",
+                  f"hydra.sweep.dir={runs / 'single'}", "hydra.sweep.subdir=${policy.model}"],
+                 ["policy=oracle", f"output_dir={runs / 'oracle'}"],
+                 ["policy=best_fixed_per_task", "sweep=[0,0.3,1,10]", f"output_dir={runs / 'bfpt'}"]):
+        result = subprocess.run(evaluate + args + ["progress=false"], capture_output=True, text=True, timeout=240)
+        assert result.returncode == 0, result.stderr[-3000:]
+    out = tmp_path / "figures"
+    result = subprocess.run([sys.executable, "-m", "analysis.make_figures", f"runs={runs}", f"out={out}"],
+                            capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr
+    _nontrivial_png(out / "pareto_routerbench.png")
+    ranking = [line for line in (out / "ranking_routerbench.md").read_text().splitlines() if line.startswith("|")][2:]
+    assert len(ranking) == 2 + 1 + 4 and "| oracle" in ranking[0]
+    sweep = (out / "sweep_best_fixed_per_task_routerbench.md").read_text()
+    assert "| lambda " in sweep and "sweep (curve)" in sweep and sweep.count("\n|") == 2 + 4 + 1
