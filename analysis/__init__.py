@@ -1,5 +1,10 @@
 """Analysis layer: reads only the files runs write (episodes, summaries, ledgers) -> tables and plots.
 
+Modules: ``runs`` (find run directories by glob -> one tidy DataFrame), ``scores`` (Pareto frontier
+and AIQ on a panel's common cost range, from ``xrouter.eval.metrics``), ``plots`` (Pareto and
+call-share figures), ``tables`` (runs and families ranked by AIQ, sweep/lambda tables, markdown and
+LaTeX), ``make_figures`` and ``paper_tables`` (the two CLIs), ``reference/`` (published xRouter figures).
+
 The run-file contract with evaluation (``xrouter.evaluate`` and ``xrouter.train`` write it):
 
 An evaluation run is a directory containing:
