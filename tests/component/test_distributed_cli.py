@@ -59,7 +59,8 @@ def test_ddp_run_writes_one_output_directory(tmp_path):
     train(DDP_CPU + SMALL + ["+algo.shard_optimizer_state=true"], tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no second run dir, no sweep dir
     assert_one_complete_run(tmp_path / "run", ranks=2)
-    assert len(list((tmp_path / "run").rglob("config.yaml"))) == 2  # ours and Hydra's .hydra/config.yaml, once each
+    configs = sorted(str(p.relative_to(tmp_path / "run")) for p in (tmp_path / "run").rglob("config.yaml"))
+    assert configs == [".hydra/config.yaml", "config.yaml", "eval_test/config.yaml"]  # once each (the test run's own)
 
 
 @pytest.mark.slow
