@@ -17,6 +17,7 @@ PYTHON=${PYTHON:-python3}
 STEPS=${STEPS:-6}
 WHEELS=${WHEELS:-.whl}
 export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}  # xrouter from this checkout, installed or not
 
 say() { printf '\n[gpu_check %s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 fail() { printf '\n[gpu_check] FAILED: %s\n' "$*" >&2; exit 1; }

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import torch
+from transformers.cache_utils import Cache
+from transformers.utils import ModelOutput
 
 from xrouter.rl.losses import entropy_from_logits, token_logprobs
 
@@ -114,6 +116,13 @@ def sequence_logprobs(model, sequences: Sequence[Sequence[int]], response_masks:
         yield slice(start, start + len(rows)), logprobs, response[:, ids.shape[1] - keep + 1:].float(), entropy
 
 
+def returned_cache(output: ModelOutput) -> tuple[str, Cache]:
+    """(keyword, KV cache) of a forward's output with ``use_cache=True``: transformers 5.24 renamed
+    ``past_key_values`` to ``cache``, and the vLLM extra pins transformers < 5.21."""
+    name = "cache" if "cache" in output.keys() else "past_key_values"
+    return name, output[name]
+
+
 def _shared_prefix_logprobs(model, rows: Sequence[Sequence[int]], masks: Sequence[Sequence[int]],
                             first_response: Sequence[int], device, with_entropy: bool
                             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
@@ -136,7 +145,7 @@ def _shared_prefix_logprobs(model, rows: Sequence[Sequence[int]], masks: Sequenc
         first_logits = out.logits[:, -1:].expand(len(members), 1, -1)
         longest = max(len(span) for span in spans)
         if longest > 1:  # the rest of each span is predicted from the span's own tokens
-            cache = out.cache
+            cache_name, cache = returned_cache(out)
             cache.batch_repeat_interleave(len(members))
             inputs = torch.zeros((len(members), longest - 1), dtype=torch.long, device=device)
             attention = torch.ones((len(members), len(prefix) + longest - 1), dtype=torch.long, device=device)
@@ -144,8 +153,8 @@ def _shared_prefix_logprobs(model, rows: Sequence[Sequence[int]], masks: Sequenc
                 inputs[j, :len(span) - 1] = torch.tensor(span[:-1], dtype=torch.long)
                 attention[j, len(prefix) + len(span) - 1:] = 0  # right padding: never attended by real tokens
             positions = torch.arange(len(prefix), len(prefix) + longest - 1, device=device).expand(len(members), -1)
-            rest = model(input_ids=inputs, attention_mask=attention, position_ids=positions, cache=cache,
-                         use_cache=True).logits
+            rest = model(input_ids=inputs, attention_mask=attention, position_ids=positions, use_cache=True,
+                         **{cache_name: cache}).logits
             logits = torch.cat([first_logits, rest], dim=1)
         else:
             logits = first_logits
