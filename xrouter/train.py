@@ -42,6 +42,7 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     from xrouter.rl.cold_start import cold_start
     from xrouter.rl.datamodule import PromptDataModule, split_dev
     from xrouter.rl.distributed import end_distributed_job, job_output_dir_for_children, launch_rank, local_cuda_device
+    from xrouter.rl.fsdp import full_state_dict, is_sharded, unsharded_copy
     from xrouter.rl.module import RouterRLModule
 
     quiet_http_loggers()
@@ -83,12 +84,20 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     datamodule = PromptDataModule(train, dev, cfg.data.prompts_per_step, cfg.data.val_batch_size, cfg.seed)
     module = RouterRLModule(model, loop, to_plain(cfg.algo), to_plain(cfg.rollout), refill=datamodule.refill_sampler())
     checkpoints = ModelCheckpoint(dirpath=output_dir / "checkpoints", monitor="val_reward", mode="max",
-                                  save_last=True, filename="step{step}-reward{val_reward:.3f}",
-                                  auto_insert_metric_name=False)
+                                  filename="step{step}-reward{val_reward:.3f}", auto_insert_metric_name=False)
+    # last.ckpt at every validation, for resume.  Not ``save_last=True`` above: Lightning only
+    # refreshes that one when a new best is saved, so a run resumed from it would restart at the best step.
+    latest = ModelCheckpoint(dirpath=output_dir / "checkpoints", filename="last", monitor=None, save_top_k=1,
+                             enable_version_counter=False)
     job_output_dir_for_children(output_dir)  # DDP ranks 1..N-1 join this output dir (also under -m)
-    trainer = L.Trainer(**to_plain(cfg.trainer), logger=build_logger(cfg, output_dir), callbacks=[checkpoints],
-                        default_root_dir=str(output_dir))
+    trainer = L.Trainer(**trainer_arguments(cfg.trainer), logger=build_logger(cfg, output_dir),
+                        callbacks=[checkpoints, latest], default_root_dir=str(output_dir))
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    if is_sharded(model):  # trainer=fsdp: rank 0 goes on with an unsharded copy of the final weights
+        final_state = full_state_dict(model)  # a collective: every rank takes part
+        if trainer.is_global_zero:
+            model = unsharded_copy(model, final_state, device)
+            module.model = loop.generator.model = model
     end_distributed_job()  # a -m sweep's next job in this process starts clean
     if not trainer.is_global_zero:  # rank 0 alone saves and evaluates
         loop.close()
@@ -96,7 +105,7 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
 
     if checkpoints.best_model_path:
         state = torch.load(checkpoints.best_model_path, map_location=device, weights_only=False)["state_dict"]
-        module.load_state_dict(state)
+        model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
         log.info("best checkpoint: %s", checkpoints.best_model_path)
     router_dir = output_dir / "router"
     model.save_pretrained(router_dir)
@@ -125,6 +134,20 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     (output_dir / "result.json").write_text(json.dumps(result, indent=2, default=str))
     loop.close()
     return result
+
+
+def trainer_arguments(trainer_cfg: DictConfig) -> dict[str, Any]:
+    """``conf/trainer`` as ``lightning.Trainer`` arguments; ``strategy: fsdp`` becomes FSDP2
+    (``ModelParallelStrategy``, see xrouter/rl/fsdp.py) rather than Lightning's FSDP1 ``"fsdp"``."""
+    arguments = to_plain(trainer_cfg)
+    if arguments.get("strategy") == "fsdp":
+        from xrouter.rl.fsdp import fsdp_strategy
+
+        devices = arguments.get("devices", 1)
+        if not isinstance(devices, int):
+            raise ValueError(f"trainer=fsdp needs trainer.devices as a number of devices, not {devices!r}")
+        arguments["strategy"] = fsdp_strategy(devices * int(arguments.get("num_nodes", 1)))
+    return arguments
 
 
 def build_logger(cfg: DictConfig, output_dir: Path):

@@ -1,6 +1,7 @@
-"""trainer=ddp on CPU with 2 processes (gloo): after one RL step the parameters are identical on both
-ranks and equal a single-process step on the combined data -- with plain AdamW, and with its state
-sharded across the ranks (ZeRO-1, ``algo.shard_optimizer_state=true``) plus gradient checkpointing.
+"""trainer=ddp and trainer=fsdp on CPU with 2 processes (gloo): after one RL step the parameters are
+identical on both ranks and equal a single-process step on the combined data -- DDP with plain AdamW,
+DDP with AdamW's state sharded across the ranks (ZeRO-1, ``algo.shard_optimizer_state=true``) plus
+gradient checkpointing, and FSDP2 (parameters, gradients and AdamW state sharded).
 
 Rollouts are scripted (``AgentLoop.run(scripts=...)``: real env, real replay pool, real rewards),
 so every run sees the same episodes; each rank gets half of the prompts from Lightning's
@@ -32,9 +33,13 @@ WORLD = 2
 LR = 0.01
 # grad_clip off: clipping (like Adam's first step) is blind to a gradient's scale, and the test
 # compares gradients too
-OVERRIDES = ["algo=dapo", f"rollout.group_size={GROUP}",  # plain DAPO: no reference model in the comparison "rollout.micro_batch_size=3", "algo.dynamic_sampling=true",
+OVERRIDES = ["algo=dapo",  # plain DAPO: no reference model in the comparison
+             f"rollout.group_size={GROUP}", "rollout.micro_batch_size=3", "algo.dynamic_sampling=true",
              "algo.max_refill=0",
              f"algo.lr={LR}", "algo.warmup_steps=1", "algo.grad_clip=1.0e9"]
+
+
+MODES = ["ddp", "zero", "fsdp"]
 
 
 def _free_port() -> int:
@@ -61,7 +66,7 @@ def runs(tmp_path_factory, shared_data_dir):
     command = [sys.executable, "-m", "tests.component.test_distributed", str(out), str(cache)]
     # build and cache the tiny router once, so that the ranks load the same weights instead of racing
     subprocess.run(command + ["build"], check=True, env=_worker_env(None, 0), cwd=PROJECT_ROOT, timeout=300)
-    for mode in ("ddp", "zero"):
+    for mode in MODES:
         port = _free_port()
         ranks = [subprocess.Popen(command + [mode], env=_worker_env(r, port), cwd=PROJECT_ROOT) for r in range(WORLD)]
         codes = [p.wait(timeout=300) for p in ranks]
@@ -70,13 +75,10 @@ def runs(tmp_path_factory, shared_data_dir):
     subprocess.run(command + ["single"], check=True, env=_worker_env(None, 0), cwd=PROJECT_ROOT, timeout=300)
     load = lambda name: torch.load(out / name, weights_only=True)  # noqa: E731
     return {mode: {"ranks": [load(f"{mode}_rank{r}.pt") for r in range(WORLD)],
-                   "grads": [load(f"{mode}_rank{r}.grad.pt") for r in range(WORLD)]} for mode in ("ddp", "zero")} | {
+                   "grads": [load(f"{mode}_rank{r}.grad.pt") for r in range(WORLD)]} for mode in MODES} | {
             "single": load("single.pt"), "initial": load("initial.pt"), "single_grads": load("single.grad.pt"),
             "out": out,
             "prompts": {p.name.removesuffix(".prompts.json"): json.loads(p.read_text()) for p in out.glob("*.prompts.json")}}
-
-
-MODES = ["ddp", "zero"]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -122,8 +124,12 @@ def test_ddp_step_equals_single_process_step_on_the_combined_data(runs, mode):
     assert moved > 0.5 * LR  # the step itself is far above those tolerances
 
 
-def test_zero_checkpoint_holds_every_parameters_optimizer_state(runs):
-    checkpoint = torch.load(runs["out"] / "zero.ckpt", map_location="cpu", weights_only=False)
+@pytest.mark.parametrize("mode", ["zero", "fsdp"])
+def test_sharded_checkpoint_holds_every_parameters_optimizer_state(runs, mode):
+    checkpoint = torch.load(runs["out"] / f"{mode}.ckpt", map_location="cpu", weights_only=False)
+    weights = {k.removeprefix("model."): v for k, v in checkpoint["state_dict"].items() if k.startswith("model.")}
+    for name, value in runs[mode]["ranks"][0].items():  # full tensors, not one rank's shards
+        assert torch.equal(weights[name], value), name
     optimizer = checkpoint["optimizer_states"][0]
     n_params = sum(len(group["params"]) for group in optimizer["param_groups"])
     assert n_params == len(runs["single"]) and len(optimizer["state"]) == n_params  # both ranks' shards
@@ -141,12 +147,15 @@ def _worker(out: Path, cache: Path, mode: str) -> None:
     from xrouter.data.benchmarks import load_benchmark
     from xrouter.rl.cold_start import call_text, select_text
     from xrouter.rl.datamodule import PromptDataModule
+    from xrouter.rl.fsdp import fsdp_strategy, is_sharded, local_value
     from xrouter.rl.module import RouterRLModule
 
     torch.set_num_threads(1)
-    # zero: sharded AdamW state and gradient checkpointing, which must not change the step either
-    cfg = compose("train", OVERRIDES + (["+algo.shard_optimizer_state=true", "+rollout.gradient_checkpointing=true"]
-                                        if mode == "zero" else []))
+    # zero: sharded AdamW state and gradient checkpointing, which must not change the step either;
+    # fsdp: parameters, gradients and AdamW state sharded (FSDP2), micro-batches padded across ranks
+    extra = {"zero": ["+algo.shard_optimizer_state=true", "+rollout.gradient_checkpointing=true"],
+             "fsdp": []}  # rank 0 runs 3 micro-batches of 3 rows, rank 1 (nothing kept) 3 zero-weight ones
+    cfg = compose("train", OVERRIDES + extra.get(mode, []))
     data_dir = data_dir_of(cfg)
     pool = build_pool(cfg.pool, data_dir, cache)
     examples = load_benchmark(cfg.benchmark, data_dir, "train", cache).to_dict("records")[:WORLD * PROMPTS_PER_RANK]
@@ -189,13 +198,14 @@ def _worker(out: Path, cache: Path, mode: str) -> None:
             config["optimizer"].register_step_pre_hook(self._keep_grads)  # the gradient the step uses
             return config
 
-        def _keep_grads(self, optimizer, args, kwargs):
-            self.grads.update({n: p.grad.detach().clone() for n, p in self.model.named_parameters()})
+        def _keep_grads(self, optimizer, args, kwargs):  # full tensors under fsdp (a collective: all ranks call it)
+            self.grads.update({n: local_value(p.grad.detach()).clone() for n, p in self.model.named_parameters()})
 
     world = 1 if mode == "single" else WORLD
     data = PromptDataModule(examples, [], PROMPTS_PER_RANK * WORLD // world, seed=0)
     module = RecordingModule(model, loop, to_plain(cfg.algo), to_plain(cfg.rollout))
-    trainer = L.Trainer(accelerator="cpu", devices=world, strategy="ddp" if world > 1 else "auto", max_steps=1,
+    strategy = fsdp_strategy(WORLD) if mode == "fsdp" else "ddp" if world > 1 else "auto"
+    trainer = L.Trainer(accelerator="cpu", devices=world, strategy=strategy, max_steps=1,
                         logger=False, enable_checkpointing=False, enable_progress_bar=False, limit_val_batches=0,
                         enable_model_summary=False)
     trainer.fit(module, datamodule=data)
@@ -203,9 +213,14 @@ def _worker(out: Path, cache: Path, mode: str) -> None:
         from torch.distributed.optim import ZeroRedundancyOptimizer
 
         assert isinstance(trainer.optimizers[0], ZeroRedundancyOptimizer) and model.is_gradient_checkpointing
-        trainer.save_checkpoint(out / "zero.ckpt")  # every rank takes part: the shards are gathered on rank 0
+    if mode == "fsdp":  # the parameters really are sharded: each rank holds half of every weight matrix
+        assert is_sharded(model)
+        embedding = model.get_input_embeddings().weight
+        assert embedding.to_local().shape[0] == embedding.shape[0] // WORLD
+    if mode in ("zero", "fsdp"):
+        trainer.save_checkpoint(out / f"{mode}.ckpt")  # every rank takes part: the shards are gathered on rank 0
     tag = f"{mode}_rank{trainer.global_rank}" if world > 1 else "single"
-    torch.save({n: p.detach().clone() for n, p in model.named_parameters()}, out / f"{tag}.pt")
+    torch.save({n: local_value(p.detach()).clone() for n, p in model.named_parameters()}, out / f"{tag}.pt")
     torch.save(module.grads, out / f"{tag}.grad.pt")
     (out / f"{tag}.prompts.json").write_text(json.dumps(seen))
     loop.close()

@@ -1,6 +1,7 @@
-"""The real command line under several processes: ``python -m xrouter.train trainer=ddp`` on CPU
-(2 gloo ranks) writes exactly one output directory per job, also under ``-m``, and the lambda sweep
-runs through the local-parallel (joblib) and submitit launchers."""
+"""The real command line under several processes: ``python -m xrouter.train trainer=ddp`` and
+``trainer=fsdp`` on CPU (2 gloo ranks) write exactly one output directory per job, also under ``-m``;
+an FSDP run resumes from its checkpoint; the lambda sweep runs through the local-parallel (joblib)
+and submitit launchers."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from xrouter import PROJECT_ROOT
@@ -19,6 +21,7 @@ SMALL = ["trainer.max_steps=2", "trainer.val_check_interval=1", "cold_start.step
          "data.prompts_per_step=2", "rollout.group_size=2", "data.dev_max=4", "data.train_max=64",
          "data.test_max=4", "rollout.max_new_tokens=24", "algo.max_refill=0", "threads=1"]
 DDP_CPU = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.precision=32-true"]
+FSDP_CPU = ["trainer=fsdp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.precision=32-true"]
 
 
 def train(args: list[str], root: Path, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -43,9 +46,9 @@ def sweep_jobs(sweep: Path) -> dict[float, Path]:
     return jobs
 
 
-def assert_one_complete_run(run: Path, ranks: int = 1) -> dict:
+def assert_one_complete_run(run: Path, ranks: int = 1, steps: int = 2) -> dict:
     result = json.loads((run / "result.json").read_text())
-    assert result["global_step"] == 2 and result["output_dir"] == str(run)
+    assert result["global_step"] == steps and result["output_dir"] == str(run)
     assert (run / "checkpoints" / "last.ckpt").exists() and (run / "router" / "config.json").exists()
     assert (run / "metrics.csv").exists() and (run / "eval_test" / "summary.json").exists()
     if ranks > 1:  # the other ranks logged into this same directory
@@ -61,6 +64,26 @@ def test_ddp_run_writes_one_output_directory(tmp_path):
     assert_one_complete_run(tmp_path / "run", ranks=2)
     configs = sorted(str(p.relative_to(tmp_path / "run")) for p in (tmp_path / "run").rglob("config.yaml"))
     assert configs == [".hydra/config.yaml", "config.yaml", "eval_test/config.yaml"]  # once each (the test run's own)
+
+
+def test_fsdp_run_writes_one_output_directory_and_resumes(tmp_path):
+    """FSDP2 end to end: sharded training, full-state checkpoints, rank 0 saving and evaluating an
+    unsharded router; then a resume from last.ckpt continues the step count."""
+    train(FSDP_CPU + SMALL, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    run = tmp_path / "run"
+    assert_one_complete_run(run, ranks=2)
+    from transformers import AutoModelForCausalLM
+
+    router = AutoModelForCausalLM.from_pretrained(run / "router")  # a plain, whole model (not shards)
+    checkpoint = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert checkpoint["global_step"] == 2
+    for name, value in router.state_dict().items():
+        assert checkpoint["state_dict"][f"model.{name}"].shape == value.shape, name
+    resumed = tmp_path / "resumed"
+    train(FSDP_CPU + SMALL[1:] + ["trainer.max_steps=3", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}",
+                                  f"output_dir={resumed}"], tmp_path)
+    assert json.loads((resumed / "result.json").read_text())["global_step"] == 3
 
 
 @pytest.mark.slow

@@ -21,6 +21,7 @@ import torch
 from xrouter.eval.summary import summarize_episodes
 from xrouter.rl.advantages import grpo_advantages, informative_groups
 from xrouter.rl.distributed import adamw, all_reduce_sum, any_rank, disable_ddp_reducer, sync_gradients
+from xrouter.rl.fsdp import full_weights, is_sharded, local_value, pad_micro_batches, shard_router, zero_weight_backward
 from xrouter.rl.losses import kl_k3, masked_mean, policy_loss
 from xrouter.rollout.agent_loop import AgentLoop, RolloutBatch
 from xrouter.rollout.hf import SamplingConfig, sequence_logprobs
@@ -45,6 +46,17 @@ class RouterRLModule(L.LightningModule):
         self.greedy = SamplingConfig(max_new_tokens=self.rollout_cfg["max_new_tokens"], do_sample=False)
 
     # ---- optimisation setup ---------------------------------------------------------------
+    def configure_model(self) -> None:
+        """``trainer=fsdp``: shard the router over the data-parallel ranks (xrouter/rl/fsdp.py).
+        Lightning calls this before ``configure_optimizers``, so AdamW holds only this rank's shards."""
+        from lightning.pytorch.strategies import ModelParallelStrategy
+
+        if isinstance(self.trainer.strategy, ModelParallelStrategy):
+            if self.algo.get("shard_optimizer_state"):
+                raise ValueError("algo.shard_optimizer_state (ZeRO-1) is for trainer=ddp; trainer=fsdp already "
+                                 "shards the optimizer state: drop the override")
+            shard_router(self.model, self.device_mesh["data_parallel"])
+
     def configure_optimizers(self):
         optimizer = adamw(self.model.parameters(), lr=self.algo["lr"], weight_decay=self.algo.get("weight_decay", 0.0),
                           shard_state=self.algo.get("shard_optimizer_state", False))  # ZeRO-1 under DDP
@@ -97,7 +109,8 @@ class RouterRLModule(L.LightningModule):
     # ---- training --------------------------------------------------------------------------
     def training_step(self, examples: list[dict[str, Any]], batch_idx: int) -> None:
         started = time.perf_counter()
-        batch, info = self.collect(examples)
+        with full_weights(self.model):  # sharded (trainer=fsdp): whole while this rank generates
+            batch, info = self.collect(examples)
         rollout_s = time.perf_counter() - started
         release = getattr(self.loop.generator, "release_memory", None)
         if release is not None:  # vLLM: free the engine's memory for the update (it wakes on the next generate)
@@ -150,7 +163,12 @@ class RouterRLModule(L.LightningModule):
         # One update per rollout is on-policy: old log-probs equal the current ones (ratio 1), so the
         # extra no-grad forward that several updates need is skipped.
         on_policy = minibatches * int(algo.get("ppo_epochs", 1)) == 1
-        old = None if on_policy else self._response_logprobs(self.model, batch, micro)
+        sharded = is_sharded(self.model)
+        if on_policy:
+            old = None
+        else:
+            with full_weights(self.model):
+                old = self._response_logprobs(self.model, batch, micro)
         ref = self._response_logprobs(self.ref_model, batch, micro) if self.ref_model is not None else None
         optimizer, scheduler = self.optimizers(), self.lr_schedulers()
         n = len(batch.episodes)
@@ -169,10 +187,14 @@ class RouterRLModule(L.LightningModule):
                 local_tokens = sum(sum(x) for x in sub.response_mask)
                 total_tokens = all_reduce_sum(local_tokens)
                 optimizer.zero_grad()
+                # sharded: agree on the micro-batch count first (the real ones pair with others' padding)
+                padding = pad_micro_batches(math.ceil(len(rows) / micro)) if sharded else 0
+                # no shared prefix with checkpointing (it drops the KV cache) or sharding (its number of
+                # forwards depends on the data, and every rank must run as many as the others)
                 for part, logprobs, mask, entropy in sequence_logprobs(
                         self.model, sub.input_ids, sub.response_mask, pad_id, micro, with_entropy=True,
                         device=device, grad=True,
-                        share_prefix=not self.model.is_gradient_checkpointing):  # checkpointing drops the KV cache
+                        share_prefix=not (self.model.is_gradient_checkpointing or sharded)):
                     ids = rows[part]
                     old_full = logprobs.detach() if old is None else self._scatter(mask, [old[i] for i in ids])
                     lengths = mask.sum(dim=1).long().tolist()
@@ -190,9 +212,12 @@ class RouterRLModule(L.LightningModule):
                                     float(masked_mean(kl_k3(logprobs.detach(), old_full), mask))) * share
                     stats["entropy"] += float(masked_mean(entropy, mask)) * share
                     stats["loss"] += float(loss.detach()) * weight
-                sync_gradients(self.model.parameters())
+                for _ in range(padding):
+                    zero_weight_backward(self.model, pad_id, device, self.manual_backward)
+                if not sharded:
+                    sync_gradients(self.model.parameters())  # FSDP's reduce-scatter already summed sharded ones
                 grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), algo.get("grad_clip", 1.0))
-                stats["grad_norm"] += float(grad_norm)
+                stats["grad_norm"] += float(local_value(grad_norm))
                 optimizer.step()
                 scheduler.step()
                 n_updates += 1
@@ -223,12 +248,19 @@ class RouterRLModule(L.LightningModule):
         return out
 
     # ---- validation ---------------------------------------------------------------------------
+    def on_validation_epoch_start(self) -> None:
+        self._val_weights = full_weights(self.model)  # trainer=fsdp: whole for greedy generation
+        self._val_weights.__enter__()
+
     def validation_step(self, examples: list[dict[str, Any]], batch_idx: int) -> None:
         self.loop.generator.device = self.device
         batch = self.loop.run(examples, 1, self.greedy, episode_prefix=f"val{self.global_step}-{batch_idx}")
         self._val_episodes.extend(batch.episodes)
 
     def on_validation_epoch_end(self) -> None:
+        weights, self._val_weights = getattr(self, "_val_weights", None), None
+        if weights is not None:
+            weights.__exit__(None, None, None)
         episodes, self._val_episodes = self._val_episodes, []
         summary = summarize_episodes(episodes)
         if not summary.get("n"):
