@@ -129,8 +129,9 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
                                   config_yaml=OmegaConf.to_yaml(cfg, resolve=True))
         result["test"] = summary
         print_comparison(summary, cfg, data_dir, cache_dir)
-    print(f"checkpoints: {output_dir / 'checkpoints'}\nrouter: {router_dir}\nmetrics: {output_dir / 'metrics.csv'}\n"
-          f"episodes: {output_dir / ('eval_' + cfg.data.test_split) / 'episodes.parquet'}")
+    print(f"checkpoints: {output_dir / 'checkpoints'}\nrouter: {router_dir}\nmetrics: {output_dir / 'metrics.csv'}")
+    if "test" in result:
+        print(f"episodes: {output_dir / ('eval_' + cfg.data.test_split) / 'episodes.parquet'}")
     (output_dir / "result.json").write_text(json.dumps(result, indent=2, default=str))
     loop.close()
     return result
