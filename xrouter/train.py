@@ -46,6 +46,9 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     from xrouter.rl.module import RouterRLModule
 
     quiet_http_loggers()
+    if cfg.trainer.get("strategy") == "fsdp" and cfg.rollout.backend == "vllm":
+        raise ValueError("trainer=fsdp with rollout=vllm is not supported yet (the engine would need the gathered "
+                         "weights after every step): use rollout=hf with trainer=fsdp, or trainer=ddp with rollout=vllm")
     output_dir = resolve_output_dir(cfg)
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))

@@ -50,3 +50,10 @@ def test_resume_continues_the_step_count(first_run, tmp_path):
     resumed = run_train(compose("train", SMALL + ["trainer.max_steps=3", f"output_dir={tmp_path}",
                                                   f"ckpt_path={out / 'checkpoints' / 'last.ckpt'}"]))
     assert resumed["global_step"] == 3
+
+
+def test_fsdp_with_vllm_is_refused_before_anything_runs(tmp_path):
+    cfg = compose("train", ["trainer=fsdp", "rollout=vllm", f"output_dir={tmp_path}"])
+    with pytest.raises(ValueError, match="trainer=fsdp with rollout=vllm is not supported"):
+        run_train(cfg)
+    assert not any(tmp_path.iterdir())  # refused before writing anything

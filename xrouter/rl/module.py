@@ -68,7 +68,7 @@ class RouterRLModule(L.LightningModule):
         self.model.train()  # from_pretrained returns eval mode
         disable_ddp_reducer(self.trainer.strategy.model)  # multi-process: _update all-reduces gradients itself
         if self.rollout_cfg.get("gradient_checkpointing"):  # long sequences: recompute activations in backward
-            self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            enable_activation_checkpointing(self.model)
 
     # ---- rollouts ------------------------------------------------------------------------
     def collect(self, examples: list[dict[str, Any]]) -> tuple[RolloutBatch, dict[str, float]]:
@@ -194,7 +194,7 @@ class RouterRLModule(L.LightningModule):
                 for part, logprobs, mask, entropy in sequence_logprobs(
                         self.model, sub.input_ids, sub.response_mask, pad_id, micro, with_entropy=True,
                         device=device, grad=True,
-                        share_prefix=not (self.model.is_gradient_checkpointing or sharded)):
+                        share_prefix=not (activation_checkpointing(self.model) or sharded)):
                     ids = rows[part]
                     old_full = logprobs.detach() if old is None else self._scatter(mask, [old[i] for i in ids])
                     lengths = mask.sum(dim=1).long().tolist()
@@ -279,6 +279,20 @@ class RouterRLModule(L.LightningModule):
                        f"cost/query ${metrics['val/cost_per_query']:.2e}  reward {metrics['val/reward']:.3f}  "
                        f"valid {metrics['val/valid_final_rate']:.2f}  "
                        + "  ".join(f"{b}: {i['top']} {i['top_share']:.0%}" for b, i in by_benchmark.items()))
+
+
+def enable_activation_checkpointing(model) -> None:
+    """Non-reentrant activation checkpointing, under either transformers name (5.24 renamed it)."""
+    if hasattr(model, "activation_checkpointing_enable"):
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
+
+def activation_checkpointing(model) -> bool:
+    """Whether ``model`` recomputes activations (transformers 5.24 renamed ``is_gradient_checkpointing``)."""
+    flag = getattr(model, "is_activation_checkpointing", None)
+    return bool(model.is_gradient_checkpointing if flag is None else flag)
 
 
 def per_benchmark_choices(episodes) -> dict[str, dict[str, Any]]:
