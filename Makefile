@@ -20,8 +20,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-## the main job on its embedded default (no API key, no GPU)
-run: stats
+## the main job on its embedded default (no API key, no GPU): train the tiny router on RouterBench
+## replay (CPU), then evaluate it on the test split beside the single models and the oracle
+run: train
 
 ## per-model and oracle accuracy/cost of the RouterBench replay pool (test split)
 stats: setup
