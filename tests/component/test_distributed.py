@@ -147,7 +147,7 @@ def _worker(out: Path, cache: Path, mode: str) -> None:
     from xrouter.data.benchmarks import load_benchmark
     from xrouter.rl.cold_start import call_text, select_text
     from xrouter.rl.datamodule import PromptDataModule
-    from xrouter.rl.fsdp import fsdp_strategy, is_sharded, local_value
+    from xrouter.rl.fsdp import fsdp_strategy, full_value, is_sharded
     from xrouter.rl.module import RouterRLModule
 
     torch.set_num_threads(1)
@@ -199,7 +199,7 @@ def _worker(out: Path, cache: Path, mode: str) -> None:
             return config
 
         def _keep_grads(self, optimizer, args, kwargs):  # full tensors under fsdp (a collective: all ranks call it)
-            self.grads.update({n: local_value(p.grad.detach()).clone() for n, p in self.model.named_parameters()})
+            self.grads.update({n: full_value(p.grad.detach()).clone() for n, p in self.model.named_parameters()})
 
     world = 1 if mode == "single" else WORLD
     data = PromptDataModule(examples, [], PROMPTS_PER_RANK * WORLD // world, seed=0)
@@ -220,7 +220,7 @@ def _worker(out: Path, cache: Path, mode: str) -> None:
     if mode in ("zero", "fsdp"):
         trainer.save_checkpoint(out / f"{mode}.ckpt")  # every rank takes part: the shards are gathered on rank 0
     tag = f"{mode}_rank{trainer.global_rank}" if world > 1 else "single"
-    torch.save({n: local_value(p.detach()).clone() for n, p in model.named_parameters()}, out / f"{tag}.pt")
+    torch.save({n: full_value(p.detach()).clone() for n, p in model.named_parameters()}, out / f"{tag}.pt")
     torch.save(module.grads, out / f"{tag}.grad.pt")
     (out / f"{tag}.prompts.json").write_text(json.dumps(seen))
     loop.close()

@@ -50,10 +50,19 @@ def local_cuda_device() -> str:
 
 def all_reduce_sum(value: float) -> float:
     """The sum of ``value`` over all ranks (the value itself with one process)."""
+    return _all_reduce(value, dist.ReduceOp.SUM)
+
+
+def all_reduce_max(value: float) -> float:
+    """The largest ``value`` over all ranks (the value itself with one process)."""
+    return _all_reduce(value, dist.ReduceOp.MAX)
+
+
+def _all_reduce(value: float, op) -> float:
     if not is_distributed():
         return float(value)
     tensor = torch.tensor([float(value)], dtype=torch.float64, device=_collective_device())
-    dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    dist.all_reduce(tensor, op=op)
     return float(tensor.item())
 
 

@@ -29,6 +29,8 @@ from typing import Any, Iterator, Mapping
 import torch
 import torch.distributed as dist
 
+from xrouter.rl.distributed import all_reduce_max, is_distributed
+
 
 def is_sharded(model: torch.nn.Module) -> bool:
     """True once ``shard_router`` has wrapped ``model`` (its parameters are DTensor shards)."""
@@ -65,7 +67,7 @@ def shard_router(model: torch.nn.Module, mesh) -> torch.nn.Module:
 
     if is_sharded(model):
         return model
-    if dist.is_initialized() and dist.get_world_size() > 1:
+    if is_distributed():
         with torch.no_grad():
             for tensor in [*model.parameters(), *model.buffers()]:
                 dist.broadcast(tensor.data, src=0)
@@ -107,13 +109,7 @@ def full_weights(model: torch.nn.Module) -> Iterator[None]:
 def pad_micro_batches(local_count: int) -> int:
     """How many zero-weight micro-batches this rank adds so that every rank runs as many as the
     busiest one (each forward/backward of a sharded model is a collective)."""
-    if not (dist.is_initialized() and dist.get_world_size() > 1):
-        return 0
-    count = torch.tensor([local_count], dtype=torch.long)
-    if dist.get_backend() == "nccl":
-        count = count.cuda()
-    dist.all_reduce(count, op=dist.ReduceOp.MAX)
-    return int(count.item()) - local_count
+    return int(all_reduce_max(local_count)) - local_count
 
 
 def zero_weight_backward(model: torch.nn.Module, pad_id: int, device, backward) -> None:
@@ -124,7 +120,7 @@ def zero_weight_backward(model: torch.nn.Module, pad_id: int, device, backward) 
     backward(logits.float().sum() * 0.0)
 
 
-def local_value(tensor: torch.Tensor) -> torch.Tensor:
+def full_value(tensor: torch.Tensor) -> torch.Tensor:
     """A DTensor's full value (a collective), or the tensor itself."""
     from torch.distributed.tensor import DTensor
 

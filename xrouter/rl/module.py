@@ -9,6 +9,7 @@ temperature 1, so ratios compare like with like.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import random
@@ -21,7 +22,7 @@ import torch
 from xrouter.eval.summary import summarize_episodes
 from xrouter.rl.advantages import grpo_advantages, informative_groups
 from xrouter.rl.distributed import adamw, all_reduce_sum, any_rank, disable_ddp_reducer, sync_gradients
-from xrouter.rl.fsdp import full_weights, is_sharded, local_value, pad_micro_batches, shard_router, zero_weight_backward
+from xrouter.rl.fsdp import full_value, full_weights, is_sharded, pad_micro_batches, shard_router, zero_weight_backward
 from xrouter.rl.losses import kl_k3, masked_mean, policy_loss
 from xrouter.rollout.agent_loop import AgentLoop, RolloutBatch
 from xrouter.rollout.hf import SamplingConfig, sequence_logprobs
@@ -40,6 +41,7 @@ class RouterRLModule(L.LightningModule):
         if self.algo.get("kl_beta", 0.0) > 0:
             self.ref_model = copy.deepcopy(model).eval().requires_grad_(False)
         self._val_episodes: list = []
+        self._val_weights = contextlib.ExitStack()  # the gathered weights held through a validation
         self.sampling = SamplingConfig(max_new_tokens=self.rollout_cfg["max_new_tokens"],
                                        temperature=self.rollout_cfg.get("temperature", 1.0),
                                        top_p=self.rollout_cfg.get("top_p", 1.0), do_sample=True)
@@ -217,7 +219,7 @@ class RouterRLModule(L.LightningModule):
                 if not sharded:
                     sync_gradients(self.model.parameters())  # FSDP's reduce-scatter already summed sharded ones
                 grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), algo.get("grad_clip", 1.0))
-                stats["grad_norm"] += float(local_value(grad_norm))
+                stats["grad_norm"] += float(full_value(grad_norm))
                 optimizer.step()
                 scheduler.step()
                 n_updates += 1
@@ -249,8 +251,8 @@ class RouterRLModule(L.LightningModule):
 
     # ---- validation ---------------------------------------------------------------------------
     def on_validation_epoch_start(self) -> None:
-        self._val_weights = full_weights(self.model)  # trainer=fsdp: whole for greedy generation
-        self._val_weights.__enter__()
+        self._val_weights = contextlib.ExitStack()  # trainer=fsdp: whole for greedy generation
+        self._val_weights.enter_context(full_weights(self.model))
 
     def validation_step(self, examples: list[dict[str, Any]], batch_idx: int) -> None:
         self.loop.generator.device = self.device
@@ -258,9 +260,7 @@ class RouterRLModule(L.LightningModule):
         self._val_episodes.extend(batch.episodes)
 
     def on_validation_epoch_end(self) -> None:
-        weights, self._val_weights = getattr(self, "_val_weights", None), None
-        if weights is not None:
-            weights.__exit__(None, None, None)
+        self._val_weights.close()
         episodes, self._val_episodes = self._val_episodes, []
         summary = summarize_episodes(episodes)
         if not summary.get("n"):
