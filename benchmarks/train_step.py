@@ -290,7 +290,7 @@ def main() -> None:
     from xrouter.build import build_env, build_pool, build_router, router_corpus, router_extra_tokens
     from xrouter.config import data_dir_of, quiet_http_loggers
     from xrouter.data.benchmarks import load_benchmark
-    from xrouter.rl.datamodule import split_dev
+    from xrouter.data.splits import split_dev
 
     quiet_http_loggers()
     import transformers

@@ -40,7 +40,8 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     from xrouter.data.benchmarks import load_benchmark
     from xrouter.eval.router_eval import evaluate_router, print_comparison
     from xrouter.rl.cold_start import cold_start
-    from xrouter.rl.datamodule import PromptDataModule, split_dev
+    from xrouter.data.splits import split_dev
+    from xrouter.rl.datamodule import PromptDataModule
     from xrouter.rl.distributed import end_distributed_job, job_output_dir_for_children, launch_rank, local_cuda_device
     from xrouter.rl.fsdp import full_state_dict, is_sharded, unsharded_copy
     from xrouter.rl.module import RouterRLModule

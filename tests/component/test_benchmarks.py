@@ -20,14 +20,14 @@ from xrouter.verify.code import humaneval_problems
 
 # split -> number of examples (split "all" is the sum); hash splits are fixed by the seed in the config
 EXPECTED = {
-    "gsm8k": {"train": 7099, "dev": 374, "test": 1319},
-    "math500": {"train": 401, "dev": 40, "test": 59},
+    "gsm8k": {"train": 7139, "dev": 334, "test": 1319},
+    "math500": {"train": 415, "dev": 37, "test": 48},
     "aime24": {"test": 30},
     "aime25": {"test": 30},
     "amc23": {"test": 40},
-    "olympiadbench": {"train": 538, "dev": 70, "test": 67},
-    "minerva_math": {"train": 219, "dev": 24, "test": 29},
-    "mmlu_pro": {"train": 233, "dev": 32, "test": 35},
+    "olympiadbench": {"train": 547, "dev": 65, "test": 63},
+    "minerva_math": {"train": 226, "dev": 26, "test": 20},
+    "mmlu_pro": {"train": 245, "dev": 29, "test": 26},
     "mmlu": {"dev": 285, "test": 14042},
     "mbpp": {"train": 384, "dev": 90, "test": 500},
     "humaneval": {"test": 164},

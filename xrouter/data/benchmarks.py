@@ -15,7 +15,7 @@ A benchmark config (``conf/benchmark/<name>.yaml``) names a ``kind``:
 
 Example ids are stable: ``<benchmark>/<upstream split>/<index or upstream id>``.  ``splits`` maps
 examples to train/dev/test: ``{kind: upstream}``, ``{kind: test_only}``, or ``{kind: hash, seed,
-fractions, from}`` (bucket by sha256 of ``seed/id``; with ``from``, only that upstream split is
+fractions, from}`` (bucket by ``xrouter.data.splits.hash_fraction`` of the id; with ``from``, only that upstream split is
 divided and the others keep their name).  Extra columns: ``reference`` (a reference solution),
 ``letters``/``choices`` (choice), ``tests``/``test_setup_code``/``entry_point``/``task_id``/
 ``code_prompt`` (code), ``subject``, ``upstream_id``.  ``verify_example(row, answer)`` scores a
@@ -25,7 +25,6 @@ direct answer against a row.
 from __future__ import annotations
 
 import ast
-import hashlib
 import json
 import re
 from pathlib import Path
@@ -35,6 +34,7 @@ import pandas as pd
 
 from xrouter.config import to_plain
 from xrouter.data.datasets import select_split
+from xrouter.data.splits import assign_splits
 from xrouter.data.store import FileSpec, ensure_file
 from xrouter.data.traces import complete_prompts
 from xrouter.verify.base import Score, verify, verify_many
@@ -50,38 +50,6 @@ _OPTION_LINE = re.compile(r"^([A-Z])\. (.*)$", re.MULTILINE)
 def render(template: str, **fields: Any) -> str:
     """``{name}`` -> ``fields[name]``; anything else (``\\boxed{}``, ``{x}`` unknown) stays as written."""
     return _FIELD.sub(lambda m: str(fields[m.group(1)]) if m.group(1) in fields else m.group(0), template)
-
-
-def hash_fraction(example_id: str, seed: int = 0) -> float:
-    """A uniform number in [0, 1) fixed by ``seed`` and the id (not by file order or Python's hash)."""
-    return int(hashlib.sha256(f"{seed}/{example_id}".encode()).hexdigest()[:15], 16) / 16**15
-
-
-def assign_splits(ids: Sequence[str], upstream: Sequence[str], rule: Mapping[str, Any] | None) -> list[str]:
-    """The split of each example under ``rule`` (see the module docstring)."""
-    rule = dict(rule or {"kind": "upstream"})
-    kind = rule.get("kind", "upstream")
-    if kind == "upstream":
-        return list(upstream)
-    if kind == "test_only":
-        return ["test"] * len(ids)
-    if kind != "hash":
-        raise ValueError(f"unknown splits kind {kind!r}; use upstream, test_only or hash")
-    fractions = dict(rule["fractions"])
-    if abs(sum(fractions.values()) - 1.0) > 1e-9:
-        raise ValueError(f"split fractions {fractions} do not sum to 1")
-    out = []
-    for example_id, up in zip(ids, upstream):
-        if rule.get("from") and up != rule["from"]:
-            out.append(up)
-            continue
-        x, edge = hash_fraction(example_id, int(rule.get("seed", 0))), 0.0
-        for name, share in fractions.items():
-            edge += share
-            if x < edge:
-                break
-        out.append(name)
-    return out
 
 
 def read_jsonl(path: Path) -> list[dict]:

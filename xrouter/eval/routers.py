@@ -78,7 +78,7 @@ def resolve_router(cfg: DictConfig, pool: ModelPool, data_dir: Path, cache_dir: 
         model, tokenizer = load_router(path, dtype=dtype, device=device)
     else:  # the untrained tiny router, as xrouter.train builds it
         from xrouter.data.benchmarks import load_benchmark
-        from xrouter.rl.datamodule import split_dev
+        from xrouter.data.splits import split_dev
 
         data = settings.data
         train_rows = load_benchmark(settings.benchmark, data_dir, data.train_split, cache_dir).to_dict("records")

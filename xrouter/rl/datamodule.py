@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import random
 from typing import Any, Iterator, Sequence
 
 import lightning as L
 from torch.utils.data import DataLoader, Dataset
-
-
-def split_dev(examples: Sequence[dict[str, Any]], fraction: float, seed: int, max_dev: int | None = None
-              ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """A stable dev split carved from train by hashing ``seed:prompt_id`` (same ids every run)."""
-    def bucket(example: dict[str, Any]) -> float:
-        digest = hashlib.sha1(f"{seed}:{example['prompt_id']}".encode()).hexdigest()
-        return int(digest[:8], 16) / 0xFFFFFFFF
-
-    dev = [e for e in examples if bucket(e) < fraction]
-    train = [e for e in examples if bucket(e) >= fraction]
-    if max_dev is not None and len(dev) > max_dev:
-        dev = sorted(dev, key=bucket)[:max_dev]
-    return train, dev
 
 
 class _Examples(Dataset):

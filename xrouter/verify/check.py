@@ -35,7 +35,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from xrouter import CONF_DIR
 from xrouter.config import data_dir_of, to_plain
-from xrouter.data.benchmarks import alias_entry_point, entry_point_of, hash_fraction
+from xrouter.data.benchmarks import alias_entry_point, entry_point_of
+from xrouter.data.splits import hash_fraction
 from xrouter.data.datasets import dataset_config, load_dataset
 from xrouter.verify.base import Score, verify_many
 from xrouter.verify.choice import extract_choice
