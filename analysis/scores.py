@@ -1,10 +1,10 @@
-"""Pareto frontier and AIQ over tidy run rows; the metrics themselves are ``xrouter.eval.metrics``'s."""
+"""Pareto frontier and AIQ over tidy run rows; the metrics themselves are ``xrouter.metrics``'s."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from xrouter.eval.metrics import aiq, common_cost_range, pareto_frontier
+from xrouter.metrics import aiq, common_cost_range, pareto_frontier
 
 ORACLE, SINGLE = "oracle", "single"
 

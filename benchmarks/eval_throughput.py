@@ -100,23 +100,22 @@ def main() -> None:
               f"run dir {entry['run_dir_episodes_per_s']:>7,}/s  (prepare {prepare_s:.1f} s)", flush=True)
 
     if args.router_examples:
-        from xrouter.build import build_agent_loop, build_env
+        from xrouter.build import build_run
         from xrouter.eval.router_eval import evaluate_router
-        from xrouter.eval.routers import resolve_router
 
         cfg = config(["policy=router_prompted"])
-        model, tokenizer, settings, _, path, device = resolve_router(cfg, pool, data_dir, cache_dir)
-        loop = build_agent_loop(settings, model, tokenizer, build_env(settings, pool), device)
+        built = build_run(cfg, pool=pool)  # the untrained tiny router, as xrouter.train builds it
+        loop, max_new_tokens = built.loop, built.settings.max_new_tokens
         batch = examples[: args.router_examples]
         with tempfile.TemporaryDirectory() as tmp:
-            evaluate_router(loop, batch[:4], Path(tmp) / "warm", settings.rollout.max_new_tokens)
+            evaluate_router(loop, batch[:4], Path(tmp) / "warm", max_new_tokens)
             started = time.perf_counter()
-            summary = evaluate_router(loop, batch, Path(tmp) / "run", settings.rollout.max_new_tokens)
+            summary = evaluate_router(loop, batch, Path(tmp) / "run", max_new_tokens)
             elapsed = time.perf_counter() - started
         loop.close()
         results["tiny_router"] = {"episodes_per_s": round(len(batch) / elapsed, 2), "episodes": len(batch),
                                   "turns_per_episode": summary["turns_per_query"],
-                                  "max_new_tokens": int(settings.rollout.max_new_tokens), "path": path}
+                                  "max_new_tokens": int(max_new_tokens), "path": built.settings.initial_router}
         print(f"{'tiny router (untrained, greedy)':42s} {results['tiny_router']['episodes_per_s']:.2f} episodes/s "
               f"({len(batch)} episodes, {summary['turns_per_query']:.2f} turns each, {args.threads} thread(s))")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None

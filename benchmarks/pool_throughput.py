@@ -40,7 +40,8 @@ def compose_pool_config():
 
 def build_replay_pool() -> tuple[ModelPool, list[tuple[str, str, str]]]:
     """The RouterBench replay pool and every recorded (pool model, prompt_id, prompt)."""
-    from xrouter.build import build_pool, load_pool_traces
+    from xrouter.build import build_pool
+    from xrouter.data.datasets import load_pool_traces
     from xrouter.config import data_dir_of
 
     cfg = compose_pool_config()

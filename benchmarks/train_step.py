@@ -5,7 +5,7 @@
         [--order ours,trl] [hydra overrides of conf/train.yaml ...]
 
 Both trainers start from the same weights: the tiny router (``Qwen2ForCausalLM`` +
-``PreTrainedTokenizerFast`` from ``xrouter.build.build_router``, optionally after a short cold start)
+``PreTrainedTokenizerFast`` from ``xrouter.build.build_run``, optionally after a short cold start)
 is saved with ``save_pretrained`` to a temp dir and loaded once for each side.  Single turn: the env
 runs with ``env.mode=simple`` (one action; the router's call is final), so each episode is one
 generation.  Each step is ``--prompts`` prompts x ``--group`` samples, up to ``--max-new-tokens`` new
@@ -157,10 +157,12 @@ def run_ours(cfg, router_dir: Path, env, examples: list[dict], args, clock: Step
     from xrouter.rl.datamodule import _as_list, _Examples
     from xrouter.rl.module import RouterRLModule
     from xrouter.router.policy import load_router
+    from xrouter.router.settings import RouterSettings
 
     L.seed_everything(args.seed, workers=True, verbose=False)
     model, tokenizer = load_router(router_dir)
-    loop = build_agent_loop(cfg, model, tokenizer, env, "cpu")
+    loop = build_agent_loop(cfg.rollout, RouterSettings.from_config(to_plain(cfg), env.pool.names), model, tokenizer,
+                            env, "cpu")
     run = loop.run
 
     def counted_run(*a, **k):
@@ -287,10 +289,8 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-    from xrouter.build import build_env, build_pool, build_router, router_corpus, router_extra_tokens
-    from xrouter.config import data_dir_of, quiet_http_loggers
-    from xrouter.data.benchmarks import load_benchmark
-    from xrouter.data.splits import split_dev
+    from xrouter.build import build_run
+    from xrouter.config import quiet_http_loggers
 
     quiet_http_loggers()
     import transformers
@@ -303,24 +303,18 @@ def main() -> None:
                    f"rollout.generate_batch_size={batch}", "algo.dynamic_sampling=false", "algo.max_refill=0",
                    "algo.kl_beta=0.0", "algo.ppo_epochs=1", "algo.minibatches=1", f"seed={args.seed}",
                    *args.overrides])
-    data_dir, cache_dir = data_dir_of(cfg), Path(cfg.paths.cache_dir)
     started = time.perf_counter()
-    pool = build_pool(cfg.pool, data_dir, cache_dir)
-    examples = load_benchmark(cfg.benchmark, data_dir, cfg.data.train_split, cache_dir).to_dict("records")
-    train, _ = split_dev(examples, cfg.data.dev_fraction, cfg.seed, cfg.data.get("dev_max"))
-    env = build_env(cfg, pool)
-    model, tokenizer = build_router(cfg.router, router_corpus(train, env), cache_dir, "cpu",
-                                    extra_tokens=router_extra_tokens(pool))
+    built = build_run(cfg)
+    pool, env, model, tokenizer, train = built.pool, built.env, built.model, built.tokenizer, built.train
     if args.cold_start_steps > 0:
-        from xrouter.build import build_agent_loop
         from xrouter.rl.cold_start import cold_start
 
-        loop = build_agent_loop(cfg, model, tokenizer, env, "cpu")
-        cold_start(model, loop, train, pool.names, steps=args.cold_start_steps, batch_size=cfg.cold_start.batch_size,
-                   lr=cfg.cold_start.lr, micro_batch_size=cfg.rollout.micro_batch_size, seed=args.seed,
+        cold_start(model, built.loop, train, pool.names, steps=args.cold_start_steps,
+                   batch_size=cfg.cold_start.batch_size, lr=cfg.cold_start.lr,
+                   micro_batch_size=cfg.rollout.micro_batch_size, seed=args.seed,
                    system_prompt=None if cfg.cold_start.arguments == "none" else "",
                    warmup_steps=cfg.cold_start.warmup_steps)
-        loop.close()
+    built.close()
     chosen = random.Random(args.seed).sample(train, args.prompts * (args.warmup + args.steps))
     n_params = sum(p.numel() for p in model.parameters())
     print(f"setup {time.perf_counter() - started:.1f}s: router {n_params / 1e6:.2f}M params, vocab {len(tokenizer)}, "

@@ -1,8 +1,13 @@
-"""The one place that turns configs into objects: datasets, prices, endpoints, pools."""
+"""The one place that turns configs into objects: prices, endpoints, pools, routers, environments, loops.
+
+``build_run(cfg)`` is the run recipe every entry point uses (train, evaluate, serve's demo, tests):
+pool, prompts, router, environment and agent loop from one composed config; ``save_router`` writes
+the self-describing router directory that evaluate and serve read back.
+"""
 
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -10,30 +15,16 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from xrouter import CONF_DIR
-from xrouter.config import to_plain
-from xrouter.data.datasets import dataset_config, load_dataset
-from xrouter.data.traces import load_traces
+from xrouter.config import data_dir_of, to_plain
+from xrouter.data.datasets import load_pool_traces
 from xrouter.pool.ledger import CostLedger
 from xrouter.pool.pool import ModelCard, ModelPool
 from xrouter.pool.pricing import Price, PriceTable
+from xrouter.pool.specs import model_specs
+from xrouter.router.parsing import TOOL_SCAFFOLD_TOKENS
+from xrouter.router.settings import RouterSettings
 
 ENDPOINT_KINDS = ("replay", "openai", "hf_local")
-
-
-def tool_safe_name(model: str) -> str:
-    """A trace model id as a pool name usable in ``call_<name>`` (``meta/llama-2-70b`` -> ``llama-2-70b``)."""
-    return re.sub(r"[^A-Za-z0-9_-]", "-", model.split("/")[-1])[:59]
-
-
-def load_pool_traces(traces: str, data_dir: Path, cache_dir: Path | None = None) -> pd.DataFrame:
-    """``traces`` is a dataset name (``conf/dataset/<name>.yaml``) or a canonical trace file."""
-    if (CONF_DIR / "dataset" / f"{traces}.yaml").exists():
-        return load_dataset(dataset_config(traces), data_dir, cache_dir=cache_dir)
-    path = Path(traces).expanduser()
-    if not path.exists():
-        known = sorted(p.stem for p in (CONF_DIR / "dataset").glob("*.yaml"))
-        raise FileNotFoundError(f"pool.traces='{traces}' is neither a dataset name ({known}) nor an existing file")
-    return load_traces(path)
 
 
 def pricing_entries(pool_cfg: Mapping[str, Any]) -> dict[str, Any]:
@@ -57,21 +48,6 @@ def price_from_traces(rows: pd.DataFrame) -> Price | None:
         return None
     per_mtok = float(rows["cost_usd"].sum()) / float(tokens) * 1e6
     return Price(per_mtok, per_mtok, source="estimated from recorded costs and tokens")
-
-
-def model_specs(pool_cfg: Mapping[str, Any], traces: pd.DataFrame | None) -> dict[str, dict[str, Any]]:
-    """Each pool model's settings: ``common`` merged under the model's own entry.
-
-    A replay pool with no ``models:`` takes every model in its traces.
-    """
-    common = dict(pool_cfg.get("common") or {})
-    models = dict(pool_cfg.get("models") or {})
-    if not models and traces is not None:
-        models = {tool_safe_name(m): {"trace_model": m} for m in sorted(traces["model"].unique())}
-    if not models:
-        raise ValueError(f"pool '{pool_cfg.get('name')}' has no models; list them under pool.models")
-    return {name: {"kind": pool_cfg.get("kind", "replay"), **common, **(spec or {})} for name, spec in models.items()
-            if not str(name).startswith("_")}
 
 
 def build_pool(pool_cfg: Mapping[str, Any] | DictConfig, data_dir: Path, cache_dir: Path | None = None,
@@ -134,7 +110,7 @@ def router_corpus(examples: list[dict[str, Any]], env) -> list[str]:
     """Texts the tiny router's tokenizer is trained on: what it will read and write."""
     import json as _json
 
-    from xrouter.rl.cold_start import call_text, select_text
+    from xrouter.router.parsing import render_call, render_select
 
     corpus = [env.reset(e, "corpus").messages[1]["content"] for e in examples]
     corpus.append(env.system_prompt_text)
@@ -142,12 +118,9 @@ def router_corpus(examples: list[dict[str, Any]], env) -> list[str]:
     if tools:
         corpus.append(_json.dumps(tools))
     for name in env.pool.names:
-        corpus += [call_text(name), select_text(name), call_text(name, None), call_text(name, "Answer concisely.")] * 10
+        corpus += [render_call(name), render_select(name), render_call(name, None),
+                   render_call(name, "Answer concisely.")] * 10
     return corpus
-
-
-TOOL_SCAFFOLD_TOKENS = ['\n{"name": "', '", "arguments": {}}\n', '", "arguments": {"model_call_name": "', '"}}\n',
-                        "select_response"]
 
 
 def router_extra_tokens(pool: ModelPool) -> list[str]:
@@ -174,30 +147,32 @@ def build_router(router_cfg: Mapping[str, Any], corpus: list[str] | None, cache_
     raise ValueError(f"router.kind must be 'tiny' or 'pretrained', not '{router_cfg['kind']}'")
 
 
-def build_env(cfg: Mapping[str, Any], pool: ModelPool):
-    """The routing environment from ``env``, ``router.prompt`` and ``reward`` configs."""
+def build_env(pool: ModelPool, settings: RouterSettings, reward_cfg: Mapping[str, Any] | None = None):
+    """The routing environment: the router's prompt, price and turns (``settings``) over ``pool``, scored
+    by the benchmark verifiers and ``reward_cfg`` (default: the reward the router was trained on)."""
+    from xrouter.data.benchmarks import verify_example
     from xrouter.env.router_env import RouterEnv
     from xrouter.pool.pricing import parse_price_entry
-    from xrouter.data.benchmarks import verify_example
     from xrouter.reward import build_reward
 
-    env_cfg, prompt_cfg = to_plain(cfg["env"]), to_plain(cfg["router"].get("prompt") or {})
-    router_price = parse_price_entry("router", to_plain(cfg["router"]["price"])) if cfg["router"].get("price") else None
-    return RouterEnv(pool, verify_example, build_reward(to_plain(cfg["reward"])), max_turns=env_cfg["max_turns"],
-                     mode=env_cfg["mode"], tools_in_prompt=prompt_cfg.get("tools_in_prompt", "full"),
-                     max_query_chars=prompt_cfg.get("max_query_chars"),
-                     max_tool_result_chars=prompt_cfg.get("max_tool_result_chars", 2000),
-                     call_max_tokens=env_cfg.get("call_max_tokens"), router_price=router_price,
-                     system_prompt_style=prompt_cfg.get("system_prompt_style"))
+    prompt = settings.prompt
+    router_price = parse_price_entry("router", settings.price) if settings.price else None
+    return RouterEnv(pool, verify_example, build_reward(to_plain(reward_cfg or settings.reward)),
+                     max_turns=settings.max_turns, mode=settings.mode,
+                     tools_in_prompt=prompt.get("tools_in_prompt", "full"), max_query_chars=prompt.get("max_query_chars"),
+                     max_tool_result_chars=prompt.get("max_tool_result_chars", 2000),
+                     call_max_tokens=settings.call_max_tokens, router_price=router_price,
+                     system_prompt_style=prompt.get("system_prompt_style"))
 
 
-def build_agent_loop(cfg: Mapping[str, Any], model, tokenizer, env, device: str = "cpu"):
+def build_agent_loop(rollout_cfg: Mapping[str, Any], settings: RouterSettings, model, tokenizer, env,
+                     device: str = "cpu"):
     """The agent loop with the configured rollout backend (``hf``; ``vllm`` on GPUs)."""
     from xrouter.rollout.agent_loop import AgentLoop
     from xrouter.rollout.hf import HFGenerator
 
-    rollout = to_plain(cfg["rollout"])
-    eos = tokenizer.convert_tokens_to_ids(rollout.get("eos_token", "<|im_end|>"))
+    rollout = {**to_plain(rollout_cfg), "eos_token": settings.eos_token, "max_seq_len": settings.max_seq_len}
+    eos = tokenizer.convert_tokens_to_ids(settings.eos_token)
     if rollout["backend"] == "hf":
         generator = HFGenerator(model, tokenizer, eos, device=device, batch_size=rollout["generate_batch_size"])
     elif rollout["backend"] == "vllm":
@@ -206,4 +181,91 @@ def build_agent_loop(cfg: Mapping[str, Any], model, tokenizer, env, device: str 
         generator = VLLMGenerator(model, tokenizer, eos, rollout)
     else:
         raise ValueError(f"rollout.backend must be 'hf' or 'vllm', not '{rollout['backend']}'")
-    return AgentLoop(generator, tokenizer, env, max_seq_len=rollout["max_seq_len"])
+    return AgentLoop(generator, tokenizer, env, max_seq_len=settings.max_seq_len)
+
+
+# ---- the run recipe: config -> pool, prompts, router, environment, loop ------------------------------
+
+@dataclass
+class Run:
+    """What a config turns into: train, evaluate, serve's demo and the tests all start here."""
+
+    pool: ModelPool
+    settings: RouterSettings
+    env: Any          # RouterEnv
+    model: Any        # a transformers causal LM
+    tokenizer: Any
+    loop: Any         # AgentLoop
+    train: list[dict[str, Any]]
+    dev: list[dict[str, Any]]
+    device: str
+
+    def close(self) -> None:
+        self.loop.close()
+
+
+def train_and_dev(cfg: DictConfig, data_dir: Path, cache_dir: Path) -> tuple[list[dict], list[dict]]:
+    """The training prompts and the seeded dev slice carved from them (``data.dev_fraction``, ``data.dev_max``)."""
+    from xrouter.data.benchmarks import load_benchmark
+    from xrouter.data.splits import split_dev
+
+    examples = load_benchmark(cfg.benchmark, data_dir, cfg.data.train_split, cache_dir).to_dict("records")
+    train, dev = split_dev(examples, cfg.data.dev_fraction, cfg.seed, cfg.data.get("dev_max"))
+    if cfg.data.get("train_max"):
+        train = train[: int(cfg.data.train_max)]
+    return train, dev
+
+
+def load_examples(cfg: DictConfig, split: str, limit: int | None = None) -> list[dict[str, Any]]:
+    """The examples of ``cfg.benchmark``'s ``split`` (the first ``limit`` only, when given)."""
+    from xrouter.data.benchmarks import load_benchmark
+
+    frame = load_benchmark(cfg.benchmark, data_dir_of(cfg), split, Path(cfg.paths.cache_dir))
+    if limit:
+        frame = frame.head(int(limit))
+    return frame.to_dict("records")
+
+
+def build_run(cfg: DictConfig, *, device: str = "cpu", pool: ModelPool | None = None,
+              router_path: str | Path | None = None, settings: RouterSettings | None = None) -> Run:
+    """Pool, prompts, router, environment and agent loop of a composed train/evaluate config.
+
+    Without ``router_path`` the router is built from ``cfg.router`` (the tiny router's tokenizer is
+    trained on the training prompts, so the same config always gives the same cached weights) and its
+    settings come from ``cfg``.  With ``router_path`` (a saved router directory or hub id) the weights
+    are loaded and the settings come from the directory's ``xrouter.json`` (``load_router_settings``).
+    ``pool`` replaces ``cfg.pool`` (a subset of models, a serving ledger); ``settings`` replaces the
+    router's own (evaluating the weights a run started from with that run's settings).
+    """
+    import torch
+
+    from xrouter.router.policy import load_router
+    from xrouter.router.settings import load_router_settings
+
+    data_dir, cache_dir = data_dir_of(cfg), Path(cfg.paths.cache_dir)
+    pool = pool if pool is not None else build_pool(cfg.pool, data_dir, cache_dir)
+    if router_path is None:
+        settings = settings or RouterSettings.from_config(to_plain(cfg), pool.names)
+        train, dev = train_and_dev(cfg, data_dir, cache_dir)
+        env = build_env(pool, settings)
+        model, tokenizer = build_router(cfg.router, router_corpus(train, env), cache_dir, device,
+                                        extra_tokens=router_extra_tokens(pool))
+        settings.initial_router = str(model.config._name_or_path)
+    else:
+        settings = settings or load_router_settings(
+            router_path, RouterSettings.from_config(to_plain(cfg), pool.names, source="config (no settings file)"))
+        train, dev = [], []
+        env = build_env(pool, settings)
+        dtype = getattr(torch, str(cfg.router.get("dtype", "float32")))
+        model, tokenizer = load_router(router_path, dtype=dtype, device=device)
+    loop = build_agent_loop(cfg.rollout, settings, model, tokenizer, env, device)
+    return Run(pool, settings, env, model, tokenizer, loop, train, dev, device)
+
+
+def save_router(run: Run, router_dir: str | Path) -> Path:
+    """Weights, tokenizer (with its chat template) and ``xrouter.json``: a router directory complete on its own."""
+    router_dir = Path(router_dir)
+    run.model.save_pretrained(router_dir)
+    run.tokenizer.save_pretrained(router_dir)
+    run.settings.save(router_dir)
+    return router_dir

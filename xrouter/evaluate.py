@@ -35,18 +35,9 @@ def resolve_output_dir(cfg: DictConfig) -> Path:
     return Path(HydraConfig.get().runtime.output_dir)
 
 
-def load_examples(cfg: DictConfig, data_dir: Path, cache_dir: Path) -> list[dict[str, Any]]:
-    from xrouter.data.benchmarks import load_benchmark
-
-    frame = load_benchmark(cfg.benchmark, data_dir, cfg.split, cache_dir)
-    if cfg.get("limit"):
-        frame = frame.head(int(cfg.limit))
-    return frame.to_dict("records")
-
-
 def run_evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Evaluate ``cfg.policy``; returns the summary (a sweep: the curve report)."""
-    from xrouter.build import build_pool
+    from xrouter.build import build_pool, load_examples
     from xrouter.policies import ROUTER_POLICIES
 
     quiet_http_loggers()
@@ -57,19 +48,40 @@ def run_evaluate(cfg: DictConfig) -> dict[str, Any]:
     output_dir = resolve_output_dir(cfg)
     data_dir, cache_dir = data_dir_of(cfg), Path(cfg.paths.cache_dir)
     pool = build_pool(cfg.pool, data_dir, cache_dir)
-    examples = load_examples(cfg, data_dir, cache_dir)
+    examples = load_examples(cfg, cfg.split, cfg.get("limit"))
     if not examples:
         raise ValueError(f"benchmark {cfg.benchmark.name} split {cfg.split} has no examples")
     if cfg.policy.name in ROUTER_POLICIES:
-        from xrouter.eval.routers import evaluate_router_policy
-
-        summary = evaluate_router_policy(cfg, pool, examples, output_dir, data_dir, cache_dir)
+        summary = evaluate_router(cfg, pool, examples, output_dir)
     else:
         from xrouter.eval.baselines import evaluate_baseline
 
         summary = evaluate_baseline(cfg, pool, examples, output_dir, data_dir, cache_dir)
     print_summary(summary, output_dir)
     return summary
+
+
+def evaluate_router(cfg: DictConfig, pool, examples: list[dict[str, Any]], output_dir: Path) -> dict[str, Any]:
+    """A router policy: the weights and settings it means, built by ``build_run``, run greedily."""
+    from xrouter.build import build_run
+    from xrouter.eval.routers import evaluate_router_policy, router_choice
+
+    path, settings = router_choice(cfg, pool.names)
+    run = build_run(cfg, device=device_of(cfg), pool=pool, router_path=path, settings=settings)
+    try:
+        return evaluate_router_policy(cfg, run, examples, output_dir, path or run.settings.initial_router)
+    finally:
+        run.close()
+
+
+def device_of(cfg: DictConfig) -> str:
+    """``cfg.device``; ``auto``: CUDA when there is one."""
+    wanted = str(cfg.get("device") or "auto")
+    if wanted != "auto":
+        return wanted
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def print_summary(summary: dict[str, Any], output_dir: Path) -> None:

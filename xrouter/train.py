@@ -35,12 +35,9 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     import torch
     from lightning.pytorch.callbacks import ModelCheckpoint
 
-    from xrouter.build import (build_agent_loop, build_env, build_pool, build_router, router_corpus,
-                               router_extra_tokens)
-    from xrouter.data.benchmarks import load_benchmark
+    from xrouter.build import build_run, load_examples, save_router
     from xrouter.eval.router_eval import evaluate_router, print_comparison
     from xrouter.rl.cold_start import cold_start
-    from xrouter.data.splits import split_dev
     from xrouter.rl.datamodule import PromptDataModule
     from xrouter.rl.distributed import end_distributed_job, job_output_dir_for_children, launch_rank, local_cuda_device
     from xrouter.rl.fsdp import full_state_dict, is_sharded, unsharded_copy
@@ -60,16 +57,8 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     on_gpu = cfg.trainer.accelerator in ("gpu", "cuda") and torch.cuda.is_available()
     device = local_cuda_device() if on_gpu else "cpu"  # cuda:<local rank> under DDP
 
-    pool = build_pool(cfg.pool, data_dir, cache_dir)
-    examples = load_benchmark(cfg.benchmark, data_dir, cfg.data.train_split, cache_dir).to_dict("records")
-    train, dev = split_dev(examples, cfg.data.dev_fraction, cfg.seed, cfg.data.get("dev_max"))
-    if cfg.data.get("train_max"):
-        train = train[: int(cfg.data.train_max)]
-    env = build_env(cfg, pool)
-    model, tokenizer = build_router(cfg.router, router_corpus(train, env), cache_dir, device,
-                                    extra_tokens=router_extra_tokens(pool))
-    loop = build_agent_loop(cfg, model, tokenizer, env, device)
-    initial_router = model.config._name_or_path
+    run = build_run(cfg, device=device)
+    pool, model, loop, train, dev = run.pool, run.model, run.loop, run.train, run.dev
     log.info("router: %.2fM parameters; %d train / %d dev prompts; pool %s (%d models)",
              sum(p.numel() for p in model.parameters()) / 1e6, len(train), len(dev), cfg.pool.name, len(pool.names))
 
@@ -101,7 +90,7 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
         final_state = full_state_dict(model)  # a collective: every rank takes part
         if trainer.is_global_zero:
             model = unsharded_copy(model, final_state, device)
-            module.model = loop.generator.model = model
+            module.model = loop.generator.model = run.model = model
     end_distributed_job()  # a -m sweep's next job in this process starts clean
     if not trainer.is_global_zero:  # rank 0 alone saves and evaluates
         loop.close()
@@ -111,24 +100,20 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
         state = torch.load(checkpoints.best_model_path, map_location=device, weights_only=False)["state_dict"]
         model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
         log.info("best checkpoint: %s", checkpoints.best_model_path)
-    router_dir = output_dir / "router"
-    model.save_pretrained(router_dir)
-    tokenizer.save_pretrained(router_dir)
+    router_dir = save_router(run, output_dir / "router")
     pool.ledger.save(output_dir / "ledger.jsonl")
 
-    result: dict[str, Any] = {"output_dir": str(output_dir), "router": str(router_dir), "initial_router": initial_router,
+    result: dict[str, Any] = {"output_dir": str(output_dir), "router": str(router_dir),
+                              "initial_router": run.settings.initial_router,
                               "best_checkpoint": checkpoints.best_model_path, "global_step": trainer.global_step,
                               "dev_before_rl": dev_before,
                               "best_val_reward": float(checkpoints.best_model_score) if checkpoints.best_model_score is not None else None}
     if cfg.get("evaluate_test", True):
-        test = load_benchmark(cfg.benchmark, data_dir, cfg.data.test_split, cache_dir).to_dict("records")
-        if cfg.data.get("test_max"):
-            test = test[: int(cfg.data.test_max)]
-        knob_name = "lam" if "lam" in cfg.reward else "alpha"  # the reward's cost weight: the sweep's knob
-        knob = {knob_name: cfg.reward.get(knob_name)}
+        test = load_examples(cfg, cfg.data.test_split, cfg.data.get("test_max"))
+        knob = run.settings.knob  # the reward's cost weight: the sweep's coordinate
+        label = " ".join(["xrouter", str(cfg.router.name)] + [f"{k}={v}" for k, v in knob.items()])
         summary = evaluate_router(loop, test, output_dir / f"eval_{cfg.data.test_split}",
-                                  max_new_tokens=cfg.rollout.max_new_tokens, policy="router",
-                                  label=f"xrouter {cfg.router.name} {knob_name}={knob[knob_name]}", knob=knob,
+                                  max_new_tokens=cfg.rollout.max_new_tokens, policy="router", label=label, knob=knob,
                                   benchmark=cfg.benchmark.name, pool=cfg.pool.name, split=cfg.data.test_split,
                                   config_yaml=OmegaConf.to_yaml(cfg, resolve=True))
         result["test"] = summary

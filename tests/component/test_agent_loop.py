@@ -1,31 +1,26 @@
 """The agent loop's token bookkeeping: router tokens masked 1, prompt and tool results exactly 0."""
 
-import random
 
 import pytest
 
 from tests.conftest import compose
-from xrouter.build import build_agent_loop, build_env, build_pool, build_router, router_corpus, router_extra_tokens
-from xrouter.data.benchmarks import load_benchmark
-from xrouter.rl.cold_start import call_text, select_text
+from xrouter.build import build_run
+from xrouter.router.parsing import render_call, render_select
 from xrouter.rollout.hf import SamplingConfig
 from xrouter.router.chat_format import IM_END
 
 
 @pytest.fixture(scope="module")
 def loop(shared_data_dir, tmp_path_factory):
-    cfg = compose("train", ["env.mode=full"])  # multi-turn: call, tool result, select
-    pool = build_pool(cfg.pool, shared_data_dir)
-    train = load_benchmark(cfg.benchmark, shared_data_dir, "train").to_dict("records")[:200]
-    env = build_env(cfg, pool)
-    model, tokenizer = build_router(cfg.router, router_corpus(train, env), tmp_path_factory.mktemp("cache"),
-                                    extra_tokens=router_extra_tokens(pool))
-    return build_agent_loop(cfg, model, tokenizer, env), train
+    # multi-turn: call, tool result, select
+    cfg = compose("train", ["env.mode=full", "data.train_max=200", f"paths.cache_dir={tmp_path_factory.mktemp('cache')}"])
+    run = build_run(cfg)
+    return run.loop, run.train
 
 
 def test_mask_is_one_exactly_on_router_tokens(loop):
     agent, train = loop
-    scripts = [[call_text("yi-34b-chat", None), select_text("yi-34b-chat")]]
+    scripts = [[render_call("yi-34b-chat", None), render_select("yi-34b-chat")]]
     batch = agent.run(train[:1], 1, SamplingConfig(), scripts=scripts)
     ids, mask = batch.input_ids[0], batch.response_mask[0]
     assert len(ids) == len(mask) and batch.prompt_lengths[0] == mask.index(1)

@@ -142,10 +142,9 @@ def _worker(out: Path, cache: Path, mode: str) -> None:
     import lightning as L
 
     from tests.conftest import compose
-    from xrouter.build import build_agent_loop, build_env, build_pool, build_router, router_corpus, router_extra_tokens
-    from xrouter.config import data_dir_of, to_plain
-    from xrouter.data.benchmarks import load_benchmark
-    from xrouter.rl.cold_start import call_text, select_text
+    from xrouter.build import build_run
+    from xrouter.config import to_plain
+    from xrouter.router.parsing import render_call, render_select
     from xrouter.rl.datamodule import PromptDataModule
     from xrouter.rl.fsdp import fsdp_strategy, full_value, is_sharded
     from xrouter.rl.module import RouterRLModule
@@ -155,17 +154,13 @@ def _worker(out: Path, cache: Path, mode: str) -> None:
     # fsdp: parameters, gradients and AdamW state sharded (FSDP2), micro-batches padded across ranks
     extra = {"zero": ["+algo.shard_optimizer_state=true", "+rollout.gradient_checkpointing=true"],
              "fsdp": []}  # rank 0 runs 3 micro-batches of 3 rows, rank 1 (nothing kept) 3 zero-weight ones
-    cfg = compose("train", OVERRIDES + extra.get(mode, []))
-    data_dir = data_dir_of(cfg)
-    pool = build_pool(cfg.pool, data_dir, cache)
-    examples = load_benchmark(cfg.benchmark, data_dir, "train", cache).to_dict("records")[:WORLD * PROMPTS_PER_RANK]
-    env = build_env(cfg, pool)
-    model, tokenizer = build_router(cfg.router, router_corpus(examples, env), cache,
-                                    extra_tokens=router_extra_tokens(pool))
+    cfg = compose("train", OVERRIDES + extra.get(mode, []) + [f"paths.cache_dir={cache}",
+                                                              f"data.train_max={WORLD * PROMPTS_PER_RANK}"])
+    run = build_run(cfg)
+    pool, model, loop, examples = run.pool, run.model, run.loop, run.train
     if mode == "build":
         torch.save({n: p.detach().clone() for n, p in model.named_parameters()}, out / "initial.pt")
         return
-    loop = build_agent_loop(cfg, model, tokenizer, env)
     names = pool.names
     seen: list[str] = []
     rank1_prompts = set(json.loads((out / "ddp_rank1.prompts.json").read_text())) if mode == "single" else set()
@@ -182,7 +177,7 @@ def _worker(out: Path, cache: Path, mode: str) -> None:
             for g in range(group_size):
                 key = example["prompt_id"] if without_signal(example) else f"{example['prompt_id']}:{g}"
                 model_name = names[int(hashlib.sha1(key.encode()).hexdigest(), 16) % len(names)]
-                scripts.append([call_text(model_name, None), select_text(model_name)])
+                scripts.append([render_call(model_name, None), render_select(model_name)])
         seen.extend(e["prompt_id"] for e in batch_examples)
         return real_run(batch_examples, group_size, sampling, episode_prefix, scripts=scripts)
 

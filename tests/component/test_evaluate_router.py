@@ -9,10 +9,11 @@ import pytest
 from omegaconf import OmegaConf
 
 from tests.conftest import compose
-from xrouter.build import build_agent_loop, build_env, build_pool
+from xrouter.build import build_run, load_examples
 from xrouter.eval.router_eval import evaluate_router
-from xrouter.evaluate import load_examples, run_evaluate
+from xrouter.evaluate import run_evaluate
 from xrouter.router.policy import load_router
+from xrouter.router.settings import RouterSettings
 
 SHORT = ["progress=false", "limit=4", "policy.max_new_tokens=8", "policy.batch_size=2"]
 
@@ -42,20 +43,46 @@ def test_evaluate_mirrors_the_training_defaults_that_build_the_untrained_router(
     assert {k: train.data[k] for k in evaluate.data} == dict(evaluate.data)
 
 
-def test_trained_router_takes_its_training_config(prompted, tmp_path):
+def saved_router(prompted, run: Path) -> Path:
     _, summary = prompted
-    run = tmp_path / "train_run"
     model, tokenizer = load_router(summary["router_path"])
     model.save_pretrained(run / "router")
     tokenizer.save_pretrained(run / "router")
-    (run / "config.yaml").write_text(OmegaConf.to_yaml(compose("train", ["reward.lam=3", "env.max_turns=2", f"output_dir={run}"]), resolve=True))
+    return run / "router"
+
+
+def test_trained_router_runs_with_its_settings_file(prompted, tmp_path):
+    router_dir = saved_router(prompted, tmp_path / "train_run")
+    trained = compose("train", ["reward.lam=3", "env.max_turns=2", "output_dir=x"])
+    RouterSettings.from_config(OmegaConf.to_container(trained, resolve=True), ["yi-34b-chat"]).save(router_dir)
     out = tmp_path / "eval"
-    result = run_evaluate(compose("evaluate", ["policy=router", f"policy.path={run / 'router'}", *SHORT,
+    result = run_evaluate(compose("evaluate", ["policy=router", f"policy.path={router_dir}", *SHORT,
                                                f"output_dir={out}"]))
     assert (result["label"], result["knob"], result["policy"]) == ("xrouter lam=3", {"lam": 3.0}, "router")
     config = OmegaConf.load(out / "config.yaml")
-    assert config.reward.lam == 3.0 and config.env.max_turns == 2
+    assert config.router_settings.reward.lam == 3.0 and config.router_settings.max_turns == 2
     assert pd.read_parquet(out / "episodes.parquet")["turns"].max() <= 2
+    ignored = run_evaluate(compose("evaluate", ["policy=router", f"policy.path={router_dir}", *SHORT,
+                                                "policy.use_router_settings=false", f"output_dir={tmp_path / 'own'}"]))
+    assert ignored["knob"] == {} and OmegaConf.load(tmp_path / "own" / "config.yaml").router_settings.max_turns == 3
+
+
+def test_router_directory_of_an_older_run_takes_the_run_config(prompted, tmp_path):
+    run = tmp_path / "train_run"
+    router_dir = saved_router(prompted, run)
+    (run / "config.yaml").write_text(OmegaConf.to_yaml(compose("train", ["reward.lam=3", "env.max_turns=2", f"output_dir={run}"]), resolve=True))
+    result = run_evaluate(compose("evaluate", ["policy=router", f"policy.path={router_dir}", *SHORT,
+                                               f"output_dir={tmp_path / 'eval'}"]))
+    assert result["knob"] == {"lam": 3.0}
+    assert pd.read_parquet(tmp_path / "eval" / "episodes.parquet")["turns"].max() <= 2
+
+
+def test_a_broken_settings_file_is_named(prompted, tmp_path):
+    router_dir = saved_router(prompted, tmp_path / "run")
+    (router_dir / "xrouter.json").write_text('{"version": 99}')
+    with pytest.raises(ValueError, match="settings version 99"):
+        run_evaluate(compose("evaluate", ["policy=router", f"policy.path={router_dir}", *SHORT,
+                                          f"output_dir={tmp_path / 'eval'}"]))
 
 
 class Stop(Exception):
@@ -65,10 +92,9 @@ class Stop(Exception):
 def test_evaluate_router_resumes(prompted, shared_data_dir, tmp_path):
     _, summary = prompted
     cfg = compose("evaluate", ["policy=router_prompted", "output_dir=unused"])
-    pool = build_pool(cfg.pool, shared_data_dir, Path(cfg.paths.cache_dir))
-    examples = load_examples(cfg, shared_data_dir, Path(cfg.paths.cache_dir))[:6]
-    model, tokenizer = load_router(summary["router_path"])
-    loop = build_agent_loop(cfg, model, tokenizer, build_env(cfg, pool))
+    examples = load_examples(cfg, cfg.split, 6)
+    run = build_run(cfg, router_path=summary["router_path"])
+    loop = run.loop
     whole = evaluate_router(loop, examples, tmp_path / "whole", 8, batch_size=2)  # train.py's positional call
     original, calls = loop.run, {"n": 0}
 

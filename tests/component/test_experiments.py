@@ -114,14 +114,8 @@ def test_vllm_turns_end_at_the_end_of_turn_token():
 
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vLLM is installed here")
 def test_rollout_vllm_without_vllm_says_what_to_do(shared_data_dir, tmp_path):
-    from xrouter.build import build_agent_loop, build_env, build_pool, build_router, router_corpus, router_extra_tokens
-    from xrouter.data.benchmarks import load_benchmark
+    from xrouter.build import build_run
 
-    cfg = compose("train", ["rollout=vllm"])
-    pool = build_pool(cfg.pool, shared_data_dir)
-    env = build_env(cfg, pool)
-    examples = load_benchmark(cfg.benchmark, shared_data_dir, "train").to_dict("records")[:50]
-    model, tokenizer = build_router(cfg.router, router_corpus(examples, env), tmp_path,
-                                    extra_tokens=router_extra_tokens(pool))
+    cfg = compose("train", ["rollout=vllm", "data.train_max=50", f"paths.cache_dir={tmp_path}"])
     with pytest.raises(ImportError, match=r'pip install -e "\.\[gpu\]".*rollout=hf'):
-        build_agent_loop(cfg, model, tokenizer, env)
+        build_run(cfg)

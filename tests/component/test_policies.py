@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import compose
 from xrouter.build import build_pool
-from xrouter.eval import metrics
+from xrouter import metrics
 from xrouter.eval.baselines import evaluate_baseline, policy_context
 from xrouter.evaluate import load_examples
 from xrouter.policies import build_policy

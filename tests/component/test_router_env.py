@@ -11,7 +11,7 @@ from xrouter.data.benchmarks import load_benchmark
 from xrouter.env.router_env import RouterEnv
 from xrouter.pool.pricing import Price
 from xrouter.reward import build_reward
-from xrouter.verify.base import verify
+from xrouter.verify.registry import verify
 
 
 @pytest.fixture(scope="module")

@@ -73,7 +73,7 @@ def prompts(routerbench_traces):
 
 
 def recorded(test, prompt: str, model: str) -> dict:
-    from xrouter.build import tool_safe_name
+    from xrouter.pool.specs import tool_safe_name
 
     rows = test[(test["prompt"] == prompt) & (test["model"].map(tool_safe_name) == model)]
     assert len(rows) == 1, (model, len(rows))

@@ -8,6 +8,7 @@ import torch
 
 from tests.conftest import compose
 from xrouter.router.policy import load_router
+from xrouter.router.settings import RouterSettings
 from xrouter.train import run_train
 
 SMALL = ["trainer.max_steps=2", "trainer.val_check_interval=1", "cold_start.steps=2", "cold_start.batch_size=4",
@@ -34,6 +35,9 @@ def test_smoke_run_writes_router_checkpoints_metrics_and_episodes(first_run):
     assert summary["n"] == 6 and 0.0 <= summary["accuracy"] <= 1.0
     model, tokenizer = load_router(out / "router")
     assert tokenizer.padding_side == "left" and tokenizer.chat_template
+    settings = RouterSettings.read(out / "router")  # the router directory describes itself
+    assert (settings.knob, settings.mode, settings.initial_router) == ({"lam": 1.0}, "simple", result["initial_router"])
+    assert settings.pool_models and "yi-34b-chat" in settings.pool_models
 
 
 def test_training_changed_the_parameters(first_run):

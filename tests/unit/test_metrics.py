@@ -1,11 +1,11 @@
-"""Cost-quality metrics on hand-computed cases (xrouter/eval/metrics.py)."""
+"""Cost-quality metrics on hand-computed cases (xrouter/metrics.py)."""
 
 import math
 
 import numpy as np
 import pytest
 
-from xrouter.eval import metrics as M
+from xrouter import metrics as M
 
 
 def test_per_run_figures():

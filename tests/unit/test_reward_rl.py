@@ -7,7 +7,8 @@ import torch
 
 from xrouter.reward import build_reward, linear_reward, xrouter_reward
 from xrouter.rl.advantages import grpo_advantages, informative_groups
-from xrouter.rl.losses import aggregate, kl_k3, policy_loss, token_logprobs
+from xrouter.rl.losses import aggregate, kl_k3, policy_loss
+from xrouter.rollout.logprobs import token_logprobs
 
 
 def test_xrouter_reward_is_success_gated_and_capped():

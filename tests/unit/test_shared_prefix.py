@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import Qwen2Config, Qwen2ForCausalLM
 
-from xrouter.rollout.hf import sequence_logprobs
+from xrouter.rollout.logprobs import sequence_logprobs
 
 
 def grouped_rows(seed: int = 0) -> tuple[list[list[int]], list[list[int]]]:

@@ -37,7 +37,9 @@ from xrouter.data.datasets import select_split
 from xrouter.data.splits import assign_splits
 from xrouter.data.store import FileSpec, ensure_file
 from xrouter.data.traces import complete_prompts
-from xrouter.verify.base import Score, verify, verify_many
+from xrouter.verify.base import Score
+from xrouter.verify.registry import verify, verify_many
+from xrouter.verify.code import mbpp_entry_point
 from xrouter.verify.math import last_boxed
 
 EXAMPLE_COLUMNS = ["prompt_id", "benchmark", "split", "prompt", "gold", "verifier"]
@@ -62,12 +64,6 @@ def _number_text(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value).strip()
-
-
-def entry_point_of(tests: Sequence[str]) -> str | None:
-    """The function the first MBPP assert calls."""
-    called = re.search(r"assert\s+(?:not\s+)?\(?\s*(?:math\.isclose\()?\s*(?:set\()?([A-Za-z_]\w*)\s*\(", tests[0])
-    return called.group(1) if called else None
 
 
 # ----------------------------------------------------------------------------- question-file loaders
@@ -149,7 +145,7 @@ def _mbpp(cfg: Mapping[str, Any], files: Mapping[str, Path]) -> list[dict]:
         rows.append({"prompt_id": f"{cfg['name']}/{up}/{item['task_id']}", "upstream_split": up,
                      "prompt": render(cfg["prompt_template"], text=item["text"].strip(), tests="\n".join(tests)),
                      "gold": json.dumps(gold), "reference": item["code"], "tests": json.dumps(tests),
-                     "test_setup_code": item.get("test_setup_code", ""), "entry_point": entry_point_of(tests),
+                     "test_setup_code": item.get("test_setup_code", ""), "entry_point": mbpp_entry_point(tests),
                      "task_id": str(item["task_id"])})
     return rows
 
@@ -200,7 +196,7 @@ def _llmrouter_fields(row: Mapping[str, Any]) -> dict[str, Any]:
         extra = {"letters": "".join(labels), "choices": json.dumps([str(t) for t in texts])} if labels else {}
     elif metric == "code_eval" and row.get("benchmark") == "mbpp" and isinstance(row.get("gold"), str):
         tests = [str(t) for t in ast.literal_eval(row["gold"])]
-        extra = {"tests": json.dumps(tests), "entry_point": entry_point_of(tests)}
+        extra = {"tests": json.dumps(tests), "entry_point": mbpp_entry_point(tests)}
     elif metric == "code_eval":  # HumanEval: the question is the function prompt, the gold its test code
         extra = {"code_prompt": row["prompt"], "tests": row.get("gold")}
     if row.get("task_id") is not None:
@@ -214,7 +210,7 @@ def _routerbench_fields(row: Mapping[str, Any]) -> dict[str, Any]:
     if row.get("benchmark") != "mbpp" or not isinstance(row.get("gold"), str):
         return {}
     gold = json.loads(row["gold"])
-    return {"entry_point": entry_point_of(gold["test_list"]), "task_id": str(gold["task_id"]),
+    return {"entry_point": mbpp_entry_point(gold["test_list"]), "task_id": str(gold["task_id"]),
             "alias_entry_point": True}
 
 
@@ -255,7 +251,7 @@ def load_benchmark(cfg: Mapping[str, Any], data_dir: Path, split: str = "test",
         return select_split(load_questions(cfg, Path(data_dir)), split)
     if kind != "traces":
         raise ValueError(f"benchmark kind '{kind}' is not known; use 'traces' or one of {sorted(LOADERS)}")
-    from xrouter.build import load_pool_traces  # build imports data; keep the import one-way at load time
+    from xrouter.data.datasets import load_pool_traces
 
     source = cfg.get("traces")
     if not source or source == "???":

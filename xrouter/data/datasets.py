@@ -105,3 +105,14 @@ def load_split(cfg: Mapping[str, Any], data_dir: Path, split: str = "all", model
 
 def default_cache_dir() -> Path:
     return PROJECT_ROOT / ".cache"
+
+
+def load_pool_traces(traces: str, data_dir: Path, cache_dir: Path | None = None) -> pd.DataFrame:
+    """``traces`` is a dataset name (``conf/dataset/<name>.yaml``) or a canonical trace file."""
+    if (CONF_DIR / "dataset" / f"{traces}.yaml").exists():
+        return load_dataset(dataset_config(traces), data_dir, cache_dir=cache_dir)
+    path = Path(traces).expanduser()
+    if not path.exists():
+        known = sorted(p.stem for p in (CONF_DIR / "dataset").glob("*.yaml"))
+        raise FileNotFoundError(f"pool.traces='{traces}' is neither a dataset name ({known}) nor an existing file")
+    return load_traces(path)

@@ -10,7 +10,6 @@ error names the file, the upstream and the environment variable to set.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import tempfile
 import urllib.request
@@ -20,9 +19,8 @@ from typing import Any, Mapping
 
 from tqdm import tqdm
 
-from xrouter import PROJECT_ROOT
+from xrouter.config import DATA_DIR_ENV, resolve_data_dir  # noqa: F401  (re-exported)
 
-DATA_DIR_ENV = "XROUTER_DATA_DIR"
 
 
 class DataNotFoundError(FileNotFoundError):
@@ -31,16 +29,6 @@ class DataNotFoundError(FileNotFoundError):
 
 class ChecksumError(ValueError):
     """A downloaded file does not match the checksum in its dataset config."""
-
-
-def resolve_data_dir(configured: str | os.PathLike | None = None) -> Path:
-    """``$XROUTER_DATA_DIR`` if set, else the configured directory, else ``<project>/data``."""
-    from_env = os.environ.get(DATA_DIR_ENV)
-    if from_env:
-        return Path(from_env).expanduser().resolve()
-    if configured:
-        return Path(configured).expanduser().resolve()
-    return PROJECT_ROOT / "data"
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ baseline.
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any, Callable, Mapping, Sequence
 
 from xrouter.env.episode import SELECT, SIMPLE_CALL
@@ -28,19 +27,9 @@ from xrouter.eval.runfiles import episode_row
 from xrouter.policies.base import Policy
 from xrouter.pool.ledger import CallRecord
 from xrouter.pool.pool import ModelPool
+from xrouter.router.parsing import render_call, render_select
 
 RECORDED_REASON = "recorded score of the replayed answer"
-
-
-def call_turn(model: str, system_prompt: str = "", temperature: float = 0.0) -> str:
-    """The router turn that calls ``model`` (what a router would write)."""
-    arguments = {"optimized_system_prompt": system_prompt, "temperature": temperature}
-    return f'<tool_call>\n{json.dumps({"name": f"call_{model}", "arguments": arguments})}\n</tool_call>'
-
-
-def select_turn(model: str) -> str:
-    return (f'<tool_call>\n{json.dumps({"name": "select_response", "arguments": {"model_call_name": f"call_{model}"}})}'
-            "\n</tool_call>")
 
 
 def episode_id_of(prefix: str, example: Mapping[str, Any]) -> str:
@@ -71,7 +60,7 @@ class EnvEngine:
 
     def run(self, examples: Sequence[Mapping[str, Any]], rows: Sequence[int]) -> list[dict[str, Any]]:
         episodes = [self.env.reset(examples[i], episode_id_of(self.prefix, examples[i])) for i in rows]
-        texts = [call_turn(m, self.system_prompt) for m in self.policy.first(rows)]
+        texts = [render_call(m, self.system_prompt) for m in self.policy.first(rows)]
         active = list(range(len(episodes)))
         while active:
             self._loop.run_until_complete(self.env.step([episodes[k] for k in active], [texts[k] for k in active]))
@@ -83,11 +72,11 @@ class EnvEngine:
             for k, model in zip(active, wanted):
                 episode = episodes[k]
                 if model is not None and len(episode.calls) < self.policy.max_calls:
-                    texts[k] = call_turn(model, self.system_prompt)
+                    texts[k] = render_call(model, self.system_prompt)
                     continue
                 answered = [c for c in episode.calls if c.error is None]
                 if answered:
-                    texts[k] = select_turn(answered[-1].model)
+                    texts[k] = render_select(answered[-1].model)
                 else:
                     self.env.force_end(episode, "error")
             active = [k for k in active if not episodes[k].done]

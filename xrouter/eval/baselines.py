@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 from omegaconf import DictConfig, OmegaConf
 
 from xrouter.config import to_plain
-from xrouter.eval import metrics
+from xrouter import metrics
 from xrouter.eval.baseline_run import EnvEngine, ReplayEngine, is_replay_pool
 from xrouter.eval.runfiles import RunDir, fingerprint
 from xrouter.policies import Policy, PolicyContext, build_policy

@@ -63,7 +63,7 @@ def print_comparison(summary: dict[str, Any], cfg, data_dir: Path, cache_dir: Pa
           f"direct {summary['direct_answer_rate']:.2f}  (n={summary['n']})")
     if cfg.pool.get("kind") != "replay":
         return
-    from xrouter.build import load_pool_traces
+    from xrouter.data.datasets import load_pool_traces
     from xrouter.data.datasets import select_split
     from xrouter.data.stats import format_table, trace_stats
     from xrouter.data.traces import complete_prompts

@@ -21,7 +21,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import pandas as pd
 
 from xrouter.env.episode import Episode
-from xrouter.eval.summary import run_summary
+from xrouter.env.summary import run_summary
 
 log = logging.getLogger(__name__)
 

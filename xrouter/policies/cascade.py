@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from xrouter.eval.metrics import nondecreasing_convex_hull
+from xrouter.metrics import nondecreasing_convex_hull
 from xrouter.policies.base import LearnedPolicy
 from xrouter.policies.predictors import fit_logistic
 from xrouter.policies.table import RouteTable

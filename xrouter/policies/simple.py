@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from xrouter.eval.metrics import nondecreasing_convex_hull
+from xrouter.metrics import nondecreasing_convex_hull
 from xrouter.policies.base import LearnedPolicy, Policy, choose_by_utility, stable_uniform
 from xrouter.policies.table import RouteTable
 

@@ -47,7 +47,7 @@ class RouteTable:
 
 def pool_trace_models(pool_cfg: Mapping[str, Any], traces: pd.DataFrame | None = None) -> dict[str, str]:
     """``{pool name: model id in the traces}`` of a replay pool config."""
-    from xrouter.build import model_specs
+    from xrouter.pool.specs import model_specs
 
     specs = model_specs(to_plain(pool_cfg), traces)
     return {name: spec.get("trace_model", name) for name, spec in specs.items()}
@@ -95,7 +95,7 @@ def route_table(traces: pd.DataFrame, trace_models: Mapping[str, str], split: st
 def load_traces_for(pool_cfg: Mapping[str, Any], source: str | None, data_dir: Path,
                     cache_dir: Path | None) -> pd.DataFrame:
     """Recorded traces to learn from: ``source`` (a dataset name or trace file), else the pool's own."""
-    from xrouter.build import load_pool_traces
+    from xrouter.data.datasets import load_pool_traces
 
     source = source or pool_cfg.get("traces")
     if not source or source == "???":

@@ -11,7 +11,6 @@ Direct answers are not scripted: RL discovers them by sampling.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
@@ -20,19 +19,11 @@ from typing import Any, Sequence
 import torch
 
 from xrouter.rollout.agent_loop import AgentLoop, RolloutBatch
-from xrouter.rollout.hf import SamplingConfig, sequence_logprobs
+from xrouter.router.parsing import render_call, render_select
+from xrouter.rollout.hf import SamplingConfig
+from xrouter.rollout.logprobs import sequence_logprobs
 
 log = logging.getLogger(__name__)
-
-
-def call_text(model: str, system_prompt: str | None = "", temperature: float = 0.0) -> str:
-    """A ``call_<model>`` turn; ``system_prompt=None`` leaves the (optional) arguments out."""
-    arguments = {} if system_prompt is None else {"optimized_system_prompt": system_prompt, "temperature": temperature}
-    return f'<tool_call>\n{json.dumps({"name": f"call_{model}", "arguments": arguments})}\n</tool_call>'
-
-
-def select_text(model: str) -> str:
-    return f'<tool_call>\n{json.dumps({"name": "select_response", "arguments": {"model_call_name": f"call_{model}"}})}\n</tool_call>'
 
 
 def scripted_trajectories(loop: AgentLoop, examples: Sequence[dict[str, Any]], models: Sequence[str],
@@ -41,9 +32,9 @@ def scripted_trajectories(loop: AgentLoop, examples: Sequence[dict[str, Any]], m
     scripts, repeated = [], []
     for example in examples:
         for model in models:
-            turns = [call_text(model, system_prompt)]
+            turns = [render_call(model, system_prompt)]
             if loop.env.mode == "full":
-                turns.append(select_text(model))
+                turns.append(render_select(model))
             scripts.append(turns)
             repeated.append(example)
     return loop.run(repeated, group_size=1, sampling=SamplingConfig(), episode_prefix="sft", scripts=scripts)

@@ -19,13 +19,14 @@ from typing import Any, Iterator, Mapping
 import lightning as L
 import torch
 
-from xrouter.eval.summary import summarize_episodes
+from xrouter.env.summary import summarize_episodes
 from xrouter.rl.advantages import grpo_advantages, informative_groups
 from xrouter.rl.distributed import adamw, all_reduce_sum, any_rank, disable_ddp_reducer, sync_gradients
 from xrouter.rl.fsdp import full_value, full_weights, is_sharded, pad_micro_batches, shard_router, zero_weight_backward
 from xrouter.rl.losses import kl_k3, masked_mean, policy_loss
 from xrouter.rollout.agent_loop import AgentLoop, RolloutBatch
-from xrouter.rollout.hf import SamplingConfig, sequence_logprobs
+from xrouter.rollout.hf import SamplingConfig
+from xrouter.rollout.logprobs import sequence_logprobs
 
 
 class RouterRLModule(L.LightningModule):

@@ -1,6 +1,9 @@
-"""Parse a router turn in the Qwen2.5/Hermes format: ``<tool_call>{json}</tool_call>`` blocks or plain text.
+"""The tool-call text of router turns (Qwen2.5/Hermes ``<tool_call>{json}</tool_call>``): render and parse.
 
-The parser never raises: bad JSON, unknown names, missing or ill-typed arguments and unclosed
+The one owner of the format: ``render_call`` / ``render_select`` write what a router writes (the
+cold start's scripts and the baselines' turns use them), ``parse_turn`` reads any generated turn,
+and ``TOOL_SCAFFOLD_TOKENS`` are the format's fixed pieces that the tiny router keeps as whole
+tokens.  The parser never raises: bad JSON, unknown names, missing or ill-typed arguments and unclosed
 blocks become ``MalformedCall`` entries whose ``reason`` is sent back to the router.
 """
 
@@ -13,6 +16,23 @@ from typing import Any, Iterable
 
 TOOL_CALL_BLOCK = re.compile(r"<tool_call>(.*?)</tool_call>", re.DOTALL)
 SELECT_TOOL = "select_response"
+
+
+# the JSON scaffolding of rendered calls, kept whole by the tiny router's tokenizer (with each call_<model>)
+TOOL_SCAFFOLD_TOKENS = ['\n{"name": "', '", "arguments": {}}\n', '", "arguments": {"model_call_name": "', '"}}\n',
+                        SELECT_TOOL]
+
+
+def render_call(model: str, system_prompt: str | None = "", temperature: float = 0.0) -> str:
+    """The turn that calls ``model``; ``system_prompt=None`` leaves the (optional) arguments out."""
+    arguments = {} if system_prompt is None else {"optimized_system_prompt": system_prompt, "temperature": temperature}
+    return f'<tool_call>\n{json.dumps({"name": f"call_{model}", "arguments": arguments})}\n</tool_call>'
+
+
+def render_select(model: str) -> str:
+    """The turn that returns ``call_<model>``'s answer verbatim (``select_response``)."""
+    payload = {"name": SELECT_TOOL, "arguments": {"model_call_name": f"call_{model}"}}
+    return f"<tool_call>\n{json.dumps(payload)}\n</tool_call>"
 
 
 @dataclass(frozen=True)

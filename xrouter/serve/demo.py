@@ -2,8 +2,8 @@
 
     python -m xrouter.serve.demo <out_dir> [steps] [model ...]
 
-writes ``<out_dir>/router/`` (model, tokenizer, chat template) and ``<out_dir>/config.yaml`` (the
-train config it was built with).  Only the supervised cold start runs (no RL; 60 steps, each scripting
+writes ``<out_dir>/router/`` (model, tokenizer, chat template, ``xrouter.json``) and
+``<out_dir>/config.yaml`` (the train config it was built with).  Only the supervised cold start runs (no RL; 60 steps, each scripting
 every prompt with every demo model, take about a minute on one CPU thread): the router then writes valid ``call_<model>`` +
 ``select_response`` turns, to the model(s) the cold start happened to favour; it has learnt no routing.
 """
@@ -40,35 +40,26 @@ def build_demo_router(out_dir: str | Path, steps: int = 60, models: Sequence[str
     import torch
     from omegaconf import OmegaConf
 
-    from xrouter.build import build_agent_loop, build_env, build_pool, build_router, router_corpus, router_extra_tokens
+    from xrouter.build import build_pool, build_run, save_router
     from xrouter.config import data_dir_of
-    from xrouter.data.benchmarks import load_benchmark
     from xrouter.pool.pool import ModelPool
     from xrouter.rl.cold_start import cold_start
 
     torch.set_num_threads(threads)
     out_dir = Path(out_dir)
     cfg = demo_config(out_dir, data_dir, seed)
-    data_dir = data_dir_of(cfg)
-    full = build_pool(cfg.pool, data_dir)
+    full = build_pool(cfg.pool, data_dir_of(cfg))
     unknown = sorted(set(models) - set(full.names))
     if unknown:
         raise ValueError(f"demo router models {unknown} are not in pool {cfg.pool.name} ({full.names})")
     pool = ModelPool({m: full.endpoints[m] for m in models}, {m: full.cards[m] for m in models})
-    train = load_benchmark(cfg.benchmark, data_dir, cfg.data.train_split).to_dict("records")
-    env = build_env(cfg, pool)
-    cache_dir = out_dir / "cache"
-    model, tokenizer = build_router(cfg.router, router_corpus(train, env), cache_dir,
-                                    extra_tokens=router_extra_tokens(pool))
-    loop = build_agent_loop(cfg, model, tokenizer, env)
-    cold_start(model, loop, train, pool.names, steps=steps, batch_size=batch_size or cfg.cold_start.batch_size,
-               lr=lr or cfg.cold_start.lr,
+    run = build_run(cfg, pool=pool)
+    cold_start(run.model, run.loop, run.train, pool.names, steps=steps,
+               batch_size=batch_size or cfg.cold_start.batch_size, lr=lr or cfg.cold_start.lr,
                micro_batch_size=cfg.rollout.micro_batch_size, seed=seed, system_prompt=None,
                warmup_steps=cfg.cold_start.warmup_steps)
-    loop.close()
-    router_dir = out_dir / "router"
-    model.save_pretrained(router_dir)
-    tokenizer.save_pretrained(router_dir)
+    run.close()
+    router_dir = save_router(run, out_dir / "router")
     config = OmegaConf.to_container(cfg, resolve=True)
     config["pool"]["models"] = {m: config["pool"]["models"][m] for m in models}
     (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(config)))
@@ -87,22 +78,22 @@ def cached_demo_router(cache_dir: str | Path, steps: int = 60, models: Sequence[
 
     from xrouter import build
     from xrouter.rl import cold_start
-    from xrouter.router import chat_format, policy
+    from xrouter.router import chat_format, parsing, policy
 
     cfg = OmegaConf.to_container(demo_config("demo", data_dir, seed), resolve=True)
-    sections = {key: cfg[key] for key in ("router", "cold_start", "rollout", "env", "benchmark")}
+    sections = {key: cfg[key] for key in ("router", "cold_start", "rollout", "env", "benchmark", "data", "seed")}
     sections["pool"] = {m: cfg["pool"]["models"].get(m) for m in models}
     code = [inspect.getsource(m) for m in (cold_start, policy, chat_format)]
-    code += [inspect.getsource(f) for f in (build.router_corpus, build.router_extra_tokens, build.build_router)]
-    code.append(repr(build.TOOL_SCAFFOLD_TOKENS))
+    code += [inspect.getsource(f) for f in (build.router_corpus, build.router_extra_tokens, build.build_router,
+                                            build.build_run, build.train_and_dev)]
+    code.append(inspect.getsource(parsing))
     digest = hashlib.sha1(json.dumps([steps, list(models), seed, sections, code], sort_keys=True, default=str).encode())
     path = Path(cache_dir) / "serve_demo_router" / digest.hexdigest()[:16]
-    if (path / "router" / "config.json").exists() and (path / "config.yaml").exists():
+    if (path / "router" / "config.json").exists() and (path / "router" / "xrouter.json").exists():
         return path / "router"
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix="building-", dir=path.parent))
     build_demo_router(staging, steps, models, data_dir=data_dir, seed=seed)
-    shutil.rmtree(staging / "cache", ignore_errors=True)
     try:
         staging.rename(path)
     except OSError:  # another process built it first

@@ -1,7 +1,7 @@
 """Build the router server from ``conf/serve.yaml``: router, router settings, pool, env, batcher, app.
 
 A router directory written by ``xrouter.train`` (``<run>/router``) is served with the prompt, price,
-turn and generation settings it was trained with, read from ``<run>/config.yaml``; any other
+turn and generation settings it was trained with, read from its ``xrouter.json``; any other
 checkpoint or hub id uses ``router_settings`` from the serve config.
 """
 
@@ -9,54 +9,24 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from xrouter.config import data_dir_of, to_plain
+from xrouter.router.settings import RouterSettings, load_router_settings
 from xrouter.serve.metrics import ServerMetrics, ServingLedger
 from xrouter.serve.protocol import Limits
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class RouterSettings:
-    """How the router is prompted and decoded, and what its own tokens cost."""
-
-    prompt: dict[str, Any]
-    price: dict[str, Any] | None
-    mode: str
-    max_turns: int
-    max_new_tokens: int
-    eos_token: str
-    max_seq_len: int
-    call_max_tokens: int | None
-    source: str  # where these came from (for the start-up log)
-    trained_pool: list[str] | None = None
-
-
 def router_settings(router_path: str, cfg: Mapping[str, Any], from_run_config: bool = True) -> RouterSettings:
-    """The training run's settings when ``<router>/../config.yaml`` exists, else ``router_settings``."""
-    defaults = to_plain(cfg["router_settings"])
-    run_config = Path(router_path).expanduser().parent / "config.yaml"
-    if from_run_config and Path(router_path).expanduser().is_dir() and run_config.exists():
-        run = to_plain(OmegaConf.load(run_config))
-        router, env, rollout = run.get("router") or {}, run.get("env") or {}, run.get("rollout") or {}
-        pool_models = (run.get("pool") or {}).get("models")
-        return RouterSettings(prompt=dict(router.get("prompt") or defaults["prompt"]), price=router.get("price"),
-                              mode=env.get("mode", defaults["mode"]), max_turns=int(env.get("max_turns", defaults["max_turns"])),
-                              max_new_tokens=int(rollout.get("max_new_tokens", defaults["max_new_tokens"])),
-                              eos_token=rollout.get("eos_token", defaults["eos_token"]),
-                              max_seq_len=int(rollout.get("max_seq_len", defaults["max_seq_len"])),
-                              call_max_tokens=env.get("call_max_tokens", defaults.get("call_max_tokens")),
-                              source=str(run_config), trained_pool=sorted(pool_models) if pool_models else None)
-    return RouterSettings(prompt=dict(defaults["prompt"]), price=defaults.get("price"), mode=defaults["mode"],
-                          max_turns=int(defaults["max_turns"]), max_new_tokens=int(defaults["max_new_tokens"]),
-                          eos_token=defaults["eos_token"], max_seq_len=int(defaults["max_seq_len"]),
-                          call_max_tokens=defaults.get("call_max_tokens"), source="serve config router_settings")
+    """The router directory's own settings (``xrouter.json``; an older run's ``config.yaml``), else the
+    serve config's ``router_settings`` (hub ids, ``from_run_config=false``)."""
+    defaults = RouterSettings(**to_plain(cfg["router_settings"]), source="serve config router_settings")
+    return load_router_settings(router_path, defaults) if from_run_config else defaults
 
 
 def api_keys(auth_cfg: Mapping[str, Any]) -> list[str]:
@@ -101,16 +71,13 @@ def build_server(cfg: DictConfig | Mapping[str, Any]):
     cache_dir = cfg["paths"].get("cache_dir")
     pool = build_pool(cfg["pool"], data_dir_of(cfg), Path(cache_dir) if cache_dir else None,
                       ledger=ServingLedger(metrics))
-    if settings.trained_pool and not set(settings.trained_pool) & set(pool.names):
-        raise ValueError(f"the router was trained on pool models {settings.trained_pool} and this pool has none of "
+    if settings.pool_models and not set(settings.pool_models) & set(pool.names):
+        raise ValueError(f"the router was trained on pool models {settings.pool_models} and this pool has none of "
                          f"them ({pool.names}); serve it with the pool it was trained on")
-    if settings.trained_pool and set(settings.trained_pool) - set(pool.names):
+    if settings.pool_models and set(settings.pool_models) - set(pool.names):
         log.warning("the router was trained with models this pool lacks (%s): its calls to them get an error back",
-                    sorted(set(settings.trained_pool) - set(pool.names)))
-    env = build_env({"env": {"mode": settings.mode, "max_turns": settings.max_turns,
-                             "call_max_tokens": settings.call_max_tokens},
-                     "router": {"prompt": settings.prompt, "price": settings.price},
-                     "reward": to_plain(cfg["reward"])}, pool)
+                    sorted(set(settings.pool_models) - set(pool.names)))
+    env = build_env(pool, settings, reward_cfg=to_plain(cfg["reward"]))
     device, dtype = str(cfg.get("device") or "cpu"), str(cfg.get("dtype") or "float32")
     tokenizer = load_tokenizer(router_path)
     eos = tokenizer.convert_tokens_to_ids(settings.eos_token)

@@ -6,15 +6,8 @@ One entry point for every benchmark: ``verify(example, answer_text) -> Score`` w
 Importing this package is cheap: math-verify is only imported inside the math worker processes.
 """
 
-from xrouter.verify.base import (
-    BadExample,
-    Score,
-    get_verifier,
-    known_verifiers,
-    register,
-    verify,
-    verify_many,
-)
+from xrouter.verify.base import BadExample, Score
+from xrouter.verify.registry import get_verifier, known_verifiers, register, verify, verify_many
 from xrouter.verify.choice import extract_choice
 from xrouter.verify.code import extract_code, verify_code_batch
 from xrouter.verify.math import extract_math_answer, verify_math, verify_math_batch

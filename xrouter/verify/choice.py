@@ -18,7 +18,7 @@ _WORD_LETTERS = "AI"
 @lru_cache(maxsize=64)
 def _patterns(letters: str) -> list[tuple[str, re.Pattern]]:
     L = "[" + re.escape(letters) + "]"
-    end = rf"(?![A-Za-z0-9])"
+    end = r"(?![A-Za-z0-9])"
     open_ = r"[\s*_`\"'(\[{]*"  # markdown / brackets before the letter
     close = r"[*_`\"')\]}]*"  # ... and after it
     flags = re.MULTILINE

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Any, Mapping, Sequence
 
-from xrouter.verify.base import BadExample, Score, maybe_json
+from xrouter.verify.base import BadExample, Score, guarded, maybe_json
 from xrouter.verify.sandbox import RunResult, run_program
 
 DEFAULT_TIMEOUT_S = 10.0
@@ -124,8 +124,16 @@ def build_program(example: Mapping[str, Any], answer_text: str) -> str:
         problem = humaneval_problem(example)
         return humaneval_program(problem, extract_code(answer_text, problem["entry_point"]))
     tests, setup = mbpp_tests(example)
-    called = re.search(r"assert\s+(?:not\s+)?\(?\s*(?:math\.isclose\()?\s*(?:set\()?([A-Za-z_]\w*)\s*\(", tests[0])
-    return mbpp_program(extract_code(answer_text, called.group(1) if called else None), tests, setup)
+    return mbpp_program(extract_code(answer_text, mbpp_entry_point(tests)), tests, setup)
+
+
+_ASSERTED_CALL = re.compile(r"assert\s+(?:not\s+)?\(?\s*(?:math\.isclose\()?\s*(?:set\()?([A-Za-z_]\w*)\s*\(")
+
+
+def mbpp_entry_point(tests: Sequence[str]) -> str | None:
+    """The function the first MBPP assert calls (``assert f(1) == 2`` -> ``f``); None if none is called."""
+    called = _ASSERTED_CALL.search(tests[0]) if tests else None
+    return called.group(1) if called else None
 
 
 def _timeout(example: Mapping[str, Any]) -> float:
@@ -148,16 +156,20 @@ def verify_humaneval(example: Mapping[str, Any], answer_text: str) -> Score:
     return verify_code({**example, "verifier": "code_humaneval"}, answer_text)
 
 
+def _verify_code_guarded(example: Mapping[str, Any], answer_text: str | None) -> Score:
+    name = example.get("verifier") if isinstance(example, Mapping) else None
+    fn = verify_humaneval if name == "code_humaneval" else verify_mbpp
+    return guarded(fn, example, answer_text)
+
+
 def verify_code_batch(
     examples: Sequence[Mapping[str, Any]], answers: Sequence[str | None], max_workers: int | None = None
 ) -> list[Score]:
     """Verify code answers in parallel, at most ``max_workers`` sandboxes at a time (default: CPUs)."""
-    from xrouter.verify.base import verify
-
     if len(examples) != len(answers):
         raise ValueError(f"{len(examples)} examples but {len(answers)} answers")
     if not examples:
         return []
     workers = max(1, min(max_workers or os.cpu_count() or 1, len(examples)))
     with ThreadPoolExecutor(workers, thread_name_prefix="xrouter-code-verify") as pool:
-        return list(pool.map(verify, examples, answers))
+        return list(pool.map(_verify_code_guarded, examples, answers))

@@ -43,7 +43,6 @@ import ast
 import json
 import logging
 import math
-import re
 from pathlib import Path
 from typing import Mapping
 

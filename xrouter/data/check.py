@@ -1,4 +1,4 @@
-"""``python -m xrouter.verify.check dataset=<routellm_gsm8k|routerbench_mc|routerbench_mbpp>``.
+"""``python -m xrouter.data.check dataset=<routellm_gsm8k|routerbench_mc|routerbench_mbpp>``.
 
 Re-verifies every recorded answer of a routing dataset with our verifiers and compares the verdict
 with the recorded correctness: a per-model agreement table, the disagreements by category with a
@@ -35,10 +35,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from xrouter import CONF_DIR
 from xrouter.config import data_dir_of, to_plain
-from xrouter.data.benchmarks import alias_entry_point, entry_point_of
+from xrouter.data.benchmarks import alias_entry_point
 from xrouter.data.splits import hash_fraction
 from xrouter.data.datasets import dataset_config, load_dataset
-from xrouter.verify.base import Score, verify_many
+from xrouter.verify.base import Score
+from xrouter.verify.code import mbpp_entry_point
+from xrouter.verify.registry import verify_many
 from xrouter.verify.choice import extract_choice
 from xrouter.verify.numeric import extract_number, gold_number
 
@@ -96,7 +98,7 @@ GRADER_ARTIFACT = ("grader read", "grader took", "grader dropped")
 def mbpp_category(response: str, gold: str, recorded: float, score: Score) -> str:
     if recorded == 0:
         return "recorded wrong, passes the joined MBPP tests"
-    entry = entry_point_of(json.loads(gold)["test_list"])
+    entry = mbpp_entry_point(json.loads(gold)["test_list"])
     reason = score.reason
     if entry and f"name '{entry}' is not defined" in reason:
         return "answer names the function differently from the tests (prompt does not name it)"
@@ -200,7 +202,7 @@ def run_check(cfg: DictConfig) -> dict:
               f"(n={result['n_support2']}); leave-one-out (gold from the other models only) "
               f"{result['agreement_leave_one_out']:.4f} (n={result['n_leave_one_out']}).")
     elif name == "routerbench_mbpp":
-        entries = [entry_point_of(json.loads(g)["test_list"]) for g in rows["gold"]]
+        entries = [mbpp_entry_point(json.loads(g)["test_list"]) for g in rows["gold"]]
         aliased = [alias_entry_point(r, e) for r, e in zip(rows["response"], entries)]
         changed = [i for i, (a, r) in enumerate(zip(aliased, rows["response"])) if a != r]
         renamed = list(scores)
