@@ -11,8 +11,10 @@ import pytest
 
 from tests.conftest import SHARED_DATA, compose
 from xrouter import CONF_DIR
-from xrouter.data.benchmarks import (EXAMPLE_COLUMNS, NO_GOLD, alias_entry_point, assign_splits, load_benchmark,
-                                     render, verify_example, verify_examples)
+from xrouter.data.benchmarks import (EXAMPLE_COLUMNS, NO_GOLD, alias_entry_point, load_benchmark, verify_example,
+                                     verify_examples)
+from xrouter.data.questions import render
+from xrouter.data.splits import assign_splits
 from xrouter.data.store import DataNotFoundError
 from xrouter.verify import known_verifiers
 from xrouter.verify.code import humaneval_problems
