@@ -30,6 +30,51 @@ def quiet_http_loggers() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+# Dependency messages a user cannot act on: Lightning's sales tip, its notice that the run's own output
+# dir (where config.yaml already is) holds files, a torch-internal deprecation inside Lightning, the
+# eval-mode notice (the frozen KL reference copy of the router is in eval mode by design), and the
+# non-resumable-dataloader notice (our sampler draws prompts afresh, by design).
+IGNORED_WARNINGS = (r".*LeafSpec.* is deprecated", r"Found \d+ module\(s\) in eval mode",
+                    r"Experiment logs directory .* exists and is not empty",
+                    r"You're resuming from a checkpoint that ended before the epoch ended")
+
+
+class _DropTips(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("\U0001f4a1 Tip")
+
+
+def quiet_logs() -> None:
+    """Each log line once, no dependency banners: called by every entry point before it builds anything.
+
+    Lightning prints through its own console handler *and* Hydra's root handler (every INFO line
+    twice): its handler goes, Hydra's stays.  transformers' weight loading/saving progress bars and
+    the warnings in ``IGNORED_WARNINGS`` are dropped; warnings a user can act on stay.
+    """
+    import warnings
+
+    quiet_http_loggers()
+    lightning_logger = logging.getLogger("lightning")
+    root_has_handlers = logging.getLogger().hasHandlers() and logging.getLogger().handlers
+    for handler in list(lightning_logger.handlers):
+        if root_has_handlers:
+            lightning_logger.removeHandler(handler)
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropTips) for f in logger.filters):
+            logger.addFilter(_DropTips())
+    for pattern in IGNORED_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern)
+    # model answers parsed as Python (code verifiers, MBPP aliasing) warn about their own bad literals
+    warnings.filterwarnings("ignore", category=SyntaxWarning, module="<unknown>")
+    try:
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+    except ImportError:
+        pass
+
+
 def resolve_data_dir(configured: str | os.PathLike | None = None) -> Path:
     """``$XROUTER_DATA_DIR`` if set, else the configured directory, else ``<project>/data``."""
     from_env = os.environ.get(DATA_DIR_ENV)

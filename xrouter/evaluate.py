@@ -22,7 +22,7 @@ import hydra
 from omegaconf import DictConfig
 
 from xrouter import CONF_DIR
-from xrouter.config import data_dir_of, quiet_http_loggers
+from xrouter.config import data_dir_of, quiet_logs
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def run_evaluate(cfg: DictConfig) -> dict[str, Any]:
     from xrouter.build import build_pool, load_examples
     from xrouter.policies import ROUTER_POLICIES
 
-    quiet_http_loggers()
+    quiet_logs()
     if cfg.get("threads"):
         import torch
 

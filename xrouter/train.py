@@ -16,7 +16,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from xrouter import CONF_DIR
-from xrouter.config import data_dir_of, quiet_http_loggers, to_plain
+from xrouter.config import data_dir_of, quiet_logs, to_plain
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,9 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     from xrouter.rl.distributed import end_distributed_job, job_output_dir_for_children, launch_rank, local_cuda_device
     from xrouter.rl.fsdp import full_state_dict, is_sharded, unsharded_copy
     from xrouter.rl.module import RouterRLModule
+    from xrouter.rl.progress import StepProgressBar
 
-    quiet_http_loggers()
+    quiet_logs()
     if cfg.trainer.get("strategy") == "fsdp" and cfg.rollout.backend == "vllm":
         raise ValueError("trainer=fsdp with rollout=vllm is not supported yet (the engine would need the gathered "
                          "weights after every step): use rollout=hf with trainer=fsdp, or trainer=ddp with rollout=vllm")
@@ -83,8 +84,9 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     latest = ModelCheckpoint(dirpath=output_dir / "checkpoints", filename="last", monitor=None, save_top_k=1,
                              enable_version_counter=False)
     job_output_dir_for_children(output_dir)  # DDP ranks 1..N-1 join this output dir (also under -m)
-    trainer = L.Trainer(**trainer_arguments(cfg.trainer), logger=build_logger(cfg, output_dir),
-                        callbacks=[checkpoints, latest], default_root_dir=str(output_dir))
+    callbacks = [checkpoints, latest] + ([StepProgressBar()] if cfg.trainer.get("enable_progress_bar", True) else [])
+    trainer = L.Trainer(**trainer_arguments(cfg.trainer), logger=build_logger(cfg, output_dir), callbacks=callbacks,
+                        default_root_dir=str(output_dir))
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     if is_sharded(model):  # trainer=fsdp: rank 0 goes on with an unsharded copy of the final weights
         final_state = full_state_dict(model)  # a collective: every rank takes part

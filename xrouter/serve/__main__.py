@@ -21,10 +21,10 @@ def run_serve(cfg: Any) -> None:
     """Build the server and serve it (blocking) on ``cfg.host:cfg.port``."""
     import uvicorn
 
-    from xrouter.config import quiet_http_loggers
+    from xrouter.config import quiet_logs
     from xrouter.serve.service import build_server
 
-    quiet_http_loggers()
+    quiet_logs()
     app, _ = build_server(cfg)
     gc.freeze()  # the pool's recorded answers and the tokenizer live for good: keep them out of GC passes
     uvicorn.run(app, host=str(cfg.host), port=int(cfg.port), log_level=str(cfg.get("log_level", "info")),
