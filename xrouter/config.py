@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -85,6 +87,37 @@ def resolve_data_dir(configured: str | os.PathLike | None = None) -> Path:
     return PROJECT_ROOT / "data"
 
 
+class ConfigValueError(ValueError):
+    """A config value of the wrong type or out of range (the message names the key and what it may be)."""
+
+
+def require(cfg: Any, key: str, kind: type, ok: Any = None, allowed: str = "") -> Any:
+    """``cfg``'s value at dotted ``key`` if it is a ``kind`` (float accepts integers) and ``ok(value)``
+    holds; otherwise ``ConfigValueError('<key>=<value>: must be <allowed>')``."""
+    value = OmegaConf.select(cfg, key) if OmegaConf.is_config(cfg) else None
+    typed = value
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        typed = float(value)
+    if isinstance(value, bool) and kind is not bool or not isinstance(typed, kind) or (ok is not None and not ok(typed)):
+        raise ConfigValueError(f"{key}={value!r}: must be {allowed or kind.__name__}")
+    return typed
+
+
 def data_dir_of(cfg: DictConfig) -> Path:
     """The data directory of a composed config (``paths.data_dir``, overridden by ``$XROUTER_DATA_DIR``)."""
     return resolve_data_dir(cfg.paths.data_dir)
+
+
+def one_line_errors(main: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """An entry point's expected failures (a bad config value, a malformed data file, a missing file or
+    extra) as one line naming the problem, exit status 2; ``HYDRA_FULL_ERROR=1`` keeps the traceback."""
+    @functools.wraps(main)
+    def wrapper(cfg: Any) -> Any:
+        try:
+            return main(cfg)
+        except (ValueError, FileNotFoundError, ImportError) as error:
+            if os.environ.get("HYDRA_FULL_ERROR") == "1":
+                raise
+            print(f"error: {error}\n(set HYDRA_FULL_ERROR=1 for the traceback)", file=sys.stderr)
+            raise SystemExit(2) from None
+    return wrapper

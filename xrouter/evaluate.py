@@ -22,7 +22,7 @@ import hydra
 from omegaconf import DictConfig
 
 from xrouter import CONF_DIR
-from xrouter.config import data_dir_of, quiet_logs
+from xrouter.config import data_dir_of, one_line_errors, quiet_logs, require
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,7 @@ def run_evaluate(cfg: DictConfig) -> dict[str, Any]:
     from xrouter.policies import ROUTER_POLICIES
 
     quiet_logs()
+    check_evaluate_config(cfg)
     if cfg.get("threads"):
         import torch
 
@@ -74,6 +75,17 @@ def evaluate_router(cfg: DictConfig, pool, examples: list[dict[str, Any]], outpu
         run.close()
 
 
+def check_evaluate_config(cfg: DictConfig) -> None:
+    """Fail before any work, with one line naming the key and its allowed values."""
+    require(cfg, "batch_size", int, lambda v: v > 0, "a positive integer (episodes per chunk)")
+    if cfg.get("limit") is not None:
+        require(cfg, "limit", int, lambda v: v > 0, "a positive integer (the first N examples), or null for all")
+    if cfg.policy.get("batch_size") is not None:
+        require(cfg, "policy.batch_size", int, lambda v: v > 0, "a positive integer, or null")
+    if cfg.get("threads") is not None:
+        require(cfg, "threads", int, lambda v: v > 0, "a positive integer, or null")
+
+
 def device_of(cfg: DictConfig) -> str:
     """``cfg.device``; ``auto``: CUDA when there is one."""
     wanted = str(cfg.get("device") or "auto")
@@ -100,6 +112,7 @@ def print_summary(summary: dict[str, Any], output_dir: Path) -> None:
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="evaluate", version_base="1.3")
+@one_line_errors
 def main(cfg: DictConfig) -> None:
     run_evaluate(cfg)
 

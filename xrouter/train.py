@@ -16,7 +16,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from xrouter import CONF_DIR
-from xrouter.config import data_dir_of, quiet_logs, to_plain
+from xrouter.config import data_dir_of, one_line_errors, quiet_logs, to_plain
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     from xrouter.rl.progress import StepProgressBar
 
     quiet_logs()
+    check_train_config(cfg)
     if cfg.trainer.get("strategy") == "fsdp" and cfg.rollout.backend == "vllm":
         raise ValueError("trainer=fsdp with rollout=vllm is not supported yet (the engine would need the gathered "
                          "weights after every step): use rollout=hf with trainer=fsdp, or trainer=ddp with rollout=vllm")
@@ -128,6 +129,25 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     return result
 
 
+def check_train_config(cfg: DictConfig) -> None:
+    """Fail before any work, with one line naming the key and its allowed values."""
+    from xrouter.config import require
+    from xrouter.rl.algo_config import AlgoConfig
+
+    AlgoConfig.from_config(to_plain(cfg.algo))
+    require(cfg, "trainer.max_steps", int, lambda v: v > 0, "a positive integer (optimizer steps)")
+    require(cfg, "cold_start.steps", int, lambda v: v >= 0, "an integer >= 0 (0: no cold start)")
+    require(cfg, "cold_start.batch_size", int, lambda v: v > 0, "a positive integer")
+    require(cfg, "data.prompts_per_step", int, lambda v: v > 0, "a positive integer")
+    require(cfg, "data.val_batch_size", int, lambda v: v > 0, "a positive integer")
+    require(cfg, "data.dev_fraction", float, lambda v: 0 <= v < 1, "a number in [0, 1)")
+    require(cfg, "rollout.group_size", int, lambda v: v > 0, "a positive integer (episodes per prompt)")
+    require(cfg, "rollout.max_new_tokens", int, lambda v: v > 0, "a positive integer")
+    for knob in ("lam", "alpha"):
+        if knob in cfg.reward:
+            require(cfg, f"reward.{knob}", float, lambda v: v >= 0, "a number >= 0")
+
+
 def trainer_arguments(trainer_cfg: DictConfig) -> dict[str, Any]:
     """``conf/trainer`` as ``lightning.Trainer`` arguments; ``strategy: fsdp`` becomes FSDP2
     (``ModelParallelStrategy``, see xrouter/rl/fsdp.py) rather than Lightning's FSDP1 ``"fsdp"``."""
@@ -157,8 +177,10 @@ def build_logger(cfg: DictConfig, output_dir: Path):
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="train", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    run_train(cfg)
+@one_line_errors
+def main(cfg: DictConfig) -> float | None:
+    """The best dev reward is the job's return value: what a Hydra sweeper (Optuna, Ax) maximises."""
+    return run_train(cfg).get("best_val_reward")
 
 
 if __name__ == "__main__":

@@ -17,9 +17,7 @@ import yaml
 
 from xrouter import PROJECT_ROOT
 
-SMALL = ["trainer.max_steps=2", "trainer.val_check_interval=1", "cold_start.steps=2", "cold_start.batch_size=4",
-         "data.prompts_per_step=2", "rollout.group_size=2", "data.dev_max=4", "data.train_max=64",
-         "data.test_max=4", "rollout.max_new_tokens=24", "algo.max_refill=0", "threads=1"]
+SMALL = ["debug=fast", "data.test_max=4", "algo.lr=1.0e-3", "threads=1"]  # conf/debug/fast.yaml, dapo_tiny's lr
 DDP_CPU = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.precision=32-true"]
 FSDP_CPU = ["trainer=fsdp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.precision=32-true"]
 

@@ -11,9 +11,7 @@ from xrouter.router.policy import load_router
 from xrouter.router.settings import RouterSettings
 from xrouter.train import run_train
 
-SMALL = ["trainer.max_steps=2", "trainer.val_check_interval=1", "cold_start.steps=2", "cold_start.batch_size=4",
-         "data.prompts_per_step=2", "rollout.group_size=2", "data.dev_max=4", "data.train_max=64",
-         "data.test_max=6", "rollout.max_new_tokens=24", "algo.max_refill=0", "algo.lr=0.05"]
+SMALL = ["debug=fast"]  # conf/debug/fast.yaml
 
 
 @pytest.fixture(scope="module")

@@ -55,3 +55,19 @@ def test_unclosed_block_and_string_arguments():
                                      "\x00\uffff<tool_call>null</tool_call>", "{" * 1000])
 def test_garbage_never_raises(garbage):
     parse_turn(garbage, MODELS)
+
+
+def test_rendered_turns_parse_back_to_the_same_calls():
+    from xrouter.router.parsing import TOOL_SCAFFOLD_TOKENS, parse_turn, render_call, render_select
+
+    models = ["gpt-4o", "llama-3-8b"]
+    turn = parse_turn(render_call("gpt-4o", "Be brief.", 0.3) + render_call("llama-3-8b", None), models)
+    assert [(c.name, c.model, c.arguments) for c in turn.calls] == [
+        ("call_gpt-4o", "gpt-4o", {"optimized_system_prompt": "Be brief.", "temperature": 0.3}),
+        ("call_llama-3-8b", "llama-3-8b", {"optimized_system_prompt": "", "temperature": 0.0})]
+    assert not turn.malformed and turn.text == ""
+    select = parse_turn(render_select("gpt-4o"), models)
+    assert [(c.name, c.arguments) for c in select.calls] == [("select_response", {"model_call_name": "call_gpt-4o"})]
+    # the tiny router's whole tokens are pieces of exactly these texts
+    rendered = render_call("gpt-4o", None) + render_select("gpt-4o")
+    assert all(piece in rendered for piece in TOOL_SCAFFOLD_TOKENS)

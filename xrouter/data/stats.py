@@ -16,7 +16,7 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from xrouter import CONF_DIR
-from xrouter.config import data_dir_of
+from xrouter.config import data_dir_of, one_line_errors
 from xrouter.data.datasets import load_split
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,7 @@ def run_stats(cfg: DictConfig) -> dict:
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="stats", version_base="1.3")
+@one_line_errors
 def main(cfg: DictConfig) -> None:
     run_stats(cfg)
 

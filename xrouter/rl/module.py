@@ -20,6 +20,7 @@ import lightning as L
 import torch
 
 from xrouter.env.summary import summarize_episodes
+from xrouter.rl.algo_config import AlgoConfig
 from xrouter.rl.advantages import grpo_advantages, informative_groups
 from xrouter.rl.distributed import adamw, all_reduce_sum, any_rank, disable_ddp_reducer, sync_gradients
 from xrouter.rl.fsdp import full_value, full_weights, is_sharded, pad_micro_batches, shard_router, zero_weight_backward
@@ -35,11 +36,11 @@ class RouterRLModule(L.LightningModule):
         super().__init__()
         self.model = model
         self.loop = loop
-        self.algo, self.rollout_cfg = dict(algo), dict(rollout)
+        self.algo, self.rollout_cfg = AlgoConfig.from_config(algo), dict(rollout)
         self.refill = refill
         self.automatic_optimization = False
         self.ref_model = None
-        if self.algo.get("kl_beta", 0.0) > 0:
+        if self.algo.kl_beta > 0:
             self.ref_model = copy.deepcopy(model).eval().requires_grad_(False)
         self._val_episodes: list = []
         self._val_weights = contextlib.ExitStack()  # the gathered weights held through a validation
@@ -55,15 +56,15 @@ class RouterRLModule(L.LightningModule):
         from lightning.pytorch.strategies import ModelParallelStrategy
 
         if isinstance(self.trainer.strategy, ModelParallelStrategy):
-            if self.algo.get("shard_optimizer_state"):
+            if self.algo.shard_optimizer_state:
                 raise ValueError("algo.shard_optimizer_state (ZeRO-1) is for trainer=ddp; trainer=fsdp already "
                                  "shards the optimizer state: drop the override")
             shard_router(self.model, self.device_mesh["data_parallel"])
 
     def configure_optimizers(self):
-        optimizer = adamw(self.model.parameters(), lr=self.algo["lr"], weight_decay=self.algo.get("weight_decay", 0.0),
-                          shard_state=self.algo.get("shard_optimizer_state", False))  # ZeRO-1 under DDP
-        warmup = max(1, int(self.algo.get("warmup_steps", 0)))
+        optimizer = adamw(self.model.parameters(), lr=self.algo.lr, weight_decay=self.algo.weight_decay,
+                          shard_state=self.algo.shard_optimizer_state)  # ZeRO-1 under DDP
+        warmup = max(1, self.algo.warmup_steps)
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
@@ -83,11 +84,11 @@ class RouterRLModule(L.LightningModule):
         keep = informative_groups(torch.tensor(batch.rewards), group)
         first_zero_frac = 1.0 - float(keep.float().mean())
         all_episodes = list(batch.episodes)
-        if not self.algo.get("dynamic_sampling", False):
+        if not self.algo.dynamic_sampling:
             return batch, {"zero_std_frac": first_zero_frac, "refills": 0.0, "all_episodes": all_episodes}
         kept = self._informative(batch, keep)
         refills = 0
-        while (kept is None or len(kept.episodes) // group < len(examples)) and refills < self.algo.get("max_refill", 0) \
+        while (kept is None or len(kept.episodes) // group < len(examples)) and refills < self.algo.max_refill \
                 and self.refill is not None:
             refills += 1
             extra = [next(self.refill) for _ in range(len(examples))]
@@ -161,11 +162,11 @@ class RouterRLModule(L.LightningModule):
         pad_id = self.loop.tokenizer.pad_token_id
         micro = self.rollout_cfg["micro_batch_size"]
         rewards = torch.tensor(batch.rewards)
-        advantages = grpo_advantages(rewards, batch.group_size, scale_by_std=algo.get("scale_by_std", True))
-        minibatches = max(1, int(algo.get("minibatches", 1)))
+        advantages = grpo_advantages(rewards, batch.group_size, scale_by_std=algo.scale_by_std)
+        minibatches = max(1, algo.minibatches)
         # One update per rollout is on-policy: old log-probs equal the current ones (ratio 1), so the
         # extra no-grad forward that several updates need is skipped.
-        on_policy = minibatches * int(algo.get("ppo_epochs", 1)) == 1
+        on_policy = minibatches * algo.ppo_epochs == 1
         sharded = is_sharded(self.model)
         if on_policy:
             old = None
@@ -178,7 +179,7 @@ class RouterRLModule(L.LightningModule):
         stats = {"clip_frac": 0.0, "kl": 0.0, "entropy": 0.0, "loss": 0.0, "grad_norm": 0.0}
         n_updates = 0
         order = list(range(n))
-        for _ in range(int(algo.get("ppo_epochs", 1))):
+        for _ in range(algo.ppo_epochs):
             random.Random(self.global_step).shuffle(order)
             for m in range(minibatches):
                 rows = order[m * n // minibatches:(m + 1) * n // minibatches]
@@ -203,10 +204,10 @@ class RouterRLModule(L.LightningModule):
                     lengths = mask.sum(dim=1).long().tolist()
                     adv_full = self._scatter(mask, [advantages[i].expand(length) for i, length in zip(ids, lengths)])
                     ref_full = self._scatter(mask, [ref[i] for i in ids]) if ref is not None else None
-                    loss, info = policy_loss(logprobs, old_full, adv_full, mask, algo["eps_low"], algo["eps_high"],
-                                             algo.get("aggregation", "token-mean"), ref_full, algo.get("kl_beta", 0.0))
+                    loss, info = policy_loss(logprobs, old_full, adv_full, mask, algo.eps_low, algo.eps_high,
+                                             algo.aggregation, ref_full, algo.kl_beta)
                     tokens = float(mask.sum())
-                    weight = (tokens / max(total_tokens, 1) if algo.get("aggregation", "token-mean") == "token-mean"
+                    weight = (tokens / max(total_tokens, 1) if algo.aggregation == "token-mean"
                               else len(ids) / global_rows)
                     self.manual_backward(loss * weight)
                     share = tokens / max(local_tokens, 1)
@@ -219,7 +220,7 @@ class RouterRLModule(L.LightningModule):
                     zero_weight_backward(self.model, pad_id, device, self.manual_backward)
                 if not sharded:
                     sync_gradients(self.model.parameters())  # FSDP's reduce-scatter already summed sharded ones
-                grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), algo.get("grad_clip", 1.0))
+                grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), algo.grad_clip)
                 stats["grad_norm"] += float(full_value(grad_norm))
                 optimizer.step()
                 scheduler.step()

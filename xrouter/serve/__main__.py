@@ -8,7 +8,7 @@ from typing import Any
 
 import hydra
 
-import xrouter.config  # noqa: F401  (registers the config resolvers)
+from xrouter.config import one_line_errors  # also registers the config resolvers
 from xrouter import CONF_DIR
 
 
@@ -32,6 +32,7 @@ def run_serve(cfg: Any) -> None:
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="serve", version_base="1.3")
+@one_line_errors
 def main(cfg: Any) -> None:
     run_serve(cfg)
 

@@ -1,0 +1,58 @@
+"""Bad config values fail before any work, as one line naming the key and what it may be."""
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import compose
+from xrouter import PROJECT_ROOT
+from xrouter.rl.algo_config import AlgoConfig, AlgoConfigError
+from xrouter.train import check_train_config
+from xrouter.evaluate import check_evaluate_config
+from xrouter.config import ConfigValueError
+
+
+@pytest.mark.parametrize("override, message", [
+    ("trainer.max_steps=abc", "trainer.max_steps='abc': must be a positive integer"),
+    ("trainer.max_steps=-5", "trainer.max_steps=-5: must be a positive integer"),
+    ("reward.lam=abc", "reward.lam='abc': must be a number >= 0"),
+    ("data.prompts_per_step=0", "data.prompts_per_step=0: must be a positive integer"),
+    ("cold_start.steps=-3", "cold_start.steps=-3: must be an integer >= 0"),
+    ("rollout.group_size=0", "rollout.group_size=0: must be a positive integer"),
+])
+def test_train_config_errors_name_the_key(override, message):
+    with pytest.raises(ConfigValueError, match=message.replace("(", r"\(")):
+        check_train_config(compose("train", [override, "output_dir=x"]))
+
+
+@pytest.mark.parametrize("override", ["batch_size=0", "limit=-3", "policy=router", "threads=0"])
+def test_evaluate_config_errors_name_the_key(override):
+    cfg = compose("evaluate", [override, "output_dir=x"])
+    if override == "policy=router":  # a valid config: nothing to say
+        check_evaluate_config(cfg)
+        return
+    with pytest.raises(ConfigValueError, match=override.split("=")[0]):
+        check_evaluate_config(cfg)
+
+
+def test_every_algo_config_is_valid_and_bad_values_are_named():
+    for name in ("dapo", "dapo_tiny", "grpo"):
+        check_train_config(compose("train", [f"algo={name}", "output_dir=x"]))
+    base = {"name": "x", "lr": 1e-3}
+    with pytest.raises(AlgoConfigError, match="algo.aggregation='mean' is out of range: it must be one of token-mean"):
+        AlgoConfig.from_config({**base, "aggregation": "mean"})
+    with pytest.raises(AlgoConfigError, match=r"algo: unknown keys \['lr_decay'\]"):
+        AlgoConfig.from_config({**base, "lr_decay": 0.1})
+    with pytest.raises(AlgoConfigError, match="algo.ppo_epochs=1.5 must be an integer"):
+        AlgoConfig.from_config({**base, "ppo_epochs": 1.5})
+    assert AlgoConfig.from_config({**base, "kl_beta": 1}).kl_beta == 1.0
+
+
+def test_cli_prints_one_line_and_exits_2(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "xrouter.train", "reward.lam=abc", f"output_dir={tmp_path}"],
+                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == ["error: reward.lam='abc': must be a number >= 0",
+                                                "(set HYDRA_FULL_ERROR=1 for the traceback)"]
+    assert not (tmp_path / "checkpoints").exists()
