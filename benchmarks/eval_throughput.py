@@ -45,9 +45,9 @@ def main() -> None:
     from xrouter import CONF_DIR
     from xrouter.build import build_pool
     from xrouter.config import data_dir_of
-    from xrouter.eval.baseline_run import EnvEngine, ReplayEngine
-    from xrouter.eval.baselines import policy_context, run_one
-    from xrouter.evaluate import load_examples
+    from xrouter.eval.engines import EnvEngine, ReplayEngine
+    from xrouter.eval.baseline_policy import policy_context, run_one
+    from xrouter.build import load_examples
     from xrouter.data.benchmarks import verify_example
     from xrouter.policies import build_policy
     from xrouter.reward import build_reward
@@ -62,7 +62,7 @@ def main() -> None:
     base = config([])
     data_dir, cache_dir = data_dir_of(base), Path(base.paths.cache_dir)
     pool = build_pool(base.pool, data_dir, cache_dir)
-    examples = load_examples(base, data_dir, cache_dir)
+    examples = load_examples(base, base.split, base.get("limit"))
     reward_fn = build_reward(OmegaConf.to_container(base.reward, resolve=True))
     results = {}
     extra = {"single": ["policy.model=gpt-4-1106-preview"], "mlp": ["policy.epochs=100"]}
@@ -101,7 +101,7 @@ def main() -> None:
 
     if args.router_examples:
         from xrouter.build import build_run
-        from xrouter.eval.router_eval import evaluate_router
+        from xrouter.eval.router_run import evaluate_router
 
         cfg = config(["policy=router_prompted"])
         built = build_run(cfg, pool=pool)  # the untrained tiny router, as xrouter.train builds it

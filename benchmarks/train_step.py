@@ -161,7 +161,7 @@ def run_ours(cfg, router_dir: Path, env, examples: list[dict], args, clock: Step
 
     L.seed_everything(args.seed, workers=True, verbose=False)
     model, tokenizer = load_router(router_dir)
-    loop = build_agent_loop(cfg.rollout, RouterSettings.from_config(to_plain(cfg), env.pool.names), model, tokenizer,
+    loop = build_agent_loop(cfg.rollout, RouterSettings.from_config(cfg, env.pool.names), model, tokenizer,
                             env, "cpu")
     run = loop.run
 

@@ -245,7 +245,7 @@ def build_run(cfg: DictConfig, *, device: str = "cpu", pool: ModelPool | None = 
     data_dir, cache_dir = data_dir_of(cfg), Path(cfg.paths.cache_dir)
     pool = pool if pool is not None else build_pool(cfg.pool, data_dir, cache_dir)
     if router_path is None:
-        settings = settings or RouterSettings.from_config(to_plain(cfg), pool.names)
+        settings = settings or RouterSettings.from_config(cfg, pool.names)
         train, dev = train_and_dev(cfg, data_dir, cache_dir)
         env = build_env(pool, settings)
         model, tokenizer = build_router(cfg.router, router_corpus(train, env), cache_dir, device,
@@ -253,7 +253,7 @@ def build_run(cfg: DictConfig, *, device: str = "cpu", pool: ModelPool | None = 
         settings.initial_router = str(model.config._name_or_path)
     else:
         settings = settings or load_router_settings(
-            router_path, RouterSettings.from_config(to_plain(cfg), pool.names, source="config (no settings file)"))
+            router_path, RouterSettings.from_config(cfg, pool.names, source="config (no settings file)"))
         train, dev = [], []
         env = build_env(pool, settings)
         dtype = getattr(torch, str(cfg.router.get("dtype", "float32")))

@@ -55,7 +55,7 @@ def run_evaluate(cfg: DictConfig) -> dict[str, Any]:
     if cfg.policy.name in ROUTER_POLICIES:
         summary = evaluate_router(cfg, pool, examples, output_dir)
     else:
-        from xrouter.eval.baselines import evaluate_baseline
+        from xrouter.eval.baseline_policy import evaluate_baseline
 
         summary = evaluate_baseline(cfg, pool, examples, output_dir, data_dir, cache_dir)
     print_summary(summary, output_dir)
@@ -65,7 +65,7 @@ def run_evaluate(cfg: DictConfig) -> dict[str, Any]:
 def evaluate_router(cfg: DictConfig, pool, examples: list[dict[str, Any]], output_dir: Path) -> dict[str, Any]:
     """A router policy: the weights and settings it means, built by ``build_run``, run greedily."""
     from xrouter.build import build_run
-    from xrouter.eval.routers import evaluate_router_policy, router_choice
+    from xrouter.eval.router_policy import evaluate_router_policy, router_choice
 
     path, settings = router_choice(cfg, pool.names)
     run = build_run(cfg, device=device_of(cfg), pool=pool, router_path=path, settings=settings)

@@ -36,7 +36,7 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     from lightning.pytorch.callbacks import ModelCheckpoint
 
     from xrouter.build import build_run, load_examples, save_router
-    from xrouter.eval.router_eval import evaluate_router, print_comparison
+    from xrouter.eval.router_run import evaluate_router, print_comparison
     from xrouter.rl.cold_start import cold_start
     from xrouter.rl.datamodule import PromptDataModule
     from xrouter.rl.distributed import end_distributed_job, job_output_dir_for_children, launch_rank, local_cuda_device

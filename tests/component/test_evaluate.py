@@ -16,8 +16,8 @@ from xrouter.build import build_pool
 from xrouter.data.stats import trace_stats
 from xrouter.data.traces import complete_prompts
 from xrouter.data.datasets import select_split
-from xrouter.eval.baselines import evaluate_baseline
-from xrouter.evaluate import load_examples
+from xrouter.eval.baseline_policy import evaluate_baseline
+from xrouter.build import load_examples
 
 FAST = ["progress=false", "embedding.kind=hashing", "embedding.dim=1024"]  # hashing embeddings: no model, instant
 # the reference figures of ../shared/data/README.md (RouterBench test, 945 prompts)
@@ -28,7 +28,7 @@ def setting(name: str, overrides: list[str], shared_data_dir: Path):
     cfg = compose("evaluate", [*FAST, *overrides, "output_dir=unused"])
     cache_dir = Path(cfg.paths.cache_dir)
     pool = build_pool(cfg.pool, shared_data_dir, cache_dir)
-    return cfg, pool, load_examples(cfg, shared_data_dir, cache_dir), cache_dir
+    return cfg, pool, load_examples(cfg, cfg.split, cfg.get("limit")), cache_dir
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +144,7 @@ class Interrupted(Exception):
 
 
 def test_an_interrupted_run_resumes_where_it_stopped(routerbench, shared_data_dir, tmp_path, monkeypatch):
-    import xrouter.eval.baseline_run as engines
+    import xrouter.eval.engines as engines
 
     overrides = ["policy=knn", "policy.lam=0.3", "batch_size=100"]
     evaluate(routerbench, shared_data_dir, tmp_path / "whole", overrides)

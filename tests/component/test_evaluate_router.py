@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 
 from tests.conftest import compose
 from xrouter.build import build_run, load_examples
-from xrouter.eval.router_eval import evaluate_router
+from xrouter.eval.router_run import evaluate_router
 from xrouter.evaluate import run_evaluate
 from xrouter.router.policy import load_router
 from xrouter.router.settings import RouterSettings

@@ -10,8 +10,8 @@ import pytest
 from tests.conftest import compose
 from xrouter.build import build_pool
 from xrouter import metrics
-from xrouter.eval.baselines import evaluate_baseline, policy_context
-from xrouter.evaluate import load_examples
+from xrouter.eval.baseline_policy import evaluate_baseline, policy_context
+from xrouter.build import load_examples
 from xrouter.policies import build_policy
 from xrouter.policies.embeddings import Embedder, hashing_vector
 
@@ -23,7 +23,7 @@ SENTENCES = ["Which skin surface will produce the most heat when rubbed?", "Writ
 def routerbench(shared_data_dir):
     cfg = compose("evaluate", ["progress=false", "output_dir=unused"])
     cache_dir = Path(cfg.paths.cache_dir)
-    return cfg, build_pool(cfg.pool, shared_data_dir, cache_dir), load_examples(cfg, shared_data_dir, cache_dir), cache_dir
+    return cfg, build_pool(cfg.pool, shared_data_dir, cache_dir), load_examples(cfg, cfg.split, cfg.get("limit")), cache_dir
 
 
 def sweep(routerbench, shared_data_dir, out: Path, overrides: list[str]) -> dict:
@@ -86,7 +86,7 @@ def test_threshold_router_on_routellm_gsm8k(shared_data_dir, tmp_path):
                                "sweep=default", f"output_dir={tmp_path}"])
     cache_dir = Path(cfg.paths.cache_dir)
     pool = build_pool(cfg.pool, shared_data_dir, cache_dir)
-    report = evaluate_baseline(cfg, pool, load_examples(cfg, shared_data_dir, cache_dir), tmp_path, shared_data_dir,
+    report = evaluate_baseline(cfg, pool, load_examples(cfg, cfg.split, cfg.get("limit")), tmp_path, shared_data_dir,
                                cache_dir)
     two = report["two_model"]
     assert (two["strong"], two["weak"]) == ("gpt-4-1106-preview", "mixtral-8x7b-instruct")

@@ -27,7 +27,6 @@ MEAN_TOL, MAX_TOL = 0.05, 0.5
 def setup(shared_data_dir, tmp_path_factory):
     from tests.conftest import compose
     from xrouter.build import build_env, build_pool, build_router, router_corpus, router_extra_tokens
-    from xrouter.config import to_plain
     from xrouter.router.settings import RouterSettings
     from xrouter.data.benchmarks import load_benchmark
     from xrouter.rollout.agent_loop import AgentLoop
@@ -36,7 +35,7 @@ def setup(shared_data_dir, tmp_path_factory):
     cfg = compose("train", ["rollout=vllm", "rollout.max_seq_len=1024", "rollout.gpu_memory_utilization=0.3",
                             "rollout.enforce_eager=true"])
     pool = build_pool(cfg.pool, shared_data_dir)
-    env = build_env(pool, RouterSettings.from_config(to_plain(cfg), pool.names))
+    env = build_env(pool, RouterSettings.from_config(cfg, pool.names))
     examples = load_benchmark(cfg.benchmark, shared_data_dir, "train").to_dict("records")[:64]
     model, tokenizer = build_router(cfg.router, router_corpus(examples, env), tmp_path_factory.mktemp("cache"),
                                     extra_tokens=router_extra_tokens(pool))

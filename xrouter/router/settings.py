@@ -49,12 +49,19 @@ class RouterSettings:
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], pool_models: Sequence[str] | None = None,
                     source: str = "config") -> "RouterSettings":
-        """The settings of a composed train/evaluate config (its router, env, rollout, reward sections)."""
-        router, env, rollout = dict(cfg["router"]), dict(cfg["env"]), dict(cfg["rollout"])
+        """The settings of a composed train/evaluate config (its router, env, rollout, reward sections; the
+        rest of the config is not read, nor resolved)."""
+        from omegaconf import OmegaConf
+
+        def plain(section: str) -> dict[str, Any]:
+            node = cfg.get(section) if hasattr(cfg, "get") else None
+            return dict(OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node or {})
+
+        router, env, rollout = plain("router"), plain("env"), plain("rollout")
         return cls(prompt=dict(router.get("prompt") or {}), price=router.get("price"),
                    mode=str(env["mode"]), max_turns=int(env["max_turns"]), call_max_tokens=env.get("call_max_tokens"),
                    max_new_tokens=int(rollout["max_new_tokens"]), eos_token=str(rollout.get("eos_token", "<|im_end|>")),
-                   max_seq_len=int(rollout["max_seq_len"]), reward=dict(cfg.get("reward") or {}),
+                   max_seq_len=int(rollout["max_seq_len"]), reward=plain("reward"),
                    pool_models=sorted(pool_models) if pool_models else None, router_name=router.get("name"),
                    source=source)
 

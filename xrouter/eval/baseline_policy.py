@@ -1,7 +1,7 @@
 """Evaluating a baseline policy (``conf/policy/<name>.yaml``): one run directory, or one per knob value.
 
 ``evaluate_baseline`` fits / prepares the policy once on the whole evaluated split, then for each
-knob value (``sweep``) runs the episodes in chunks (``baseline_run``), appending them to the run
+knob value (``sweep``) runs the episodes in chunks (``engines.py``), appending them to the run
 directory (resumable, ``runfiles``), and writes the run files.  A sweep also writes
 ``<output_dir>/sweep.json``: the curve's points and its metrics (AIQ, Pareto points, CostSave
 against the best single model, gap to the oracle; APGR and CPT on two-model pools).
@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from xrouter.config import to_plain
 from xrouter import metrics
-from xrouter.eval.baseline_run import EnvEngine, ReplayEngine, is_replay_pool
+from xrouter.eval.engines import EnvEngine, ReplayEngine, is_replay_pool
 from xrouter.eval.runfiles import RunDir, fingerprint
 from xrouter.policies import Policy, PolicyContext, build_policy
 from xrouter.pool.pool import ModelPool

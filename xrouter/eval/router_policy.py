@@ -38,11 +38,11 @@ def router_choice(cfg: DictConfig, pool_models: Sequence[str]) -> tuple[str | No
         if not path or path == "???":
             raise ValueError("policy=router needs policy.path=<train run>/router or a hub id")
         if not policy.get("use_router_settings", True):
-            return str(path), RouterSettings.from_config(to_plain(cfg), pool_models, source="evaluate config")
+            return str(path), RouterSettings.from_config(cfg, pool_models, source="evaluate config")
         return str(path), None
     if policy.get("from_run"):
         run = Path(policy["from_run"]).expanduser()
-        settings = load_router_settings(run / "router", RouterSettings.from_config(to_plain(cfg), pool_models))
+        settings = load_router_settings(run / "router", RouterSettings.from_config(cfg, pool_models))
         initial = settings.initial_router
         if initial is None and (run / "result.json").exists():  # runs from before the settings file
             initial = json.loads((run / "result.json").read_text()).get("initial_router")
@@ -66,7 +66,7 @@ def router_identity(cfg: DictConfig, settings: RouterSettings, path: str) -> dic
 def evaluate_router_policy(cfg: DictConfig, run, examples: list[dict[str, Any]], output_dir: Path,
                            router_path: str) -> dict[str, Any]:
     """Run ``run.loop`` (a ``build.Run``) greedily over ``examples``; writes and returns the run's summary."""
-    from xrouter.eval.router_eval import evaluate_router
+    from xrouter.eval.router_run import evaluate_router
 
     identity = router_identity(cfg, run.settings, router_path)
     max_new_tokens = int(cfg.policy.get("max_new_tokens") or run.settings.max_new_tokens)
