@@ -1,5 +1,5 @@
 """Our verifiers against the correctness that routing datasets recorded for real model answers
-(``python -m xrouter.verify.check``).  The measured figures are asserted as floors; where a floor is
+(``python -m xrouter.verify_check``).  The measured figures are asserted as floors; where a floor is
 below the issue's target, the comment says why (see README.md, "Verifier agreement")."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from xrouter import PROJECT_ROOT
-from xrouter.verify.check import compose_check, run_check
+from xrouter.verify_check import compose_check, run_check
 
 
 def check(dataset: str, *overrides: str) -> dict:
@@ -28,7 +28,7 @@ def report(record_property, result: dict, *keys: str) -> str:
 
 def test_the_command_line_prints_the_figures_last(tmp_path):
     """``dataset=`` names a check, not a conf/dataset config (the entry point composes without conf/)."""
-    out = subprocess.run([sys.executable, "-m", "xrouter.verify.check", "dataset=routellm_gsm8k", "show=1",
+    out = subprocess.run([sys.executable, "-m", "xrouter.verify_check", "dataset=routellm_gsm8k", "show=1",
                           f"hydra.run.dir={tmp_path}"], capture_output=True, text=True, timeout=300, cwd=PROJECT_ROOT)
     assert out.returncode == 0, out.stderr[-2000:]
     last = json.loads(out.stdout.strip().splitlines()[-1])

@@ -1,4 +1,4 @@
-"""``python -m xrouter.verify.check dataset=<routellm_gsm8k|routerbench_mc|routerbench_mbpp>``.
+"""``python -m xrouter.verify_check dataset=<routellm_gsm8k|routerbench_mc|routerbench_mbpp>``.
 
 Re-verifies every recorded answer of a routing dataset with our verifiers and compares the verdict
 with the recorded correctness: a per-model agreement table, the disagreements by category with a
