@@ -222,8 +222,8 @@ def _run(program: str, level: str, timeout_s: float, memory_bytes: int, file_byt
                         pass
                     proc.wait()
                     kill_group(proc.pid)  # children that outlived the main process, until they are gone
-                    if level != "basic":
-                        kill_uid(uid)  # and anything of the run's uid, wherever it went
+                    if level == "uid":  # without a PID namespace: anything of the run's uid, wherever it went
+                        kill_uid(uid)
             status = os.read(status_read, 64)
         finally:
             os.close(status_read)
