@@ -12,20 +12,24 @@ forces a weaker one, for tests):
   there only, ``/tmp`` and ``/dev/shm`` included, and root could not write elsewhere either); and
   it runs as a fresh uid of its own (random, above 2**20; no groups, no capabilities,
   ``no_new_privs``), so ``RLIMIT_NPROC`` holds (it does not for root) and it cannot undo the mounts.
+  A directory on the way to the interpreter that others may not enter (``/root`` for a pyenv
+  Python) is covered, inside the namespace, by a tmpfs holding only the interpreter's directories.
 * ``uid`` (root without namespaces): the same uid drop (process limit holds, root-owned files and
   other processes' ``/proc/*/environ`` unreadable) and every process of that uid is killed at the end
   (``setsid`` children too); but the network is refused only by the Python-level socket prelude (a
   subprocess such as ``curl`` or raw ``ctypes`` sockets still reach the network) and world-writable
-  directories (``/tmp``, ``/dev/shm``) stay writable.
-* ``basic`` (not root): rlimits, the socket prelude, process-group kill.  Same uid as the parent:
-  it can read the parent's ``/proc/<ppid>/environ``, write what the user can, and a ``setsid``
-  child escapes the group kill.  Use a container for hostile code there.
+  directories (``/tmp``, ``/dev/shm``) stay writable.  It needs an interpreter that other users may
+  read (``level_works`` probes it: not so for a pyenv Python under root's home, as here).
+* ``basic`` (not root): rlimits, the socket prelude, process-group kill.  Same uid as the calling
+  process: it can read that process's ``/proc/<pid>/environ`` (its direct parent, the harness, holds
+  only the sandbox's environment), write what the user can, and a ``setsid`` child escapes the
+  group kill.  Use a container for hostile code there.
 
 In every level: ``sys.executable -I`` in a fresh temp directory deleted afterwards; the environment
 is emptied but ``PATH`` (``HOME``/``TMPDIR`` point into the work dir, proxies at a dead port);
 ``resource`` limits on address space, CPU seconds, file size, open files, processes and core
-dumps; stdout/stderr go to size-limited files; the parent holds the program's secrets-free
-harness, not the program.  A pass needs exit status 0 **and** a per-run random nonce that the
+dumps; stdout/stderr go to size-limited files; the program's parent is the harness, started
+with that empty environment (it holds no secrets).  A pass needs exit status 0 **and** a per-run random nonce that the
 harness (``sandbox_harness.py``) prints only after the program's code (its tests come last) ran to
 its end: ``os._exit(0)`` or ``sys.exit(0)`` before the asserts do not pass.  The nonce is not in the
 program's file or environment; a program that searches its own interpreter's memory (frames) could
