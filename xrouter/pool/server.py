@@ -160,6 +160,12 @@ def build_app(pool: ModelPool, faults: FaultConfig | None = None, *, admin: bool
                               "not_found_error" if exc.status_code == 404 else "invalid_request_error",
                               headers=getattr(exc, "headers", None))
 
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        incident = uuid.uuid4().hex[:12]
+        log.error("pool server: internal error %s on %s %s: %r", incident, request.method, request.url.path, exc)
+        return error_response(500, f"internal server error (incident {incident})", "server_error",
+                              code="internal_error")
+
     # Starlette routes (no FastAPI dependency injection) keep the hot path short; chat_schema validates.
     app.add_route("/v1/chat/completions", chat_completions, methods=["POST"])
     app.add_route("/v1/models", models, methods=["GET"])
@@ -168,4 +174,5 @@ def build_app(pool: ModelPool, faults: FaultConfig | None = None, *, admin: bool
         app.add_route("/admin/faults", set_faults, methods=["POST"])
         app.add_route("/admin/stats", stats, methods=["GET"])
     app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected)  # any other route's bug: a JSON 500, not plain text
     return app
