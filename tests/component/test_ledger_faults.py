@@ -167,3 +167,11 @@ def test_reply_validation_directly():
     assert json_depth(b'{"a": "[[[[", "b": [[1]]}', 64) == 3
     assert json_depth(b"[" * 1000 + b"]" * 1000, 64) == 65  # stops counting past the limit
     assert json_depth(json.dumps({"s": "\\\"[[[" * 100}).encode(), 2) == 1
+
+
+def test_the_ledger_itself_refuses_negative_money():
+    from xrouter.pool.ledger import CallRecord
+
+    for bad in (dict(cost_usd=-24.0), dict(cost_usd=math.nan), dict(cost_usd=True), dict(input_tokens=-1)):
+        with pytest.raises(ValueError):
+            CallRecord(**{"model": "m", "input_tokens": 1, "output_tokens": 1, "cost_usd": 0.0, "latency_s": 0.0, **bad})
