@@ -17,7 +17,9 @@ success; the endpoint's message, which never holds a key) and ``attempts`` (HTTP
   the calls in flight + its own fit under the cap, else it waits for calls in flight to finish (their
   actual costs replace their estimates); with none in flight and still no room, the run stops.  So
   spent <= max_usd + what the calls in flight cost beyond their estimates, at most max_usd +
-  ``concurrency`` x the dearest call.  Exit code 0; rerun with a higher cap to go on.
+  ``concurrency`` x the dearest call.  Costs come only from the pool's validated completions (never
+  negative: a reply with impossible usage is an error row costing 0), so the spend only grows and
+  the cap holds whatever upstream reports.  Exit code 0; rerun with a higher cap to go on.
 * SIGINT / SIGTERM: no new calls; the calls in flight finish and are written (a second signal
   abandons them); exit code 130 (SIGINT) or 143 (SIGTERM).  Bad options or an unwritable output:
   one line on stderr, exit code 2.

@@ -6,7 +6,8 @@ forces a weaker one, for tests):
 * ``namespaces`` (root and a working ``unshare`` from util-linux: the default on our machines and CI).
   The program runs under ``unshare --net --pid --mount --ipc --uts --fork --kill-child --mount-proc``:
   no network (a network namespace whose only interface, loopback, is down: 127.0.0.1 is unreachable,
-  from subprocesses and ``ctypes`` too); its own PID namespace (it sees only its own processes, so no
+  from subprocesses and ``ctypes`` too; Unix sockets on the filesystem stay reachable where their
+  permissions let any user in); its own PID namespace (it sees only its own processes, so no
   ``/proc/<ppid>/environ``; when the harness, PID 1, exits the kernel kills every process in it,
   ``setsid`` children included); every mount read-only but its temp work directory (so it writes
   there only, ``/tmp`` and ``/dev/shm`` included, and root could not write elsewhere either); and
@@ -25,6 +26,7 @@ forces a weaker one, for tests):
   only the sandbox's environment), write what the user can, and a ``setsid`` child escapes the
   group kill.  Use a container for hostile code there.
 
+Below ``namespaces``, Python-level sockets refuse to be created ("network access is disabled").
 In every level: ``sys.executable -I`` in a fresh temp directory deleted afterwards; the environment
 is emptied but ``PATH`` (``HOME``/``TMPDIR`` point into the work dir, proxies at a dead port);
 ``resource`` limits on address space, CPU seconds, file size, open files, processes and core
