@@ -4,7 +4,7 @@
 
 (a) ``ModelPool.call`` on the real ReplayEndpoints (RouterBench traces via ``xrouter.build``),
     awaited one after another: the pool + ledger overhead per call.  Target >= 50,000 calls/s.
-(b) The same pool served by ``xrouter.pool.server`` in a child process (uvicorn on 127.0.0.1), called
+(b) The same pool served by ``xrouter.pool.server``'s app in a child process (uvicorn on 127.0.0.1), called
     through one ``OpenAICompatEndpoint`` per model with ``--in-flight`` calls outstanding.  Target
     >= 1,000 calls/s on 2 cores.  (b') the same with the server in a thread of this process (one GIL).
 Loopback only; a fixed number of calls.  The last line printed is one JSON object with the numbers.

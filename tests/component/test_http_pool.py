@@ -1,10 +1,11 @@
 """The HTTP pool path end to end: OpenAICompatEndpoint -> a real uvicorn server on 127.0.0.1 serving a
-ModelPool with injected faults (xrouter.pool.server).  Faults are changed per test via /admin/faults."""
+ModelPool with injected faults (the pool server, xrouter.pool.server / xrouter.pool_server).  Faults are changed per test via /admin/faults."""
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 import logging
 import math
 import random
@@ -246,6 +247,37 @@ def test_server_rejects_bad_requests_with_openai_error_bodies(base_url):
     assert upstream.status_code == 502 and "upstream is down" in upstream.json()["error"]["message"]
     assert httpx.post(base_url.removesuffix("/v1") + "/admin/faults", json={"nope": 1}).status_code == 400
     assert stats(base_url) == {"requests": 4, "bad_request": 2, "not_found": 1, "upstream_error": 1}
+
+
+POOL_SERVER_BAD_BODIES = {  # the probe's six bad bodies (four gave plain-text 500s), and more
+    "nested JSON": (b'{"model": "alpha", "messages": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 400, None),
+    "numeric content": ({"model": "alpha", "messages": [{"role": "user", "content": 5}]}, 400, "messages[0].content"),
+    "object as a text part": ({"model": "alpha", "messages": [{"role": "user", "content": [
+        {"type": "text", "text": {"a": 1}}]}]}, 400, "messages[0].content"),
+    "list as prompt_id": ({"model": "alpha", "messages": [{"role": "user", "content": "hi"}],
+                           "metadata": {"prompt_id": ["p"]}}, 400, "metadata.prompt_id"),
+    "role a list": ({"model": "alpha", "messages": [{"role": ["user"], "content": "hi"}]}, 400, "messages[0].role"),
+    "lone surrogate": (b'{"model": "alpha", "messages": [{"role": "user", "content": "\\ud800"}]}', 400,
+                       "messages[0].content"),
+    "temperature 100": ({"model": "alpha", "messages": [{"role": "user", "content": "hi"}], "temperature": 100}, 400,
+                        "temperature"),
+    "max_tokens 1e12": ({"model": "alpha", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1e12}, 400,
+                        "max_tokens"),
+    "body too large": (b'{"model": "alpha", "messages": [{"role": "user", "content": "' + b"x" * (5 << 20) + b'"}]}',
+                       413, None),
+}
+
+
+@pytest.mark.parametrize("case", list(POOL_SERVER_BAD_BODIES))
+def test_pool_server_answers_every_bad_body_with_a_4xx_openai_error(base_url, case):
+    body, status, param = POOL_SERVER_BAD_BODIES[case]
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    response = httpx.post(base_url + "/chat/completions", content=raw, headers={"content-type": "application/json"},
+                          timeout=30)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"} and error["param"] == param
 
 
 def test_pool_failures_map_to_retryable_502_or_final_400(base_url):

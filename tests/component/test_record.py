@@ -212,3 +212,21 @@ def test_bad_input_fails_clearly(tmp_path):
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 2 and "Traceback" not in stderr
     assert stderr.strip().splitlines()[-1].startswith("record: error: models=['nope']: ['nope'] not in pool")
+
+
+def test_negative_or_broken_usage_from_upstream_never_lowers_the_spend_and_the_file_resumes(base_url, tmp_path, examples):
+    """Issue 15: an upstream reporting negative token counts booked -$872 over 60 rows, so max_usd limited
+    nothing and every rerun died on the file.  Now such replies are error rows costing 0."""
+    output, cap = tmp_path / "traces.jsonl", 0.05
+    for kind in ("negative_tokens", "bool_tokens", "usage_list"):
+        set_faults(base_url, bad_reply=kind, bad_reply_rate=0.5, seed=1)
+        summary = record(base_url, output, f"max_usd={cap}", "concurrency=4", "pool.common.max_attempts=1")
+        rows = jsonl_rows(output)
+        assert (rows.cost_usd >= 0).all() and summary["usd"] >= 0
+        assert summary["usd"] <= cap + 4 * rows.cost_usd.max()
+        assert rows.error.notna().any() and rows[rows.error.notna()].cost_usd.eq(0).all()
+    set_faults(base_url)
+    summary = record(base_url, output, "max_usd=5", "concurrency=4")
+    assert summary["stopped"] == "complete" and summary["remaining"] == 0
+    traces = compact_traces(output)
+    assert len(traces) == PAIRS and (traces.cost_usd >= 0).all() and traces["error"].isna().all()

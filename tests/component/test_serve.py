@@ -15,7 +15,7 @@ import openai
 import pytest
 
 from tests.conftest import SHARED_DATA, compose
-from xrouter.pool.server import serve_in_thread
+from xrouter.pool.http_serving import serve_in_thread
 from xrouter import PROJECT_ROOT
 from xrouter.serve.demo import DEMO_MODELS, cached_demo_router
 
@@ -210,6 +210,29 @@ BAD_BODIES = {
     "turns of zero": ({"model": "xrouter", "messages": USER, "xrouter": {"max_turns": 0}}, 400, "xrouter.max_turns"),
     "unknown limit": ({"model": "xrouter", "messages": USER, "xrouter": {"max_dollars": 1}}, 400, "xrouter"),
     "unknown model": ({"model": "gpt-5", "messages": USER}, 404, "model"),
+    # the probe's shapes that gave 500 (issue 15), and the lenient ones it accepted silently
+    "role a list": ({"model": "xrouter", "messages": [{"role": ["user"], "content": "hi"}]}, 400, "messages[0].role"),
+    "role an object": ({"model": "xrouter", "messages": [{"role": {"a": 1}, "content": "hi"}]}, 400,
+                       "messages[0].role"),
+    "temperature -3": ({"model": "xrouter", "messages": USER, "temperature": -3}, 400, "temperature"),
+    "temperature 100": ({"model": "xrouter", "messages": USER, "temperature": 100}, 400, "temperature"),
+    "temperature true": ({"model": "xrouter", "messages": USER, "temperature": True}, 400, "temperature"),
+    "max_tokens 1e12": ({"model": "xrouter", "messages": USER, "max_tokens": 1e12}, 400, "max_tokens"),
+    "max_tokens 10**12": ({"model": "xrouter", "messages": USER, "max_tokens": 10 ** 12}, 400, "max_tokens"),
+    "prompt_id a list": ({"model": "xrouter", "messages": USER, "metadata": {"prompt_id": ["a"]}}, 400,
+                         "metadata.prompt_id"),
+    "text part an object": ({"model": "xrouter", "messages": [{"role": "user", "content": [
+        {"type": "text", "text": {"a": 1}}]}]}, 400, "messages[0].content"),
+}
+RAW_BAD_BODIES = {  # (raw body, param): shapes json.dumps cannot write or that crashed the parser
+    "lone surrogate": (b'{"model": "xrouter", "messages": [{"role": "user", "content": "\\ud800"}]}',
+                       "messages[0].content"),
+    "temperature NaN": (b'{"model": "xrouter", "messages": [{"role": "user", "content": "hi"}], "temperature": NaN}',
+                        "temperature"),
+    # 9k deep: under this test server's 20 kB body limit (100k deep is refused as too large, 413)
+    "9k deep in a field": (b'{"model": "xrouter", "messages": [{"role": "user", "content": "hi"}], "x": '
+                           + b"[" * 9_000 + b"]" * 9_000 + b"}", None),
+    "9k deep body": (b"[" * 9_000 + b"]" * 9_000, None),
 }
 
 
@@ -226,6 +249,37 @@ def test_each_bad_body_gets_its_4xx_with_an_openai_error(client, case):
     if status == 404:
         assert isinstance(error, openai.NotFoundError) and error.body["code"] == "model_not_found"
         assert "xrouter" in error.body["message"]  # names what exists
+
+
+@pytest.mark.parametrize("case", list(RAW_BAD_BODIES))
+def test_raw_bodies_that_crashed_the_parser_get_400(server, case):
+    raw, param = RAW_BAD_BODIES[case]
+    base_url, _ = server
+    response = httpx.post(base_url + "/chat/completions", content=raw, timeout=30,
+                          headers={"Authorization": f"Bearer {SECRET}", "Content-Type": "application/json"})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["param"] == param and error["type"] == "invalid_request_error" and "Traceback" not in response.text
+    if "deep" in case:
+        assert error["code"] == "json_too_deep"
+    deep = httpx.post(base_url + "/chat/completions", content=b"[" * 100_000 + b"]" * 100_000, timeout=30,
+                      headers={"Authorization": f"Bearer {SECRET}", "Content-Type": "application/json"})
+    assert deep.status_code == 413 and deep.json()["error"]["code"] == "request_too_large"
+
+
+def test_uvicorn_level_errors_carry_an_openai_error_body(server):
+    import socket
+    from urllib.parse import urlsplit
+
+    url = urlsplit(server[0])
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        sock.sendall(b"GARBAGE / HTTP/1.1\r\nHost: x\r\n\r\n")
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400") and b"application/json" in head.lower()
+    assert json.loads(body)["error"]["code"] == "invalid_http_request"
 
 
 @pytest.mark.parametrize("raw", [b"{not json", b"", b"[1, 2]", b'"text"', b"\xff\xfe"])
@@ -266,11 +320,12 @@ def test_a_query_longer_than_the_router_takes_is_refused(client, server):
     try:
         with pytest.raises(openai.BadRequestError) as raised:
             ask(client, "What is the capital of France? Answer in one word.")
-        with pytest.raises(openai.APIError, match="shorten it"):  # streamed: an SSE error event
+        with pytest.raises(openai.BadRequestError) as streamed:  # known before the stream starts: a 400
             list(ask(client, "What is the capital of France? Answer in one word.", stream=True))
     finally:
         service.max_seq_len = saved
-    assert raised.value.body["code"] == "context_length_exceeded" and "shorten it" in raised.value.body["message"]
+    for error in (raised.value, streamed.value):
+        assert error.body["code"] == "context_length_exceeded" and "shorten it" in error.body["message"]
 
 
 # -- limits and fallbacks ----------------------------------------------------------------------------

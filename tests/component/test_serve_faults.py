@@ -154,3 +154,24 @@ def test_request_timeout_without_any_answer_is_504(client, server, pool_server, 
         service.fallback_timeout_s = saved
     assert raised.value.status_code == 504 and raised.value.body["code"] == "timeout"
     assert "fallback.timeout_s=0.3" in raised.value.body["xrouter"]["fallback"]["failed_calls"][-1]["error"]
+
+
+@pytest.mark.parametrize("kind", ["usage_list", "usage_string", "deep_nesting", "negative_tokens"])
+def test_bad_upstream_bodies_are_booked_once_each_and_answered_cleanly(client, server, pool_server, routed, kind):
+    """Issue 15: these bodies gave 500 with 0 of 15 calls in the ledger; now each call is one failed,
+    free ledger record and the client gets a fallback answer or a clean 502."""
+    _, service = server
+    ledger = service.env.pool.ledger
+    before = len(ledger)
+    set_faults(pool_server, bad_reply=kind)
+    outcomes = []
+    for _ in range(3):
+        try:
+            outcomes.append(ask(client, routed[0]).xrouter)
+        except openai.APIStatusError as error:
+            assert error.status_code == 502 and "Traceback" not in error.response.text
+            outcomes.append(error.body["xrouter"])
+    calls = [c for meta in outcomes for c in meta["calls"]]
+    new = [r for r in ledger.records[before:] if r.kind == "tool"]  # the router's own turns are booked too
+    assert len(new) == len(calls) > 0 and all(r.cost_usd == 0.0 and r.error for r in new)
+    assert all(c["error"] and c["cost_usd"] == 0.0 for c in calls)

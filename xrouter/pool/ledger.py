@@ -1,8 +1,9 @@
-"""The cost ledger: one ``CallRecord`` per model call, with totals per episode and per run."""
+"""The cost ledger: one ``CallRecord`` per model call (never a negative cost), with totals per episode and per run."""
 
 from __future__ import annotations
 
 import json
+import math
 import threading
 from collections import defaultdict
 from dataclasses import asdict, dataclass
@@ -24,6 +25,16 @@ class CallRecord:
     episode_id: str | None = None
     usage_estimated: bool = False
     kind: str = "tool"  # "tool" (a pool model) or "router" (the router's own tokens)
+
+    def __post_init__(self) -> None:
+        """A record never books negative or non-finite money, nor negative token counts."""
+        cost = self.cost_usd
+        if isinstance(cost, bool) or not isinstance(cost, (int, float)) or not math.isfinite(cost) or cost < 0:
+            raise ValueError(f"{self.model}: cost_usd must be a finite number >= 0, got {cost!r}")
+        for name in ("input_tokens", "output_tokens"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not value >= 0):
+                raise ValueError(f"{self.model}: {name} must be null or >= 0, got {value!r}")
 
 
 class CostLedger:

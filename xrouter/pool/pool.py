@@ -5,6 +5,9 @@ Model cards (price, context length, strengths) become the tool descriptions the 
 
 from __future__ import annotations
 
+import asyncio
+import math
+import numbers
 import re
 import time
 from dataclasses import dataclass
@@ -14,6 +17,7 @@ from xrouter.pool.base import Completion, Endpoint, EndpointError, Message
 from xrouter.pool.ledger import CallRecord, CostLedger
 from xrouter.pool.pricing import Price
 
+CANCELLED = "cancelled"  # the error of a call whose caller gave up on it (a timeout, a client gone)
 TOOL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,59}$")  # OpenAI tool names: 64 chars incl. "call_"
 
 
@@ -110,18 +114,52 @@ class ModelPool:
     async def call(self, name: str, messages: Sequence[Message], temperature: float = 0.0,
                    max_tokens: int | None = None, *, prompt_id: str | None = None,
                    episode_id: str | None = None) -> Completion:
-        """Call one model; the call lands in the ledger whether it succeeds or fails."""
+        """Call one model; every call is exactly one ledger record, whatever happens.
+
+        A failure of any kind is recorded with cost 0 and raised as an ``EndpointError`` (an endpoint's
+        unexpected exception too, chained; a completion with a negative, infinite or non-numeric
+        cost or token count is such a failure); a cancelled call (a request timeout, a client gone)
+        is recorded with ``error="cancelled"`` and the cancellation propagates."""
         endpoint = self.endpoint(name)
         started = time.perf_counter()
+
+        def failed(reason: str, attempts: int = 1, latency_s: float | None = None) -> None:
+            self.ledger.record(CallRecord(model=name, input_tokens=None, output_tokens=None, cost_usd=0.0,
+                                          latency_s=latency_s or time.perf_counter() - started, attempts=attempts,
+                                          error=reason, episode_id=episode_id))
+
         try:
             completion = await endpoint.complete(messages, temperature, max_tokens, prompt_id=prompt_id)
+            problem = completion_problem(completion)
         except EndpointError as error:
-            self.ledger.record(CallRecord(model=name, input_tokens=None, output_tokens=None, cost_usd=0.0,
-                                          latency_s=error.latency_s or time.perf_counter() - started,
-                                          attempts=error.attempts, error=error.reason, episode_id=episode_id))
+            failed(error.reason, error.attempts, error.latency_s)
             raise
+        except asyncio.CancelledError:
+            failed(CANCELLED)
+            raise
+        except Exception as error:  # noqa: BLE001 - an endpoint's bug is this call's failure, not the caller's
+            reason = f"the endpoint raised {type(error).__name__}: {str(error)[:200]}"
+            failed(reason)
+            raise EndpointError(name, reason, retryable=False) from error
+        if problem is not None:
+            failed(problem, getattr(completion, "attempts", 1))
+            raise EndpointError(name, problem, retryable=False)
         self.ledger.record(CallRecord(model=name, input_tokens=completion.input_tokens,
                                       output_tokens=completion.output_tokens, cost_usd=completion.cost_usd,
                                       latency_s=completion.latency_s, attempts=completion.attempts,
                                       episode_id=episode_id, usage_estimated=completion.usage_estimated))
         return completion
+
+
+def completion_problem(completion: Any) -> str | None:
+    """Why a completion cannot be booked (what its endpoint should never return), or None."""
+    if not isinstance(completion, Completion) or not isinstance(completion.text, str):
+        return f"the endpoint returned {type(completion).__name__}, not a Completion with text"
+    cost = completion.cost_usd
+    if isinstance(cost, bool) or not isinstance(cost, (int, float)) or not math.isfinite(cost) or cost < 0:
+        return f"the endpoint reported an invalid cost {cost!r} (a cost is a finite number >= 0)"
+    for field in ("input_tokens", "output_tokens"):
+        value = getattr(completion, field)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0):
+            return f"the endpoint reported an invalid {field} {value!r} (a non-negative integer or null)"
+    return None

@@ -11,6 +11,8 @@ or explicit USD per 1M tokens, with where the figure comes from::
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
@@ -27,7 +29,18 @@ class Price:
     output_per_mtok: float
     source: str
 
+    def __post_init__(self) -> None:
+        for name in ("input_per_mtok", "output_per_mtok"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+
     def cost(self, input_tokens: int, output_tokens: int) -> float:
+        """USD for the tokens; a count that is not a non-negative integer is a ValueError (never a
+        negative or boolean cost)."""
+        for count in (input_tokens, output_tokens):
+            if isinstance(count, bool) or not isinstance(count, numbers.Integral) or count < 0:
+                raise ValueError(f"token counts must be non-negative integers, got {count!r}")
         return (input_tokens * self.input_per_mtok + output_tokens * self.output_per_mtok) / 1e6
 
 

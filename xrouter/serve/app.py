@@ -121,11 +121,13 @@ def build_app(service: RouterService, *, model_name: str, api_keys: Iterable[str
                 return error_response(problem, headers={"WWW-Authenticate": "Bearer"})
             raw = await read_body(request)
             body_s = time.perf_counter() - started
-            chat = parse_chat_request(raw, models, limits)
+            chat = parse_chat_request(raw, models, limits, max_body_bytes)
             request_id = f"chatcmpl-{uuid.uuid4().hex}"
-            if chat.stream:  # the stream records its own metrics when it ends
+            if chat.stream:  # what is known before the stream starts is a 4xx; the stream records its metrics
+                prepared = service.prepare(request_id, chat.query, chat.limits, chat.pool_prompt_id, body_s)
                 streaming = True
-                return StreamingResponse(stream_answer(chat, request_id, started, body_s), media_type="text/event-stream",
+                return StreamingResponse(stream_answer(chat, request_id, started, body_s, prepared),
+                                         media_type="text/event-stream",
                                          headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
             served = await service.answer(request_id, chat.query, chat.limits, chat.pool_prompt_id, body_s)
             note_fallback(served)
@@ -156,11 +158,11 @@ def build_app(service: RouterService, *, model_name: str, api_keys: Iterable[str
         if served.fallback is not None:
             metrics.fallback(served.fallback["reason"])
 
-    async def stream_answer(chat: ChatRequest, request_id: str, started: float, body_s: float
+    async def stream_answer(chat: ChatRequest, request_id: str, started: float, body_s: float, prepared: Any
                             ) -> AsyncIterator[bytes]:
         status, error_type = 499, "client_disconnected"  # unless the stream gets to its end
         try:
-            async for event in stream_events(chat, request_id, started, body_s):
+            async for event in stream_events(chat, request_id, started, body_s, prepared):
                 yield event
             status, error_type = 200, None
         except _StreamError as error:
@@ -169,12 +171,13 @@ def build_app(service: RouterService, *, model_name: str, api_keys: Iterable[str
         finally:
             metrics.finished(status, time.perf_counter() - started, error_type)
 
-    async def stream_events(chat: ChatRequest, request_id: str, started: float, body_s: float
+    async def stream_events(chat: ChatRequest, request_id: str, started: float, body_s: float, prepared: Any
                             ) -> AsyncIterator[bytes]:
         created = int(time.time())
         yield sse(chunk_body(request_id, chat.model, created, {"role": "assistant", "content": ""}))
         try:
-            served = await service.answer(request_id, chat.query, chat.limits, chat.pool_prompt_id, body_s)
+            served = await service.answer(request_id, chat.query, chat.limits, chat.pool_prompt_id, body_s,
+                                          prepared=prepared)
         except RequestError as error:
             raise _StreamError(error.status, error.message, error.type, error.param, error.code) from None
         except Exception:

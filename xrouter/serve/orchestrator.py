@@ -132,12 +132,10 @@ class RouterService:
         text = render_prompt(self.tokenizer, episode.messages, self._tools)
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
-    async def answer(self, request_id: str, query: str, limits: Limits, pool_prompt_id: str | None = None,
-                     body_s: float = 0.0) -> ServedAnswer:
-        """Run the routing episode within ``limits``; fall back when it yields no answer.  ``body_s``: how
-        long the request body took to arrive (reported in the timing)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + limits.timeout_s
+    def prepare(self, request_id: str, query: str, limits: Limits, pool_prompt_id: str | None = None,
+                body_s: float = 0.0) -> tuple[ServedAnswer, list[int]]:
+        """The episode and its prompt, or the ``RequestError`` known before any work (the query is longer
+        than the router's context): the server calls it before a stream starts, so that is a 400."""
         example = {"prompt_id": request_id, "prompt": query, "pool_prompt_id": pool_prompt_id}
         episode = self.env.reset(example, request_id)
         served = ServedAnswer(text=None, episode=episode, limits=limits, timing=Timing(body_s=body_s))
@@ -146,6 +144,16 @@ class RouterService:
             raise RequestError(400, f"the query is {len(sequence)} router tokens with its prompt; this router takes at "
                                f"most {self.max_seq_len - self.max_new_tokens}: shorten it", param="messages",
                                code="context_length_exceeded")
+        return served, sequence
+
+    async def answer(self, request_id: str, query: str, limits: Limits, pool_prompt_id: str | None = None,
+                     body_s: float = 0.0, prepared: tuple[ServedAnswer, list[int]] | None = None) -> ServedAnswer:
+        """Run the routing episode within ``limits``; fall back when it yields no answer.  ``body_s``: how
+        long the request body took to arrive (reported in the timing); ``prepared``: ``prepare``'s result."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limits.timeout_s
+        served, sequence = prepared or self.prepare(request_id, query, limits, pool_prompt_id, body_s)
+        episode = served.episode
         reason = None
         while not episode.done:
             if len(episode.turns) >= limits.max_turns:

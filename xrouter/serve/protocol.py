@@ -1,20 +1,24 @@
 """The OpenAI chat-completions wire format of the router server: request validation and response bodies.
 
-Validation is hand-written (no pydantic on the hot path) and returns the first problem as a
+Validation is the OpenAI request schema of ``xrouter/pool/chat_schema.py`` (pydantic; size and
+JSON nesting bounded before parsing) plus this server's rules, and returns the first problem as a
 ``RequestError`` carrying the HTTP status and an OpenAI-style error body that names the field and
-the fix.  Sampling fields (``temperature``, ``top_p``, ``max_tokens``) are type-checked and accepted;
-the router decodes with the server's settings, and the called models get the router's temperature.
+the fix.  Sampling fields (``temperature`` 0-2, ``top_p``, ``max_tokens``) are range-checked and
+accepted; the router decodes with the server's settings, and the called models get the router's
+temperature.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
+
+from xrouter.pool.chat_schema import ChatCompletionRequest, ChatRequestProblem, parse_chat_body
 
 JSON = "application/json"
-ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
 
 
 class RequestError(Exception):
@@ -54,43 +58,13 @@ class ChatRequest:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _text_of(content: Any, index: int) -> str:
-    if content is None or isinstance(content, str):
-        return content or ""
-    if isinstance(content, list):
-        parts = []
-        for part in content:
-            if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
-                raise RequestError(400, f"messages[{index}].content: only text parts "
-                                   '{"type": "text", "text": "..."} are supported', param=f"messages[{index}].content")
-            parts.append(part["text"])
-        return "".join(parts)
-    raise RequestError(400, f"messages[{index}].content must be a string or a list of text parts, "
-                       f"not {type(content).__name__}", param=f"messages[{index}].content")
+class ServedChatRequest(ChatCompletionRequest):
+    """The OpenAI schema plus this server's own field: ``xrouter`` (per-request limits)."""
 
-
-def _query(messages: Any) -> str:
-    if not isinstance(messages, list) or not messages:
-        raise RequestError(400, "'messages' must be a non-empty list of {'role': ..., 'content': ...} objects",
-                           param="messages")
-    query = None
-    for i, message in enumerate(messages):
-        if not isinstance(message, dict):
-            raise RequestError(400, f"messages[{i}] must be an object with 'role' and 'content'", param=f"messages[{i}]")
-        role = message.get("role")
-        if role not in ROLES:
-            raise RequestError(400, f"messages[{i}].role must be one of {sorted(ROLES)}, not {role!r}",
-                               param=f"messages[{i}].role")
-        text = _text_of(message.get("content"), i)
-        if role == "user":
-            query = text
-    if query is None or not query.strip():
-        raise RequestError(400, "the messages hold no user message with text; the router answers the last "
-                           "{'role': 'user', 'content': '...'} message", param="messages")
-    return query
+    xrouter: Optional[Any] = None
 
 
 def _limits(value: Any, server: Limits) -> Limits:
@@ -118,49 +92,35 @@ def _limits(value: Any, server: Limits) -> Limits:
     return Limits(float(timeout_s), float(max_usd), int(max_turns))
 
 
-def parse_chat_request(raw: bytes, models: Mapping[str, Any] | set[str], server_limits: Limits) -> ChatRequest:
-    """The validated request, or ``RequestError`` (400 malformed / wrong types, 404 unknown model)."""
+def parse_chat_request(raw: bytes, models: Mapping[str, Any] | set[str], server_limits: Limits,
+                       max_body_bytes: int = 1_000_000) -> ChatRequest:
+    """The validated request, or ``RequestError`` (400 malformed / wrong types / too deep, 413 too large,
+    404 unknown model).  The schema (``xrouter/pool/chat_schema.py``) checks the OpenAI fields; then
+    what this server adds: a user message with text, ``n`` of 1, no client tools, the limits."""
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise RequestError(400, f"the request body is not valid JSON ({error}); send a JSON object",
-                           code="invalid_json") from None
-    if not isinstance(body, dict):
-        raise RequestError(400, f"the request body must be a JSON object, not {type(body).__name__}")
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise RequestError(400, f"missing 'model': use one of {sorted(models)} (GET /v1/models)", param="model")
-    query = _query(body.get("messages"))
-    if model not in models:
-        raise RequestError(404, f"the model '{model}' does not exist on this server; use one of {sorted(models)}",
+        body = parse_chat_body(raw, max_body_bytes, schema=ServedChatRequest)
+    except ChatRequestProblem as problem:
+        if problem.param == "model":
+            problem.message += f"; use one of {sorted(models)} (GET /v1/models)"
+        raise RequestError(problem.status, problem.message, problem.type, problem.param, problem.code) from None
+    query = next((m.text() for m in reversed(body.messages) if m.role == "user"), None)
+    if query is None or not query.strip():
+        raise RequestError(400, "the messages hold no user message with text; the router answers the last "
+                           "{'role': 'user', 'content': '...'} message", param="messages")
+    if body.model not in models:
+        raise RequestError(404, f"the model '{body.model}' does not exist on this server; use one of {sorted(models)}",
                            param="model", code="model_not_found")
-    stream = body.get("stream", False)
-    if stream is not None and not isinstance(stream, bool):
-        raise RequestError(400, "'stream' must be true or false", param="stream")
-    options = body.get("stream_options")
-    if options is not None and (not isinstance(options, dict) or not isinstance(options.get("include_usage", False), bool)):
-        raise RequestError(400, "'stream_options' must be an object such as {'include_usage': true}", param="stream_options")
-    for key in ("temperature", "top_p", "presence_penalty", "frequency_penalty"):
-        if body.get(key) is not None and not _is_number(body[key]):
-            raise RequestError(400, f"'{key}' must be a number", param=key)
-    for key in ("max_tokens", "max_completion_tokens"):
-        value = body.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise RequestError(400, f"'{key}' must be a positive integer", param=key)
-    if body.get("n") not in (None, 1):
+    if body.n not in (None, 1):
         raise RequestError(400, "'n' must be 1: the router returns one answer", param="n")
-    if body.get("tools") or body.get("functions"):
+    extra = body.model_extra or {}
+    if extra.get("tools") or extra.get("functions"):
         raise RequestError(400, "client-side tools are not supported: the router calls its own pool models",
                            param="tools")
-    metadata = body.get("metadata")
-    if metadata is not None and not isinstance(metadata, dict):
-        raise RequestError(400, "'metadata' must be an object of strings", param="metadata")
-    prompt_id = (metadata or {}).get("prompt_id")
-    if prompt_id is not None and not isinstance(prompt_id, str):
-        raise RequestError(400, "'metadata.prompt_id' must be a string", param="metadata.prompt_id")
-    return ChatRequest(model=model, query=query, stream=bool(stream),
-                       include_usage=bool((options or {}).get("include_usage", False)),
-                       limits=_limits(body.get("xrouter"), server_limits), pool_prompt_id=prompt_id)
+    options = body.stream_options
+    return ChatRequest(model=body.model, query=query, stream=bool(body.stream),
+                       include_usage=bool(options.include_usage) if options else False,
+                       limits=_limits(body.xrouter, server_limits),
+                       pool_prompt_id=(body.metadata or {}).get("prompt_id"))
 
 
 def completion_body(request_id: str, model: str, content: str, usage: dict[str, int],

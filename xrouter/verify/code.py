@@ -109,8 +109,10 @@ def humaneval_program(problem: Mapping[str, str], completion: str) -> str:
 def score_run(result: RunResult) -> Score:
     if result.timed_out:
         return Score(0.0, "timeout")
-    if result.returncode == 0:
+    if result.returncode == 0 and result.completed:
         return Score(1.0, "passed")
+    if result.returncode == 0:  # exit status 0 alone is no pass: the tests did not all run
+        return Score(0.0, "failed: exited before the tests ran to the end")
     if result.returncode is not None and result.returncode < 0:
         return Score(0.0, f"killed by signal {-result.returncode}")
     last = [line for line in result.stderr_tail.strip().splitlines() if line.strip()]
