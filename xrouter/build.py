@@ -151,7 +151,7 @@ def build_env(pool: ModelPool, settings: RouterSettings, reward_cfg: Mapping[str
     """The routing environment: the router's prompt, price and turns (``settings``) over ``pool``, scored
     by the benchmark verifiers and ``reward_cfg`` (default: the reward the router was trained on)."""
     from xrouter.data.benchmarks import verify_example
-    from xrouter.env.router_env import RouterEnv
+    from xrouter.env.router_env import TOOL_RESULT_CHARS, RouterEnv
     from xrouter.pool.pricing import parse_price_entry
     from xrouter.reward import build_reward
 
@@ -160,7 +160,7 @@ def build_env(pool: ModelPool, settings: RouterSettings, reward_cfg: Mapping[str
     return RouterEnv(pool, verify_example, build_reward(to_plain(reward_cfg or settings.reward)),
                      max_turns=settings.max_turns, mode=settings.mode,
                      tools_in_prompt=prompt.get("tools_in_prompt", "full"), max_query_chars=prompt.get("max_query_chars"),
-                     max_tool_result_chars=prompt.get("max_tool_result_chars", 2000),
+                     max_tool_result_chars=prompt.get("max_tool_result_chars", TOOL_RESULT_CHARS),
                      call_max_tokens=settings.call_max_tokens, router_price=router_price,
                      system_prompt_style=prompt.get("system_prompt_style"))
 

@@ -30,12 +30,15 @@ Scorer = Callable[[dict, str], Any]  # (example, answer_text) -> object with .va
 RewardFn = Callable[..., RewardComponents]
 
 
+TOOL_RESULT_CHARS = 2000  # a tool result longer than this reaches the router clipped (router.prompt.max_tool_result_chars)
+
+
 class RouterEnv:
     """Routing episodes over one pool, with a scorer for direct answers and a reward function."""
 
     def __init__(self, pool: ModelPool, scorer: Scorer, reward_fn: RewardFn, *, max_turns: int = 3,
                  mode: str = "full", tools_in_prompt: str = "full", max_query_chars: int | None = None,
-                 max_tool_result_chars: int = 2000, call_max_tokens: int | None = None,
+                 max_tool_result_chars: int = TOOL_RESULT_CHARS, call_max_tokens: int | None = None,
                  router_price: Price | None = None, system_prompt_style: str | None = None) -> None:
         if mode not in ("full", "simple"):
             raise ValueError(f"env.mode must be 'full' or 'simple', not '{mode}'")

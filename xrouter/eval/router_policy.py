@@ -66,7 +66,7 @@ def router_identity(cfg: DictConfig, settings: RouterSettings, path: str) -> dic
 def evaluate_router_policy(cfg: DictConfig, run, examples: list[dict[str, Any]], output_dir: Path,
                            router_path: str) -> dict[str, Any]:
     """Run ``run.loop`` (a ``build.Run``) greedily over ``examples``; writes and returns the run's summary."""
-    from xrouter.eval.router_run import evaluate_router
+    from xrouter.eval.router_run import EVAL_BATCH_SIZE, evaluate_router
 
     identity = router_identity(cfg, run.settings, router_path)
     max_new_tokens = int(cfg.policy.get("max_new_tokens") or run.settings.max_new_tokens)
@@ -74,7 +74,7 @@ def evaluate_router_policy(cfg: DictConfig, run, examples: list[dict[str, Any]],
     config = OmegaConf.to_container(cfg, resolve=True)
     config["router_settings"] = settings_record(run.settings)
     return evaluate_router(
-        run.loop, examples, output_dir, max_new_tokens, batch_size=int(cfg.policy.get("batch_size") or 256),
+        run.loop, examples, output_dir, max_new_tokens, batch_size=int(cfg.policy.get("batch_size") or EVAL_BATCH_SIZE),
         policy=cfg.policy.name, label=identity["label"], knob=identity["knob"], benchmark=cfg.benchmark.name,
         pool=cfg.pool.name, split=cfg.split, config_yaml=OmegaConf.to_yaml(OmegaConf.create(config)),
         resume=bool(cfg.resume) and not cfg.overwrite, progress=bool(cfg.get("progress", True)),

@@ -12,10 +12,11 @@ from xrouter.eval.runfiles import RunDir, episode_row, fingerprint
 from xrouter.rollout.hf import SamplingConfig
 
 log = logging.getLogger(__name__)
+EVAL_BATCH_SIZE = 256  # episodes per greedy generate batch (and per append to episodes.jsonl)
 
 
 def evaluate_router(loop, examples: Sequence[dict[str, Any]], out_dir: Path, max_new_tokens: int,
-                    batch_size: int = 256, *, policy: str = "router", label: str | None = None,
+                    batch_size: int = EVAL_BATCH_SIZE, *, policy: str = "router", label: str | None = None,
                     knob: Mapping[str, Any] | None = None, benchmark: str | None = None, pool: str | None = None,
                     split: str | None = None, config_yaml: str | None = None, resume: bool = False,
                     progress: bool = False, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:

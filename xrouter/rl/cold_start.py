@@ -24,6 +24,7 @@ from xrouter.rollout.hf import SamplingConfig
 from xrouter.rollout.logprobs import sequence_logprobs
 
 log = logging.getLogger(__name__)
+GRAD_CLIP = 1.0  # max global gradient norm of a cold-start step (as algo.grad_clip for RL)
 
 
 def scripted_trajectories(loop: AgentLoop, examples: Sequence[dict[str, Any]], models: Sequence[str],
@@ -64,7 +65,7 @@ def cold_start(model, loop: AgentLoop, examples: Sequence[dict[str, Any]], model
             loss = -(logprobs * mask).sum() / max(total_tokens, 1)
             loss.backward()
             loss_value += float(loss.detach())
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
         optimizer.step()
         schedule.step()
         losses.append(loss_value)
