@@ -3,19 +3,14 @@
 
 import pytest
 
-from tests.conftest import compose
-from xrouter.build import build_run
 from xrouter.router.parsing import render_call, render_select
 from xrouter.rollout.hf import SamplingConfig
 from xrouter.router.chat_format import IM_END
 
 
 @pytest.fixture(scope="module")
-def loop(shared_data_dir, tmp_path_factory):
-    # multi-turn: call, tool result, select
-    cfg = compose("train", ["env.mode=full", "data.train_max=200", f"paths.cache_dir={tmp_path_factory.mktemp('cache')}"])
-    run = build_run(cfg)
-    return run.loop, run.train
+def loop(tiny_full_mode_run):  # multi-turn: call, tool result, select
+    return tiny_full_mode_run.loop, tiny_full_mode_run.train
 
 
 def test_mask_is_one_exactly_on_router_tokens(loop):

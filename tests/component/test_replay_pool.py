@@ -15,12 +15,6 @@ from xrouter.pool.pricing import MissingPriceError
 from xrouter.pool.replay import UnknownPromptError
 
 
-@pytest.fixture(scope="module")
-def routerbench_pool(shared_data_dir):
-    cfg = compose("stats", ["+pool=routerbench"])
-    return build_pool(cfg.pool, shared_data_dir)
-
-
 def run(coroutine):
     return asyncio.run(coroutine)
 

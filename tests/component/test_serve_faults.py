@@ -19,13 +19,8 @@ from xrouter.serve.demo import DEMO_MODELS
 pytestmark = pytest.mark.timeout(900)
 
 @pytest.fixture(scope="module")
-def pool_server(shared_data_dir):
-    from xrouter.build import build_pool
-    from xrouter.pool.server import build_app, serve_in_thread
-
-    pool = build_pool(compose_pool(), shared_data_dir)
-    with serve_in_thread(build_app(pool)) as base_url:
-        yield base_url
+def pool_server(routerbench_pool_server):
+    return routerbench_pool_server
 
 
 def compose_pool():
