@@ -16,7 +16,10 @@ A benchmark config (``conf/benchmark/<name>.yaml``) names a ``kind``:
 Example ids are stable: ``<benchmark>/<upstream split>/<index or upstream id>``.  ``splits`` maps
 examples to train/dev/test: ``{kind: upstream}``, ``{kind: test_only}``, or ``{kind: hash, seed,
 fractions, from}`` (bucket by ``xrouter.data.splits.hash_fraction`` of the id; with ``from``, only that upstream split is
-divided and the others keep their name).  Extra columns: ``reference`` (a reference solution),
+divided and the others keep their name).  ``complete_models`` (a pool's ``models`` mapping, e.g.
+``${oc.select:pool.models,null}``, or a list of trace ids) decides which models every kept prompt
+must have an answer from (default: every model in the traces); the drop is logged and in
+``frame.attrs["n_dropped"]``.  Extra columns: ``reference`` (a reference solution),
 ``letters``/``choices`` (choice), ``tests``/``test_setup_code``/``entry_point``/``task_id``/
 ``code_prompt`` (code), ``subject``, ``upstream_id``.  ``verify_example(row, answer)`` scores a
 direct answer against a row.
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import ast
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -36,11 +40,13 @@ from xrouter.config import to_plain
 from xrouter.data.datasets import select_split
 from xrouter.data.splits import assign_splits
 from xrouter.data.store import FileSpec, ensure_file
+from xrouter.data.trace_examples import (ADAPTERS, EXAMPLE_COLUMNS, entry_point_of, examples_from_traces,  # noqa: F401
+                                         trace_model_ids)
 from xrouter.data.traces import complete_prompts
 from xrouter.verify.base import Score, verify, verify_many
 from xrouter.verify.math import last_boxed
 
-EXAMPLE_COLUMNS = ["prompt_id", "benchmark", "split", "prompt", "gold", "verifier"]
+log = logging.getLogger(__name__)
 NO_GOLD = "no gold: the recorded score applies only to replayed answers"
 _FIELD = re.compile(r"\{(\w+)\}")
 _OPTION_LINE = re.compile(r"^([A-Z])\. (.*)$", re.MULTILINE)
@@ -62,12 +68,6 @@ def _number_text(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value).strip()
-
-
-def entry_point_of(tests: Sequence[str]) -> str | None:
-    """The function the first MBPP assert calls."""
-    called = re.search(r"assert\s+(?:not\s+)?\(?\s*(?:math\.isclose\()?\s*(?:set\()?([A-Za-z_]\w*)\s*\(", tests[0])
-    return called.group(1) if called else None
 
 
 # ----------------------------------------------------------------------------- question-file loaders
@@ -184,68 +184,6 @@ def load_questions(cfg: Mapping[str, Any], data_dir: Path, download: bool = True
     return frame[EXAMPLE_COLUMNS + extras]
 
 
-# ----------------------------------------------------------------------------- traces as benchmarks
-def _llmrouter_fields(row: Mapping[str, Any]) -> dict[str, Any]:
-    """Verifier fields of an LLMRouter query (options and tests are Python literals upstream)."""
-    metric, extra = row.get("metric"), {}
-    literal = row.get("choices")
-    if metric == "em_mc" and isinstance(literal, str):
-        try:
-            parsed = ast.literal_eval(literal)
-        except (ValueError, SyntaxError):
-            parsed = []
-        texts = parsed.get("text", []) if isinstance(parsed, dict) else list(parsed)
-        labels = (parsed.get("labels") or parsed.get("label") or []) if isinstance(parsed, dict) else []
-        labels = [str(label) for label in labels] or [chr(ord("A") + i) for i in range(len(texts))]
-        extra = {"letters": "".join(labels), "choices": json.dumps([str(t) for t in texts])} if labels else {}
-    elif metric == "code_eval" and row.get("benchmark") == "mbpp" and isinstance(row.get("gold"), str):
-        tests = [str(t) for t in ast.literal_eval(row["gold"])]
-        extra = {"tests": json.dumps(tests), "entry_point": entry_point_of(tests)}
-    elif metric == "code_eval":  # HumanEval: the question is the function prompt, the gold its test code
-        extra = {"code_prompt": row["prompt"], "tests": row.get("gold")}
-    if row.get("task_id") is not None:
-        extra["task_id"] = str(row["task_id"])
-    return extra
-
-
-def _routerbench_fields(row: Mapping[str, Any]) -> dict[str, Any]:
-    """RouterBench's (sanitized) MBPP prompts do not name the function the tests call: a direct
-    answer's single function is aliased to it before the tests run (``alias_entry_point``)."""
-    if row.get("benchmark") != "mbpp" or not isinstance(row.get("gold"), str):
-        return {}
-    gold = json.loads(row["gold"])
-    return {"entry_point": entry_point_of(gold["test_list"]), "task_id": str(gold["task_id"]),
-            "alias_entry_point": True}
-
-
-ADAPTERS = {"llmrouter": _llmrouter_fields, "routerbench": _routerbench_fields}
-
-
-def examples_from_traces(traces: pd.DataFrame, verifier: str | Mapping[str, str] = "recorded",
-                         letters: Mapping[str, str] | None = None, adapter: str | None = None) -> pd.DataFrame:
-    """One example per prompt of the traces; ``verifier`` is one name or a per-benchmark mapping
-    (``default`` for the rest).  Prompts without gold keep ``recorded``."""
-    examples = traces.drop_duplicates("prompt_id").reset_index(drop=True)
-    if isinstance(verifier, str):
-        names = pd.Series([verifier] * len(examples), dtype=object)
-    else:
-        names = examples["benchmark"].map(lambda b: verifier.get(b, verifier.get("default", "recorded"))).astype(object)
-    names[examples["gold"].isna().to_numpy() & (names != "recorded").to_numpy()] = "recorded"
-    out = examples[EXAMPLE_COLUMNS[:-1]].copy()
-    out["verifier"] = names.to_numpy()
-    if letters:
-        out["letters"] = out["benchmark"].map(lambda b: letters.get(b))
-    if adapter:
-        if adapter not in ADAPTERS:
-            raise ValueError(f"unknown benchmark adapter {adapter!r}; known: {sorted(ADAPTERS)}")
-        fields = [ADAPTERS[adapter](row) for row in examples.to_dict("records")]
-        extra = pd.DataFrame(fields, index=out.index)
-        if "gold" in extra:
-            out["gold"] = extra.pop("gold").combine_first(out["gold"].astype(object))
-        out = pd.concat([out, extra.drop(columns=[c for c in extra.columns if c in out.columns])], axis=1)
-    return out
-
-
 def load_benchmark(cfg: Mapping[str, Any], data_dir: Path, split: str = "test",
                    cache_dir: Path | None = None) -> pd.DataFrame:
     """The examples of one split (``all``: every split) of a benchmark config (``conf/benchmark/<name>.yaml``)."""
@@ -261,9 +199,16 @@ def load_benchmark(cfg: Mapping[str, Any], data_dir: Path, split: str = "test",
     if not source or source == "???":
         raise ValueError("benchmark=traces needs recorded traces: benchmark.traces=<dataset name or trace file>")
     traces = select_split(load_pool_traces(str(source), data_dir, cache_dir), split)
+    dropped = 0
     if cfg.get("complete_only", True):
-        traces, _ = complete_prompts(traces)
-    return examples_from_traces(traces, cfg.get("verifier", "recorded"), cfg.get("letters"), cfg.get("adapter"))
+        models = trace_model_ids(cfg.get("complete_models"))
+        traces, dropped = complete_prompts(traces, models)
+        if models is not None or dropped:
+            log.info("benchmark %s split %s: %d prompts; %d dropped (not answered by every one of %s)", cfg["name"],
+                     split, traces["prompt_id"].nunique(), dropped, f"{len(models)} pool models" if models else "the models")
+    frame = examples_from_traces(traces, cfg.get("verifier", "recorded"), cfg.get("letters"), cfg.get("adapter"))
+    frame.attrs["n_dropped"] = dropped
+    return frame
 
 
 # ----------------------------------------------------------------------------- scoring direct answers
