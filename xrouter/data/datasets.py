@@ -119,6 +119,11 @@ def load_dataset(cfg: Mapping[str, Any], data_dir: Path, cache_dir: Path | None 
         if not cfg.get("path"):
             raise ValueError("dataset=traces needs a file: add dataset.path=<canonical traces .parquet/.jsonl>")
         return load_traces(Path(cfg["path"]).expanduser())
+    tasks = cfg.get("tasks")
+    if tasks is not None and len(tasks) > 1:  # one conversion (and cache file) per task: any mix reuses them
+        plain = to_plain(cfg)
+        parts = [load_dataset({**plain, "tasks": [task]}, data_dir, cache_dir, download) for task in tasks]
+        return validate_traces(pd.concat(parts, ignore_index=True), source=f"dataset {cfg['name']}")
     files = dataset_files(cfg, data_dir, download=download)
     cache_file = None
     if cache_dir is not None:
