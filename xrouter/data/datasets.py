@@ -72,8 +72,11 @@ def _cache_key(cfg: Mapping[str, Any], files: Mapping[str, Path]) -> str:
     stamp = {k: (p.name, _content_hash(p)) for k, p in files.items()}
     module = import_module(CONVERTERS[cfg["converter"]].split(":")[0])
     code = hashlib.sha1(Path(module.__file__).read_bytes()).hexdigest()
+    # a converter may name further inputs (its helper modules, a price file): their contents count too
+    extra = getattr(module, "cache_inputs", lambda options: [])(to_plain(cfg.get("options")) or {})
+    extra = {str(p): _content_hash(Path(p)) for p in extra if Path(p).exists()}
     blob = json.dumps([CACHE_VERSION, code, getattr(module, "VERSION", ""), to_plain(cfg),
-                       stamp], sort_keys=True, default=str)
+                       stamp, extra], sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 

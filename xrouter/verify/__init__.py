@@ -25,7 +25,8 @@ from xrouter.verify.sandbox import RunResult, run_program
 from xrouter.verify.text import exact_match, f1_score, normalize_answer
 
 __all__ = [
-    "BadExample", "RunResult", "Score", "crux_equal", "exact_match", "extract_crux_answer", "extract_json_answer", "extract_choice", "extract_code",
+    "BadExample", "RunResult", "Score", "crux_equal", "exact_match", "extract_choice", "extract_code",
+    "extract_crux_answer", "extract_json_answer",
     "extract_math_answer", "extract_number", "f1_score", "get_verifier", "known_verifiers",
     "normalize_answer", "register", "run_program", "verify", "verify_code_batch", "verify_many",
     "verify_math", "verify_math_batch",

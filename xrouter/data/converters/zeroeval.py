@@ -96,6 +96,15 @@ def summary_accuracy(path: Path | None, aliases: Mapping[str, str]) -> dict[str,
     return {**by_name, **named}
 
 
+def cache_inputs(options: Mapping[str, Any]) -> list[Path]:
+    """Files besides the data whose contents the cached traces depend on (``xrouter.data.datasets``)."""
+    here = Path(__file__).resolve().parent
+    verify = here.parents[1] / "verify"
+    return [CONF_DIR / "pricing" / f"{options.get('pricing', 'zeroeval')}.yaml", here / "zeroeval_rule.py",
+            here / "zeroeval_scoring.py", verify / "json_answer.py", verify / "crux.py", verify / "numeric.py",
+            verify / "math.py", verify / "_math_worker.py"]
+
+
 def _task_files(files: Mapping[str, Path]) -> dict[str, dict[str, Path]]:
     tasks: dict[str, dict[str, Path]] = {}
     for key, path in files.items():
