@@ -115,7 +115,7 @@ def test_stats_prints_the_drop_for_the_models_given(math4, tmp_path, capsys):
 def test_the_benchmark_takes_the_composed_pool_models():
     cfg = compose("evaluate", ["pool=zeroeval_math", "benchmark=zeroeval_math"])
     assert to_plain(cfg.benchmark)["complete_models"] == to_plain(cfg.pool.models)
-    assert to_plain(compose("stats", ["pool=zeroeval_math"]).pool)["name"] == "zeroeval_math"
+    assert to_plain(compose("stats", ["+pool=zeroeval_math"]).pool)["name"] == "zeroeval_math"
     assert len(cfg.pool.models) in range(8, 13)
     train = compose("train", ["experiment=zeroeval_math"])
     assert (train.pool.name, train.benchmark.name) == ("zeroeval_math", "zeroeval_math")

@@ -2,7 +2,7 @@
 
 The last line printed is one JSON object:
 ``{"n_prompts": N, "models": {m: {"accuracy", "cost_per_query"}}, "oracle": {...}, "best_single": m,
-"n_dropped": D}``.  ``pool=<name>`` (or ``models=[...]``) restricts the figures to that pool's models
+"n_dropped": D}``.  ``+pool=<name>`` (or ``models=[...]``) restricts the figures to that pool's models
 and drops (and counts) the prompts any of them did not answer.
 The oracle takes, per prompt, the cheapest model scored correct, else the cheapest model (for
 fractional scores: the highest score, ties to the cheapest).
