@@ -38,6 +38,8 @@ def pricing_entries(pool_cfg: Mapping[str, Any]) -> dict[str, Any]:
     for name, spec in (pool_cfg.get("models") or {}).items():
         if spec and spec.get("price"):
             entries[name] = spec["price"]
+        elif spec and name not in entries and spec.get("trace_model") in entries:  # priced by its trace id
+            entries[name] = entries[spec["trace_model"]]
     return entries
 
 

@@ -23,7 +23,7 @@ direct answer against a row.
 from __future__ import annotations
 
 import ast
-import json
+import logging
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -31,75 +31,14 @@ import pandas as pd
 
 from xrouter.config import to_plain
 from xrouter.data.datasets import select_split
-from xrouter.data.questions import EXAMPLE_COLUMNS, LOADERS, load_questions
+from xrouter.data.questions import EXAMPLE_COLUMNS, LOADERS, load_questions  # noqa: F401  (the table's columns)
+from xrouter.data.trace_examples import ADAPTERS, examples_from_traces, trace_model_ids  # noqa: F401
 from xrouter.data.traces import complete_prompts
 from xrouter.verify.base import Score
 from xrouter.verify.registry import verify, verify_many
-from xrouter.verify.code import mbpp_entry_point
 
+log = logging.getLogger(__name__)
 NO_GOLD = "no gold: the recorded score applies only to replayed answers"
-
-
-# ----------------------------------------------------------------------------- traces as benchmarks
-def _llmrouter_fields(row: Mapping[str, Any]) -> dict[str, Any]:
-    """Verifier fields of an LLMRouter query (options and tests are Python literals upstream)."""
-    metric, extra = row.get("metric"), {}
-    literal = row.get("choices")
-    if metric == "em_mc" and isinstance(literal, str):
-        try:
-            parsed = ast.literal_eval(literal)
-        except (ValueError, SyntaxError):
-            parsed = []
-        texts = parsed.get("text", []) if isinstance(parsed, dict) else list(parsed)
-        labels = (parsed.get("labels") or parsed.get("label") or []) if isinstance(parsed, dict) else []
-        labels = [str(label) for label in labels] or [chr(ord("A") + i) for i in range(len(texts))]
-        extra = {"letters": "".join(labels), "choices": json.dumps([str(t) for t in texts])} if labels else {}
-    elif metric == "code_eval" and row.get("benchmark") == "mbpp" and isinstance(row.get("gold"), str):
-        tests = [str(t) for t in ast.literal_eval(row["gold"])]
-        extra = {"tests": json.dumps(tests), "entry_point": mbpp_entry_point(tests)}
-    elif metric == "code_eval":  # HumanEval: the question is the function prompt, the gold its test code
-        extra = {"code_prompt": row["prompt"], "tests": row.get("gold")}
-    if row.get("task_id") is not None:
-        extra["task_id"] = str(row["task_id"])
-    return extra
-
-
-def _routerbench_fields(row: Mapping[str, Any]) -> dict[str, Any]:
-    """RouterBench's (sanitized) MBPP prompts do not name the function the tests call: a direct
-    answer's single function is aliased to it before the tests run (``alias_entry_point``)."""
-    if row.get("benchmark") != "mbpp" or not isinstance(row.get("gold"), str):
-        return {}
-    gold = json.loads(row["gold"])
-    return {"entry_point": mbpp_entry_point(gold["test_list"]), "task_id": str(gold["task_id"]),
-            "alias_entry_point": True}
-
-
-ADAPTERS = {"llmrouter": _llmrouter_fields, "routerbench": _routerbench_fields}
-
-
-def examples_from_traces(traces: pd.DataFrame, verifier: str | Mapping[str, str] = "recorded",
-                         letters: Mapping[str, str] | None = None, adapter: str | None = None) -> pd.DataFrame:
-    """One example per prompt of the traces; ``verifier`` is one name or a per-benchmark mapping
-    (``default`` for the rest).  Prompts without gold keep ``recorded``."""
-    examples = traces.drop_duplicates("prompt_id").reset_index(drop=True)
-    if isinstance(verifier, str):
-        names = pd.Series([verifier] * len(examples), dtype=object)
-    else:
-        names = examples["benchmark"].map(lambda b: verifier.get(b, verifier.get("default", "recorded"))).astype(object)
-    names[examples["gold"].isna().to_numpy() & (names != "recorded").to_numpy()] = "recorded"
-    out = examples[EXAMPLE_COLUMNS[:-1]].copy()
-    out["verifier"] = names.to_numpy()
-    if letters:
-        out["letters"] = out["benchmark"].map(lambda b: letters.get(b))
-    if adapter:
-        if adapter not in ADAPTERS:
-            raise ValueError(f"unknown benchmark adapter {adapter!r}; known: {sorted(ADAPTERS)}")
-        fields = [ADAPTERS[adapter](row) for row in examples.to_dict("records")]
-        extra = pd.DataFrame(fields, index=out.index)
-        if "gold" in extra:
-            out["gold"] = extra.pop("gold").combine_first(out["gold"].astype(object))
-        out = pd.concat([out, extra.drop(columns=[c for c in extra.columns if c in out.columns])], axis=1)
-    return out
 
 
 def load_benchmark(cfg: Mapping[str, Any], data_dir: Path, split: str = "test",
@@ -117,9 +56,16 @@ def load_benchmark(cfg: Mapping[str, Any], data_dir: Path, split: str = "test",
     if not source or source == "???":
         raise ValueError("benchmark=traces needs recorded traces: benchmark.traces=<dataset name or trace file>")
     traces = select_split(load_pool_traces(str(source), data_dir, cache_dir), split)
+    dropped = 0
     if cfg.get("complete_only", True):
-        traces, _ = complete_prompts(traces)
-    return examples_from_traces(traces, cfg.get("verifier", "recorded"), cfg.get("letters"), cfg.get("adapter"))
+        models = trace_model_ids(cfg.get("complete_models"))
+        traces, dropped = complete_prompts(traces, models)
+        if models is not None or dropped:
+            log.info("benchmark %s split %s: %d prompts; %d dropped (not answered by every one of %s)", cfg["name"],
+                     split, traces["prompt_id"].nunique(), dropped, f"{len(models)} pool models" if models else "the models")
+    frame = examples_from_traces(traces, cfg.get("verifier", "recorded"), cfg.get("letters"), cfg.get("adapter"))
+    frame.attrs["n_dropped"] = dropped
+    return frame
 
 
 # ----------------------------------------------------------------------------- scoring direct answers

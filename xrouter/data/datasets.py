@@ -1,7 +1,10 @@
 """Routing datasets by name: resolve their files in the data dir, convert, cache, select a split.
 
 A dataset config (``conf/dataset/<name>.yaml``) names a converter, the files it reads (each with
-its upstream and checksum) and converter options.  ``converter: traces`` reads a user's own file
+its upstream and checksum) and converter options.  A config with ``tasks`` and ``task_root``
+(ZeroEval) keeps only the files of those tasks (keys ``<task>/<file>``); a task it does not list is
+read from every ``<task_root>/<task>/*.json`` in the data dir, with a warning that those files are
+unverified.  ``converter: traces`` reads a user's own file
 in the canonical format (``dataset=traces dataset.path=<file>``), so recorded data needs no code.
 """
 
@@ -19,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from xrouter import CONF_DIR, PROJECT_ROOT
 from xrouter.config import to_plain
-from xrouter.data.store import FileSpec, ensure_file
+from xrouter.data.store import DataNotFoundError, FileSpec, ensure_file, sha256_of
 from xrouter.data.traces import complete_prompts, load_traces, validate_traces
 
 log = logging.getLogger(__name__)
@@ -30,6 +33,7 @@ CONVERTERS = {
     "routellm_gsm8k": "xrouter.data.converters.routellm:convert_gsm8k",
     "routellm_mmlu": "xrouter.data.converters.routellm:convert_mmlu",
     "llmrouter": "xrouter.data.converters.llmrouter:convert",
+    "zeroeval": "xrouter.data.converters.zeroeval:convert",
 }
 CACHE_VERSION = "1"  # bump when the cached layout changes (converter code is hashed into the key)
 
@@ -51,14 +55,64 @@ def _converter(name: str) -> Callable[..., pd.DataFrame]:
     return getattr(import_module(module), function)
 
 
+_SHA256: dict[tuple[str, int, int], str] = {}
+
+
+def _content_hash(path: Path) -> str:
+    """sha256 of a file, computed once per (path, size, mtime) in a process."""
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _SHA256:
+        _SHA256[key] = sha256_of(path)
+    return _SHA256[key]
+
+
 def _cache_key(cfg: Mapping[str, Any], files: Mapping[str, Path]) -> str:
-    """Changes with the config, the input files and the converter's source code."""
-    stamp = {k: (str(p), p.stat().st_size, p.stat().st_mtime_ns) for k, p in files.items()}
+    """Changes with the config, the input files' contents and the converter's code and ``VERSION``."""
+    stamp = {k: (p.name, _content_hash(p)) for k, p in files.items()}
     module = import_module(CONVERTERS[cfg["converter"]].split(":")[0])
     code = hashlib.sha1(Path(module.__file__).read_bytes()).hexdigest()
-    blob = json.dumps([CACHE_VERSION, code, to_plain(cfg),
-                       stamp], sort_keys=True, default=str)
+    # a converter may name further inputs (its helper modules, a price file): their contents count too
+    extra = getattr(module, "cache_inputs", lambda options: [])(to_plain(cfg.get("options")) or {})
+    extra = {str(p): _content_hash(Path(p)) for p in extra if Path(p).exists()}
+    blob = json.dumps([CACHE_VERSION, code, getattr(module, "VERSION", ""), to_plain(cfg),
+                       stamp, extra], sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+def _unlisted_task_files(cfg: Mapping[str, Any], data_dir: Path, task: str) -> dict[str, Path]:
+    """``<task>/<stem>`` -> every ``<task_root>/<task>/*.json`` (and ``<task>/summary`` if present)."""
+    root = Path(data_dir) / cfg["task_root"]
+    folder = root / task
+    found = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    if not found:
+        raise DataNotFoundError(
+            f"dataset {cfg['name']}: task '{task}' is not listed in conf/dataset/{cfg['name']}.yaml and {folder} "
+            f"holds no <model>.json files.\n  upstream: {cfg.get('upstream', 'none recorded')}/{task}/<model>.json\n"
+            f"  Fix: put the task's files there, or choose listed tasks: "
+            f"{sorted({k.split('/')[0] for k in cfg['files']})}")
+    log.warning("dataset %s: task '%s' is not listed in its config: reading %d unverified files from %s "
+                "(no checksums)", cfg["name"], task, len(found), folder)
+    files = {f"{task}/{path.stem}": path for path in found}
+    if (root / f"{task}.summary.json").exists():
+        files[f"{task}/summary"] = root / f"{task}.summary.json"
+    return files
+
+
+def dataset_files(cfg: Mapping[str, Any], data_dir: Path, download: bool = True) -> dict[str, Path]:
+    """The local paths of a dataset's files (fetched when missing and downloadable), ``tasks`` applied."""
+    specs = dict(cfg["files"])
+    tasks = cfg.get("tasks")
+    if tasks is None:
+        return {key: ensure_file(data_dir, FileSpec.from_config(spec), download=download) for key, spec in specs.items()}
+    tasks = [str(t) for t in tasks]
+    files = {key: ensure_file(data_dir, FileSpec.from_config(spec), download=download)
+             for key, spec in specs.items() if key.split("/")[0] in tasks}
+    listed = {key.split("/")[0] for key in specs}
+    for task in tasks:
+        if task not in listed:
+            files.update(_unlisted_task_files(cfg, data_dir, task))
+    return files
 
 
 def load_dataset(cfg: Mapping[str, Any], data_dir: Path, cache_dir: Path | None = None,
@@ -68,8 +122,12 @@ def load_dataset(cfg: Mapping[str, Any], data_dir: Path, cache_dir: Path | None 
         if not cfg.get("path"):
             raise ValueError("dataset=traces needs a file: add dataset.path=<canonical traces .parquet/.jsonl>")
         return load_traces(Path(cfg["path"]).expanduser())
-    files = {key: ensure_file(data_dir, FileSpec.from_config(spec), download=download)
-             for key, spec in cfg["files"].items()}
+    tasks = cfg.get("tasks")
+    if tasks is not None and len(tasks) > 1:  # one conversion (and cache file) per task: any mix reuses them
+        plain = to_plain(cfg)
+        parts = [load_dataset({**plain, "tasks": [task]}, data_dir, cache_dir, download) for task in tasks]
+        return validate_traces(pd.concat(parts, ignore_index=True), source=f"dataset {cfg['name']}")
+    files = dataset_files(cfg, data_dir, download=download)
     cache_file = None
     if cache_dir is not None:
         cache_file = Path(cache_dir) / "traces" / f"{cfg['name']}-{_cache_key(cfg, files)}.parquet"
@@ -104,6 +162,7 @@ def load_split(cfg: Mapping[str, Any], data_dir: Path, split: str = "all", model
 
 
 def default_cache_dir() -> Path:
+    """``<project>/.cache``: converted traces, embeddings, tokenizers."""
     return PROJECT_ROOT / ".cache"
 
 

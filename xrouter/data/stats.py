@@ -1,7 +1,9 @@
 """``python -m xrouter.data.stats dataset=<name> split=<train|test|all>``: per-model and oracle figures.
 
 The last line printed is one JSON object:
-``{"n_prompts": N, "models": {m: {"accuracy", "cost_per_query"}}, "oracle": {...}, "n_dropped": D}``.
+``{"n_prompts": N, "models": {m: {"accuracy", "cost_per_query"}}, "oracle": {...}, "best_single": m,
+"n_dropped": D}``.  ``+pool=<name>`` (or ``models=[...]``) restricts the figures to that pool's models
+and drops (and counts) the prompts any of them did not answer.
 The oracle takes, per prompt, the cheapest model scored correct, else the cheapest model (for
 fractional scores: the highest score, ties to the cheapest).
 """
@@ -16,8 +18,9 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from xrouter import CONF_DIR
-from xrouter.config import data_dir_of, one_line_errors
+from xrouter.config import data_dir_of, one_line_errors, to_plain
 from xrouter.data.datasets import load_split
+from xrouter.data.trace_examples import trace_model_ids
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,7 @@ def trace_stats(traces: pd.DataFrame) -> dict:
         "models": {m: {"accuracy": float(r.accuracy), "cost_per_query": float(r.cost_per_query)}
                    for m, r in per_model.iterrows()},
         "oracle": {"accuracy": float(oracle["score"].mean()), "cost_per_query": float(oracle["cost_usd"].mean())},
+        "best_single": str(per_model["accuracy"].idxmax()),
     }
 
 
@@ -45,15 +49,21 @@ def format_table(stats: dict) -> str:
     for model, row in sorted(stats["models"].items(), key=lambda kv: kv[1]["cost_per_query"]):
         lines.append(f"{model:40s} {row['accuracy']:9.4f} {row['cost_per_query']:11.4e}")
     lines.append(f"{'oracle':40s} {stats['oracle']['accuracy']:9.4f} {stats['oracle']['cost_per_query']:11.4e}")
+    lines.append(f"best single model: {stats['best_single']}")
     return "\n".join(lines)
 
 
 def run_stats(cfg: DictConfig) -> dict:
-    traces, dropped = load_split(cfg.dataset, data_dir_of(cfg), split=cfg.split, cache_dir=cfg.paths.cache_dir)
+    """Print and return the figures of ``cfg.dataset``'s split, over ``models`` / the pool's models if given."""
+    models = trace_model_ids(to_plain(cfg.get("models"))) or (
+        trace_model_ids(to_plain(cfg.pool.models)) if cfg.get("pool") else None)
+    traces, dropped = load_split(cfg.dataset, data_dir_of(cfg), split=cfg.split, models=models,
+                                 cache_dir=cfg.paths.cache_dir)
     stats = trace_stats(traces)
     stats["n_dropped"] = dropped
+    whose = f"every one of the {len(models)} models given" if models else "every model"
     print(f"dataset={cfg.dataset.name} split={cfg.split}: {stats['n_prompts']} prompts "
-          f"({dropped} dropped: not answered by every model)")
+          f"({dropped} dropped: not answered by {whose})")
     print(format_table(stats))
     print(json.dumps(stats))
     return stats

@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 
+_PROBE_TOKENS = 1_000
+
+
 class MissingPriceError(LookupError):
     """One or more pool models have no price."""
 
@@ -48,9 +51,12 @@ def price_from_genai_prices(price_ref: str, provider: str | None = None) -> Pric
     """Look a model up in the genai-prices snapshot shipped with the package (no network)."""
     from genai_prices import Usage, calc_price
 
-    calc = calc_price(Usage(input_tokens=1_000_000, output_tokens=1_000_000), model_ref=price_ref,
+    # priced at 1,000 tokens and scaled: a 1M-token request would hit the long-context tier of models
+    # priced by prompt length (Gemini 1.5 above 128k tokens costs twice as much)
+    calc = calc_price(Usage(input_tokens=_PROBE_TOKENS, output_tokens=_PROBE_TOKENS), model_ref=price_ref,
                       provider_id=provider)
-    return Price(float(calc.input_price), float(calc.output_price),
+    scale = 1_000_000 / _PROBE_TOKENS
+    return Price(float(calc.input_price) * scale, float(calc.output_price) * scale,
                  source=f"genai-prices {calc.provider.id}/{calc.model.id}")
 
 

@@ -21,6 +21,7 @@ _BUILTIN: dict[str, str] = {
     "f1": "xrouter.verify.text:verify_f1",
     "code_mbpp": "xrouter.verify.code:verify_mbpp",
     "code_humaneval": "xrouter.verify.code:verify_humaneval",
+    "crux": "xrouter.verify.crux:verify_crux",
 }
 _REGISTRY: dict[str, VerifierFn] = {}
 
