@@ -18,7 +18,10 @@ class StepProgressBar(TQDMProgressBar):
 
     def on_train_epoch_start(self, trainer, *_: Any) -> None:
         bar = self.train_progress_bar
-        bar.reset(total=trainer.max_steps if trainer.max_steps and trainer.max_steps > 0 else None)
+        total = trainer.max_steps if trainer.max_steps and trainer.max_steps > 0 else None
+        if bar.total == total and bar.n == trainer.global_step:  # the prompt sampler's next pass: one bar goes on
+            return
+        bar.reset(total=total)
         bar.initial = bar.n = trainer.global_step  # a resumed run starts where it stopped
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
