@@ -16,6 +16,7 @@ import uvicorn
 
 import xrouter
 import xrouter.config  # noqa: F401  (registers the config resolvers)
+from xrouter.config import one_line_errors
 from xrouter.pool.faults import FaultConfig
 from xrouter.pool.http_serving import json_error_protocol
 from xrouter.pool.server import MAX_BODY_BYTES, build_app
@@ -42,6 +43,7 @@ def run_pool_server(cfg: Any) -> None:
 
 
 @hydra.main(config_path=str(xrouter.CONF_DIR), config_name="pool_server", version_base="1.3")
+@one_line_errors
 def main(cfg: Any) -> None:
     run_pool_server(cfg)
 

@@ -33,6 +33,7 @@ import pandas as pd
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
+from xrouter.config import one_line_errors
 from xrouter import CONF_DIR
 from xrouter.config import data_dir_of, to_plain
 from xrouter.data.benchmarks import alias_entry_point
@@ -253,6 +254,7 @@ def compose_check(overrides: list[str] | None = None) -> DictConfig:
 
 
 @hydra.main(config_path=None, config_name="check", version_base="1.3")
+@one_line_errors
 def _main(cfg: DictConfig) -> None:
     run_check(cfg)
 

@@ -18,6 +18,7 @@ import hydra
 import pandas as pd
 from omegaconf import DictConfig
 
+from xrouter.config import one_line_errors
 from xrouter import CONF_DIR
 from xrouter.config import data_dir_of
 from xrouter.data.audit import accuracy_table, audit_markdown, disagreements
@@ -69,6 +70,7 @@ def run_export(cfg: DictConfig) -> dict[str, Any]:
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="export", version_base="1.3")
+@one_line_errors
 def main(cfg: DictConfig) -> None:
     run_export(cfg)
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from xrouter.verify.base import Score, verify, verify_many
+from xrouter.verify.base import Score
+from xrouter.verify.registry import verify, verify_many
 from xrouter.verify.json_answer import extract_json_answer
 from xrouter.verify.math import verify_math_batch
 
