@@ -28,9 +28,12 @@ ENDPOINT_KINDS = ("replay", "openai", "hf_local")
 
 
 def pricing_entries(pool_cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """The pool's pricing file (``conf/pricing/<pool.pricing>.yaml``) with per-model ``price:`` on top."""
+    """The pool's price table (``pool.pricing``: the ``conf/pricing`` group composed in, or a name of one
+    of its files) with per-model ``price:`` entries on top."""
     entries: dict[str, Any] = {}
-    if pool_cfg.get("pricing"):
+    if isinstance(pool_cfg.get("pricing"), Mapping):
+        entries.update(pool_cfg["pricing"])
+    elif pool_cfg.get("pricing"):
         path = CONF_DIR / "pricing" / f"{pool_cfg['pricing']}.yaml"
         if not path.exists():
             raise FileNotFoundError(f"pool.pricing='{pool_cfg['pricing']}': no such file {path}")
