@@ -79,7 +79,7 @@ def test_fsdp_run_writes_one_output_directory_and_resumes(tmp_path):
     for name, value in router.state_dict().items():
         assert checkpoint["state_dict"][f"model.{name}"].shape == value.shape, name
     resumed = tmp_path / "resumed"
-    train(FSDP_CPU + SMALL[1:] + ["trainer.max_steps=3", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}",
+    train(FSDP_CPU + SMALL + ["trainer.max_steps=3", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}",
                                   f"output_dir={resumed}"], tmp_path)
     assert json.loads((resumed / "result.json").read_text())["global_step"] == 3
 

@@ -29,7 +29,8 @@ def demo_config(out_dir: str | Path, data_dir: str | Path | None = None, seed: i
     from xrouter import CONF_DIR
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose("train", [f"seed={seed}", f"output_dir={out_dir}", "env.mode=full"] +  # call + select
+        # full mode: call + select; no dev slice: the cold start sees every training prompt
+        return compose("train", [f"seed={seed}", f"output_dir={out_dir}", "env.mode=full", "data.dev_fraction=0"] +
                        ([f"paths.data_dir={data_dir}"] if data_dir else []))
 
 
