@@ -56,10 +56,9 @@ def quiet_logs() -> None:
     import warnings
 
     quiet_http_loggers()
-    lightning_logger = logging.getLogger("lightning")
-    root_has_handlers = logging.getLogger().hasHandlers() and logging.getLogger().handlers
-    for handler in list(lightning_logger.handlers):
-        if root_has_handlers:
+    if logging.getLogger().handlers:  # Hydra's root handler prints Lightning's records already
+        lightning_logger = logging.getLogger("lightning")
+        for handler in list(lightning_logger.handlers):
             lightning_logger.removeHandler(handler)
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
         logger = logging.getLogger(name)

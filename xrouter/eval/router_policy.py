@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -72,7 +73,7 @@ def evaluate_router_policy(cfg: DictConfig, run, examples: list[dict[str, Any]],
     max_new_tokens = int(cfg.policy.get("max_new_tokens") or run.settings.max_new_tokens)
     log.info("evaluating %s (%s) greedily on %d examples", identity["label"], router_path, len(examples))
     config = OmegaConf.to_container(cfg, resolve=True)
-    config["router_settings"] = settings_record(run.settings)
+    config["router_settings"] = asdict(run.settings)  # what the router actually ran with
     return evaluate_router(
         run.loop, examples, output_dir, max_new_tokens, batch_size=int(cfg.policy.get("batch_size") or EVAL_BATCH_SIZE),
         policy=cfg.policy.name, label=identity["label"], knob=identity["knob"], benchmark=cfg.benchmark.name,
@@ -80,9 +81,3 @@ def evaluate_router_policy(cfg: DictConfig, run, examples: list[dict[str, Any]],
         resume=bool(cfg.resume) and not cfg.overwrite, progress=bool(cfg.get("progress", True)),
         extra={"router_path": router_path, "seed": int(cfg.seed)})
 
-
-def settings_record(settings: RouterSettings) -> Mapping[str, Any]:
-    """The settings as written into the run's config.yaml (what the router actually ran with)."""
-    from dataclasses import asdict
-
-    return asdict(settings)

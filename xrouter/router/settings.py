@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from xrouter.config import to_plain
+
 log = logging.getLogger(__name__)
 
 SETTINGS_FILE = "xrouter.json"
@@ -51,11 +53,8 @@ class RouterSettings:
                     source: str = "config") -> "RouterSettings":
         """The settings of a composed train/evaluate config (its router, env, rollout, reward sections; the
         rest of the config is not read, nor resolved)."""
-        from omegaconf import OmegaConf
-
         def plain(section: str) -> dict[str, Any]:
-            node = cfg.get(section) if hasattr(cfg, "get") else None
-            return dict(OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node or {})
+            return dict(to_plain(cfg.get(section)) or {})
 
         router, env, rollout = plain("router"), plain("env"), plain("rollout")
         return cls(prompt=dict(router.get("prompt") or {}), price=router.get("price"),
