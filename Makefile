@@ -13,11 +13,11 @@ export XROUTER_DATA_DIR ?= $(if $(wildcard $(SHARED_DATA)/routing),$(SHARED_DATA
 
 setup: $(STAMP)
 
+# PYTHONWARNINGS on the editable install: setuptools prints a banner on every one (folders named like the package)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
-	# PYTHONWARNINGS: setuptools prints a banner on every editable install (folders named like the package)
 	PYTHONWARNINGS=ignore $(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
