@@ -21,7 +21,9 @@ from xrouter.pool.ledger import CostLedger
 from xrouter.pool.pool import ModelCard, ModelPool
 from xrouter.pool.pricing import Price, PriceTable
 from xrouter.pool.specs import model_specs
+from xrouter.router.conditioning import LAM_FEATURES, check_router_matches, conditioning_spec
 from xrouter.router.parsing import TOOL_SCAFFOLD_TOKENS
+from xrouter.router.prefix_lm import PREFIX_TOKEN
 from xrouter.router.settings import RouterSettings
 
 ENDPOINT_KINDS = ("replay", "openai", "hf_local")
@@ -134,22 +136,32 @@ def router_extra_tokens(pool: ModelPool) -> list[str]:
 
 
 def build_router(router_cfg: Mapping[str, Any], corpus: list[str] | None, cache_dir: Path, device: str = "cpu",
-                 extra_tokens: list[str] | None = None):
-    """(model, tokenizer): the tiny router built for ``corpus``, or a pretrained one from a path / hub id."""
+                 extra_tokens: list[str] | None = None, conditioning=None):
+    """(model, tokenizer): the tiny router (``tiny``; ``tiny_encoder`` with the soft-prefix projector that
+    ``conditioning`` sizes) built for ``corpus``, or a pretrained one from a path / hub id."""
     import torch
 
     from xrouter.router.policy import build_tiny_router, load_router
 
     router_cfg = to_plain(router_cfg)
-    if router_cfg["kind"] == "tiny":
+    if router_cfg["kind"] in ("tiny", "tiny_encoder"):
+        prefix = None
+        if router_cfg["kind"] == "tiny_encoder":
+            if conditioning is None:
+                raise ValueError("router=tiny_encoder needs its conditioning settings (RouterSettings.conditioning)")
+            prefix = {"condition_dim": conditioning.dimension, "prefix_tokens": conditioning.prefix_tokens,
+                      "projector_hidden": int(router_cfg.get("projector_hidden", 256)),
+                      "projector_lr_scale": float(router_cfg.get("projector_lr_scale", 1.0)),
+                      "lam_features": LAM_FEATURES if conditioning.lam_conditioned else 0}
         model, tokenizer = build_tiny_router(corpus or [], router_cfg["arch"], router_cfg["vocab_size"], cache_dir,
                                              seed=router_cfg.get("seed", 0),
-                                             extra_tokens=extra_tokens if router_cfg.get("tool_tokens") else None)
+                                             extra_tokens=extra_tokens if router_cfg.get("tool_tokens") else None,
+                                             prefix=prefix)
         return model.to(device), tokenizer
     if router_cfg["kind"] == "pretrained":
         dtype = getattr(torch, router_cfg.get("dtype", "float32"))
         return load_router(router_cfg["path"], dtype=dtype, device=device)
-    raise ValueError(f"router.kind must be 'tiny' or 'pretrained', not '{router_cfg['kind']}'")
+    raise ValueError(f"router.kind must be 'tiny', 'tiny_encoder' or 'pretrained', not '{router_cfg['kind']}'")
 
 
 def build_env(pool: ModelPool, settings: RouterSettings, reward_cfg: Mapping[str, Any] | None = None):
@@ -161,18 +173,23 @@ def build_env(pool: ModelPool, settings: RouterSettings, reward_cfg: Mapping[str
     from xrouter.reward import build_reward
 
     prompt = settings.prompt
+    spec = conditioning_spec(settings)
+    query_prefix = "" if spec is None else PREFIX_TOKEN * spec.prefix_tokens
     router_price = parse_price_entry("router", settings.price) if settings.price else None
     return RouterEnv(pool, verify_example, build_reward(to_plain(reward_cfg or settings.reward)),
                      max_turns=settings.max_turns, mode=settings.mode,
                      tools_in_prompt=prompt.get("tools_in_prompt", "full"), max_query_chars=prompt.get("max_query_chars"),
                      max_tool_result_chars=prompt.get("max_tool_result_chars", TOOL_RESULT_CHARS),
                      call_max_tokens=settings.call_max_tokens, router_price=router_price,
-                     system_prompt_style=prompt.get("system_prompt_style"))
+                     system_prompt_style=prompt.get("system_prompt_style"), query_prefix=query_prefix)
 
 
 def build_agent_loop(rollout_cfg: Mapping[str, Any], settings: RouterSettings, model, tokenizer, env,
-                     device: str = "cpu"):
-    """The agent loop with the configured rollout backend (``hf``; ``vllm`` on GPUs)."""
+                     device: str = "cpu", cache_dir: Path | None = None):
+    """The agent loop with the configured rollout backend (``hf``; ``vllm`` on GPUs); a prefix router's
+    loop embeds each query (and its lambda) with a ``QueryConditioner`` (embeddings cached in ``cache_dir``)."""
+    from xrouter.router.conditioning import QueryConditioner
+
     from xrouter.rollout.agent_loop import AgentLoop
     from xrouter.rollout.hf import HFGenerator
 
@@ -181,12 +198,17 @@ def build_agent_loop(rollout_cfg: Mapping[str, Any], settings: RouterSettings, m
     if rollout["backend"] == "hf":
         generator = HFGenerator(model, tokenizer, eos, device=device, batch_size=rollout["generate_batch_size"])
     elif rollout["backend"] == "vllm":
+        if settings.conditioning is not None:
+            raise ValueError("router=tiny_encoder (a soft-prefix router) runs with rollout=hf; rollout=vllm takes "
+                             "token prompts only")
         from xrouter.rollout.vllm import VLLMGenerator  # GPU-only extra, imported lazily
 
         generator = VLLMGenerator(model, tokenizer, eos, rollout)
     else:
         raise ValueError(f"rollout.backend must be 'hf' or 'vllm', not '{rollout['backend']}'")
-    return AgentLoop(generator, tokenizer, env, max_seq_len=settings.max_seq_len)
+    spec = conditioning_spec(settings)
+    conditioner = None if spec is None else QueryConditioner(spec, str(cache_dir) if cache_dir else None)
+    return AgentLoop(generator, tokenizer, env, max_seq_len=settings.max_seq_len, conditioner=conditioner)
 
 
 # ---- the run recipe: config -> pool, prompts, router, environment, loop ------------------------------
@@ -254,7 +276,7 @@ def build_run(cfg: DictConfig, *, device: str = "cpu", pool: ModelPool | None = 
         train, dev = train_and_dev(cfg, data_dir, cache_dir)
         env = build_env(pool, settings)
         model, tokenizer = build_router(cfg.router, router_corpus(train, env), cache_dir, device,
-                                        extra_tokens=router_extra_tokens(pool))
+                                        extra_tokens=router_extra_tokens(pool), conditioning=conditioning_spec(settings))
         settings.initial_router = str(model.config._name_or_path)
     else:
         settings = settings or load_router_settings(
@@ -263,7 +285,8 @@ def build_run(cfg: DictConfig, *, device: str = "cpu", pool: ModelPool | None = 
         env = build_env(pool, settings)
         dtype = getattr(torch, str(cfg.router.get("dtype", "float32")))
         model, tokenizer = load_router(router_path, dtype=dtype, device=device)
-    loop = build_agent_loop(cfg.rollout, settings, model, tokenizer, env, device)
+        check_router_matches(router_path, model, settings)
+    loop = build_agent_loop(cfg.rollout, settings, model, tokenizer, env, device, cache_dir)
     return Run(pool, settings, env, model, tokenizer, loop, train, dev, device)
 
 

@@ -43,6 +43,7 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     from xrouter.rl.fsdp import full_state_dict, is_sharded, unsharded_copy
     from xrouter.rl.module import RouterRLModule
     from xrouter.rl.progress import StepProgressBar
+    from xrouter.reward.lam_sampling import LamSampling
 
     quiet_logs()
     check_train_config(cfg)
@@ -68,7 +69,9 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
         cold_start(model, loop, train, pool.names, steps=cfg.cold_start.steps, batch_size=cfg.cold_start.batch_size,
                    lr=cfg.cold_start.lr, micro_batch_size=cfg.rollout.micro_batch_size, seed=cfg.seed, device=device,
                    system_prompt=None if cfg.cold_start.arguments == "none" else "",
-                   warmup_steps=cfg.cold_start.warmup_steps)
+                   warmup_steps=cfg.cold_start.warmup_steps, weighting=str(cfg.cold_start.get("weighting", "uniform")),
+                   temperature=float(cfg.cold_start.get("temperature", 0.1)),
+                   lam_sampling=LamSampling.from_config(to_plain(cfg.reward.get("lam_sampling"))))
 
     dev_before = None
     if dev and not cfg.get("ckpt_path") and launch_rank() == 0:  # the starting point, for "did RL improve it?"
@@ -77,7 +80,8 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
                  dev_before["cost_per_query"], dev_before["reward"])
 
     datamodule = PromptDataModule(train, dev, cfg.data.prompts_per_step, cfg.data.val_batch_size, cfg.seed)
-    module = RouterRLModule(model, loop, to_plain(cfg.algo), to_plain(cfg.rollout), refill=datamodule.refill_sampler())
+    module = RouterRLModule(model, loop, to_plain(cfg.algo), to_plain(cfg.rollout), refill=datamodule.refill_sampler(),
+                            lam_sampling=LamSampling.from_config(to_plain(cfg.reward.get("lam_sampling"))), seed=cfg.seed)
     checkpoints = ModelCheckpoint(dirpath=output_dir / "checkpoints", monitor="val_reward", mode="max",
                                   filename="step{step}-reward{val_reward:.3f}", auto_insert_metric_name=False)
     # last.ckpt at every validation, for resume.  Not ``save_last=True`` above: Lightning only
@@ -121,6 +125,8 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
                                   config_yaml=OmegaConf.to_yaml(cfg, resolve=True))
         result["test"] = summary
         print_comparison(summary, cfg, data_dir, cache_dir)
+        if cfg.get("lam_grid") and loop.conditioner is not None and loop.conditioner.spec.lam_conditioned:
+            result["test_curve"] = test_curves(cfg, run, test, output_dir, label)
     print(f"checkpoints: {output_dir / 'checkpoints'}\nrouter: {router_dir}\nmetrics: {output_dir / 'metrics.csv'}")
     if "test" in result:
         print(f"episodes: {output_dir / ('eval_' + cfg.data.test_split) / 'episodes.parquet'}")
@@ -129,9 +135,29 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     return result
 
 
+def test_curves(cfg: DictConfig, run, test: list[dict[str, Any]], output_dir: Path, label: str) -> dict[str, Any]:
+    """The one checkpoint's curve over ``lam_grid`` on test, beside the ``compare_baselines`` sweeps."""
+    from xrouter.eval.router_sweep import baseline_curves, evaluate_lam_grid, print_curves, router_reference
+
+    split = cfg.data.test_split
+    curve = evaluate_lam_grid(run.loop, test, output_dir / f"eval_{split}_curve", list(cfg.lam_grid),
+                              cfg.rollout.max_new_tokens, label=label.split(" lam=")[0],
+                              reference=router_reference(cfg, run.pool, test), policy="router",
+                              benchmark=cfg.benchmark.name, pool=cfg.pool.name, split=split)
+    curves = {"xrouter (one ckpt)": curve}
+    if cfg.get("compare_baselines") and cfg.pool.get("kind") == "replay":
+        curves.update(baseline_curves(cfg, list(cfg.compare_baselines), split, test,
+                                      output_dir / f"eval_{split}_baselines", run.pool))
+    print(f"\none checkpoint over lambda = {list(cfg.lam_grid)} on {cfg.benchmark.name} {split} "
+          "(accuracy@USD per query):")
+    print_curves(curves)
+    return {name: {k: c.get(k) for k in ("aiq", "aiq_single_model_range", "zero_router_aiq")} for name, c in curves.items()}
+
+
 def check_train_config(cfg: DictConfig) -> None:
     """Fail before any work, with one line naming the key and its allowed values."""
     from xrouter.config import require
+    from xrouter.reward.lam_sampling import LamSampling
     from xrouter.rl.algo_config import AlgoConfig
 
     AlgoConfig.from_config(to_plain(cfg.algo))
@@ -146,6 +172,12 @@ def check_train_config(cfg: DictConfig) -> None:
     for knob in ("lam", "alpha"):
         if knob in cfg.reward:
             require(cfg, f"reward.{knob}", float, lambda v: v >= 0, "a number >= 0")
+    sampling = LamSampling.from_config(to_plain(cfg.reward.get("lam_sampling")))
+    if sampling is not None and cfg.router.kind != "tiny_encoder":
+        raise ValueError(f"reward.lam_sampling draws a lambda per prompt group, which only a router told lambda can use "
+                         f"(router=tiny_encoder); router={cfg.router.name} is trained for one: set reward.lam_sampling=null")
+    if sampling is not None and cfg.reward.name != "xrouter":
+        raise ValueError("reward.lam_sampling needs reward=xrouter (its lam is what is drawn)")
 
 
 def trainer_arguments(trainer_cfg: DictConfig) -> dict[str, Any]:

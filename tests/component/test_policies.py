@@ -13,7 +13,7 @@ from xrouter import metrics
 from xrouter.eval.baseline_policy import evaluate_baseline, policy_context
 from xrouter.build import load_examples
 from xrouter.policies import build_policy
-from xrouter.policies.embeddings import Embedder, hashing_vector
+from xrouter.data.embeddings import Embedder, hashing_vector
 
 SENTENCES = ["Which skin surface will produce the most heat when rubbed?", "Write a function to reverse a string.",
              "Sarah was a much better surgeon than Maria so _ always got the harder cases."]

@@ -39,7 +39,8 @@ class RouterEnv:
     def __init__(self, pool: ModelPool, scorer: Scorer, reward_fn: RewardFn, *, max_turns: int = 3,
                  mode: str = "full", tools_in_prompt: str = "full", max_query_chars: int | None = None,
                  max_tool_result_chars: int = TOOL_RESULT_CHARS, call_max_tokens: int | None = None,
-                 router_price: Price | None = None, system_prompt_style: str | None = None) -> None:
+                 router_price: Price | None = None, system_prompt_style: str | None = None,
+                 query_prefix: str = "") -> None:
         if mode not in ("full", "simple"):
             raise ValueError(f"env.mode must be 'full' or 'simple', not '{mode}'")
         if tools_in_prompt not in ("full", "compact", "none"):
@@ -49,6 +50,7 @@ class RouterEnv:
         self.mode, self.tools_in_prompt = mode, tools_in_prompt
         self.max_query_chars, self.max_tool_result_chars = max_query_chars, max_tool_result_chars
         self.call_max_tokens, self.router_price = call_max_tokens, router_price
+        self.query_prefix = query_prefix  # a prefix router's soft-prefix slots, before the query text
         self.system_prompt_text = system_prompt(system_prompt_style or mode, self.max_turns)
         self._models = set(pool.names)
 
@@ -76,7 +78,7 @@ class RouterEnv:
         if self.max_query_chars and len(query) > self.max_query_chars:
             query = "..." + query[-self.max_query_chars:]  # the question is at the end of few-shot prompts
         messages = [{"role": "system", "content": self.system_prompt_text},
-                    {"role": "user", "content": query}]
+                    {"role": "user", "content": self.query_prefix + query}]
         return Episode(episode_id=episode_id, prompt_id=str(example["prompt_id"]), example=dict(example),
                        messages=messages)
 
@@ -195,8 +197,9 @@ class RouterEnv:
         else:
             verdict = self.scorer(episode.example, answer)
             episode.score, episode.score_reason = float(verdict.value), verdict.reason
+        lam = episode.example.get("lam")  # this episode's own cost weight (lambda sampling, a sweep point)
         components = self.reward_fn(episode.score, episode.tool_cost_usd, episode.router_cost_usd,
-                                    valid_final=episode.valid_final)
+                                    valid_final=episode.valid_final, **({} if lam is None else {"lam": float(lam)}))
         episode.reward = components.as_dict()
 
     def force_end(self, episode: Episode, termination: str) -> None:

@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from xrouter.config import to_plain
 from xrouter import metrics
+from xrouter.eval.curves import curve_report
 from xrouter.eval.engines import EnvEngine, ReplayEngine, is_replay_pool
 from xrouter.eval.runfiles import RunDir, fingerprint
 from xrouter.policies import Policy, PolicyContext, build_policy
@@ -29,7 +30,7 @@ _EMBEDDERS: dict[str, Any] = {}  # one embedder (and its in-memory vectors) per 
 
 def policy_context(cfg: DictConfig, pool: ModelPool, data_dir: Path, cache_dir: Path) -> PolicyContext:
     """Lazy data access for policies: the traces they learn from, tables per split, the embedder."""
-    from xrouter.policies.embeddings import Embedder
+    from xrouter.data.embeddings import Embedder
     from xrouter.policies.table import load_traces_for, pool_trace_models, route_table
 
     state: dict[str, Any] = {}
@@ -183,29 +184,9 @@ def reference_points(ctx: PolicyContext, examples: Sequence[Mapping[str, Any]]) 
 def sweep_report(summaries: list[dict[str, Any]], policy: Policy, ctx: PolicyContext,
                  examples: Sequence[Mapping[str, Any]], pool: ModelPool) -> dict[str, Any]:
     """The curve of a sweep and its metrics (costs in USD per query)."""
-    points = [(s["cost_per_query"], s["accuracy"]) for s in summaries]
-    report: dict[str, Any] = {
-        "policy": policy.name, "knob_name": policy.knob_name,
-        "points": [{"knob": s["knob"], "label": s["label"], "cost_per_query": s["cost_per_query"],
-                    "accuracy": s["accuracy"], "run_dir": s["run_dir"]} for s in summaries],
-        "pareto": [summaries[i]["knob"] for i in metrics.pareto_frontier(points)],
-        "aiq": metrics.aiq(points),
-    }
-    reference = reference_points(ctx, examples)
-    if reference:
-        single = reference["single"]
-        costs = [v["cost_per_query"] for v in single.values()]
-        best = max(single.values(), key=lambda v: (v["accuracy"], -v["cost_per_query"]))
-        oracle = reference["oracle"]
-        top = max(points, key=lambda p: (p[1], -p[0]))
-        report.update({
-            "reference": reference,
-            "aiq_single_model_range": metrics.aiq(points, (min(costs), max(costs))),
-            "zero_router_aiq": metrics.aiq([(v["cost_per_query"], v["accuracy"]) for v in single.values()],
-                                           (min(costs), max(costs))),
-            "cost_save_vs_best_single": metrics.cost_save(points, (best["cost_per_query"], best["accuracy"])),
-            "oracle_gap_of_best_point": metrics.oracle_gap(top, (oracle["cost_per_query"], oracle["accuracy"])),
-        })
+    report = curve_report(policy.name, policy.knob_name, summaries, reference_points(ctx, examples))
+    if "reference" in report:
+        single = report["reference"]["single"]
         if len(single) == 2:
             by_price = sorted(pool.names, key=lambda n: ctx.prices[n][::-1])
             weak, strong = getattr(policy, "weak", by_price[0]), getattr(policy, "strong", by_price[-1])

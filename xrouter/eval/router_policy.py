@@ -74,6 +74,16 @@ def evaluate_router_policy(cfg: DictConfig, run, examples: list[dict[str, Any]],
     log.info("evaluating %s (%s) greedily on %d examples", identity["label"], router_path, len(examples))
     config = OmegaConf.to_container(cfg, resolve=True)
     config["router_settings"] = asdict(run.settings)  # what the router actually ran with
+    if cfg.policy.get("lam_grid"):
+        from xrouter.eval.router_sweep import evaluate_lam_grid, router_reference
+
+        return evaluate_lam_grid(
+            run.loop, examples, output_dir, list(cfg.policy.lam_grid), max_new_tokens,
+            label=identity["label"].split(" lam=")[0], reference=router_reference(cfg, run.pool, examples),
+            batch_size=int(cfg.policy.get("batch_size") or EVAL_BATCH_SIZE),
+            config_yaml=OmegaConf.to_yaml(OmegaConf.create(config)), resume=bool(cfg.resume) and not cfg.overwrite,
+            progress=bool(cfg.get("progress", True)), policy=cfg.policy.name, benchmark=cfg.benchmark.name,
+            pool=cfg.pool.name, split=cfg.split)
     return evaluate_router(
         run.loop, examples, output_dir, max_new_tokens, batch_size=int(cfg.policy.get("batch_size") or EVAL_BATCH_SIZE),
         policy=cfg.policy.name, label=identity["label"], knob=identity["knob"], benchmark=cfg.benchmark.name,

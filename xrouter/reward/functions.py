@@ -64,8 +64,15 @@ def build_reward(cfg: Mapping[str, Any]) -> Callable[..., RewardComponents]:
         raise ValueError(f"unknown reward '{name}'; known: {sorted(REWARDS)}")
     function = REWARDS[name]
 
+    cfg.pop("lam_sampling", None)  # training's lambda draws (xrouter/reward/lam_sampling.py), not an argument
+
     def reward(score: float, tool_cost_usd: float, router_cost_usd: float = 0.0,
-               valid_final: bool = True) -> RewardComponents:
-        return function(score, tool_cost_usd, router_cost_usd, valid_final=valid_final, **cfg)
+               valid_final: bool = True, lam: float | None = None) -> RewardComponents:
+        """``lam``: this episode's own cost weight (an example drawn by ``reward.lam_sampling``, a sweep point)."""
+        if lam is None:
+            return function(score, tool_cost_usd, router_cost_usd, valid_final=valid_final, **cfg)
+        if "lam" not in cfg and name != "xrouter":
+            raise ValueError(f"reward '{name}' has no lam: per-example lambda needs reward=xrouter")
+        return function(score, tool_cost_usd, router_cost_usd, valid_final=valid_final, **{**cfg, "lam": lam})
 
     return reward

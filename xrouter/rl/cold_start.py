@@ -18,8 +18,10 @@ from typing import Any, Sequence
 
 import torch
 
+from xrouter.reward.lam_sampling import LamSampling, with_lams
 from xrouter.rollout.agent_loop import AgentLoop, RolloutBatch
 from xrouter.router.parsing import render_call, render_select
+from xrouter.router.prefix_lm import parameter_groups
 from xrouter.rollout.hf import SamplingConfig
 from xrouter.rollout.logprobs import sequence_logprobs
 
@@ -41,28 +43,85 @@ def scripted_trajectories(loop: AgentLoop, examples: Sequence[dict[str, Any]], m
     return loop.run(repeated, group_size=1, sampling=SamplingConfig(), episode_prefix="sft", scripts=scripts)
 
 
+WEIGHTINGS = ("uniform", "reward", "expected_reward")
+
+
+def episode_weights(rewards: Sequence[float], n_models: int, weighting: str, temperature: float,
+                    logprobs: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-episode loss weights of prompt groups of ``n_models``: uniform (1); ``reward``: each group's
+    ``n_models * softmax(reward / temperature)``; ``expected_reward``: ``1 + n_models * p_i * (r_i - sum_j p_j
+    r_j)`` with ``p`` the router's own (detached) probabilities of the group's trajectories, from their
+    summed token ``logprobs``: the format term plus the exact policy gradient of the expected reward over
+    the whole pool, which replay reveals at once (``temperature`` scales that term: 1 / temperature)."""
+    rewards_t = torch.tensor(list(rewards), dtype=torch.float32)
+    if weighting not in WEIGHTINGS:
+        raise ValueError(f"cold_start.weighting must be one of {list(WEIGHTINGS)}, not {weighting!r}")
+    if weighting == "uniform":
+        return torch.ones_like(rewards_t)
+    if weighting == "expected_reward":
+        if logprobs is None:
+            raise ValueError("cold_start.weighting=expected_reward needs the trajectories' log-probabilities")
+        groups, p = rewards_t.view(-1, n_models), torch.softmax(logprobs.float().view(-1, n_models), dim=1)
+        advantage = groups - (p * groups).sum(dim=1, keepdim=True)
+        return (1.0 + n_models * p * advantage / temperature).reshape(-1)
+    if not temperature > 0:
+        raise ValueError(f"cold_start.temperature must be > 0, not {temperature}")
+    groups = rewards_t.view(-1, n_models)
+    return (torch.softmax(groups / temperature, dim=1) * n_models).reshape(-1)
+
+
+def decision_token_ids(tokenizer, models: Sequence[str]) -> set[int]:
+    """The ids of whole ``call_<model>`` tokens (router=tiny's tool tokens), where a group's trajectories part."""
+    ids = {tokenizer.convert_tokens_to_ids(f"call_{m}") for m in models}
+    return {i for i in ids if i is not None and i != tokenizer.unk_token_id}
+
+
+def tail_weights(rows: Sequence[Sequence[int]], weights: torch.Tensor, decision: set[int], width: int) -> torch.Tensor:
+    """``[len(rows), width]`` token weights aligned with ``sequence_logprobs`` (the last ``width`` tokens of each
+    row): an episode's weight on its decision tokens, 1 on every other token (the format is taught whatever the
+    outcome); without decision tokens the weight covers every token."""
+    out = torch.ones((len(rows), width))
+    for b, row in enumerate(rows):
+        tail = list(row[-width:])
+        offset = width - len(tail)
+        hits = [offset + j for j, token in enumerate(tail) if token in decision] if decision else range(offset, width)
+        for j in hits:
+            out[b, j] = float(weights[b])
+    return out
+
+
 def cold_start(model, loop: AgentLoop, examples: Sequence[dict[str, Any]], models: Sequence[str], *,
                steps: int, batch_size: int, lr: float, micro_batch_size: int, seed: int,
-               device: str | torch.device = "cpu", system_prompt: str | None = "", warmup_steps: int = 10
+               device: str | torch.device = "cpu", system_prompt: str | None = "", warmup_steps: int = 10,
+               weighting: str = "uniform", temperature: float = 0.1, lam_sampling: LamSampling | None = None
                ) -> list[float]:
     """Fit scripted trajectories for ``steps`` optimizer steps (``batch_size`` prompts x every pool
-    model each); returns the loss curve."""
+    model each, weighted by ``weighting``); returns the loss curve."""
     rng = random.Random(seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    optimizer = torch.optim.AdamW(parameter_groups(model, lr), lr=lr)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / max(1, warmup_steps)))
     pad_id = loop.tokenizer.pad_token_id
     losses: list[float] = []
     model.train()
     started = time.perf_counter()
     for step in range(steps):
-        batch_examples = rng.sample(list(examples), min(batch_size, len(examples)))
+        batch_examples = with_lams(rng.sample(list(examples), min(batch_size, len(examples))), lam_sampling, rng)
         batch = scripted_trajectories(loop, batch_examples, models, system_prompt)
+        totals = None
+        if weighting == "expected_reward":
+            totals = torch.cat([(lp * mk).sum(dim=1) for _, lp, mk, _ in sequence_logprobs(
+                model, batch.input_ids, batch.response_mask, pad_id, micro_batch_size, device=device,
+                conditions=batch.conditions)]).cpu()
+        weights = episode_weights(batch.rewards, len(models), weighting, temperature, totals).to(device)
         optimizer.zero_grad()
         total_tokens = sum(sum(m) for m in batch.response_mask)
         loss_value = 0.0
-        for _, logprobs, mask, _ in sequence_logprobs(model, batch.input_ids, batch.response_mask, pad_id,
-                                                      micro_batch_size, device=device, grad=True):
-            loss = -(logprobs * mask).sum() / max(total_tokens, 1)
+        decision = decision_token_ids(loop.tokenizer, models) if weighting == "expected_reward" else set()
+        for part, logprobs, mask, _ in sequence_logprobs(model, batch.input_ids, batch.response_mask, pad_id,
+                                                         micro_batch_size, device=device, grad=True,
+                                                         conditions=batch.conditions):
+            token_weights = tail_weights(batch.input_ids[part], weights[part], decision, logprobs.shape[1])
+            loss = -(logprobs * mask * token_weights.to(device)).sum() / max(total_tokens, 1)
             loss.backward()
             loss_value += float(loss.detach())
         torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)

@@ -20,6 +20,7 @@ import lightning as L
 import torch
 
 from xrouter.env.summary import summarize_episodes
+from xrouter.reward.lam_sampling import LamSampling, with_lams
 from xrouter.rl.algo_config import AlgoConfig
 from xrouter.rl.advantages import grpo_advantages, informative_groups
 from xrouter.rl.distributed import adamw, all_reduce_sum, any_rank, disable_ddp_reducer, sync_gradients
@@ -28,13 +29,16 @@ from xrouter.rl.losses import kl_k3, masked_mean, policy_loss
 from xrouter.rollout.agent_loop import AgentLoop, RolloutBatch
 from xrouter.rollout.hf import SamplingConfig
 from xrouter.rollout.logprobs import sequence_logprobs
+from xrouter.router.prefix_lm import parameter_groups
 
 
 class RouterRLModule(L.LightningModule):
     def __init__(self, model, loop: AgentLoop, algo: Mapping[str, Any], rollout: Mapping[str, Any],
-                 refill: Iterator[dict[str, Any]] | None = None) -> None:
+                 refill: Iterator[dict[str, Any]] | None = None, lam_sampling: LamSampling | None = None,
+                 seed: int = 0) -> None:
         super().__init__()
         self.model = model
+        self.lam_sampling, self._lam_rng = lam_sampling, random.Random(seed + 7)  # one lambda per prompt group
         self.loop = loop
         self.algo, self.rollout_cfg = AlgoConfig.from_config(algo), dict(rollout)
         self.refill = refill
@@ -62,7 +66,7 @@ class RouterRLModule(L.LightningModule):
             shard_router(self.model, self.device_mesh["data_parallel"])
 
     def configure_optimizers(self):
-        optimizer = adamw(self.model.parameters(), lr=self.algo.lr, weight_decay=self.algo.weight_decay,
+        optimizer = adamw(parameter_groups(self.model, self.algo.lr), lr=self.algo.lr, weight_decay=self.algo.weight_decay,
                           shard_state=self.algo.shard_optimizer_state)  # ZeRO-1 under DDP
         warmup = max(1, self.algo.warmup_steps)
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
@@ -80,6 +84,7 @@ class RouterRLModule(L.LightningModule):
         refilled with fresh prompts (at most ``max_refill`` extra rounds)."""
         group = self.rollout_cfg["group_size"]
         self.loop.generator.device = self.device
+        examples = with_lams(examples, self.lam_sampling, self._lam_rng)
         batch = self.loop.run(examples, group, self.sampling, episode_prefix=f"s{self.global_step}")
         keep = informative_groups(torch.tensor(batch.rewards), group)
         first_zero_frac = 1.0 - float(keep.float().mean())
@@ -91,7 +96,7 @@ class RouterRLModule(L.LightningModule):
         while (kept is None or len(kept.episodes) // group < len(examples)) and refills < self.algo.max_refill \
                 and self.refill is not None:
             refills += 1
-            extra = [next(self.refill) for _ in range(len(examples))]
+            extra = with_lams([next(self.refill) for _ in range(len(examples))], self.lam_sampling, self._lam_rng)
             more = self.loop.run(extra, group, self.sampling, episode_prefix=f"s{self.global_step}r{refills}")
             all_episodes.extend(more.episodes)
             more_kept = self._informative(more)
@@ -197,7 +202,7 @@ class RouterRLModule(L.LightningModule):
                 # forwards depends on the data, and every rank must run as many as the others)
                 for part, logprobs, mask, entropy in sequence_logprobs(
                         self.model, sub.input_ids, sub.response_mask, pad_id, micro, with_entropy=True,
-                        device=device, grad=True,
+                        device=device, grad=True, conditions=sub.conditions,
                         share_prefix=not (activation_checkpointing(self.model) or sharded)):
                     ids = rows[part]
                     old_full = logprobs.detach() if old is None else self._scatter(mask, [old[i] for i in ids])
@@ -245,7 +250,8 @@ class RouterRLModule(L.LightningModule):
         was_training = model.training
         model.eval()
         for _, logprobs, mask, _ in sequence_logprobs(model, batch.input_ids, batch.response_mask,
-                                                      self.loop.tokenizer.pad_token_id, micro, device=self.device):
+                                                      self.loop.tokenizer.pad_token_id, micro, device=self.device,
+                                                      conditions=batch.conditions):
             for row in range(logprobs.shape[0]):
                 out.append(logprobs[row][mask[row].bool()].detach())
         model.train(was_training)

@@ -3,7 +3,9 @@
 Each turn: generate for every active episode at once, hand the texts to the env (which runs every
 tool call of the turn concurrently against the pool), then append the tool-result segment.  The
 token ids are kept as generated (never re-rendered), with a response mask: 1 on tokens the router
-wrote, 0 on the prompt and on tool-result tokens.
+wrote, 0 on the prompt and on tool-result tokens.  A prefix router (``router=tiny_encoder``) also
+gets each episode's condition vector (query embedding, lambda) from the loop's ``conditioner``; the
+batch keeps them for the training forward.
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ class RolloutBatch:
     group_size: int
     n_generated_tokens: int = 0
     stats: dict[str, Any] = field(default_factory=dict)
+    conditions: Any = None    # float [n, D] per episode (prefix routers), else None
+
+    def _conditions_of(self, pick: Sequence[int]):
+        return None if self.conditions is None else self.conditions[list(pick)]
 
     @property
     def rewards(self) -> list[float]:
@@ -38,21 +44,27 @@ class RolloutBatch:
         pick = list(indices)
         return RolloutBatch([self.episodes[i] for i in pick], [self.input_ids[i] for i in pick],
                             [self.response_mask[i] for i in pick], [self.prompt_lengths[i] for i in pick],
-                            self.group_size, sum(sum(self.response_mask[i]) for i in pick), dict(self.stats))
+                            self.group_size, sum(sum(self.response_mask[i]) for i in pick), dict(self.stats),
+                            self._conditions_of(pick))
 
     @staticmethod
     def concat(batches: Sequence["RolloutBatch"]) -> "RolloutBatch":
+        import torch
+
         first = batches[0]
+        conditions = None if first.conditions is None else torch.cat([b.conditions for b in batches])
         return RolloutBatch([e for b in batches for e in b.episodes], [x for b in batches for x in b.input_ids],
                             [x for b in batches for x in b.response_mask], [x for b in batches for x in b.prompt_lengths],
-                            first.group_size, sum(b.n_generated_tokens for b in batches), dict(first.stats))
+                            first.group_size, sum(b.n_generated_tokens for b in batches), dict(first.stats),
+                            conditions)
 
 
 class AgentLoop:
     """Runs routing episodes with a generator (``HFGenerator`` or the vLLM one) and an env."""
 
-    def __init__(self, generator, tokenizer, env: RouterEnv, max_seq_len: int = 2048) -> None:
+    def __init__(self, generator, tokenizer, env: RouterEnv, max_seq_len: int = 2048, conditioner=None) -> None:
         self.generator, self.tokenizer, self.env = generator, tokenizer, env
+        self.conditioner = conditioner  # examples -> float [n, D] (prefix routers), else None
         self.max_seq_len = max_seq_len
         self.eos_token_id = generator.eos_token_id
         self._eos_text = tokenizer.convert_ids_to_tokens(self.eos_token_id)
@@ -77,6 +89,7 @@ class AgentLoop:
         episodes = [self.env.reset(ex, f"{episode_prefix}-{i}-{g}") for i, ex in enumerate(examples)
                     for g in range(group_size)]
         sequences = [self.prompt_ids(e) for e in episodes]
+        conditions = self.conditioner([e.example for e in episodes]) if self.conditioner is not None else None
         masks = [[0] * len(s) for s in sequences]
         prompt_lengths = [len(s) for s in sequences]
         generated_tokens = 0
@@ -85,7 +98,8 @@ class AgentLoop:
             if not active:
                 break
             if scripts is None:
-                outputs = self.generator.generate([sequences[i] for i in active], sampling)
+                options = {} if conditions is None else {"conditions": conditions[active]}
+                outputs = self.generator.generate([sequences[i] for i in active], sampling, **options)
             else:
                 outputs = [self._scripted(scripts[i], len(episodes[i].turns)) for i in active]
             texts, router_tokens = [], []
@@ -109,7 +123,8 @@ class AgentLoop:
                     continue
                 sequences[i].extend(segment)
                 masks[i].extend([0] * len(segment))
-        return RolloutBatch(episodes, sequences, masks, prompt_lengths, group_size, generated_tokens)
+        return RolloutBatch(episodes, sequences, masks, prompt_lengths, group_size, generated_tokens,
+                            conditions=conditions)
 
     def _scripted(self, script: Sequence[str], turn: int) -> list[int]:
         text = script[turn] if turn < len(script) else ""

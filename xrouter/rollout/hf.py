@@ -33,7 +33,9 @@ class HFGenerator:
         self.device, self.batch_size = device, batch_size
 
     @torch.no_grad()
-    def generate(self, prompts: Sequence[Sequence[int]], sampling: SamplingConfig) -> list[list[int]]:
+    def generate(self, prompts: Sequence[Sequence[int]], sampling: SamplingConfig,
+                 conditions: torch.Tensor | None = None) -> list[list[int]]:
+        """``conditions``: one row per prompt for a prefix router (``xrouter/router/prefix_lm.py``)."""
         was_training = self.model.training
         self.model.eval()
         out: list[list[int]] = []
@@ -45,6 +47,8 @@ class HFGenerator:
                                eos_token_id=self.eos_token_id, pad_token_id=self.pad_token_id)
                 if sampling.do_sample:
                     options.update(temperature=sampling.temperature, top_p=sampling.top_p, top_k=0)
+                if conditions is not None:
+                    options["conditions"] = conditions[start:start + self.batch_size].to(self.device)
                 generated = self.model.generate(input_ids=ids, attention_mask=mask, **options)[:, ids.shape[1]:]
                 for row in generated.tolist():
                     if self.eos_token_id in row:

@@ -46,7 +46,8 @@ def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
 
 def sequence_logprobs(model, sequences: Sequence[Sequence[int]], response_masks: Sequence[Sequence[int]],
                       pad_id: int, micro_batch_size: int = 16, with_entropy: bool = False,
-                      device: str | torch.device = "cpu", grad: bool = False, share_prefix: bool = True):
+                      device: str | torch.device = "cpu", grad: bool = False, share_prefix: bool = True,
+                      conditions: torch.Tensor | None = None):
     """Yield ``(index_slice, logprobs, mask, entropy)`` per micro-batch, aligned on the right.
 
     ``logprobs[b, j]`` is log p(token) for the last ``K - 1`` tokens of row ``b`` (left padded),
@@ -54,17 +55,22 @@ def sequence_logprobs(model, sequences: Sequence[Sequence[int]], response_masks:
     the same tokens.  With ``grad=False`` it runs under ``no_grad``.  With ``share_prefix``, a
     micro-batch whose rows share prompts (a GRPO group: one prompt, many episodes) runs each
     distinct prompt once and its continuations on the prompt's KV cache: same values, a fraction
-    of the compute when prompts are long and responses short.
+    of the compute when prompts are long and responses short.  ``conditions`` (one row per sequence)
+    feed a prefix router's soft prefix.
     """
     for start in range(0, len(sequences), micro_batch_size):
         rows = sequences[start:start + micro_batch_size]
         masks = response_masks[start:start + micro_batch_size]
         first_response = [m.index(1) if 1 in m else len(m) for m in masks]
-        n_prefixes = len({tuple(r[:f]) for r, f in zip(rows, first_response)})
-        if share_prefix and n_prefixes * 2 <= len(rows):
+        part = None if conditions is None else conditions[start:start + micro_batch_size].to(device)
+        extra = {} if part is None else {"conditions": part}
+        # rows that share a prompt share its condition only when their conditions are equal too
+        keys = [tuple(r[:f]) + (() if part is None else tuple(part[i].tolist()))
+                for i, (r, f) in enumerate(zip(rows, first_response))]
+        if share_prefix and len(set(keys)) * 2 <= len(rows):
             with torch.set_grad_enabled(grad):
                 logprobs, mask, entropy = _shared_prefix_logprobs(model, rows, masks, first_response, device,
-                                                                  with_entropy)
+                                                                  with_entropy, part)
             yield slice(start, start + len(rows)), logprobs, mask, entropy
             continue
         ids, attention = left_pad(rows, pad_id, device)
@@ -73,7 +79,7 @@ def sequence_logprobs(model, sequences: Sequence[Sequence[int]], response_masks:
         keep = min(keep, ids.shape[1])
         with torch.set_grad_enabled(grad):
             logits = model(input_ids=ids, attention_mask=attention, position_ids=position_ids_for(attention),
-                           logits_to_keep=keep, use_cache=False).logits
+                           logits_to_keep=keep, use_cache=False, **extra).logits
             logits = logits[:, :-1]
             targets = ids[:, ids.shape[1] - keep + 1:]
             logprobs = token_logprobs(logits, targets)
@@ -89,7 +95,8 @@ def returned_cache(output: ModelOutput) -> tuple[str, Cache]:
 
 
 def _shared_prefix_logprobs(model, rows: Sequence[Sequence[int]], masks: Sequence[Sequence[int]],
-                            first_response: Sequence[int], device, with_entropy: bool
+                            first_response: Sequence[int], device, with_entropy: bool,
+                            conditions: torch.Tensor | None = None
                             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """``sequence_logprobs`` for one micro-batch, running each distinct prompt (the tokens before
     the first response token) once.  Output layout is the same: right-aligned, width = the longest
@@ -98,15 +105,18 @@ def _shared_prefix_logprobs(model, rows: Sequence[Sequence[int]], masks: Sequenc
     logprobs = torch.zeros((len(rows), width), device=device)
     mask = torch.zeros((len(rows), width), device=device)
     entropy = torch.zeros((len(rows), width), device=device) if with_entropy else None
-    by_prefix: dict[tuple[int, ...], list[int]] = {}
+    by_prefix: dict[tuple, list[int]] = {}
     for i, (row, f) in enumerate(zip(rows, first_response)):
-        by_prefix.setdefault(tuple(row[:f]), []).append(i)
-    for prefix, members in by_prefix.items():
+        key = tuple(row[:f]) if conditions is None else (tuple(row[:f]), tuple(conditions[i].tolist()))
+        by_prefix.setdefault(key, []).append(i)
+    for key, members in by_prefix.items():
+        prefix = key if conditions is None else key[0]
+        extra = {} if conditions is None else {"conditions": conditions[members[0]:members[0] + 1]}
         spans = [list(rows[i][len(prefix):]) for i in members]
         if not prefix or not any(spans):  # nothing to predict from, or nothing predicted
             continue
         prefix_ids = torch.tensor([prefix], dtype=torch.long, device=device)
-        out = model(input_ids=prefix_ids, use_cache=True, logits_to_keep=1)
+        out = model(input_ids=prefix_ids, use_cache=True, logits_to_keep=1, **extra)
         first_logits = out.logits[:, -1:].expand(len(members), 1, -1)
         longest = max(len(span) for span in spans)
         if longest > 1:  # the rest of each span is predicted from the span's own tokens
@@ -118,8 +128,9 @@ def _shared_prefix_logprobs(model, rows: Sequence[Sequence[int]], masks: Sequenc
                 inputs[j, :len(span) - 1] = torch.tensor(span[:-1], dtype=torch.long)
                 attention[j, len(prefix) + len(span) - 1:] = 0  # right padding: never attended by real tokens
             positions = torch.arange(len(prefix), len(prefix) + longest - 1, device=device).expand(len(members), -1)
+            rest_extra = {} if conditions is None else {"conditions": conditions[members]}
             rest = model(input_ids=inputs, attention_mask=attention, position_ids=positions, use_cache=True,
-                         **{cache_name: cache}).logits
+                         **{cache_name: cache}, **rest_extra).logits
             logits = torch.cat([first_logits, rest], dim=1)
         else:
             logits = first_logits

@@ -53,17 +53,21 @@ def tiny_model(tokenizer: PreTrainedTokenizerFast, arch: Mapping[str, Any], seed
 
 
 def build_tiny_router(texts: list[str], arch: Mapping[str, Any], vocab_size: int, cache_dir: Path,
-                      seed: int = 0, extra_tokens: list[str] | None = None
+                      seed: int = 0, extra_tokens: list[str] | None = None, prefix: Mapping[str, int] | None = None
                       ) -> tuple[Qwen2ForCausalLM, PreTrainedTokenizerFast]:
-    """The tiny router for these texts, from the cache when it was built before."""
-    extra_tokens = list(extra_tokens or [])
-    key = hashlib.sha1(json.dumps([sorted(set(texts)), dict(arch), vocab_size, seed, extra_tokens]).encode()
-                       ).hexdigest()[:16]
-    path = Path(cache_dir) / "tiny_router" / key
+    """The tiny router for these texts, from the cache when it was built before.  ``prefix``
+    (``condition_dim``, ``prefix_tokens``, ``projector_hidden``) makes it a prefix router
+    (``xrouter/router/prefix_lm.py``: router=tiny_encoder)."""
+    from xrouter.router.prefix_lm import ARCH_VERSION, PREFIX_TOKEN, prefix_router
+
+    extra_tokens = list(extra_tokens or []) + ([PREFIX_TOKEN] if prefix else [])
+    key_parts = [sorted(set(texts)), dict(arch), vocab_size, seed, extra_tokens] + ([dict(prefix), ARCH_VERSION] if prefix else [])
+    key = hashlib.sha1(json.dumps(key_parts).encode()).hexdigest()[:16]
+    path = Path(cache_dir) / ("tiny_encoder_router" if prefix else "tiny_router") / key
     if (path / "config.json").exists():
         return load_router(path)
     tokenizer = train_bpe_tokenizer(texts, vocab_size, extra_tokens)
-    model = tiny_model(tokenizer, arch, seed)
+    model = prefix_router(tokenizer, dict(arch), seed=seed, **dict(prefix)) if prefix else tiny_model(tokenizer, arch, seed)
     path.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
@@ -86,13 +90,36 @@ def load_tokenizer(path: str | Path) -> PreTrainedTokenizerFast:
     return tokenizer
 
 
+def require_projector_weights(path: Path) -> None:
+    """A prefix router directory whose weights lack the projector is an error, not a random projector."""
+    from safetensors import safe_open
+
+    files = sorted(path.glob("*.safetensors"))
+    names: set[str] = set()
+    for file in files:
+        with safe_open(str(file), framework="pt") as handle:
+            names.update(handle.keys())
+    if files and not any(name.startswith("projector.") for name in names):
+        raise FileNotFoundError(f"router directory {path} is a prefix router (config.json names prefix_tokens) but its "
+                                "weights hold no projector: it was saved incompletely; retrain it or copy the whole "
+                                "router directory")
+
+
 def load_router(path: str | Path, dtype: torch.dtype | None = None, device: str | torch.device = "cpu"):
     """A router saved with ``save_pretrained`` (model, tokenizer, chat template), or a hub id."""
     if not Path(path).exists() and "/" not in str(path):
         raise FileNotFoundError(f"router '{path}' is neither a local directory nor a hub id (org/name)")
     try:
         tokenizer = load_tokenizer(path)
-        model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype).to(device)
+        model_class = AutoModelForCausalLM
+        config_file = Path(path) / "config.json"
+        if config_file.exists():
+            from xrouter.router.prefix_lm import PrefixQwen2ForCausalLM, is_prefix_router_config
+
+            if is_prefix_router_config(json.loads(config_file.read_text())):
+                model_class = PrefixQwen2ForCausalLM
+                require_projector_weights(Path(path))
+        model = model_class.from_pretrained(str(path), dtype=dtype).to(device)
     except OSError as error:
         raise FileNotFoundError(f"cannot load router '{path}': {error}. Offline, give a local directory "
                                 "holding config.json, the weights and tokenizer files") from None

@@ -5,7 +5,10 @@ directory is self-describing: ``xrouter.evaluate policy=router`` and ``xrouter.s
 instead of re-deriving training sections.  It holds the prompt style, the router's own price, the
 environment (mode, turns, call max_tokens), generation (max_new_tokens, end-of-turn token,
 context), the reward it was trained on (its knob: ``lam`` or ``alpha``), the pool's tool names and
-the weights it started from.  A hub id (or a directory without the file) takes the same fields from
+the weights it started from; a prefix router (router=tiny_encoder) adds its ``conditioning``: the
+sentence encoder, the soft-prefix length and whether (and over which range) it is told lambda
+(version 2; version-1 files, written before prefix routers, are read as routers without one).
+A hub id (or a directory without the file) takes the same fields from
 the caller's config (``RouterSettings.from_config``).
 """
 
@@ -22,7 +25,8 @@ from xrouter.config import to_plain
 log = logging.getLogger(__name__)
 
 SETTINGS_FILE = "xrouter.json"
-SETTINGS_VERSION = 1
+SETTINGS_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1: before prefix routers (no ``conditioning``)
 
 
 class RouterSettingsError(ValueError):
@@ -47,6 +51,7 @@ class RouterSettings:
     initial_router: str | None = None          # the weights training started from
     source: str = "config"                     # where these came from (logs, errors)
     version: int = SETTINGS_VERSION
+    conditioning: dict[str, Any] | None = None  # a prefix router's ConditioningSpec (router/conditioning.py)
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], pool_models: Sequence[str] | None = None,
@@ -57,7 +62,7 @@ class RouterSettings:
             return dict(to_plain(cfg.get(section)) or {})
 
         router, env, rollout = plain("router"), plain("env"), plain("rollout")
-        return cls(prompt=dict(router.get("prompt") or {}), price=router.get("price"),
+        return cls(conditioning=conditioning_of(router, plain("reward")),prompt=dict(router.get("prompt") or {}), price=router.get("price"),
                    mode=str(env["mode"]), max_turns=int(env["max_turns"]), call_max_tokens=env.get("call_max_tokens"),
                    max_new_tokens=int(rollout["max_new_tokens"]), eos_token=str(rollout.get("eos_token", "<|im_end|>")),
                    max_seq_len=int(rollout["max_seq_len"]), reward=plain("reward"),
@@ -99,9 +104,16 @@ class RouterSettings:
         except ValueError as err:
             raise RouterSettingsError(f"{path} is not valid JSON ({err}); rewrite it or retrain") from None
         version = fields.pop("version", None)
-        if version != SETTINGS_VERSION:
-            raise RouterSettingsError(f"{path} is settings version {version!r}; this xrouter reads version "
-                                      f"{SETTINGS_VERSION}")
+        if version not in READABLE_VERSIONS:
+            raise RouterSettingsError(f"{path} is settings version {version!r}; this xrouter reads versions "
+                                      f"{list(READABLE_VERSIONS)}")
+        if fields.get("conditioning") is not None:
+            from xrouter.router.conditioning import ConditioningSpec
+
+            try:
+                ConditioningSpec.from_dict(fields["conditioning"])
+            except (TypeError, ValueError, KeyError) as err:
+                raise RouterSettingsError(f"{path}: bad conditioning ({err}); retrain the router") from None
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(fields) - known)
         if unknown:
@@ -110,6 +122,17 @@ class RouterSettings:
             return cls(**fields, source=str(path))
         except TypeError as err:
             raise RouterSettingsError(f"{path}: {err}") from None
+
+
+def conditioning_of(router: Mapping[str, Any], reward: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A prefix router's conditioning (``router.kind: tiny_encoder``): its encoder and soft-prefix length,
+    and lambda conditioning exactly when it is trained over sampled lambdas (``reward.lam_sampling``)."""
+    if router.get("kind") != "tiny_encoder":
+        return None
+    sampling = reward.get("lam_sampling")
+    return {"encoder": dict(router.get("encoder") or {"kind": "minilm"}), "lam_conditioned": bool(sampling),
+            "lam_max": float(sampling["high"]) if sampling else float(reward.get("lam") or 0.0) or 1.0,
+            "default_lam": float(reward.get("lam") or 0.0), "prefix_tokens": int(router.get("prefix_tokens", 4))}
 
 
 def has_settings(router_path: str | Path) -> bool:

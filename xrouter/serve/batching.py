@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Sequence
+from functools import partial
+from typing import Any, Callable, Sequence
 
 from xrouter.rollout.hf import SamplingConfig
 
@@ -27,14 +28,15 @@ class BatchedGenerator:
         self.max_batch_size, self.max_wait_s = int(max_batch_size), float(max_wait_ms) / 1000.0
         self.on_batch = on_batch
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xrouter-router")
-        self._pending: list[tuple[list[int], asyncio.Future]] = []
+        self._pending: list[tuple[list[int], Any, asyncio.Future]] = []
         self._collector: asyncio.Task | None = None
 
-    async def generate(self, prompt_ids: Sequence[int]) -> list[int]:
-        """The router's next turn (new token ids) for one sequence."""
+    async def generate(self, prompt_ids: Sequence[int], condition: Any = None) -> list[int]:
+        """The router's next turn (new token ids) for one sequence; ``condition``: its condition vector
+        (a prefix router's, ``xrouter/router/conditioning.py``), else None."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future = loop.create_future()
-        self._pending.append((list(prompt_ids), future))
+        self._pending.append((list(prompt_ids), condition, future))
         if self._collector is None or self._collector.done():
             self._collector = loop.create_task(self._collect())
         return await future
@@ -44,21 +46,27 @@ class BatchedGenerator:
         while self._pending:
             if self.max_wait_s and len(self._pending) < self.max_batch_size:
                 await asyncio.sleep(self.max_wait_s)  # let concurrent requests join this batch
-            batch = [(ids, f) for ids, f in self._pending[:self.max_batch_size] if not f.done()]  # drop cancelled
+            batch = [(ids, c, f) for ids, c, f in self._pending[:self.max_batch_size] if not f.done()]  # drop cancelled
             del self._pending[:self.max_batch_size]
             if not batch:
                 continue
+            conditions = [c for _, c, _ in batch]
+            options = {}
+            if any(c is not None for c in conditions):
+                import torch
+
+                options["conditions"] = torch.stack([torch.as_tensor(c) for c in conditions])
             try:
-                outputs = await loop.run_in_executor(self._executor, self.generator.generate,
-                                                     [ids for ids, _ in batch], self.sampling)
+                outputs = await loop.run_in_executor(self._executor, partial(self.generator.generate, **options),
+                                                     [ids for ids, _, _ in batch], self.sampling)
             except Exception as error:  # the model failed: every waiting request gets the error
-                for _, future in batch:
+                for _, _, future in batch:
                     if not future.done():
                         future.set_exception(error)
                 continue
             if self.on_batch is not None:
                 self.on_batch(len(batch))
-            for (_, future), new_ids in zip(batch, outputs):
+            for (_, _, future), new_ids in zip(batch, outputs):
                 if not future.done():
                     future.set_result(new_ids)
 

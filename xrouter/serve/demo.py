@@ -21,8 +21,9 @@ from typing import Sequence
 DEMO_MODELS = ("gpt-4-1106-preview", "claude-instant-v1", "mistral-7b-chat")  # those of conf/pool/local_server.yaml
 
 
-def demo_config(out_dir: str | Path, data_dir: str | Path | None = None, seed: int = 0):
-    """The train config the demo router is built with."""
+def demo_config(out_dir: str | Path, data_dir: str | Path | None = None, seed: int = 0, router: str = "tiny"):
+    """The train config the demo router is built with (``router=tiny_encoder``: a lambda-conditioned prefix
+    router, whose cold start teaches the format only: its choices do not yet depend on lambda)."""
     from hydra import compose, initialize_config_dir
 
     import xrouter.config  # noqa: F401  (registers the config resolvers)
@@ -30,13 +31,14 @@ def demo_config(out_dir: str | Path, data_dir: str | Path | None = None, seed: i
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         # full mode: call + select; no dev slice: the cold start sees every training prompt
-        return compose("train", [f"seed={seed}", f"output_dir={out_dir}", "env.mode=full", "data.dev_fraction=0"] +
+        return compose("train", [f"seed={seed}", f"output_dir={out_dir}", "env.mode=full", "data.dev_fraction=0",
+                                 f"router={router}"] +
                        ([f"paths.data_dir={data_dir}"] if data_dir else []))
 
 
 def build_demo_router(out_dir: str | Path, steps: int = 60, models: Sequence[str] = DEMO_MODELS,
                       data_dir: str | Path | None = None, seed: int = 0, threads: int = 1, lr: float | None = None,
-                      batch_size: int | None = None) -> Path:
+                      batch_size: int | None = None, router: str = "tiny") -> Path:
     """Cold-start the tiny router on RouterBench replay calls to ``models``; returns ``<out_dir>/router``."""
     import torch
     from omegaconf import OmegaConf
@@ -48,7 +50,7 @@ def build_demo_router(out_dir: str | Path, steps: int = 60, models: Sequence[str
 
     torch.set_num_threads(threads)
     out_dir = Path(out_dir)
-    cfg = demo_config(out_dir, data_dir, seed)
+    cfg = demo_config(out_dir, data_dir, seed, router)
     full = build_pool(cfg.pool, data_dir_of(cfg))
     unknown = sorted(set(models) - set(full.names))
     if unknown:
@@ -68,7 +70,7 @@ def build_demo_router(out_dir: str | Path, steps: int = 60, models: Sequence[str
 
 
 def cached_demo_router(cache_dir: str | Path, steps: int = 60, models: Sequence[str] = DEMO_MODELS,
-                       data_dir: str | Path | None = None, seed: int = 0) -> Path:
+                       data_dir: str | Path | None = None, seed: int = 0, router: str = "tiny") -> Path:
     """``build_demo_router`` once per key, kept under ``<cache_dir>/serve_demo_router/<key>`` like the
     untrained tiny router's cache.  The key covers what the result depends on: the arguments, the
     config sections used (router, cold start, rollout, env, benchmark, the models' pool entries) and
@@ -79,12 +81,12 @@ def cached_demo_router(cache_dir: str | Path, steps: int = 60, models: Sequence[
 
     from xrouter import build
     from xrouter.rl import cold_start
-    from xrouter.router import chat_format, parsing, policy
+    from xrouter.router import chat_format, conditioning, parsing, policy, prefix_lm
 
-    cfg = OmegaConf.to_container(demo_config("demo", data_dir, seed), resolve=True)
+    cfg = OmegaConf.to_container(demo_config("demo", data_dir, seed, router), resolve=True)
     sections = {key: cfg[key] for key in ("router", "cold_start", "rollout", "env", "benchmark", "data", "seed")}
     sections["pool"] = {m: cfg["pool"]["models"].get(m) for m in models}
-    code = [inspect.getsource(m) for m in (cold_start, policy, chat_format)]
+    code = [inspect.getsource(m) for m in (cold_start, policy, chat_format, prefix_lm, conditioning)]
     code += [inspect.getsource(f) for f in (build.router_corpus, build.router_extra_tokens, build.build_router,
                                             build.build_run, build.train_and_dev)]
     code.append(inspect.getsource(parsing))
@@ -94,7 +96,7 @@ def cached_demo_router(cache_dir: str | Path, steps: int = 60, models: Sequence[
         return path / "router"
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix="building-", dir=path.parent))
-    build_demo_router(staging, steps, models, data_dir=data_dir, seed=seed)
+    build_demo_router(staging, steps, models, data_dir=data_dir, seed=seed, router=router)
     try:
         staging.rename(path)
     except OSError:  # another process built it first

@@ -42,9 +42,10 @@ def _serve_generations(conn: Any, router_path: str, dtype: str, device: str, eos
             return
         if message is None:
             return
-        prompts, sampling = message
+        prompts, sampling, conditions = message
         try:
-            conn.send(("ok", generator.generate(prompts, SamplingConfig(**sampling))))
+            options = {} if conditions is None else {"conditions": torch.tensor(conditions, dtype=torch.float32)}
+            conn.send(("ok", generator.generate(prompts, SamplingConfig(**sampling), **options)))
         except Exception as error:
             conn.send(("error", f"{type(error).__name__}: {error}"))
 
@@ -70,10 +71,13 @@ class ProcessGenerator:
             raise RuntimeError(f"the router inference process could not load {router_path}: {payload}")
         self.n_parameters = int(payload)
 
-    def generate(self, prompts: Sequence[Sequence[int]], sampling: SamplingConfig) -> list[list[int]]:
+    def generate(self, prompts: Sequence[Sequence[int]], sampling: SamplingConfig, conditions=None) -> list[list[int]]:
+        """``conditions``: a prefix router's condition rows (a tensor or nested lists), sent as lists."""
+        rows = None if conditions is None else [list(map(float, row)) for row in conditions.tolist()] \
+            if hasattr(conditions, "tolist") else [list(map(float, row)) for row in conditions]
         with self._lock:
             try:
-                self._conn.send(([list(p) for p in prompts], dataclasses.asdict(sampling)))
+                self._conn.send(([list(p) for p in prompts], dataclasses.asdict(sampling), rows))
                 status, payload = self._conn.recv()
             except (EOFError, OSError, BrokenPipeError):
                 raise RuntimeError(f"the router inference process died (exit code {self._process.exitcode})") from None

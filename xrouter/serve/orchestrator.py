@@ -48,6 +48,7 @@ class Timing:
     router_s: float = 0.0
     pool_s: float = 0.0
     body_s: float = 0.0  # reading the request body (the handler starts when the headers are in)
+    encoder_s: float = 0.0  # embedding the query (prefix routers)
 
 
 @dataclass
@@ -94,11 +95,11 @@ class ServedAnswer:
                   "input_tokens": c.input_tokens, "output_tokens": c.output_tokens, "cost_usd": c.cost_usd,
                   "latency_s": c.latency_s, "error": c.error if c.error else (None if c.text is not None else "cancelled"),
                   "fallback": c is self.fallback_call} for c in self.calls]
-        timing = {"body_ms": self.timing.body_s * 1e3, "router_ms": self.timing.router_s * 1e3,
-                  "pool_ms": self.timing.pool_s * 1e3}
+        timing = {"body_ms": self.timing.body_s * 1e3, "encoder_ms": self.timing.encoder_s * 1e3,
+                  "router_ms": self.timing.router_s * 1e3, "pool_ms": self.timing.pool_s * 1e3}
         if server_s is not None:
             timing["server_ms"] = server_s * 1e3
-            busy = self.timing.body_s + self.timing.router_s + self.timing.pool_s
+            busy = self.timing.body_s + self.timing.encoder_s + self.timing.router_s + self.timing.pool_s
             timing["overhead_ms"] = max(0.0, server_s - busy) * 1e3
         return {
             "total_cost_usd": self.total_cost_usd, "router_cost_usd": episode.router_cost_usd,
@@ -117,7 +118,7 @@ class RouterService:
 
     def __init__(self, env: RouterEnv, generator: BatchedGenerator, tokenizer, *, eos_token_id: int,
                  max_new_tokens: int, max_seq_len: int = 4096, fallback_model: str | None = None,
-                 fallback_timeout_s: float = 30.0, fallback_over_budget: bool = False) -> None:
+                 fallback_timeout_s: float = 30.0, fallback_over_budget: bool = False, conditioner=None) -> None:
         if fallback_model is not None and fallback_model not in env.pool:
             raise ValueError(f"fallback.model '{fallback_model}' is not in the pool ({', '.join(env.pool.names)}); "
                              "name a pool model, 'cheapest', or null for no fallback model")
@@ -126,6 +127,7 @@ class RouterService:
         self._eos_text = tokenizer.convert_ids_to_tokens(eos_token_id)
         self.fallback_model, self.fallback_timeout_s = fallback_model, fallback_timeout_s
         self.fallback_over_budget = fallback_over_budget
+        self.conditioner = conditioner  # a prefix router: query embedding (+ the request's lambda) per request
         self._tools = env.tools()
 
     def prompt_ids(self, episode: Episode) -> list[int]:
@@ -133,10 +135,12 @@ class RouterService:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
     def prepare(self, request_id: str, query: str, limits: Limits, pool_prompt_id: str | None = None,
-                body_s: float = 0.0) -> tuple[ServedAnswer, list[int]]:
+                body_s: float = 0.0) -> tuple[ServedAnswer, list[int], Any]:
         """The episode and its prompt, or the ``RequestError`` known before any work (the query is longer
         than the router's context): the server calls it before a stream starts, so that is a 400."""
         example = {"prompt_id": request_id, "prompt": query, "pool_prompt_id": pool_prompt_id}
+        if limits.lam is not None:
+            example["lam"] = limits.lam
         episode = self.env.reset(example, request_id)
         served = ServedAnswer(text=None, episode=episode, limits=limits, timing=Timing(body_s=body_s))
         sequence = self.prompt_ids(episode)
@@ -144,15 +148,20 @@ class RouterService:
             raise RequestError(400, f"the query is {len(sequence)} router tokens with its prompt; this router takes at "
                                f"most {self.max_seq_len - self.max_new_tokens}: shorten it", param="messages",
                                code="context_length_exceeded")
-        return served, sequence
+        condition = None
+        if self.conditioner is not None:
+            started = time.perf_counter()
+            condition = self.conditioner([example])[0]
+            served.timing.encoder_s = time.perf_counter() - started
+        return served, sequence, condition
 
     async def answer(self, request_id: str, query: str, limits: Limits, pool_prompt_id: str | None = None,
-                     body_s: float = 0.0, prepared: tuple[ServedAnswer, list[int]] | None = None) -> ServedAnswer:
+                     body_s: float = 0.0, prepared: tuple[ServedAnswer, list[int], Any] | None = None) -> ServedAnswer:
         """Run the routing episode within ``limits``; fall back when it yields no answer.  ``body_s``: how
         long the request body took to arrive (reported in the timing); ``prepared``: ``prepare``'s result."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + limits.timeout_s
-        served, sequence = prepared or self.prepare(request_id, query, limits, pool_prompt_id, body_s)
+        served, sequence, condition = prepared or self.prepare(request_id, query, limits, pool_prompt_id, body_s)
         episode = served.episode
         reason = None
         while not episode.done:
@@ -166,7 +175,7 @@ class RouterService:
                 prompt_tokens = len(sequence)
                 started = time.perf_counter()
                 try:
-                    new = await before(deadline, self.generator.generate(sequence))
+                    new = await before(deadline, self.generator.generate(sequence, condition))
                 finally:
                     served.timing.router_s += time.perf_counter() - started
                 text = self._decode(new, sequence)

@@ -35,14 +35,17 @@ class RequestError(Exception):
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-request limits: wall-clock seconds, USD (router + tools), router turns."""
+    """Per-request limits: wall-clock seconds, USD (router + tools), router turns; and ``lam``, the cost
+    weight a lambda-conditioned router is told (None: the router's default)."""
 
     timeout_s: float
     max_usd: float
     max_turns: int
+    lam: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"timeout_s": self.timeout_s, "max_usd": self.max_usd, "max_turns": self.max_turns}
+        out = {"timeout_s": self.timeout_s, "max_usd": self.max_usd, "max_turns": self.max_turns}
+        return out if self.lam is None else {**out, "lam": self.lam}
 
 
 @dataclass(frozen=True)
@@ -74,9 +77,9 @@ def _limits(value: Any, server: Limits) -> Limits:
     if not isinstance(value, dict):
         raise RequestError(400, "'xrouter' must be an object such as {'timeout_s': 10, 'max_usd': 0.01, 'max_turns': 2}",
                            param="xrouter")
-    unknown = sorted(set(value) - {"timeout_s", "max_usd", "max_turns"})
+    unknown = sorted(set(value) - {"timeout_s", "max_usd", "max_turns", "lam"})
     if unknown:
-        raise RequestError(400, f"unknown xrouter field(s) {unknown}; known: timeout_s, max_usd, max_turns",
+        raise RequestError(400, f"unknown xrouter field(s) {unknown}; known: timeout_s, max_usd, max_turns, lam",
                            param="xrouter")
     timeout_s, max_usd, max_turns = (value.get("timeout_s", server.timeout_s), value.get("max_usd", server.max_usd),
                                      value.get("max_turns", server.max_turns))
@@ -89,7 +92,16 @@ def _limits(value: Any, server: Limits) -> Limits:
     if isinstance(max_turns, bool) or not isinstance(max_turns, int) or not 1 <= max_turns <= server.max_turns:
         raise RequestError(400, f"xrouter.max_turns must be an integer in [1, {server.max_turns}] (the server's limit)",
                            param="xrouter.max_turns")
-    return Limits(float(timeout_s), float(max_usd), int(max_turns))
+    lam = value.get("lam", server.lam)
+    if "lam" in value:
+        if server.lam is None:
+            raise RequestError(400, "xrouter.lam: this router was trained for one lambda and is not told one; serve a "
+                               "router trained with reward.lam_sampling to choose the cost weight per request",
+                               param="xrouter.lam")
+        if not _is_number(lam) or lam < 0:
+            raise RequestError(400, "xrouter.lam must be a number >= 0 (the cost weight, per cent of USD as in "
+                               "training)", param="xrouter.lam")
+    return Limits(float(timeout_s), float(max_usd), int(max_turns), None if lam is None else float(lam))
 
 
 def parse_chat_request(raw: bytes, models: Mapping[str, Any] | set[str], server_limits: Limits,

