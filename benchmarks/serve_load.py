@@ -162,6 +162,8 @@ def main() -> None:
         "server_p50_ms": round(float(np.percentile(server_ms, 50)), 1),
         "router_wait_p50_ms": round(float(np.percentile(router_ms, 50)), 1),
         "pool_p50_ms": round(float(np.percentile(pool_ms, 50)), 3),
+        "encoder_p50_ms": round(float(np.percentile([t.get("encoder_ms", 0.0) for t in timings], 50)), 3),
+        "encoder_p99_ms": round(float(np.percentile([t.get("encoder_ms", 0.0) for t in timings], 99)), 3),
         "body_p50_ms": round(float(np.percentile([t["body_ms"] for t in timings], 50)), 3),
         "body_p99_ms": round(float(np.percentile([t["body_ms"] for t in timings], 99)), 3),
         "overhead_p50_ms": round(float(np.percentile(overhead, 50)), 3),
@@ -175,6 +177,9 @@ def main() -> None:
     print(f"orchestration overhead (server - body read - router wait - env/pool): p50 {summary['overhead_p50_ms']} ms, "
           f"p99 {summary['overhead_p99_ms']} ms; server CPU {summary['server_cpu_ms_per_request']} ms per request; "
           f"router batches {batches:.0f}, mean size {summary['mean_batch_size']}")
+    if summary["encoder_p99_ms"]:
+        print(f"query encoder (tiny_encoder routers; on the event loop, cached by text): p50 "
+              f"{summary['encoder_p50_ms']} ms, p99 {summary['encoder_p99_ms']} ms")
     for error in result["errors"][:5]:
         print("error:", error)
     print(json.dumps(summary))

@@ -18,17 +18,17 @@ pytestmark = pytest.mark.timeout(900)
 KEY = "sk-query-router-test"
 
 
-def train(tmp_path, name: str, overrides: list[str]):
+def train(tmp_path, name: str, overrides: list[str], router: str = "tiny_encoder"):
     from xrouter.train import run_train
 
     out = tmp_path / name
-    return out, run_train(compose("train", ["debug=fast", f"output_dir={out}", "compare_baselines=[]",
-                                            "threads=1", *overrides]))
+    return out, run_train(compose("train", [f"router={router}", "debug=fast", f"output_dir={out}",
+                                            "compare_baselines=[]", "threads=1", *overrides]))
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A lambda-conditioned tiny_encoder router (the default train config, debug=fast) and a fixed-lambda one."""
+    """A lambda-conditioned tiny_encoder router (router=tiny_encoder's defaults, debug=fast) and a fixed-lambda one."""
     base = tmp_path_factory.mktemp("query_router")
     conditioned = train(base, "budgets", ["lam_grid=[0,30]"])
     fixed = train(base, "fixed", ["reward.lam_sampling=null"])
@@ -76,7 +76,7 @@ def test_a_fixed_lambda_router_is_swept_nowhere_and_says_why(trained, tmp_path):
         run_evaluate(compose("evaluate", ["policy=router", f"policy.path={fixed / 'router'}", "policy.lam_grid=[0,1]",
                                           "limit=4", f"output_dir={tmp_path / 'ev'}", "progress=false"]))
     with pytest.raises(ValueError, match="reward.lam_sampling"):
-        train(tmp_path, "tiny", ["router=tiny", "reward.lam_sampling={low: 0.1, high: 3}"])
+        train(tmp_path, "tiny", ["reward.lam_sampling={low: 0.1, high: 3}"], router="tiny")
 
 
 def serve(router_dir, overrides=()):

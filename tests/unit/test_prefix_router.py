@@ -151,3 +151,15 @@ def test_lambda_features_draws_and_the_per_episode_reward():
     assert reward(1.0, 0.002, lam=2.0).total == pytest.approx(0.6)
     with pytest.raises(ValueError, match="no lam"):
         build_reward({"name": "linear", "alpha": 0.5})(1.0, 0.002, lam=1.0)
+
+
+def test_a_clipped_tool_result_keeps_its_head_its_tail_and_says_its_length():
+    from types import SimpleNamespace
+
+    from xrouter.env.router_env import RouterEnv
+
+    env = SimpleNamespace(max_tool_result_chars=20)
+    text = "Let me think. " * 10 + 'so the answer is {"answer": "42"}'
+    clipped = RouterEnv._clip(env, text)
+    assert clipped.startswith("Let me thin") and clipped.endswith('"answer": "42"}') and f"[{len(text)} chars]" in clipped
+    assert RouterEnv._clip(env, "short") == "short"

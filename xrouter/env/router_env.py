@@ -176,7 +176,12 @@ class RouterEnv:
     def _clip(self, text: str | None) -> str:
         text = text or ""
         limit = self.max_tool_result_chars
-        return text if len(text) <= limit else text[:limit] + "...[truncated]"
+        if len(text) <= limit:
+            return text
+        # head and tail: a model's final answer (and whether it hedged) is usually at the end, and the
+        # length says how much it wrote
+        head = limit // 2
+        return f"{text[:head]}...[{len(text)} chars]...{text[len(text) - (limit - head):]}"
 
     @staticmethod
     def _find_call(episode: Episode, name: str) -> ToolCallRecord | None:

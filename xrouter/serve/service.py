@@ -108,8 +108,10 @@ def build_server(cfg: DictConfig | Mapping[str, Any]):
     else:
         raise ValueError(f"inference must be 'process' or 'thread', not '{inference}'")
     sampling = SamplingConfig(max_new_tokens=settings.max_new_tokens, do_sample=False)
-    spec = conditioning_spec(settings)  # a tiny_encoder router: each request's query is embedded here
-    conditioner = None if spec is None else QueryConditioner(spec, str(cache_dir) if cache_dir else None)
+    # a tiny_encoder router: each request's query is embedded here, cached in memory only (a disk cache
+    # file per served query would pile up)
+    spec = conditioning_spec(settings)
+    conditioner = None if spec is None else QueryConditioner(spec, None)
     fallback = to_plain(cfg["fallback"])
     fallback_model = fallback.get("model")
     if fallback_model == "cheapest":
