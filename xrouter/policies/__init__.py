@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from xrouter.policies.barp import BaRP
 from xrouter.policies.base import LearnedPolicy, Policy, PolicyContext
 from xrouter.policies.cascade import Cascade, Threshold
+from xrouter.policies.cscr import CSCR
 from xrouter.policies.learned import KNN, MLP
 from xrouter.policies.simple import BestFixedPerTask, Cheapest, Oracle, Random, Single
 
 BASELINES: dict[str, type[Policy]] = {
     "single": Single, "random": Random, "cheapest": Cheapest, "oracle": Oracle,
     "best_fixed_per_task": BestFixedPerTask, "knn": KNN, "mlp": MLP, "cascade": Cascade, "threshold": Threshold,
+    "barp": BaRP, "cscr": CSCR,
 }
 ROUTER_POLICIES = ("router", "router_prompted")
 

@@ -8,6 +8,8 @@
 * ``linear`` (Router-R1 style): ``(1 - alpha) * s + alpha * (1 - C / cost_scale)`` clipped to
   the cost term's [0, 1] range, minus ``format_penalty`` when the episode ended without a valid
   final answer (malformed calls, turn limit).
+* ``router_r1`` (Router-R1's hierarchical reward): -1 for a malformed trajectory, else
+  ``(1 - alpha) * s + alpha * (1 - min(C / cost_scale, 1))``.
 """
 
 from __future__ import annotations
@@ -53,7 +55,20 @@ def linear_reward(score: float, tool_cost_usd: float, router_cost_usd: float = 0
     return RewardComponents(score=s, cost_usd=cost, cost_penalty=alpha * normalized, format_penalty=fmt, total=total)
 
 
-REWARDS: dict[str, Callable[..., RewardComponents]] = {"xrouter": xrouter_reward, "linear": linear_reward}
+def router_r1_reward(score: float, tool_cost_usd: float, router_cost_usd: float = 0.0, *, alpha: float = 0.3,
+                     cost_scale: float = 0.01, include_router_cost: bool = False,
+                     valid_final: bool = True) -> RewardComponents:
+    """``-1`` for a malformed trajectory; else ``(1 - alpha) * s + alpha * (1 - min(C / cost_scale, 1))``."""
+    cost = tool_cost_usd + (router_cost_usd if include_router_cost else 0.0)
+    if not valid_final:
+        return RewardComponents(score=0.0, cost_usd=cost, cost_penalty=0.0, format_penalty=1.0, total=-1.0)
+    normalized = min(cost / cost_scale, 1.0) if cost_scale > 0 else 0.0
+    return RewardComponents(score=score, cost_usd=cost, cost_penalty=alpha * normalized, format_penalty=0.0,
+                            total=(1 - alpha) * score + alpha * (1 - normalized))
+
+
+REWARDS: dict[str, Callable[..., RewardComponents]] = {"xrouter": xrouter_reward, "linear": linear_reward,
+                                                      "router_r1": router_r1_reward}
 
 
 def build_reward(cfg: Mapping[str, Any]) -> Callable[..., RewardComponents]:
