@@ -58,7 +58,7 @@ def test_evaluate_sweeps_one_checkpoint_over_lam_grid_with_each_points_reward(tr
                                                "policy.lam_grid=[0,1,30]", "limit=8", f"output_dir={tmp_path / 'ev'}",
                                                "progress=false"]))
     assert [p["knob"]["lam"] for p in report["points"]] == [0.0, 1.0, 30.0]
-    assert report["aiq"] > 0 and "zero_router_aiq" in report
+    assert 0 <= report["aiq"] <= 1 and report["zero_router_aiq"] > 0  # a debug=fast router may score 0
     for lam in (0, 30):
         episodes = pd.read_parquet(tmp_path / "ev" / f"lam={lam:g}" / "episodes.parquet")
         assert len(episodes) == 8
