@@ -62,8 +62,8 @@ def test_evaluate_sweeps_one_checkpoint_over_lam_grid_with_each_points_reward(tr
     for lam in (0, 30):
         episodes = pd.read_parquet(tmp_path / "ev" / f"lam={lam:g}" / "episodes.parquet")
         assert len(episodes) == 8
-        expected = episodes["score"] * (1 - (lam * episodes["cost_usd"] / 0.01).clip(upper=0.8))
-        assert episodes["reward"].round(6).tolist() == expected.round(6).tolist()
+        expected = episodes["score"] * (1 - (lam * episodes["reward_cost_usd"] / 0.01).clip(upper=0.8))
+        assert episodes["reward_total"].round(6).tolist() == expected.round(6).tolist()
     assert json.loads((tmp_path / "ev" / "sweep.json").read_text())["knob_name"] == "lam"
 
 

@@ -158,8 +158,8 @@ def test_a_clipped_tool_result_keeps_its_head_its_tail_and_says_its_length():
 
     from xrouter.env.router_env import RouterEnv
 
-    env = SimpleNamespace(max_tool_result_chars=20)
+    env = SimpleNamespace(max_tool_result_chars=40)
     text = "Let me think. " * 10 + 'so the answer is {"answer": "42"}'
     clipped = RouterEnv._clip(env, text)
-    assert clipped.startswith("Let me thin") and clipped.endswith('"answer": "42"}') and f"[{len(text)} chars]" in clipped
+    assert clipped == f'{text[:20]}...[{len(text)} chars]...{text[-20:]}' and '"42"' in clipped
     assert RouterEnv._clip(env, "short") == "short"
