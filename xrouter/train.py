@@ -60,6 +60,7 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     on_gpu = cfg.trainer.accelerator in ("gpu", "cuda") and torch.cuda.is_available()
     device = local_cuda_device() if on_gpu else "cpu"  # cuda:<local rank> under DDP
 
+    lam_sampling = LamSampling.from_config(to_plain(cfg.reward.get("lam_sampling")))  # checked above
     run = build_run(cfg, device=device)
     pool, model, loop, train, dev = run.pool, run.model, run.loop, run.train, run.dev
     log.info("router: %.2fM parameters; %d train / %d dev prompts; pool %s (%d models)",
@@ -71,7 +72,7 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
                    system_prompt=None if cfg.cold_start.arguments == "none" else "",
                    warmup_steps=cfg.cold_start.warmup_steps, weighting=str(cfg.cold_start.get("weighting", "uniform")),
                    temperature=float(cfg.cold_start.get("temperature", 0.1)),
-                   lam_sampling=LamSampling.from_config(to_plain(cfg.reward.get("lam_sampling"))))
+                   lam_sampling=lam_sampling)
 
     dev_before = None
     if dev and not cfg.get("ckpt_path") and launch_rank() == 0:  # the starting point, for "did RL improve it?"
@@ -81,7 +82,7 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
 
     datamodule = PromptDataModule(train, dev, cfg.data.prompts_per_step, cfg.data.val_batch_size, cfg.seed)
     module = RouterRLModule(model, loop, to_plain(cfg.algo), to_plain(cfg.rollout), refill=datamodule.refill_sampler(),
-                            lam_sampling=LamSampling.from_config(to_plain(cfg.reward.get("lam_sampling"))), seed=cfg.seed)
+                            lam_sampling=lam_sampling, seed=cfg.seed)
     checkpoints = ModelCheckpoint(dirpath=output_dir / "checkpoints", monitor="val_reward", mode="max",
                                   filename="step{step}-reward{val_reward:.3f}", auto_insert_metric_name=False)
     # last.ckpt at every validation, for resume.  Not ``save_last=True`` above: Lightning only

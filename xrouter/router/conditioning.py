@@ -57,10 +57,6 @@ class ConditioningSpec:
                 "default_lam": self.default_lam, "prefix_tokens": self.prefix_tokens}
 
     @property
-    def encoder_id(self) -> str:
-        return Embedder.from_config(self.encoder, None).key
-
-    @property
     def dimension(self) -> int:
         return Embedder.from_config(self.encoder, None).dimension + (LAM_FEATURES if self.lam_conditioned else 0)
 
@@ -71,10 +67,6 @@ class QueryConditioner:
     def __init__(self, spec: ConditioningSpec, cache_dir: str | None = None) -> None:
         self.spec = spec
         self.embedder = Embedder.from_config(spec.encoder, cache_dir)
-
-    @property
-    def dimension(self) -> int:
-        return self.spec.dimension
 
     def lam_of(self, example: Mapping[str, Any]) -> float:
         lam = example.get("lam")

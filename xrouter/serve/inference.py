@@ -73,8 +73,9 @@ class ProcessGenerator:
 
     def generate(self, prompts: Sequence[Sequence[int]], sampling: SamplingConfig, conditions=None) -> list[list[int]]:
         """``conditions``: a prefix router's condition rows (a tensor or nested lists), sent as lists."""
-        rows = None if conditions is None else [list(map(float, row)) for row in conditions.tolist()] \
-            if hasattr(conditions, "tolist") else [list(map(float, row)) for row in conditions]
+        if hasattr(conditions, "tolist"):
+            conditions = conditions.tolist()
+        rows = None if conditions is None else [[float(x) for x in row] for row in conditions]
         with self._lock:
             try:
                 self._conn.send(([list(p) for p in prompts], dataclasses.asdict(sampling), rows))
