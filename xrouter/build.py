@@ -125,13 +125,21 @@ def router_corpus(examples: list[dict[str, Any]], env) -> list[str]:
     if tools:
         corpus.append(_json.dumps(tools))
     for name in env.pool.names:
-        corpus += [render_call(name), render_select(name), render_call(name, None),
-                   render_call(name, "Answer concisely.")] * 10
+        if env.action_format == "router_r1":
+            corpus += env.script(name) * 10
+        else:
+            corpus += [render_call(name), render_select(name), render_call(name, None),
+                       render_call(name, "Answer concisely.")] * 10
     return corpus
 
 
-def router_extra_tokens(pool: ModelPool) -> list[str]:
-    """Whole tokens for the tiny router: each tool name and the tool-call JSON scaffolding."""
+def router_extra_tokens(pool: ModelPool, action_format: str = "tool_calls") -> list[str]:
+    """Whole tokens for the tiny router: each tool name and the tool-call JSON scaffolding (Router-R1's
+    format: each model name and its tags)."""
+    if action_format == "router_r1":
+        from xrouter.router.r1_format import R1_SCAFFOLD_TOKENS
+
+        return list(pool.names) + R1_SCAFFOLD_TOKENS
     return [f"call_{name}" for name in pool.names] + TOOL_SCAFFOLD_TOKENS
 
 
@@ -181,7 +189,8 @@ def build_env(pool: ModelPool, settings: RouterSettings, reward_cfg: Mapping[str
                      tools_in_prompt=prompt.get("tools_in_prompt", "full"), max_query_chars=prompt.get("max_query_chars"),
                      max_tool_result_chars=prompt.get("max_tool_result_chars", TOOL_RESULT_CHARS),
                      call_max_tokens=settings.call_max_tokens, router_price=router_price,
-                     system_prompt_style=prompt.get("system_prompt_style"), query_prefix=query_prefix)
+                     system_prompt_style=prompt.get("system_prompt_style"), query_prefix=query_prefix,
+                     action_format=settings.action_format)
 
 
 def build_agent_loop(rollout_cfg: Mapping[str, Any], settings: RouterSettings, model, tokenizer, env,
@@ -276,7 +285,8 @@ def build_run(cfg: DictConfig, *, device: str = "cpu", pool: ModelPool | None = 
         train, dev = train_and_dev(cfg, data_dir, cache_dir)
         env = build_env(pool, settings)
         model, tokenizer = build_router(cfg.router, router_corpus(train, env), cache_dir, device,
-                                        extra_tokens=router_extra_tokens(pool), conditioning=conditioning_spec(settings))
+                                        extra_tokens=router_extra_tokens(pool, settings.action_format),
+                                        conditioning=conditioning_spec(settings))
         settings.initial_router = str(model.config._name_or_path)
     else:
         settings = settings or load_router_settings(

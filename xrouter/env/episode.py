@@ -23,6 +23,7 @@ class ToolCallRecord:
     output_tokens: int | None = None
     recorded_score: float | None = None
     error: str | None = None
+    sub_query: str | None = None   # Router-R1's <search> sub-query (recorded; replayed models answer the query)
 
 
 @dataclass

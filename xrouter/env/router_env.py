@@ -8,6 +8,10 @@ One ``step`` takes the text each active episode's router just wrote and:
 * malformed or unknown calls -> an error message goes back to the router and is counted;
 * after ``max_turns`` turns without a valid final answer the episode ends with score 0.
 In ``simple`` mode the router has one action: a direct answer, or one call whose answer is final.
+``action_format="router_r1"`` (``env.format``) swaps the tool calls for Router-R1's tags
+(``xrouter/router/r1_format.py``): ``<search>model: q</search>`` routes, the answers come back as
+``<information>``, ``<answer>`` ends the episode, and a trajectory with any malformed turn is not a
+valid final (Router-R1's format reward).
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ from xrouter.pool.ledger import CallRecord
 from xrouter.pool.pool import ModelPool, UnknownModelError
 from xrouter.pool.pricing import Price
 from xrouter.reward.functions import RewardComponents
-from xrouter.router.chat_format import tool_result_content
-from xrouter.router.parsing import SELECT_TOOL, ParsedTurn, parse_turn
+from xrouter.router import r1_format
+from xrouter.router.chat_format import tool_result_content, tool_results_segment
+from xrouter.router.parsing import SELECT_TOOL, ParsedTurn, parse_turn, render_call, render_select
 from xrouter.router.prompts import system_prompt
 from xrouter.router.tools import router_tools
 
@@ -31,6 +36,7 @@ RewardFn = Callable[..., RewardComponents]
 
 
 TOOL_RESULT_CHARS = 2000  # a tool result longer than this reaches the router clipped (router.prompt.max_tool_result_chars)
+ACTION_FORMATS = ("tool_calls", "router_r1")
 
 
 class RouterEnv:
@@ -40,9 +46,14 @@ class RouterEnv:
                  mode: str = "full", tools_in_prompt: str = "full", max_query_chars: int | None = None,
                  max_tool_result_chars: int = TOOL_RESULT_CHARS, call_max_tokens: int | None = None,
                  router_price: Price | None = None, system_prompt_style: str | None = None,
-                 query_prefix: str = "") -> None:
+                 query_prefix: str = "", action_format: str = "tool_calls") -> None:
         if mode not in ("full", "simple"):
             raise ValueError(f"env.mode must be 'full' or 'simple', not '{mode}'")
+        if action_format not in ACTION_FORMATS:
+            raise ValueError(f"env.format must be one of {list(ACTION_FORMATS)}, not '{action_format}'")
+        if action_format == "router_r1" and (mode != "full" or max_turns < 2):
+            raise ValueError("env.format=router_r1 routes, reads <information> and then answers: it needs env.mode=full "
+                             f"and env.max_turns >= 2 (got mode={mode}, max_turns={max_turns}); use env=router_r1")
         if tools_in_prompt not in ("full", "compact", "none"):
             raise ValueError(f"env.tools_in_prompt must be full, compact or none, not '{tools_in_prompt}'")
         self.pool, self.scorer, self.reward_fn = pool, scorer, reward_fn
@@ -51,12 +62,30 @@ class RouterEnv:
         self.max_query_chars, self.max_tool_result_chars = max_query_chars, max_tool_result_chars
         self.call_max_tokens, self.router_price = call_max_tokens, router_price
         self.query_prefix = query_prefix  # a prefix router's soft-prefix slots, before the query text
-        self.system_prompt_text = system_prompt(system_prompt_style or mode, self.max_turns)
+        self.action_format = action_format
+        if action_format == "router_r1":
+            self.system_prompt_text = r1_format.r1_system_prompt(
+                {name: (card.price.input_per_mtok, card.price.output_per_mtok) for name, card in pool.cards.items()})
+        else:
+            self.system_prompt_text = system_prompt(system_prompt_style or mode, self.max_turns)
         self._models = set(pool.names)
+
+    # ---- the action format -------------------------------------------------------------------
+    def script(self, model: str, system_prompt: str | None = "") -> list[str]:
+        """The turns of a valid trajectory that answers with ``model`` (the cold start's scripts)."""
+        if self.action_format == "router_r1":
+            return r1_format.scripted_turns(model)
+        return [render_call(model, system_prompt)] + ([render_select(model)] if self.mode == "full" else [])
+
+    def results_segment(self, contents: Sequence[str]) -> str:
+        """The text appended after a turn that goes on: the tool results (or Router-R1's information)."""
+        if self.action_format == "router_r1":
+            return r1_format.information_segment(contents)
+        return tool_results_segment(contents)
 
     # ---- prompts -------------------------------------------------------------------------
     def tools(self) -> list[dict[str, Any]] | None:
-        if self.tools_in_prompt == "none":
+        if self.tools_in_prompt == "none" or self.action_format == "router_r1":
             return None
         schemas = router_tools(self.pool)
         if self.mode == "simple":
@@ -99,7 +128,7 @@ class RouterEnv:
         episode's (input, output) router tokens of this turn, priced into the router's cost."""
         pending: list[tuple[Episode, ToolCallRecord]] = []
         results: list[list[str] | None] = []
-        plans: list[tuple[Episode, ParsedTurn, list[str]]] = []
+        plans: list[tuple[Episode, ParsedTurn | None, list[str]]] = []
         for i, (episode, text) in enumerate(zip(episodes, texts)):
             if episode.done:
                 raise ValueError(f"episode {episode.episode_id} is over; do not step it again")
@@ -107,6 +136,9 @@ class RouterEnv:
             episode.turns.append(turn)
             if router_tokens is not None:
                 self.charge_router(episode, *router_tokens[i])
+            if self.action_format == "router_r1":
+                plans.append((episode, None, self._plan_r1(episode, turn, text, pending)))
+                continue
             parsed = parse_turn(text, self._models)
             messages = [f"error: {m.reason}" for m in parsed.malformed]
             turn.malformed.extend(m.reason for m in parsed.malformed)
@@ -151,12 +183,40 @@ class RouterEnv:
                 self._finish(episode, TURN_LIMIT, None, None)
                 results.append(None)
                 continue
+            if self.action_format == "router_r1":
+                results.append([f"{c.model}: {self._clip(c.text) if c.error is None else f'error: {c.error}'}"
+                                for c in turn.calls] + messages)
+                continue
             contents = [tool_result_content(c.call_name, self._clip(c.text) if c.error is None else f"error: {c.error}")
                         for c in turn.calls] + [tool_result_content("error", m) for m in messages]
             if not contents:  # empty turn: nudge, it costs a turn
                 contents = [tool_result_content("error", "reply with a final answer or a tool call")]
             results.append(contents)
         return results
+
+    def _plan_r1(self, episode: Episode, turn: Turn, text: str, pending: list[tuple[Episode, ToolCallRecord]]
+                 ) -> list[str]:
+        """Read one Router-R1 turn: finish on ``<answer>``, queue its ``<search>`` routes; returns the
+        error messages that go back as information."""
+        parsed = r1_format.parse_r1_turn(text, self._models)
+        turn.malformed.extend(parsed.malformed)
+        messages = [f"error: {reason}" for reason in parsed.malformed]
+        if parsed.answer is not None and not parsed.routes:
+            source = self._find_call(episode, parsed.answer) if parsed.answer in self._models else None
+            if source is not None:  # <answer>model-name</answer>: that model's answer, verbatim
+                self._finish(episode, SELECT, source.text, source.call_name, recorded=source.recorded_score)
+            else:
+                self._finish(episode, FINAL_TEXT, parsed.answer, "direct")
+            return messages
+        if len(episode.turns) < self.max_turns:
+            for model, sub_query in parsed.routes:
+                record = ToolCallRecord(call_name=f"call_{model}", model=model, system_prompt="", temperature=0.0,
+                                        sub_query=sub_query)
+                turn.calls.append(record)
+                pending.append((episode, record))
+        if not parsed.routes and not messages:
+            messages.append("error: route with <search>model-name: sub-query</search> or end with <answer>")
+        return messages
 
     async def _run_call(self, episode: Episode, record: ToolCallRecord) -> None:
         messages = ([{"role": "system", "content": record.system_prompt}] if record.system_prompt else [])
@@ -203,8 +263,10 @@ class RouterEnv:
             verdict = self.scorer(episode.example, answer)
             episode.score, episode.score_reason = float(verdict.value), verdict.reason
         lam = episode.example.get("lam")  # this episode's own cost weight (lambda sampling, a sweep point)
+        # Router-R1's format reward: one malformed turn makes the whole trajectory's format wrong
+        valid = episode.valid_final and (self.action_format != "router_r1" or episode.n_malformed == 0)
         components = self.reward_fn(episode.score, episode.tool_cost_usd, episode.router_cost_usd,
-                                    valid_final=episode.valid_final, **({} if lam is None else {"lam": float(lam)}))
+                                    valid_final=valid, **({} if lam is None else {"lam": float(lam)}))
         episode.reward = components.as_dict()
 
     def force_end(self, episode: Episode, termination: str) -> None:

@@ -51,6 +51,7 @@ def summarize_rows(rows: pd.DataFrame | Sequence[Mapping[str, Any]]) -> dict[str
         "direct_answer_rate": sum(r["final_source"] == "direct" for r in records) / n,
         "valid_final_rate": sum(r["termination"] in (FINAL_TEXT, SELECT, SIMPLE_CALL) for r in records) / n,
         "malformed_per_query": sum(int(r["n_malformed"]) for r in records) / n,
+        "malformed_rate": sum(int(r["n_malformed"]) > 0 for r in records) / n,  # episodes with any malformed turn
         "turns_per_query": sum(int(r["turns"]) for r in records) / n,
         "model_share": {m: c / n_calls for m, c in sorted(calls.items())} if n_calls else {},
         "terminations": dict(Counter(r["termination"] for r in records)),

@@ -2,7 +2,8 @@
 
 A randomly initialised router never writes a parseable ``<tool_call>``, so RL would get no signal.
 We generate valid trajectories with the real environment and pool: call a pool model, then
-``select_response`` it (full mode) or stop (simple mode), and fit them by cross-entropy on the
+``select_response`` it (full mode) or stop (simple mode) (Router-R1's format: route to it, then
+``<answer>`` with its name: ``RouterEnv.script``), and fit them by cross-entropy on the
 router's tokens only.  Every prompt of a batch is scripted once with *every* pool model, so the
 fitted choice is exactly uniform for every prompt: no routing preference is taught (RL learns
 that), and none creeps in from which model a random draw happened to pair with which prompt.
@@ -14,13 +15,12 @@ from __future__ import annotations
 import logging
 import random
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
 from xrouter.reward.lam_sampling import LamSampling, with_lams
 from xrouter.rollout.agent_loop import AgentLoop, RolloutBatch
-from xrouter.router.parsing import render_call, render_select
 from xrouter.router.prefix_lm import parameter_groups
 from xrouter.rollout.hf import SamplingConfig
 from xrouter.rollout.logprobs import sequence_logprobs
@@ -30,20 +30,18 @@ GRAD_CLIP = 1.0  # max global gradient norm of a cold-start step (as algo.grad_c
 
 
 def scripted_trajectories(loop: AgentLoop, examples: Sequence[dict[str, Any]], models: Sequence[str],
-                          system_prompt: str | None = "") -> RolloutBatch:
-    """One scripted episode per (example, model), grouped by example."""
+                          system_prompt: str | None = "", choices: Sequence[str] | None = None) -> RolloutBatch:
+    """One scripted episode per (example, model), grouped by example; with ``choices`` (a teacher's model
+    for each example), one episode per example with its chosen model."""
     scripts, repeated = [], []
-    for example in examples:
-        for model in models:
-            turns = [render_call(model, system_prompt)]
-            if loop.env.mode == "full":
-                turns.append(render_select(model))
-            scripts.append(turns)
+    for i, example in enumerate(examples):
+        for model in ([choices[i]] if choices is not None else models):
+            scripts.append(loop.env.script(model, system_prompt))
             repeated.append(example)
     return loop.run(repeated, group_size=1, sampling=SamplingConfig(), episode_prefix="sft", scripts=scripts)
 
 
-WEIGHTINGS = ("uniform", "reward", "expected_reward")
+WEIGHTINGS = ("uniform", "reward", "expected_reward", "teacher")
 
 
 def episode_weights(rewards: Sequence[float], n_models: int, weighting: str, temperature: float,
@@ -56,7 +54,7 @@ def episode_weights(rewards: Sequence[float], n_models: int, weighting: str, tem
     rewards_t = torch.tensor(list(rewards), dtype=torch.float32)
     if weighting not in WEIGHTINGS:
         raise ValueError(f"cold_start.weighting must be one of {list(WEIGHTINGS)}, not {weighting!r}")
-    if weighting == "uniform":
+    if weighting in ("uniform", "teacher"):  # a teacher's one trajectory per prompt is fitted as is
         return torch.ones_like(rewards_t)
     if weighting == "expected_reward":
         if logprobs is None:
@@ -70,9 +68,11 @@ def episode_weights(rewards: Sequence[float], n_models: int, weighting: str, tem
     return (torch.softmax(groups / temperature, dim=1) * n_models).reshape(-1)
 
 
-def decision_token_ids(tokenizer, models: Sequence[str]) -> set[int]:
-    """The ids of whole ``call_<model>`` tokens (router=tiny's tool tokens), where a group's trajectories part."""
-    ids = {tokenizer.convert_tokens_to_ids(f"call_{m}") for m in models}
+def decision_token_ids(tokenizer, models: Sequence[str], action_format: str = "tool_calls") -> set[int]:
+    """The ids of whole ``call_<model>`` tokens (router=tiny's tool tokens; Router-R1's format: the model
+    names), where a group's trajectories part."""
+    names = models if action_format == "router_r1" else [f"call_{m}" for m in models]
+    ids = {tokenizer.convert_tokens_to_ids(name) for name in names}
     return {i for i in ids if i is not None and i != tokenizer.unk_token_id}
 
 
@@ -93,10 +93,16 @@ def tail_weights(rows: Sequence[Sequence[int]], weights: torch.Tensor, decision:
 def cold_start(model, loop: AgentLoop, examples: Sequence[dict[str, Any]], models: Sequence[str], *,
                steps: int, batch_size: int, lr: float, micro_batch_size: int, seed: int,
                device: str | torch.device = "cpu", system_prompt: str | None = "", warmup_steps: int = 10,
-               weighting: str = "uniform", temperature: float = 0.1, lam_sampling: LamSampling | None = None
-               ) -> list[float]:
+               weighting: str = "uniform", temperature: float = 0.1, lam_sampling: LamSampling | None = None,
+               teacher: Callable[[Sequence[dict[str, Any]]], list[str]] | None = None) -> list[float]:
     """Fit scripted trajectories for ``steps`` optimizer steps (``batch_size`` prompts x every pool
-    model each, weighted by ``weighting``); returns the loss curve."""
+    model each, weighted by ``weighting``; ``weighting="teacher"``: each prompt's one trajectory with the
+    model ``teacher`` picks at its lambda, ``xrouter/policies/teacher.py``); returns the loss curve."""
+    if weighting not in WEIGHTINGS:
+        raise ValueError(f"cold_start.weighting must be one of {list(WEIGHTINGS)}, not {weighting!r}")
+    if (weighting == "teacher") != (teacher is not None):
+        raise ValueError("cold_start.weighting=teacher goes with a teacher (cold_start.teacher: knn or mlp), "
+                         "and a teacher with weighting=teacher only")
     rng = random.Random(seed)
     optimizer = torch.optim.AdamW(parameter_groups(model, lr), lr=lr)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / max(1, warmup_steps)))
@@ -106,17 +112,19 @@ def cold_start(model, loop: AgentLoop, examples: Sequence[dict[str, Any]], model
     started = time.perf_counter()
     for step in range(steps):
         batch_examples = with_lams(rng.sample(list(examples), min(batch_size, len(examples))), lam_sampling, rng)
-        batch = scripted_trajectories(loop, batch_examples, models, system_prompt)
+        choices = teacher(batch_examples) if teacher is not None else None
+        batch = scripted_trajectories(loop, batch_examples, models, system_prompt, choices)
         totals = None
         if weighting == "expected_reward":
             totals = torch.cat([(lp * mk).sum(dim=1) for _, lp, mk, _ in sequence_logprobs(
                 model, batch.input_ids, batch.response_mask, pad_id, micro_batch_size, device=device,
                 conditions=batch.conditions)]).cpu()
-        weights = episode_weights(batch.rewards, len(models), weighting, temperature, totals).to(device)
+        weights = (torch.ones(len(batch.episodes)) if teacher is not None else
+                   episode_weights(batch.rewards, len(models), weighting, temperature, totals)).to(device)
         optimizer.zero_grad()
         total_tokens = sum(sum(m) for m in batch.response_mask)
         loss_value = 0.0
-        decision = decision_token_ids(loop.tokenizer, models) if weighting == "expected_reward" else set()
+        decision = decision_token_ids(loop.tokenizer, models, loop.env.action_format) if weighting == "expected_reward" else set()
         for part, logprobs, mask, _ in sequence_logprobs(model, batch.input_ids, batch.response_mask, pad_id,
                                                          micro_batch_size, device=device, grad=True,
                                                          conditions=batch.conditions):

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 from xrouter.env.episode import LENGTH_LIMIT, Episode
 from xrouter.env.router_env import RouterEnv
 from xrouter.rollout.hf import SamplingConfig
-from xrouter.router.chat_format import render_prompt, tool_results_segment
+from xrouter.router.chat_format import render_prompt
 
 
 @dataclass
@@ -117,7 +117,7 @@ class AgentLoop:
             for i, contents in zip(active, results):
                 if contents is None:
                     continue
-                segment = self.tokenizer(tool_results_segment(contents), add_special_tokens=False)["input_ids"]
+                segment = self.tokenizer(self.env.results_segment(contents), add_special_tokens=False)["input_ids"]
                 if len(sequences[i]) + len(segment) + sampling.max_new_tokens > self.max_seq_len:
                     self.env.force_end(episodes[i], LENGTH_LIMIT)
                     continue

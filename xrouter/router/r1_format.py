@@ -7,17 +7,22 @@ reward is Router-R1's hierarchical sum: a trajectory whose format is wrong earns
 reward -1 and nothing else; a well-formed one earns ``(1 - alpha) * outcome + alpha * cost reward``
 with the cost reward ``1 - min(C / cost_scale, 1)`` (as ``reward=linear``).
 
-Pure functions of text only; wiring the format into ``RouterEnv`` / the cold start (``env.format``)
-is not done yet (``experiments/seed_systems/README.md`` says so).
+``env.format=router_r1`` (``conf/env/router_r1.yaml``) runs it in ``RouterEnv``, the cold start and
+serve.  Two adaptations to replay, stated in ``experiments/seed_systems/README.md``: the routed model
+answers the original query (replay holds answers to that query only; the sub-query is recorded), and
+an ``<answer>`` that is exactly the name of a model routed earlier returns that model's answer
+verbatim (a router that cannot copy a long answer names its source, as ``select_response`` does);
+any other ``<answer>`` is the router's own answer, scored by the benchmark's verifier.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from xrouter.reward.functions import router_r1_reward  # noqa: F401  (the format's reward, reward=router_r1)
+from xrouter.router.chat_format import IM_END, IM_START
 
 THINK = re.compile(r"<think>(.*?)</think>", re.DOTALL)
 SEARCH = re.compile(r"<search>(.*?)</search>", re.DOTALL)
@@ -28,7 +33,8 @@ R1_SCAFFOLD_TOKENS = [f"<{t}>" for t in TAGS] + [f"</{t}>" for t in TAGS]
 R1_SYSTEM_PROMPT = """Answer the question. You must reason inside <think> and </think> first every time you
 get new information. To ask a model from the pool, write <search>model-name: sub-query</search>; its
 answer comes back between <information> and </information>. You may route as often as you need.
-When you have the answer, write it inside <answer> and </answer>, without further explanation.
+When you have the answer, write it inside <answer> and </answer>, without further explanation;
+<answer>model-name</answer> returns that model's information as your answer.
 Models (name: price per 1M input/output tokens): {models}"""
 
 
@@ -38,7 +44,10 @@ def r1_system_prompt(model_prices: dict[str, tuple[float, float]]) -> str:
     return R1_SYSTEM_PROMPT.format(models=listing)
 
 
-def render_route(model: str, sub_query: str, thought: str = "") -> str:
+SCRIPT_SUB_QUERY = "solve the question"  # the cold start's sub-query (replayed models answer the query itself)
+
+
+def render_route(model: str, sub_query: str = SCRIPT_SUB_QUERY, thought: str = "") -> str:
     """A routing turn: ``<think>thought</think><search>model: sub-query</search>``."""
     return f"<think>{thought}</think>\n<search>{model}: {sub_query}</search>"
 
@@ -50,6 +59,20 @@ def render_answer(answer: str, thought: str = "") -> str:
 def render_information(text: str) -> str:
     """What the environment appends after a routing turn."""
     return f"\n<information>{text}</information>\n"
+
+
+def information_segment(contents: Sequence[str]) -> str:
+    """The text after a generated assistant turn (which ends with <|im_end|>): the routed models'
+    answers as ``<information>`` blocks in one user turn, then the next assistant header (the chat
+    form of Router-R1's in-line ``<information>``; the agent loop appends it as the tool format's
+    ``tool_results_segment``)."""
+    body = "".join(f"\n<information>{c}</information>" for c in contents)
+    return f"\n{IM_START}user{body}{IM_END}\n{IM_START}assistant\n"
+
+
+def scripted_turns(model: str) -> list[str]:
+    """The cold start's trajectory for ``model``: route to it, then answer with its information."""
+    return [render_route(model), render_answer(model)]
 
 
 @dataclass

@@ -3,7 +3,7 @@
 ``xrouter.train`` writes it beside the weights (``<run>/router/xrouter.json``), so a router
 directory is self-describing: ``xrouter.evaluate policy=router`` and ``xrouter.serve`` read it
 instead of re-deriving training sections.  It holds the prompt style, the router's own price, the
-environment (mode, turns, call max_tokens), generation (max_new_tokens, end-of-turn token,
+environment (mode, turns, call max_tokens, action format: tool calls or Router-R1's tags), generation (max_new_tokens, end-of-turn token,
 context), the reward it was trained on (its knob: ``lam`` or ``alpha``), the pool's tool names and
 the weights it started from; a prefix router (router=tiny_encoder) adds its ``conditioning``: the
 sentence encoder, the soft-prefix length and whether (and over which range) it is told lambda
@@ -52,6 +52,7 @@ class RouterSettings:
     source: str = "config"                     # where these came from (logs, errors)
     version: int = SETTINGS_VERSION
     conditioning: dict[str, Any] | None = None  # a prefix router's ConditioningSpec (router/conditioning.py)
+    action_format: str = "tool_calls"          # tool_calls | router_r1 (env.format)
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], pool_models: Sequence[str] | None = None,
@@ -67,7 +68,7 @@ class RouterSettings:
                    max_new_tokens=int(rollout["max_new_tokens"]), eos_token=str(rollout.get("eos_token", "<|im_end|>")),
                    max_seq_len=int(rollout["max_seq_len"]), reward=plain("reward"),
                    pool_models=sorted(pool_models) if pool_models else None, router_name=router.get("name"),
-                   source=source)
+                   source=source, action_format=str(env.get("format", "tool_calls")))
 
     @property
     def knob(self) -> dict[str, float]:

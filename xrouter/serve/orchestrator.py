@@ -23,7 +23,7 @@ from typing import Any, Awaitable, TypeVar
 from xrouter.env.episode import LENGTH_LIMIT, Episode, ToolCallRecord
 from xrouter.env.router_env import RouterEnv
 from xrouter.pool.base import EndpointError
-from xrouter.router.chat_format import render_prompt, tool_results_segment
+from xrouter.router.chat_format import render_prompt
 from xrouter.serve.batching import BatchedGenerator
 from xrouter.serve.protocol import Limits, RequestError
 
@@ -189,7 +189,7 @@ class RouterService:
                 break
             if contents is None:
                 break
-            segment = self.tokenizer(tool_results_segment(contents), add_special_tokens=False)["input_ids"]
+            segment = self.tokenizer(self.env.results_segment(contents), add_special_tokens=False)["input_ids"]
             if len(sequence) + len(segment) + self.max_new_tokens > self.max_seq_len:
                 self.env.force_end(episode, LENGTH_LIMIT)
                 break
