@@ -29,6 +29,29 @@ def resolve_output_dir(cfg: DictConfig) -> Path:
     return Path(HydraConfig.get().runtime.output_dir)
 
 
+def cold_start_teacher(cfg: DictConfig, run, data_dir: Path, cache_dir: Path):
+    """The cold start's teacher (``cold_start.weighting=teacher``): ``cold_start.teacher`` (conf/policy/<name>.yaml)
+    fitted on the training prompts outside the dev slice; None for the other weightings."""
+    if str(cfg.cold_start.get("weighting", "uniform")) != "teacher":
+        return None
+    from xrouter.eval.baseline_policy import policy_context
+    from xrouter.policies.teacher import fit_teacher
+
+    name = str(cfg.cold_start.get("teacher") or "")
+    path = Path(CONF_DIR) / "policy" / f"{name}.yaml"
+    if not path.exists():
+        raise ValueError(f"cold_start.teacher={name!r}: no conf/policy/{name}.yaml; use knn or mlp")
+    policy_cfg = OmegaConf.load(path)
+    context_cfg = OmegaConf.create({"pool": cfg.pool, "policy": policy_cfg, "reward": cfg.reward, "seed": cfg.seed,
+                                    "embedding": cfg.get("embedding")})
+    ctx = policy_context(context_cfg, run.pool, data_dir, cache_dir)
+    teacher = fit_teacher(to_plain(policy_cfg), ctx, run.train, {str(e["prompt_id"]) for e in run.dev},
+                          float(cfg.reward.get("lam") or 0.0))
+    log.info("cold start teacher: %s, fitted on %d train prompts outside the dev slice", teacher.label,
+             len(run.train))
+    return teacher
+
+
 def run_train(cfg: DictConfig) -> dict[str, Any]:
     """Train, save ``<output_dir>/router``, evaluate on the test split; returns the test summary."""
     import lightning as L
@@ -67,12 +90,13 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
              sum(p.numel() for p in model.parameters()) / 1e6, len(train), len(dev), cfg.pool.name, len(pool.names))
 
     if cfg.cold_start.steps > 0 and not cfg.get("ckpt_path"):
+        teacher = cold_start_teacher(cfg, run, data_dir, cache_dir)
         cold_start(model, loop, train, pool.names, steps=cfg.cold_start.steps, batch_size=cfg.cold_start.batch_size,
                    lr=cfg.cold_start.lr, micro_batch_size=cfg.rollout.micro_batch_size, seed=cfg.seed, device=device,
                    system_prompt=None if cfg.cold_start.arguments == "none" else "",
                    warmup_steps=cfg.cold_start.warmup_steps, weighting=str(cfg.cold_start.get("weighting", "uniform")),
                    temperature=float(cfg.cold_start.get("temperature", 0.1)),
-                   lam_sampling=lam_sampling)
+                   lam_sampling=lam_sampling, teacher=teacher)
 
     dev_before = None
     if dev and not cfg.get("ckpt_path") and launch_rank() == 0:  # the starting point, for "did RL improve it?"

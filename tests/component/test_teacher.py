@@ -1,0 +1,68 @@
+"""The cold start's teacher (cold_start.weighting=teacher) on real RouterBench replays: a kNN fitted on the
+training prompts outside the dev slice routes by lambda, and the cold start scripts exactly its choices."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from tests.conftest import compose
+from xrouter import CONF_DIR
+from xrouter.config import data_dir_of, to_plain
+
+pytestmark = pytest.mark.timeout(600)
+
+
+@pytest.fixture(scope="module")
+def run_and_teacher():
+    from xrouter.build import build_run
+    from xrouter.train import cold_start_teacher
+
+    cfg = compose("train", ["router=tiny_encoder", "cold_start.weighting=teacher", "cold_start.teacher=knn",
+                            "output_dir=unused", "threads=1"])
+    run = build_run(cfg)
+    teacher = cold_start_teacher(cfg, run, data_dir_of(cfg), Path(cfg.paths.cache_dir))
+    yield cfg, run, teacher
+    run.close()
+
+
+def test_teacher_routes_by_lambda_and_never_sees_the_dev_slice(run_and_teacher):
+    from xrouter.eval.baseline_policy import policy_context
+    from xrouter.policies.teacher import fit_teacher
+
+    cfg, run, teacher = run_and_teacher
+    examples = run.train[:200]
+    free, cheap = Counter(teacher([dict(e, lam=0.0) for e in examples])), Counter(teacher([dict(e, lam=30.0) for e in examples]))
+    assert free.most_common(1)[0][0] == "gpt-4-1106-preview"       # quality only: the strongest model
+    assert cheap.most_common(1)[0][0] in ("mistral-7b-chat", "wizardlm-13b-v1-2")  # cost dominates: the cheapest
+    assert teacher(examples[:5]) == teacher([dict(e, lam=float(cfg.reward.lam)) for e in examples[:5]])  # default lam
+    # the fit excludes the dev slice: refitting with every train prompt in it changes some choices
+    policy_cfg = to_plain(OmegaConf.load(Path(CONF_DIR) / "policy" / "knn.yaml"))
+    ctx = policy_context(OmegaConf.create({"pool": cfg.pool, "policy": policy_cfg, "reward": cfg.reward, "seed": 0}),
+                         run.pool, data_dir_of(cfg), Path(cfg.paths.cache_dir))
+    leaky = fit_teacher(policy_cfg, ctx, run.train, set(), float(cfg.reward.lam))
+    assert teacher(run.train) != leaky(run.train)
+    with pytest.raises(ValueError, match="knn or mlp"):
+        fit_teacher({"name": "cascade"}, ctx, run.train, set(), 1.0)
+
+
+def test_cold_start_scripts_the_teachers_choice_once_per_prompt(run_and_teacher):
+    from xrouter.rl.cold_start import cold_start, scripted_trajectories
+
+    cfg, run, teacher = run_and_teacher
+    examples = [dict(e, lam=lam) for e, lam in zip(run.train[:6], (0.0, 0.0, 1.0, 1.0, 30.0, 30.0))]
+    batch = scripted_trajectories(run.loop, examples, run.pool.names, None, teacher(examples))
+    assert len(batch.episodes) == 6
+    assert [e.final_source for e in batch.episodes] == [f"call_{m}" for m in teacher(examples)]
+    losses = cold_start(run.model, run.loop, run.train, run.pool.names, steps=3, batch_size=4, lr=3e-3,
+                        micro_batch_size=8, seed=0, weighting="teacher", teacher=teacher)
+    assert len(losses) == 3 and all(loss > 0 for loss in losses)
+    with pytest.raises(ValueError, match="weighting=teacher"):
+        cold_start(run.model, run.loop, run.train, run.pool.names, steps=1, batch_size=2, lr=3e-3,
+                   micro_batch_size=8, seed=0, weighting="uniform", teacher=teacher)
+    with pytest.raises(ValueError, match="weighting=teacher"):
+        cold_start(run.model, run.loop, run.train, run.pool.names, steps=1, batch_size=2, lr=3e-3,
+                   micro_batch_size=8, seed=0, weighting="teacher")
