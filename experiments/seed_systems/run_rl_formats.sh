@@ -5,10 +5,12 @@
 # Each run trains (best dev checkpoint) and evaluates on test; two runs at a time, one torch thread each;
 # a run whose eval_test/summary.json exists is skipped (a rerun resumes); wall times in $RUNS/wall_times.tsv.
 #   XROUTER_DATA_DIR=../shared/data bash experiments/seed_systems/run_rl_formats.sh
+#   (a subset: SEEDS="1 2" BENCHES=routerbench FORMATS=tool_calls LANES=1 ...)
 set -euo pipefail
 PY=${PY:-.venv/bin/python}
 RUNS=${RUNS:-outputs/seed_systems/rl}
 LANES=${LANES:-2}
+SEEDS=${SEEDS:-0 1 2} BENCHES=${BENCHES:-routerbench zeroeval_math} FORMATS=${FORMATS:-router_r1 tool_calls}
 export OMP_NUM_THREADS=1 PY RUNS
 mkdir -p "$RUNS"
 one() {  # bench format seed
@@ -23,6 +25,6 @@ one() {  # bench format seed
     printf '%s\t%s\t%s\t%d\n' "$bench" "$format" "$seed" "$(( $(date +%s) - start ))" >> "$RUNS/wall_times.tsv"
 }
 export -f one
-for seed in 0 1 2; do for bench in routerbench zeroeval_math; do for format in router_r1 tool_calls; do
+for seed in $SEEDS; do for bench in $BENCHES; do for format in $FORMATS; do
     echo "$bench $format $seed"
 done; done; done | xargs -P "$LANES" -L 1 bash -c 'one $0 $1 $2'

@@ -66,6 +66,25 @@ def test_barp_learns_the_preference_trade_off_on_a_toy_pool():
     assert (barp_choose(policy, x, 0.95, "preference")[clear_no] == 1).mean() > 0.9
 
 
+def test_barp_ensemble_averages_members_and_settings_are_checked():
+    from xrouter.policies.barp import barp_choose
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(60, 4))
+    score, cost = rng.integers(0, 2, size=(60, 3)).astype(float), rng.uniform(0, 1, size=(60, 3))
+    settings = BarpSettings(hidden=8, epochs=2, batch_size=20, lr_schedule="cosine")
+    one, _ = train_barp(x, score, cost, 1.0, settings)
+    other, _ = train_barp(x, score, cost, 1.0, BarpSettings(hidden=8, epochs=2, batch_size=20, seed=7))
+    alone = barp_choose(one, x, 0.3, "preference")
+    assert (barp_choose([one, one], x, 0.3, "preference") == alone).all()  # a mean of equal members is the member
+    both = barp_choose([one, other], x, 0.3, "preference")
+    assert both.shape == alone.shape
+    with pytest.raises(ValueError, match="lr_schedule"):
+        BarpSettings.from_config({"lr_schedule": "linear"}, seed=0)
+    with pytest.raises(ValueError, match="ensemble"):
+        BarpSettings.from_config({"ensemble": 0}, seed=0)
+
+
 def test_cost_bands_are_percentile_bands():
     assert cost_bands(np.array([0.0, 0.1, 0.2, 0.9, 1.0]), 2).tolist() == [0, 0, 0, 1, 1]
     assert cost_bands(np.array([0.0, 0.5, 1.0]), 3).tolist() == [0, 1, 2]

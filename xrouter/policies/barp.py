@@ -18,6 +18,7 @@ bandit interaction on logged data; ``tau`` defaults to the dearest model's mean 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -45,18 +46,23 @@ class BarpSettings:
     w_sampling: str = "uniform"    # uniform: w_cost ~ U(0, 1); log_ratio: log10(w_c / w_q) ~ U(lo, hi)
     log_ratio_range: tuple[float, float] = (-2.0, 2.0)
     head: str = "preference"       # preference: logits w_q * A(x, w) - w_c * B(x, w); concat: one head on [x, w]
+    lr_schedule: str = "constant"  # constant | cosine: lr decays to 0 over training (a steadier final policy)
+    ensemble: int = 1              # policies trained from independent seeds; inference averages their log-probs
     seed: int = 0
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], seed: int) -> "BarpSettings":
         values = {k: type(getattr(cls, k))(cfg[k]) for k in ("hidden", "epochs", "batch_size", "lr", "weight_decay", "entropy", "head",
-                                                    "w_sampling")
+                                                    "w_sampling", "lr_schedule",
+                                                    "ensemble")
                   if cfg.get(k) is not None}
         if values.get("head", "preference") not in ("preference", "concat"):
             raise ValueError(f"policy.head must be 'preference' or 'concat', not {cfg.get('head')!r}")
+        if values.get("lr_schedule", "constant") not in ("constant", "cosine"):
+            raise ValueError(f"policy.lr_schedule must be 'constant' or 'cosine', not {cfg.get('lr_schedule')!r}")
         if values.get("w_sampling", "uniform") not in ("uniform", "log_ratio"):
             raise ValueError(f"policy.w_sampling must be 'uniform' or 'log_ratio', not {cfg.get('w_sampling')!r}")
-        for key in ("hidden", "epochs", "batch_size"):
+        for key in ("hidden", "epochs", "batch_size", "ensemble"):
             if values.get(key, 1) <= 0:
                 raise ValueError(f"policy.{key} must be a positive integer, not {cfg.get(key)!r}")
         if cfg.get("log_ratio_range") is not None:
@@ -113,6 +119,9 @@ def train_barp(x: np.ndarray, score: np.ndarray, cost_usd: np.ndarray, tau: floa
     value = seeded_mlp([d + 2, settings.hidden, 1], settings.seed + 1)
     optimizer = torch.optim.Adam([*policy.parameters(), *value.parameters()], lr=settings.lr,
                                  weight_decay=settings.weight_decay)
+    steps_per_epoch = -(-n // settings.batch_size)
+    schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=settings.epochs * steps_per_epoch)
+                if settings.lr_schedule == "cosine" else None)
     generator = torch.Generator().manual_seed(int(settings.seed))
     features = torch.tensor(x, dtype=torch.float32)
     history: list[float] = []
@@ -139,21 +148,25 @@ def train_barp(x: np.ndarray, score: np.ndarray, cost_usd: np.ndarray, tau: floa
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            if schedule is not None:
+                schedule.step()
             total += float(reward.sum())
         history.append(total / n)
     policy.eval()
     return policy, history
 
 
-def barp_choose(policy: Any, x: np.ndarray, w_cost: float, head: str) -> np.ndarray:
-    """The argmax model (column) of the policy for each row of ``x`` at preference ``(1 - w_cost, w_cost)``."""
+def barp_choose(policies: Any, x: np.ndarray, w_cost: float, head: str) -> np.ndarray:
+    """The argmax model (column) for each row of ``x`` at preference ``(1 - w_cost, w_cost)``: of one policy
+    net's logits, or of the mean log-probabilities of a list of them (an ensemble)."""
     import torch
 
     features = torch.tensor(x, dtype=torch.float32)
     w_c = torch.full((len(features),), float(w_cost))
+    nets = policies if isinstance(policies, (list, tuple)) else [policies]
     with torch.no_grad():
-        logits = policy_logits(policy, features, 1.0 - w_c, w_c, head)
-    return logits.argmax(dim=1).numpy()
+        log_p = sum(torch.log_softmax(policy_logits(net, features, 1.0 - w_c, w_c, head), dim=1) for net in nets)
+    return log_p.argmax(dim=1).numpy()
 
 
 class BaRP(LearnedPolicy):
@@ -172,10 +185,16 @@ class BaRP(LearnedPolicy):
         x = self.ctx.embedder().embed(table.prompts).astype(np.float64)
         mean, std = x.mean(0), x.std(0) + 1e-6
         settings = BarpSettings.from_config(self.cfg, int(self.ctx.seed))
+        policies, histories = [], []
         with one_torch_thread():
-            policy, history = train_barp((x - mean) / std, score, cost, tau, settings)
-        self.info.update(tau_usd=tau, train_mean_reward_first_last=[history[0], history[-1]])
-        return {"policy": policy, "mean": mean, "std": std, "head": settings.head}
+            for k in range(settings.ensemble):  # member k: seed * 1000 + k (member 0 is the single policy)
+                member = dataclasses.replace(settings, seed=settings.seed * 1000 + k) if k else settings
+                policy, history = train_barp((x - mean) / std, score, cost, tau, member)
+                policies.append(policy)
+                histories.append(history)
+        self.info.update(tau_usd=tau, ensemble=settings.ensemble,
+                         train_mean_reward_first_last=[histories[0][0], histories[0][-1]])
+        return {"policy": policies, "mean": mean, "std": std, "head": settings.head}
 
     def predict(self, state, rows):
         x = self.embed_examples(rows).astype(np.float64)
