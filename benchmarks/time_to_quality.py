@@ -5,7 +5,8 @@
 
 Each (router, seed) is one ``python -m xrouter.train`` run in a subprocess (RouterBench replay, the default
 job's config, validation every ``--every`` steps, no test evaluation); its output is read line by line as
-it comes, and the first ``[val @ step N]`` line with dev accuracy >= ``--target`` and cost per query <=
+it comes, and the first dev evaluation (``dev before RL``, after the cold start, as step 0; then each
+``[val @ step N]``) with dev accuracy >= ``--target`` and cost per query <=
 ``--max-cost`` is the hit: its step and the wall time since the process started (router build, cold start
 and validations included).  Validation is greedy at the router's default lambda (reward.lam).  Prints one
 row per run, then the mean and spread per router, and writes ``--out`` (JSON).
@@ -23,6 +24,8 @@ import time
 from pathlib import Path
 
 VAL_LINE = re.compile(r"\[val @ step (\d+)\] accuracy ([0-9.]+)\s+cost/query \$([0-9.e+-]+)")
+# the dev evaluation after the cold start, before any RL step: step 0
+BEFORE_RL_LINE = re.compile(r"dev before RL: accuracy ([0-9.]+), cost/query \$([0-9.e+-]+)")
 
 
 def run_one(router: str, seed: int, args: argparse.Namespace, out_root: Path) -> dict:
@@ -35,10 +38,13 @@ def run_one(router: str, seed: int, args: argparse.Namespace, out_root: Path) ->
     hit, last, curve = None, None, []
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1) as proc:
         for line in proc.stdout:
-            match = VAL_LINE.search(line)
-            if not match:
+            match, before = VAL_LINE.search(line), BEFORE_RL_LINE.search(line)
+            if match:
+                step, accuracy, cost = int(match[1]), float(match[2]), float(match[3])
+            elif before:
+                step, accuracy, cost = 0, float(before[1]), float(before[2])
+            else:
                 continue
-            step, accuracy, cost = int(match[1]), float(match[2]), float(match[3])
             wall = time.perf_counter() - started
             last = {"step": step, "accuracy": accuracy, "cost_per_query": cost, "wall_s": wall}
             curve.append(last)

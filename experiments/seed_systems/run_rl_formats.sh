@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The RL router in both action formats on RouterBench and ZeroEval (MATH-L5 + GSM8K), seeds 0 1 2:
-#   tool_calls: the default recipe (router=tiny, env=simple, reward=xrouter lam 1: `make run`'s job)
+#   tool_calls: router=tiny, env=simple, reward=xrouter lam 1 (`make run`'s job until router=tiny_encoder)
 #   router_r1:  env=router_r1 reward=router_r1 (Router-R1's tags and hierarchical reward, 160 cold-start steps)
 # Each run trains (best dev checkpoint) and evaluates on test; two runs at a time, one torch thread each;
 # a run whose eval_test/summary.json exists is skipped (a rerun resumes); wall times in $RUNS/wall_times.tsv.
@@ -16,7 +16,7 @@ mkdir -p "$RUNS"
 one() {  # bench format seed
     local bench=$1 format=$2 seed=$3 out="$RUNS/$1/$2/seed$3"
     [[ -f $out/eval_test/summary.json ]] && return 0
-    local extra=()
+    local extra=(router=tiny)  # both formats on the text-only tiny router (the default before router=tiny_encoder)
     [[ $bench == zeroeval_math ]] && extra+=(experiment=zeroeval_math)
     [[ $format == router_r1 ]] && extra+=(env=router_r1 reward=router_r1)
     mkdir -p "$out"

@@ -138,11 +138,11 @@ def full_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def unsharded_copy(model: torch.nn.Module, state: Mapping[str, Any], device) -> torch.nn.Module:
-    """A plain (unsharded) Hugging Face model with ``model``'s config and the weights in ``state``,
-    for saving (``save_pretrained``) and evaluation on one rank."""
-    from transformers import AutoModelForCausalLM
-
-    copy = AutoModelForCausalLM.from_config(model.config, dtype=next(iter(state.values())).dtype)
+    """A plain (unsharded) Hugging Face model of ``model``'s class (fully_shard's ``FSDP<Class>`` wrapper
+    taken off, so a prefix router stays one) with its config and the weights in ``state``, for saving
+    (``save_pretrained``) and evaluation on one rank."""
+    model_class = next(c for c in type(model).__mro__ if not c.__name__.startswith("FSDP"))
+    copy = model_class._from_config(model.config, dtype=next(iter(state.values())).dtype)
     missing, unexpected = copy.load_state_dict(dict(state), strict=False)
     tied = getattr(copy, "_tied_weights_keys", None) or []
     tied = set(tied.keys() if isinstance(tied, dict) else tied)

@@ -20,7 +20,7 @@ from transformers import Qwen2Config, Qwen2ForCausalLM
 
 PREFIX_TOKEN = "<|query_prefix|>"
 ARCHITECTURE = "PrefixQwen2ForCausalLM"
-ARCH_VERSION = 3  # part of the untrained-router cache key: bump it when the modules change
+ARCH_VERSION = 4  # part of the untrained-router cache key: bump it when the modules change
 
 
 class PrefixQwen2ForCausalLM(Qwen2ForCausalLM):
@@ -44,7 +44,7 @@ class PrefixQwen2ForCausalLM(Qwen2ForCausalLM):
         self.condition_embed = torch.nn.Sequential(torch.nn.LayerNorm(config.condition_dim),
                                                    torch.nn.Linear(config.condition_dim, config.hidden_size),
                                                    torch.nn.LayerNorm(config.hidden_size))
-        self.condition_gain = torch.nn.Parameter(torch.tensor(0.05))
+        self.condition_gain = torch.nn.Parameter(torch.tensor([0.05]))  # 1-D: FSDP2 shards no scalars
         # the cost weight's features (the condition's last ``lam_features``) also get a path of their own,
         # outside the layer norms where 384 embedding dimensions would dilute two numbers
         self.lam_features = int(getattr(config, "lam_features", 0) or 0)
