@@ -298,7 +298,7 @@ def main() -> None:
     transformers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
     batch = args.prompts * args.group
-    cfg = compose(["env.mode=simple", f"data.prompts_per_step={args.prompts}", f"rollout.group_size={args.group}",
+    cfg = compose(["router=tiny", "env.mode=simple", f"data.prompts_per_step={args.prompts}", f"rollout.group_size={args.group}",
                    f"rollout.max_new_tokens={args.max_new_tokens}", f"rollout.micro_batch_size={batch}",
                    f"rollout.generate_batch_size={batch}", "algo.dynamic_sampling=false", "algo.max_refill=0",
                    "algo.kl_beta=0.0", "algo.ppo_epochs=1", "algo.minibatches=1", f"seed={args.seed}",

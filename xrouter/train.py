@@ -204,7 +204,9 @@ def check_train_config(cfg: DictConfig) -> None:
         raise ValueError(f"reward.lam_sampling draws a lambda per prompt group, which only a router told lambda can use "
                          f"(router=tiny_encoder); router={cfg.router.name} is trained for one: set reward.lam_sampling=null")
     if sampling is not None and cfg.reward.name != "xrouter":
-        raise ValueError("reward.lam_sampling needs reward=xrouter (its lam is what is drawn)")
+        raise ValueError(f"reward.lam_sampling needs reward=xrouter (its lam is what is drawn), not "
+                         f"reward={cfg.reward.get('name')}, which has none: router=tiny_encoder draws lambda by default; "
+                         "train router=tiny with this reward (e.g. router=tiny env=router_r1 reward=router_r1)")
 
 
 def trainer_arguments(trainer_cfg: DictConfig) -> dict[str, Any]:

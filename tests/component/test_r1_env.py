@@ -108,7 +108,7 @@ def test_scripts_parse_back_and_names_are_whole_tokens(setting):
 
 
 def test_train_evaluate_and_serve_a_router_r1_router(tmp_path, routerbench_traces):
-    """``xrouter.train env=router_r1 reward=router_r1`` end to end (debug=fast): the router directory records
+    """``xrouter.train router=tiny env=router_r1 reward=router_r1`` end to end (debug=fast): the router directory records
     the format, evaluate rebuilds the Router-R1 environment from it, and serve answers with it."""
     import json
 
@@ -120,7 +120,7 @@ def test_train_evaluate_and_serve_a_router_r1_router(tmp_path, routerbench_trace
     from xrouter.train import run_train
 
     out = tmp_path / "r1"
-    run_train(compose("train", ["env=router_r1", "reward=router_r1", "debug=fast", f"output_dir={out}",
+    run_train(compose("train", ["router=tiny", "env=router_r1", "reward=router_r1", "debug=fast", f"output_dir={out}",
                                 "compare_baselines=[]", "threads=1"]))
     settings = json.loads((out / "router" / "xrouter.json").read_text())
     assert settings["action_format"] == "router_r1" and settings["reward"]["name"] == "router_r1"
