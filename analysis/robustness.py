@@ -30,7 +30,7 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.runs import family_of, find_run_dirs, load_episodes, read_summary
+from analysis.runs import family_of, find_run_dirs, load_episodes, read_summary, seed_of
 
 CATEGORIES = {  # sub-benchmark (episodes' ``benchmark`` column) -> DSC category
     "arc_challenge": "general knowledge", "winogrande": "general knowledge", "mmlu": "general knowledge",
@@ -103,18 +103,6 @@ def scopes(per_query: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     return out
 
 
-def run_seed(run: dict[str, Any]) -> Any:
-    """The run's seed: its summary's, else its ``config.yaml``'s (a training run's test evaluation)."""
-    if run["summary"].get("seed") is not None:
-        return run["summary"]["seed"]
-    config = Path(run["dir"]) / "config.yaml"
-    if config.exists():
-        from omegaconf import OmegaConf
-
-        return OmegaConf.load(config).get("seed")
-    return None
-
-
 def matched_point(runs: list[dict[str, Any]], target_cost: float) -> dict[str, Any]:
     return min(runs, key=lambda r: abs(math.log(max(float(r["summary"]["cost_per_query"]), 1e-12) / target_cost)))
 
@@ -140,7 +128,7 @@ def report(runs: list[dict[str, Any]], top_tier_ratio: float = 1 / 3) -> dict[st
             if s.get("policy") == "single":
                 continue
             family = family_of(s.get("policy", ""), s.get("label", ""), s.get("knob") or {})
-            groups.setdefault((family, run_seed(r)), []).append(r)
+            groups.setdefault((family, seed_of(r["dir"], s)), []).append(r)
         rows = []
         for (family, seed), members in groups.items():
             chosen = matched_point(members, target)

@@ -54,6 +54,19 @@ def family_of(policy: str, label: str, knob: dict[str, Any]) -> str:
     return family or policy
 
 
+def seed_of(run_dir: str | Path, summary: dict[str, Any]) -> Any:
+    """The run's seed: its summary's, else its ``config.yaml``'s (a training run's test evaluation writes
+    the training config there), else None."""
+    if summary.get("seed") is not None:
+        return summary["seed"]
+    config = Path(run_dir) / "config.yaml"
+    if config.exists():
+        from omegaconf import OmegaConf
+
+        return OmegaConf.load(config).get("seed")
+    return None
+
+
 def _same(text: str, value: Any) -> bool:
     if str(value) == text:
         return True

@@ -143,7 +143,7 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     if cfg.get("evaluate_test", True):
         test = load_examples(cfg, cfg.data.test_split, cfg.data.get("test_max"))
         knob = run.settings.knob  # the reward's cost weight: the sweep's coordinate
-        action_format = str(cfg.env.get("format", "tool_calls"))  # a Router-R1-format run is a curve of its own
+        action_format = run.settings.action_format  # a Router-R1-format run is a curve of its own
         label = " ".join(["xrouter", str(cfg.router.name)] + ([action_format] if action_format != "tool_calls" else [])
                          + [f"{k}={v}" for k, v in knob.items()])
         summary = evaluate_router(loop, test, output_dir / f"eval_{cfg.data.test_split}",

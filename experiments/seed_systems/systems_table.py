@@ -18,6 +18,7 @@ import math
 import statistics
 from pathlib import Path
 
+from analysis.runs import seed_of
 from xrouter import metrics
 
 BENCHES = {"routerbench": "RouterBench", "zeroeval_math": "ZeroEval math"}
@@ -74,7 +75,7 @@ def rl_rows(rl: Path, bench: str, span: tuple[float, float], more: dict[str, str
         summaries = [json.loads((p / "eval_test" / "summary.json").read_text()) for p in paths]
         if not summaries:
             continue
-        seeds = [p.name.rsplit("seed", 1)[-1].rsplit("_s", 1)[-1] for p in paths]
+        seeds = [str(seed_of(p / "eval_test", s)) for p, s in zip(paths, summaries)]
         point = " / ".join(f"{s['accuracy']:.4f} @ {s['cost_per_query']:.2e}" for s in summaries)
         aiqs = [one_checkpoint_aiq(p) or metrics.aiq([(s["cost_per_query"], s["accuracy"])], span)
                 for p, s in zip(paths, summaries)]

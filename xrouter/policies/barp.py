@@ -52,10 +52,9 @@ class BarpSettings:
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], seed: int) -> "BarpSettings":
-        values = {k: type(getattr(cls, k))(cfg[k]) for k in ("hidden", "epochs", "batch_size", "lr", "weight_decay", "entropy", "head",
-                                                    "w_sampling", "lr_schedule",
-                                                    "ensemble")
-                  if cfg.get(k) is not None}
+        keys = ("hidden", "epochs", "batch_size", "lr", "weight_decay", "entropy", "head", "w_sampling", "lr_schedule",
+                "ensemble")
+        values = {k: type(getattr(cls, k))(cfg[k]) for k in keys if cfg.get(k) is not None}
         if values.get("head", "preference") not in ("preference", "concat"):
             raise ValueError(f"policy.head must be 'preference' or 'concat', not {cfg.get('head')!r}")
         if values.get("lr_schedule", "constant") not in ("constant", "cosine"):
@@ -185,15 +184,15 @@ class BaRP(LearnedPolicy):
         x = self.ctx.embedder().embed(table.prompts).astype(np.float64)
         mean, std = x.mean(0), x.std(0) + 1e-6
         settings = BarpSettings.from_config(self.cfg, int(self.ctx.seed))
-        policies, histories = [], []
+        policies = []
         with one_torch_thread():
             for k in range(settings.ensemble):  # member k: seed * 1000 + k (member 0 is the single policy)
                 member = dataclasses.replace(settings, seed=settings.seed * 1000 + k) if k else settings
                 policy, history = train_barp((x - mean) / std, score, cost, tau, member)
                 policies.append(policy)
-                histories.append(history)
-        self.info.update(tau_usd=tau, ensemble=settings.ensemble,
-                         train_mean_reward_first_last=[histories[0][0], histories[0][-1]])
+                if k == 0:
+                    self.info.update(train_mean_reward_first_last=[history[0], history[-1]])
+        self.info.update(tau_usd=tau, ensemble=settings.ensemble)
         return {"policy": policies, "mean": mean, "std": std, "head": settings.head}
 
     def predict(self, state, rows):
