@@ -46,7 +46,7 @@ def cold_start_teacher(cfg: DictConfig, run, data_dir: Path, cache_dir: Path):
                                     "embedding": cfg.get("embedding")})
     ctx = policy_context(context_cfg, run.pool, data_dir, cache_dir)
     teacher = fit_teacher(to_plain(policy_cfg), ctx, run.train, {str(e["prompt_id"]) for e in run.dev},
-                          float(cfg.reward.get("lam") or 0.0))
+                          float(cfg.reward.get("lam") or 0.0), escalation=cfg.cold_start.get("escalation"))
     log.info("cold start teacher: %s, fitted on %d train prompts outside the dev slice", teacher.label,
              len(run.train))
     return teacher
@@ -191,6 +191,11 @@ def check_train_config(cfg: DictConfig) -> None:
     require(cfg, "trainer.max_steps", int, lambda v: v > 0, "a positive integer (optimizer steps)")
     require(cfg, "cold_start.steps", int, lambda v: v >= 0, "an integer >= 0 (0: no cold start)")
     require(cfg, "cold_start.batch_size", int, lambda v: v > 0, "a positive integer")
+    if cfg.cold_start.get("escalation") is not None and (cfg.env.mode != "full" or
+                                                         cfg.cold_start.get("weighting") != "teacher"):
+        raise ValueError(f"cold_start.escalation={cfg.cold_start.escalation} scripts a teacher's second call after "
+                         f"reading the first answer: it needs env=full and cold_start.weighting=teacher (got "
+                         f"env.mode={cfg.env.mode}, weighting={cfg.cold_start.get('weighting')})")
     require(cfg, "data.prompts_per_step", int, lambda v: v > 0, "a positive integer")
     require(cfg, "data.val_batch_size", int, lambda v: v > 0, "a positive integer")
     require(cfg, "data.dev_fraction", float, lambda v: 0 <= v < 1, "a number in [0, 1)")

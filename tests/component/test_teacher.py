@@ -66,3 +66,37 @@ def test_cold_start_scripts_the_teachers_choice_once_per_prompt(run_and_teacher)
     with pytest.raises(ValueError, match="weighting=teacher"):
         cold_start(run.model, run.loop, run.train, run.pool.names, steps=1, batch_size=2, lr=3e-3,
                    micro_batch_size=8, seed=0, weighting="teacher")
+
+
+def test_oracle_escalation_scripts_a_second_call_only_where_the_first_answer_was_wrong():
+    from xrouter.build import build_run
+    from xrouter.rl.cold_start import scripted_trajectories
+    from xrouter.train import check_train_config, cold_start_teacher
+
+    cfg = compose("train", ["router=tiny_encoder", "env=full", "cold_start.escalation=oracle", "output_dir=unused",
+                            "threads=1"])
+    check_train_config(cfg)
+    run = build_run(cfg)
+    try:
+        teacher = cold_start_teacher(cfg, run, data_dir_of(cfg), Path(cfg.paths.cache_dir))
+        examples = [dict(e, lam=1.0) for e in run.train[:300]]
+        choices = teacher(examples)
+        chains = [(e, c) for e, c in zip(examples, choices) if not isinstance(c, str)]
+        assert 0.02 < len(chains) / len(choices) < 0.4, len(chains)
+        episodes = scripted_trajectories(run.loop, [e for e, _ in chains[:6]], run.pool.names, None,
+                                         [c for _, c in chains[:6]]).episodes
+        for episode, (_, (first, second)) in zip(episodes, chains[:6]):
+            # the router read the first answer (a wrong one, by the recorded score) and escalated to a right one
+            assert [c.model for c in episode.calls] == [first, second] and first != second
+            assert episode.calls[0].recorded_score < 0.5 <= episode.calls[1].recorded_score
+            assert episode.final_source == f"call_{second}" and episode.score == 1.0
+            assert episode.tool_cost_usd == pytest.approx(sum(c.cost_usd for c in episode.calls))
+        with pytest.raises(ValueError, match="env.max_turns >= 3"):
+            run.env.__class__.script(type("Simple", (), {"action_format": "tool_calls", "mode": "simple",
+                                                          "max_turns": 1})(), ("a", "b"))
+    finally:
+        run.close()
+    for overrides in (["env=simple"], ["env=full", "router=tiny"]):
+        bad = compose("train", ["router=tiny_encoder", "cold_start.escalation=oracle", *overrides])
+        with pytest.raises(ValueError, match="needs env=full and cold_start.weighting=teacher"):
+            check_train_config(bad)

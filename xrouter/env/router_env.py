@@ -71,11 +71,20 @@ class RouterEnv:
         self._models = set(pool.names)
 
     # ---- the action format -------------------------------------------------------------------
-    def script(self, model: str, system_prompt: str | None = "") -> list[str]:
-        """The turns of a valid trajectory that answers with ``model`` (the cold start's scripts)."""
+    def script(self, model: str | Sequence[str], system_prompt: str | None = "") -> list[str]:
+        """The turns of a valid trajectory that answers with ``model`` (the cold start's scripts).  A chain
+        ``(first, second)`` (full mode) calls ``first``, reads its answer, calls ``second`` in the next turn
+        and selects the last: an escalation."""
+        chain = [model] if isinstance(model, str) else list(model)
+        if len(chain) > 1 and (self.action_format != "tool_calls" or self.mode != "full"
+                               or len(chain) > self.max_turns - 1):
+            raise ValueError(f"a scripted escalation {chain} needs env.mode=full with the tool-call format and "
+                             f"env.max_turns >= {len(chain) + 1} (one turn per call, one to select); got "
+                             f"mode={self.mode}, format={self.action_format}, max_turns={self.max_turns}")
         if self.action_format == "router_r1":
-            return r1_format.scripted_turns(model)
-        return [render_call(model, system_prompt)] + ([render_select(model)] if self.mode == "full" else [])
+            return r1_format.scripted_turns(chain[0])
+        calls = [render_call(m, system_prompt) for m in chain]
+        return calls + ([render_select(chain[-1])] if self.mode == "full" else [])
 
     def results_segment(self, contents: Sequence[str]) -> str:
         """The text appended after a turn that goes on: the tool results (or Router-R1's information)."""

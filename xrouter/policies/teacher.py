@@ -5,6 +5,13 @@ predict each pool model's score and cost from the query's MiniLM embedding) on t
 outside the dev slice, and scripts, for each cold-start prompt, the one trajectory that calls the
 model the teacher picks at that prompt's lambda (its own draw under ``reward.lam_sampling``, else the
 training lambda).  RL then starts from the teacher's routing, not from a uniform one.
+
+``cold_start.escalation=oracle`` (full mode) adds what a query-only teacher cannot show: reading an
+answer and escalating.  Where the first model's recorded answer to a training prompt is wrong and the
+teacher's lambda-0 choice (the model it predicts most accurate for the query) answered it correctly,
+the script calls the first model, then the second, and selects the second.  The labels use the
+recorded scores (training prompts only); the router has to infer them from the query, lambda and the
+first answer it reads.
 """
 
 from __future__ import annotations
@@ -17,15 +24,20 @@ import numpy as np
 from xrouter.policies import build_policy
 from xrouter.policies.base import PolicyContext
 
-Teacher = Callable[[Sequence[Mapping[str, Any]]], list[str]]  # examples (with an optional "lam") -> model names
+# examples (with an optional "lam") -> a model name, or an escalation chain (first, second), per example
+Teacher = Callable[[Sequence[Mapping[str, Any]]], list[str | tuple[str, str]]]
+ESCALATIONS = (None, "oracle")
 
 
 def fit_teacher(policy_cfg: Mapping[str, Any], ctx: PolicyContext, train: Sequence[Mapping[str, Any]],
-                exclude_ids: set[str], default_lam: float) -> Teacher:
+                exclude_ids: set[str], default_lam: float, escalation: str | None = None) -> Teacher:
     """Fit ``policy_cfg`` (a utility router with knob ``lam``) on the training table minus ``exclude_ids``
-    (the dev slice) and return its choice function over ``train``'s examples."""
+    (the dev slice) and return its choice function over ``train``'s examples (``escalation="oracle"``:
+    a chain where the first choice was wrong and the lambda-0 choice right, module docstring)."""
     import dataclasses
 
+    if escalation not in ESCALATIONS:
+        raise ValueError(f"cold_start.escalation must be null or oracle, not {escalation!r}")
     if policy_cfg.get("name") not in ("knn", "mlp"):
         raise ValueError(f"cold_start.teacher must be knn or mlp (a policy that routes by lambda), not "
                          f"{policy_cfg.get('name')!r}")
@@ -35,17 +47,29 @@ def fit_teacher(policy_cfg: Mapping[str, Any], ctx: PolicyContext, train: Sequen
     policy = build_policy(dict(policy_cfg), ctx)
     policy.prepare(train)
     row_of = {str(e["prompt_id"]): i for i, e in enumerate(train)}
+    score_row = {p: i for i, p in enumerate(table.prompt_ids.tolist())}
+    column = {m: j for j, m in enumerate(table.models)}
 
-    def choose(examples: Sequence[Mapping[str, Any]]) -> list[str]:
+    def correct(prompt_id: str, model: str) -> bool:
+        return bool(table.score[score_row[prompt_id], column[model]] >= 0.5)
+
+    def choose(examples: Sequence[Mapping[str, Any]]) -> list[str | tuple[str, str]]:
         by_lam: dict[float, list[int]] = defaultdict(list)
         for j, example in enumerate(examples):
             by_lam[float(example.get("lam", default_lam))].append(j)
-        out: list[str] = [""] * len(examples)
+        out: list[str | tuple[str, str]] = [""] * len(examples)
         for lam, positions in by_lam.items():
             policy.set_knob(lam)
             rows = [row_of[str(examples[j]["prompt_id"])] for j in positions]
             for j, model in zip(positions, policy.first(rows)):
                 out[j] = model
+        if escalation == "oracle":
+            policy.set_knob(0.0)
+            strongest = policy.first([row_of[str(e["prompt_id"])] for e in examples])
+            for j, (example, second) in enumerate(zip(examples, strongest)):
+                first, prompt_id = out[j], str(example["prompt_id"])
+                if second != first and not correct(prompt_id, first) and correct(prompt_id, second):
+                    out[j] = (first, second)
         return out
 
     choose.label = policy.label  # type: ignore[attr-defined]

@@ -30,9 +30,10 @@ GRAD_CLIP = 1.0  # max global gradient norm of a cold-start step (as algo.grad_c
 
 
 def scripted_trajectories(loop: AgentLoop, examples: Sequence[dict[str, Any]], models: Sequence[str],
-                          system_prompt: str | None = "", choices: Sequence[str] | None = None) -> RolloutBatch:
-    """One scripted episode per (example, model), grouped by example; with ``choices`` (a teacher's model
-    for each example), one episode per example with its chosen model."""
+                          system_prompt: str | None = "",
+                          choices: Sequence[str | tuple[str, ...]] | None = None) -> RolloutBatch:
+    """One scripted episode per (example, model), grouped by example; with ``choices`` (a teacher's model,
+    or escalation chain, for each example), one episode per example with its choice."""
     scripts, repeated = [], []
     for i, example in enumerate(examples):
         for model in ([choices[i]] if choices is not None else models):
@@ -94,7 +95,7 @@ def cold_start(model, loop: AgentLoop, examples: Sequence[dict[str, Any]], model
                steps: int, batch_size: int, lr: float, micro_batch_size: int, seed: int,
                device: str | torch.device = "cpu", system_prompt: str | None = "", warmup_steps: int = 10,
                weighting: str = "uniform", temperature: float = 0.1, lam_sampling: LamSampling | None = None,
-               teacher: Callable[[Sequence[dict[str, Any]]], list[str]] | None = None) -> list[float]:
+               teacher: Callable[[Sequence[dict[str, Any]]], list[str | tuple[str, ...]]] | None = None) -> list[float]:
     """Fit scripted trajectories for ``steps`` optimizer steps (``batch_size`` prompts x every pool
     model each, weighted by ``weighting``; ``weighting="teacher"``: each prompt's one trajectory with the
     model ``teacher`` picks at its lambda, ``xrouter/policies/teacher.py``); returns the loss curve."""
@@ -110,9 +111,13 @@ def cold_start(model, loop: AgentLoop, examples: Sequence[dict[str, Any]], model
     losses: list[float] = []
     model.train()
     started = time.perf_counter()
+    escalated = scripted = 0
     for step in range(steps):
         batch_examples = with_lams(rng.sample(list(examples), min(batch_size, len(examples))), lam_sampling, rng)
         choices = teacher(batch_examples) if teacher is not None else None
+        if choices is not None:
+            escalated += sum(not isinstance(c, str) for c in choices)
+            scripted += len(choices)
         batch = scripted_trajectories(loop, batch_examples, models, system_prompt, choices)
         totals = None
         if weighting == "expected_reward":
@@ -137,5 +142,6 @@ def cold_start(model, loop: AgentLoop, examples: Sequence[dict[str, Any]], model
         schedule.step()
         losses.append(loss_value)
         if step % 10 == 0 or step == steps - 1:
-            log.info("cold start step %d/%d: loss %.4f (%.0fs)", step + 1, steps, loss_value, time.perf_counter() - started)
+            log.info("cold start step %d/%d: loss %.4f (%.0fs)%s", step + 1, steps, loss_value, time.perf_counter() - started,
+                     f"; escalation scripts so far {escalated / scripted:.1%}" if escalated else "")
     return losses
