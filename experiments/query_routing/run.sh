@@ -14,10 +14,16 @@ case "$what" in
   zeroeval)     # ZeroEval MATH-L5 + GSM8K, 11 models
     for s in $seeds; do /usr/bin/time -f "%e s wall" $PY -m xrouter.train experiment=zeroeval_math seed=$s \
         output_dir=$out/zeroeval_seed$s; done ;;
-  full)         # multi-turn episodes: call, read the answer, select or escalate
-    for s in $seeds; do /usr/bin/time -f "%e s wall" $PY -m xrouter.train env=full seed=$s output_dir=$out/full_routerbench_seed$s
-                        /usr/bin/time -f "%e s wall" $PY -m xrouter.train env=full experiment=zeroeval_math seed=$s \
-                            output_dir=$out/full_zeroeval_seed$s; done ;;
+  full)         # multi-turn episodes: call, read the answer, select or escalate (plain and oracle-escalation cold start)
+    for s in $seeds; do
+      for esc in "" oracle; do
+        tag=${esc:+oracle_}; extra=${esc:+cold_start.escalation=$esc}
+        /usr/bin/time -f "%e s wall" $PY -m xrouter.train env=full $extra seed=$s output_dir=$out/full_${tag}routerbench_seed$s
+        /usr/bin/time -f "%e s wall" $PY -m xrouter.train env=full $extra experiment=zeroeval_math seed=$s \
+            output_dir=$out/full_${tag}zeroeval_seed$s
+      done
+      $PY experiments/query_routing/full_mode_report.py $out/full_*_seed$s/eval_test $out/full_*_seed$s/eval_test_curve
+    done ;;
   ttq)          # time to quality, router=tiny against router=tiny_encoder
     $PY benchmarks/time_to_quality.py --seeds $seeds --out $out/time_to_quality.json ;;
   *) echo "usage: $0 [routerbench|zeroeval|full|ttq] [seeds...]"; exit 2 ;;
