@@ -40,8 +40,7 @@ def dev_single_models(seed: int, overrides: list[str]) -> dict[str, tuple[float,
 
     from xrouter import CONF_DIR
     from xrouter.build import data_dir_of, train_and_dev
-    from xrouter.config import to_plain
-    from xrouter.policies.table import load_traces_for, pool_trace_models, route_table
+    from xrouter.policies.table import recorded_table
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("train", [f"seed={seed}", *overrides])
@@ -49,10 +48,7 @@ def dev_single_models(seed: int, overrides: list[str]) -> dict[str, tuple[float,
     _, dev = train_and_dev(cfg, data_dir, cache_dir)
     if not dev:
         raise SystemExit("the dev slice is empty (data.dev_fraction=0?): time to quality is measured on dev")
-    traces = load_traces_for(to_plain(cfg.pool), None, data_dir, cache_dir)
-    table = route_table(traces, pool_trace_models(cfg.pool, traces), None,
-                        prompt_ids=[str(e["prompt_id"]) for e in dev])
-    return table.single_model_points()
+    return recorded_table(cfg.pool, [str(e["prompt_id"]) for e in dev], data_dir, cache_dir).single_model_points()
 
 
 def relative_target(points: dict[str, tuple[float, float]], max_cost: float, margin: float) -> dict:
@@ -67,8 +63,7 @@ def relative_target(points: dict[str, tuple[float, float]], max_cost: float, mar
             "target": within[best][1] + margin}
 
 
-def run_one(router: str, seed: int, args: argparse.Namespace, out_root: Path, target: float,
-            strict: bool) -> dict:
+def run_one(router: str, seed: int, args: argparse.Namespace, out_root: Path, target: float) -> dict:
     output_dir = out_root / f"{router}_seed{seed}"
     command = [sys.executable, "-m", "xrouter.train", f"router={router}", f"seed={seed}",
                f"trainer.max_steps={args.max_steps}", f"trainer.val_check_interval={args.every}",
@@ -88,7 +83,7 @@ def run_one(router: str, seed: int, args: argparse.Namespace, out_root: Path, ta
             wall = time.perf_counter() - started
             last = {"step": step, "accuracy": accuracy, "cost_per_query": cost, "wall_s": wall}
             curve.append(last)
-            above = accuracy > target if strict else accuracy >= target
+            above = accuracy >= target if args.target is not None else accuracy > target  # relative: above it
             if hit is None and above and cost <= args.max_cost:
                 hit = dict(last)
                 if args.stop_at_hit:
@@ -146,7 +141,7 @@ def main() -> None:
     print(f"validation every {args.every} steps, at most {args.max_steps}")
     for router in args.routers:
         for seed in args.seeds:
-            row = run_one(router, seed, args, out_root, targets[seed]["target"], strict=args.target is None)
+            row = run_one(router, seed, args, out_root, targets[seed]["target"])
             row["target_detail"] = targets[seed]
             rows.append(row)
             hit, last = row["hit"], row["last"] or {}

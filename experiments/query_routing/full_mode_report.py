@@ -23,9 +23,9 @@ from omegaconf import OmegaConf
 
 from analysis.runs import find_run_dirs
 from xrouter.config import data_dir_of, to_plain
-from xrouter.policies.table import load_traces_for, pool_trace_models, route_table
+from xrouter.policies.table import load_traces_for, recorded_table
 
-_TABLES: dict[str, object] = {}
+_TRACES: dict[str, pd.DataFrame] = {}  # one load per pool config across the run directories
 
 
 def recorded_scores(run_dir: Path, prompt_ids: list[str]) -> pd.DataFrame:
@@ -34,13 +34,11 @@ def recorded_scores(run_dir: Path, prompt_ids: list[str]) -> pd.DataFrame:
     if config is None:
         raise SystemExit(f"no config.yaml in {run_dir} or above it: cannot tell which pool's traces to read")
     cfg = OmegaConf.load(config)
+    data_dir, cache_dir = data_dir_of(cfg), Path(cfg.paths.cache_dir)
     key = OmegaConf.to_yaml(cfg.pool)
-    if key not in _TABLES:
-        cache_dir = Path(cfg.paths.cache_dir)
-        traces = load_traces_for(to_plain(cfg.pool), None, data_dir_of(cfg), cache_dir)
-        _TABLES[key] = (traces, pool_trace_models(cfg.pool, traces))
-    traces, names = _TABLES[key]
-    table = route_table(traces, names, None, prompt_ids=prompt_ids)
+    if key not in _TRACES:
+        _TRACES[key] = load_traces_for(to_plain(cfg.pool), None, data_dir, cache_dir)
+    table = recorded_table(cfg.pool, prompt_ids, data_dir, cache_dir, traces=_TRACES[key])
     return pd.DataFrame(table.score, index=table.prompt_ids, columns=table.models)
 
 
@@ -48,13 +46,13 @@ def escalation_row(run_dir: Path) -> dict:
     episodes = pd.read_parquet(run_dir / "episodes.parquet")
     scores = recorded_scores(run_dir, episodes["prompt_id"].astype(str).tolist())
     called = episodes["models_called"].map(list)
-    distinct = called.map(lambda models: len(set(models)))
     first_score = pd.Series([scores.at[p, models[0]] if models else float("nan")
                              for p, models in zip(episodes["prompt_id"].astype(str), called)], index=episodes.index)
-    escalated = distinct >= 2
+    escalated = called.map(lambda models: len(set(models)) >= 2)
     first_only = first_score.fillna(episodes["score"])  # a direct answer keeps its own score
     summary = pd.read_json(run_dir / "summary.json", typ="series")
-    return {"run": str(run_dir), "label": summary.get("label"), "n": len(episodes),
+    shown = run_dir.relative_to(Path.cwd()) if run_dir.is_relative_to(Path.cwd()) else run_dir
+    return {"run": str(shown), "label": f"{summary.get('label')} ({shown})", "n": len(episodes),
             "accuracy": float(episodes["score"].mean()), "cost_per_query": float(episodes["tool_cost_usd"].mean()),
             "calls_per_query": float(called.map(len).mean()),
             "direct_rate": float((called.map(len) == 0).mean()),
@@ -70,7 +68,7 @@ def to_markdown(rows: list[dict]) -> str:
     lines = [head, "|" + "---|" * 9]
     for r in rows:
         precision = "-" if r["escalation_precision"] is None else f"{r['escalation_precision']:.2f}"
-        lines.append(f"| {r['label'] or r['run']} | {r['accuracy']:.4f} | {r['cost_per_query']:.2e} | "
+        lines.append(f"| {r['label']} | {r['accuracy']:.4f} | {r['cost_per_query']:.2e} | "
                      f"{r['calls_per_query']:.2f} | {r['direct_rate']:.3f} | {r['escalation_rate']:.3f} | "
                      f"{precision} | {r['rescued']:.3f} | {r['first_only_accuracy']:.4f} |")
     return "\n".join(lines)
@@ -85,9 +83,6 @@ def main(argv: list[str]) -> list[dict]:
     if not run_dirs:
         raise SystemExit(f"no run directory with summary.json and episodes.parquet under {args.runs}")
     rows = [escalation_row(d) for d in run_dirs]
-    for r in rows:
-        r["run"] = str(Path(r["run"]).relative_to(Path.cwd())) if Path(r["run"]).is_relative_to(Path.cwd()) else r["run"]
-        r["label"] = f"{r['label']} ({r['run']})"
     table = to_markdown(rows)
     print(table)
     if args.out:

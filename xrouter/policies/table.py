@@ -92,6 +92,14 @@ def route_table(traces: pd.DataFrame, trace_models: Mapping[str, str], split: st
                       [trace_models[n] for n in names], rows.reset_index(drop=True))
 
 
+def recorded_table(pool_cfg: Mapping[str, Any], prompt_ids: list[str], data_dir: Path, cache_dir: Path | None,
+                   traces: pd.DataFrame | None = None) -> RouteTable:
+    """The table of the pool's own recorded traces (``traces`` when already loaded) on ``prompt_ids``."""
+    if traces is None:
+        traces = load_traces_for(to_plain(pool_cfg), None, data_dir, cache_dir)
+    return route_table(traces, pool_trace_models(pool_cfg, traces), None, prompt_ids=prompt_ids)
+
+
 def load_traces_for(pool_cfg: Mapping[str, Any], source: str | None, data_dir: Path,
                     cache_dir: Path | None) -> pd.DataFrame:
     """Recorded traces to learn from: ``source`` (a dataset name or trace file), else the pool's own."""
