@@ -7,6 +7,7 @@ trained ``router`` and ``router_prompted`` (greedy, through the agent loop), and
 ``single``, ``random``, ``cheapest``, ``oracle``, ``best_fixed_per_task``, ``knn``, ``mlp``,
 ``cascade``, ``threshold`` (``xrouter/policies``).  ``sweep=default`` (or a list) runs a
 baseline once per value of its knob, one run directory each, plus ``sweep.json``.
+``split=dev`` (router policies) is the seeded dev slice of ``seed=<the training run's seed>``.
 Deterministic (seeded; greedy router), resumable (a rerun into the same output_dir skips finished
 episodes), with a progress bar.  The last line printed is the summary as JSON.
 """
@@ -49,7 +50,7 @@ def run_evaluate(cfg: DictConfig) -> dict[str, Any]:
     output_dir = resolve_output_dir(cfg)
     data_dir, cache_dir = data_dir_of(cfg), Path(cfg.paths.cache_dir)
     pool = build_pool(cfg.pool, data_dir, cache_dir)
-    examples = load_examples(cfg, cfg.split, cfg.get("limit"))
+    examples = dev_examples(cfg, data_dir, cache_dir) if cfg.split == "dev" else load_examples(cfg, cfg.split, cfg.get("limit"))
     if not examples:
         raise ValueError(f"benchmark {cfg.benchmark.name} split {cfg.split} has no examples")
     if cfg.policy.name in ROUTER_POLICIES:
@@ -60,6 +61,22 @@ def run_evaluate(cfg: DictConfig) -> dict[str, Any]:
         summary = evaluate_baseline(cfg, pool, examples, output_dir, data_dir, cache_dir)
     print_summary(summary, output_dir)
     return summary
+
+
+def dev_examples(cfg: DictConfig, data_dir: Path, cache_dir: Path) -> list[dict[str, Any]]:
+    """``split=dev``: the seeded slice of the train split that ``xrouter.train seed=<seed>`` validates on and
+    does not train on (``data.dev_fraction``), for choosing a router's settings without touching test."""
+    from xrouter.build import train_and_dev
+    from xrouter.policies import ROUTER_POLICIES
+
+    if cfg.policy.name not in ROUTER_POLICIES:
+        raise ValueError(f"split=dev is the slice of the train split a training run holds out; policy={cfg.policy.name} "
+                         "is fitted on the whole train split, dev included, so its dev score would be seen data: score "
+                         "baselines on dev with experiments/seed_systems/tune_dev.py (it fits on train minus dev)")
+    dev = train_and_dev(cfg, data_dir, cache_dir)[1]
+    if not dev:
+        raise ValueError(f"split=dev is empty: data.dev_fraction={cfg.data.dev_fraction} carves no dev slice")
+    return dev[: cfg.limit] if cfg.get("limit") else dev
 
 
 def evaluate_router(cfg: DictConfig, pool, examples: list[dict[str, Any]], output_dir: Path) -> dict[str, Any]:

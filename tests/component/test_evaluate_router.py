@@ -9,7 +9,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from tests.conftest import compose
-from xrouter.build import build_run, load_examples
+from xrouter.build import build_run, load_examples, train_and_dev
+from xrouter.config import data_dir_of
 from xrouter.eval.router_run import evaluate_router
 from xrouter.evaluate import run_evaluate
 from xrouter.router.policy import load_router
@@ -118,3 +119,17 @@ def test_evaluate_router_resumes(prompted, shared_data_dir, tmp_path):
                                   columns(pd.read_parquet(tmp_path / "cut" / "episodes.parquet")))
     assert resumed == whole
     loop.close()
+
+
+def test_split_dev_is_the_slice_training_holds_out(tmp_path):
+    cfg = compose("evaluate", ["policy=router_prompted", *SHORT, "split=dev", "seed=1", f"output_dir={tmp_path / 'dev'}"])
+    summary = run_evaluate(cfg)
+    _, dev = train_and_dev(compose("train", ["seed=1", "output_dir=x"]), data_dir_of(cfg), Path(cfg.paths.cache_dir))
+    episodes = pd.read_parquet(tmp_path / "dev" / "episodes.parquet")
+    assert summary["split"] == "dev" and summary["n"] == 4
+    assert set(episodes["prompt_id"].astype(str)) == {str(e["prompt_id"]) for e in dev[:4]}
+
+
+def test_split_dev_refuses_a_baseline_fitted_on_it(tmp_path):
+    with pytest.raises(ValueError, match="tune_dev.py"):
+        run_evaluate(compose("evaluate", ["policy=knn", "split=dev", "progress=false", f"output_dir={tmp_path}"]))
