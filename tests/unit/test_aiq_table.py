@@ -1,4 +1,4 @@
-"""experiments/query_routing/subgrid_aiq.py: a sweep's AIQ from a sub-grid of its lambdas."""
+"""experiments/query_routing/aiq_table.py: a sweep's AIQ from a sub-grid of its lambdas, and the table of real runs."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from xrouter import PROJECT_ROOT, metrics
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("subgrid_aiq", PROJECT_ROOT / "experiments" / "query_routing" / "subgrid_aiq.py")
+    spec = importlib.util.spec_from_file_location("aiq_table", PROJECT_ROOT / "experiments" / "query_routing" / "aiq_table.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
