@@ -19,22 +19,21 @@ import json
 import statistics
 from pathlib import Path
 
-from xrouter import metrics
+from xrouter.eval.curves import curve_report
 
 
 def subgrid_aiq(sweep: dict, lams: list[float]) -> float:
-    """AIQ over the single models' cost range of the sweep's points whose lambda is in ``lams``."""
-    single = sweep.get("reference", {}).get("single")
-    if not single:
+    """AIQ over the single models' cost range of the sweep's points whose lambda is in ``lams`` (the
+    sweep's own report, ``curve_report``, on those points: the same range as its ``aiq_single_model_range``)."""
+    if not sweep.get("reference", {}).get("single"):
         raise SystemExit("the sweep has no single-model reference (a live pool?): its AIQ range is unknown")
-    costs = [v["cost_per_query"] for v in single.values()]
     wanted = {float(x) for x in lams}
     missing = wanted - {float(p["knob"]["lam"]) for p in sweep["points"]}
     if missing:
         raise SystemExit(f"the sweep has no point at lambda {sorted(missing)}: its grid is "
                          f"{[p['knob']['lam'] for p in sweep['points']]}")
-    points = [(p["cost_per_query"], p["accuracy"]) for p in sweep["points"] if float(p["knob"]["lam"]) in wanted]
-    return metrics.aiq(points, (min(costs), max(costs)))
+    points = [p for p in sweep["points"] if float(p["knob"]["lam"]) in wanted]
+    return curve_report(sweep.get("policy", "router"), "lam", points, sweep["reference"])["aiq_single_model_range"]
 
 
 def run_row(run: Path, subgrid: list[float] | None, max_cost: float) -> dict:
