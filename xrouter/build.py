@@ -21,7 +21,8 @@ from xrouter.pool.ledger import CostLedger
 from xrouter.pool.pool import ModelCard, ModelPool
 from xrouter.pool.pricing import Price, PriceTable
 from xrouter.pool.specs import model_specs
-from xrouter.router.conditioning import LAM_FEATURES, check_router_matches, conditioning_spec
+from xrouter.router.conditioning import check_router_matches, conditioning_spec
+from xrouter.router.decision_head import decision_head_spec
 from xrouter.router.parsing import TOOL_SCAFFOLD_TOKENS
 from xrouter.router.prefix_lm import PREFIX_TOKEN
 from xrouter.router.settings import RouterSettings
@@ -160,7 +161,9 @@ def build_router(router_cfg: Mapping[str, Any], corpus: list[str] | None, cache_
             prefix = {"condition_dim": conditioning.dimension, "prefix_tokens": conditioning.prefix_tokens,
                       "projector_hidden": int(router_cfg.get("projector_hidden", 256)),
                       "projector_lr_scale": float(router_cfg.get("projector_lr_scale", 1.0)),
-                      "lam_features": LAM_FEATURES if conditioning.lam_conditioned else 0}
+                      "lam_features": conditioning.n_lam_features,
+                      "decision": decision_head_spec(router_cfg, extra_tokens),
+                      "condition_lm": bool(router_cfg.get("condition_lm", True))}
         model, tokenizer = build_tiny_router(corpus or [], router_cfg["arch"], router_cfg["vocab_size"], cache_dir,
                                              seed=router_cfg.get("seed", 0),
                                              extra_tokens=extra_tokens if router_cfg.get("tool_tokens") else None,

@@ -42,7 +42,7 @@ def test_training_writes_a_prefix_router_and_the_one_checkpoint_curve(trained):
     assert settings["conditioning"]["lam_conditioned"] is True
     assert settings["conditioning"]["encoder"]["kind"] == "minilm"
     config = json.loads((out / "router" / "config.json").read_text())
-    assert config["architectures"] == ["PrefixQwen2ForCausalLM"] and config["condition_dim"] == 384 + 2
+    assert config["architectures"] == ["PrefixQwen2ForCausalLM"] and config["condition_dim"] == 384 + 3
     curve = json.loads((out / "eval_test_curve" / "sweep.json").read_text())
     assert [p["knob"] for p in curve["points"]] == [{"lam": 0.0}, {"lam": 30.0}]
     assert "aiq_single_model_range" in curve and "xrouter (one ckpt)" in result["test_curve"]

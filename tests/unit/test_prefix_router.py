@@ -67,8 +67,9 @@ def test_generate_and_the_shared_prefix_forward_use_each_rows_condition(model, t
                                    share_prefix=False))[1]
     torch.testing.assert_close(shared, plain, atol=1e-5, rtol=1e-4)
     assert not torch.allclose(shared[0], shared[2])
-    out = model.generate(input_ids=torch.tensor([prompt(tokenizer)] * 2), attention_mask=torch.ones(2, 9, dtype=torch.long)
-                         [:, :len(prompt(tokenizer))], conditions=conditions[[0, 2]], max_new_tokens=4, do_sample=False,
+    out = model.generate(input_ids=torch.tensor([prompt(tokenizer)] * 2),
+                         attention_mask=torch.ones(2, len(prompt(tokenizer)), dtype=torch.long),
+                         conditions=conditions[[0, 2]], max_new_tokens=4, do_sample=False,
                          pad_token_id=tokenizer.pad_token_id)
     assert out.shape[1] == len(prompt(tokenizer)) + 4
 

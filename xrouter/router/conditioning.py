@@ -3,7 +3,8 @@
 ``QueryConditioner(examples) -> float32 [n, D]``: per example, the frozen sentence encoder's
 embedding of the query (``xrouter/data/embeddings.py``: MiniLM over the query's *last*
 ``max_tokens`` tokens, since few-shot prompts end with the question; cached on disk by text hash
-under the encoder's id), then, when the router is lambda-conditioned, ``lam_features(lam)``.  An
+under the encoder's id), then, when the router is lambda-conditioned, the lambda features of its
+feature set (``LAM_FEATURE_SETS``; ``log`` separates small lambdas, ``log1p`` is the earlier set).  An
 example's lambda is its ``lam`` field (set per prompt group by ``reward.lam_sampling`` in training,
 by ``policy.lam_grid`` in evaluation, by the request in serving), else the router's default.  The
 projector of ``xrouter/router/prefix_lm.py`` turns the vector into soft-prefix tokens.
@@ -20,14 +21,28 @@ import torch
 from xrouter.data.embeddings import Embedder
 from xrouter.router.prefix_lm import PrefixQwen2ForCausalLM
 
-LAM_FEATURES = 2  # log1p(lam) / log1p(lam_max), and 1 for lambda 0
+# feature set -> number of features.  log1p: log1p(lam) / log1p(lam_max) and "lam is 0" (routers saved
+# before feature sets); log: + log(lam) over [lam_max / LOG_SPAN, lam_max], which separates the small
+# lambdas where the expensive models trade places (log1p puts 0.1, 0.2 and 0.3 within 0.05 of each other:
+# experiments/rl_learning/README.md)
+LAM_FEATURE_SETS = {"log1p": 2, "log": 3}
+LAM_FEATURES = LAM_FEATURE_SETS["log1p"]
+LOG_SPAN = 3000.0
 
 
-def lam_features(lam: float, lam_max: float) -> list[float]:
-    """Features of a cost weight: its log scale in [0, 1] over ``[0, lam_max]``, and "is it zero"."""
+def lam_features(lam: float, lam_max: float, feature_set: str = "log1p") -> list[float]:
+    """Features of a cost weight, each in [0, 1]: its log1p scale over ``[0, lam_max]`` and "is it zero";
+    ``feature_set="log"`` puts its log scale over ``[lam_max / LOG_SPAN, lam_max]`` first."""
     if not math.isfinite(lam) or lam < 0:
         raise ValueError(f"lambda must be a finite number >= 0, not {lam!r}")
-    return [math.log1p(min(lam, lam_max)) / math.log1p(lam_max), 1.0 if lam == 0 else 0.0]
+    if feature_set not in LAM_FEATURE_SETS:
+        raise ValueError(f"lambda feature set must be one of {sorted(LAM_FEATURE_SETS)}, not {feature_set!r}")
+    base = [math.log1p(min(lam, lam_max)) / math.log1p(lam_max), 1.0 if lam == 0 else 0.0]
+    if feature_set == "log1p":
+        return base
+    floor = lam_max / LOG_SPAN
+    log_scale = 0.0 if lam == 0 else math.log(min(max(lam, floor), lam_max) / floor) / math.log(LOG_SPAN)
+    return [log_scale] + base
 
 
 @dataclass(frozen=True)
@@ -40,25 +55,33 @@ class ConditioningSpec:
     lam_max: float
     default_lam: float
     prefix_tokens: int
+    lam_features: str = "log1p"   # a LAM_FEATURE_SETS name (files written before feature sets: log1p)
 
     @classmethod
     def from_dict(cls, fields: Mapping[str, Any]) -> "ConditioningSpec":
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(fields) - known)
-        missing = sorted(known - set(fields))
+        missing = sorted(known - set(fields) - {"lam_features"})
         if unknown or missing:
             raise ValueError(f"router conditioning settings: unknown fields {unknown}, missing {missing}")
+        feature_set = str(fields.get("lam_features") or "log1p")
+        if feature_set not in LAM_FEATURE_SETS:
+            raise ValueError(f"lam_features must be one of {sorted(LAM_FEATURE_SETS)}, not {feature_set!r}")
         return cls(encoder=dict(fields["encoder"]), lam_conditioned=bool(fields["lam_conditioned"]),
                    lam_max=float(fields["lam_max"]), default_lam=float(fields["default_lam"]),
-                   prefix_tokens=int(fields["prefix_tokens"]))
+                   prefix_tokens=int(fields["prefix_tokens"]), lam_features=feature_set)
 
     def as_dict(self) -> dict[str, Any]:
         return {"encoder": dict(self.encoder), "lam_conditioned": self.lam_conditioned, "lam_max": self.lam_max,
-                "default_lam": self.default_lam, "prefix_tokens": self.prefix_tokens}
+                "default_lam": self.default_lam, "prefix_tokens": self.prefix_tokens, "lam_features": self.lam_features}
+
+    @property
+    def n_lam_features(self) -> int:
+        return LAM_FEATURE_SETS[self.lam_features] if self.lam_conditioned else 0
 
     @property
     def dimension(self) -> int:
-        return Embedder.from_config(self.encoder, None).dimension + (LAM_FEATURES if self.lam_conditioned else 0)
+        return Embedder.from_config(self.encoder, None).dimension + self.n_lam_features
 
 
 class QueryConditioner:
@@ -76,8 +99,9 @@ class QueryConditioner:
         vectors = torch.from_numpy(self.embedder.embed([str(e["prompt"]) for e in examples]))
         if not self.spec.lam_conditioned:
             return vectors
-        lams = torch.tensor([lam_features(self.lam_of(e), self.spec.lam_max) for e in examples], dtype=torch.float32)
-        return torch.cat([vectors, lams.reshape(len(examples), LAM_FEATURES)], dim=1)
+        lams = torch.tensor([lam_features(self.lam_of(e), self.spec.lam_max, self.spec.lam_features) for e in examples],
+                            dtype=torch.float32)
+        return torch.cat([vectors, lams.reshape(len(examples), self.spec.n_lam_features)], dim=1)
 
 
 def conditioning_spec(settings: Any) -> ConditioningSpec | None:

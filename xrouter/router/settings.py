@@ -133,7 +133,8 @@ def conditioning_of(router: Mapping[str, Any], reward: Mapping[str, Any]) -> dic
     sampling = reward.get("lam_sampling")
     return {"encoder": dict(router.get("encoder") or {"kind": "minilm"}), "lam_conditioned": bool(sampling),
             "lam_max": float(sampling["high"]) if sampling else float(reward.get("lam") or 0.0) or 1.0,
-            "default_lam": float(reward.get("lam") or 0.0), "prefix_tokens": int(router.get("prefix_tokens", 4))}
+            "default_lam": float(reward.get("lam") or 0.0), "prefix_tokens": int(router.get("prefix_tokens", 4)),
+            "lam_features": str(router.get("lam_features", "log1p"))}
 
 
 def has_settings(router_path: str | Path) -> bool:
