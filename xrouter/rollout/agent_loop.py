@@ -126,6 +126,23 @@ class AgentLoop:
         return RolloutBatch(episodes, sequences, masks, prompt_lengths, group_size, generated_tokens,
                             conditions=conditions)
 
+    def script_sequences(self, examples: Sequence[dict[str, Any]], turns: Sequence[str],
+                         episode_prefix: str = "format") -> RolloutBatch:
+        """One-turn scripts as token sequences, without stepping the env: no pool call, nothing spent, no
+        outcome read (the format-only cold start of a simple-mode router).  Episodes stay unfinished
+        (reward 0); the router's tokens are the turn and its end-of-turn token."""
+        episodes = [self.env.reset(ex, f"{episode_prefix}-{i}") for i, ex in enumerate(examples)]
+        sequences, masks, prompt_lengths = [], [], []
+        for episode, turn in zip(episodes, turns):
+            prompt = self.prompt_ids(episode)
+            written = self.tokenizer(turn, add_special_tokens=False)["input_ids"] + [self.eos_token_id]
+            sequences.append(prompt + written)
+            masks.append([0] * len(prompt) + [1] * len(written))
+            prompt_lengths.append(len(prompt))
+        conditions = self.conditioner([e.example for e in episodes]) if self.conditioner is not None else None
+        return RolloutBatch(episodes, sequences, masks, prompt_lengths, 1, sum(sum(m) for m in masks),
+                            conditions=conditions)
+
     def _scripted(self, script: Sequence[str], turn: int) -> list[int]:
         text = script[turn] if turn < len(script) else ""
         return self.tokenizer(text, add_special_tokens=False)["input_ids"] + [self.eos_token_id]
