@@ -59,6 +59,8 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     from lightning.pytorch.callbacks import ModelCheckpoint
 
     from xrouter.build import build_run, load_examples, save_router
+    from xrouter.eval.spend import SpendMeter, format_spend, full_table_cost
+    from xrouter.rl.checkpoints import StartingPoint, validation_examples
     from xrouter.eval.router_run import evaluate_router, print_comparison
     from xrouter.rl.cold_start import cold_start
     from xrouter.rl.datamodule import PromptDataModule
@@ -89,6 +91,7 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     log.info("router: %.2fM parameters; %d train / %d dev prompts; pool %s (%d models)",
              sum(p.numel() for p in model.parameters()) / 1e6, len(train), len(dev), cfg.pool.name, len(pool.names))
 
+    meter = SpendMeter(pool.ledger)
     if cfg.cold_start.steps > 0 and not cfg.get("ckpt_path"):
         teacher = cold_start_teacher(cfg, run, data_dir, cache_dir)
         cold_start(model, loop, train, pool.names, steps=cfg.cold_start.steps, batch_size=cfg.cold_start.batch_size,
@@ -98,11 +101,15 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
                    temperature=float(cfg.cold_start.get("temperature", 0.1)),
                    lam_sampling=lam_sampling, teacher=teacher)
 
-    dev_before = None
+    meter.mark("cold_start")
+    dev = validation_examples(dev, cfg, loop)
+    step0 = StartingPoint(output_dir / "step0")
     if dev and not cfg.get("ckpt_path") and launch_rank() == 0:  # the starting point, for "did RL improve it?"
         dev_before = evaluate_router(loop, dev, output_dir / "eval_dev_before_rl", cfg.rollout.max_new_tokens)
         log.info("dev before RL: accuracy %.3f, cost/query $%.2e, reward %.3f", dev_before["accuracy"],
                  dev_before["cost_per_query"], dev_before["reward"])
+        step0.save(model, dev_before)  # the cold-start router competes with RL's checkpoints (step 0)
+    meter.mark("dev_before_rl")
 
     datamodule = PromptDataModule(train, dev, cfg.data.prompts_per_step, cfg.data.val_batch_size, cfg.seed)
     module = RouterRLModule(model, loop, to_plain(cfg.algo), to_plain(cfg.rollout), refill=datamodule.refill_sampler(),
@@ -124,22 +131,29 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
             model = unsharded_copy(model, final_state, device)
             module.model = loop.generator.model = run.model = model
     end_distributed_job()  # a -m sweep's next job in this process starts clean
+    meter.mark("rl_rollouts", {"val": "validation"})
     if not trainer.is_global_zero:  # rank 0 alone saves and evaluates
         loop.close()
         return {"output_dir": str(output_dir), "global_step": trainer.global_step, "rank": trainer.global_rank}
 
-    if checkpoints.best_model_path:
-        state = torch.load(checkpoints.best_model_path, map_location=device, weights_only=False)["state_dict"]
+    delivered = step0.choose(checkpoints.best_model_path, checkpoints.best_model_score)
+    state = torch.load(delivered["checkpoint"], map_location=device, weights_only=False)["state_dict"] \
+        if delivered["checkpoint"] else {}
+    if state:
         model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
-        log.info("best checkpoint: %s", checkpoints.best_model_path)
+    log.info("delivered: %s (dev reward %s; RL changed dev reward by %s)", delivered["checkpoint"] or "the last weights",
+             delivered["dev_reward"], delivered["rl_change"])
     router_dir = save_router(run, output_dir / "router")
     pool.ledger.save(output_dir / "ledger.jsonl")
+    spend = meter.report(["cold_start", "rl_rollouts"],
+                         full_table_cost(to_plain(cfg.pool), [str(e["prompt_id"]) for e in train], data_dir, cache_dir))
 
     result: dict[str, Any] = {"output_dir": str(output_dir), "router": str(router_dir),
                               "initial_router": run.settings.initial_router,
                               "best_checkpoint": checkpoints.best_model_path, "global_step": trainer.global_step,
-                              "dev_before_rl": dev_before,
-                              "best_val_reward": float(checkpoints.best_model_score) if checkpoints.best_model_score is not None else None}
+                              "dev_before_rl": step0.summary, "delivered": delivered, "spend": spend,
+                              "threads": torch.get_num_threads(),
+                              "best_val_reward": delivered["dev_reward"]}
     if cfg.get("evaluate_test", True):
         test = load_examples(cfg, cfg.data.test_split, cfg.data.get("test_max"))
         knob = run.settings.knob  # the reward's cost weight: the sweep's coordinate
@@ -154,6 +168,8 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
         print_comparison(summary, cfg, data_dir, cache_dir)
         if cfg.get("lam_grid") and loop.conditioner is not None and loop.conditioner.spec.lam_conditioned:
             result["test_curve"] = test_curves(cfg, run, test, output_dir, label)
+    print(format_spend(spend))
+    print(f"delivered: {delivered['label']}")
     print(f"checkpoints: {output_dir / 'checkpoints'}\nrouter: {router_dir}\nmetrics: {output_dir / 'metrics.csv'}")
     if "test" in result:
         print(f"episodes: {output_dir / ('eval_' + cfg.data.test_split) / 'episodes.parquet'}")

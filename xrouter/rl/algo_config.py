@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
 AGGREGATIONS = ("token-mean", "seq-mean-token-mean")
+UPDATES = ("sequence", "decision")
 
 
 class AlgoConfigError(ValueError):
@@ -37,6 +38,9 @@ class AlgoConfig:
     minibatches: int = 1               # optimizer steps per pass
     grad_clip: float = 1.0             # max global gradient norm
     shard_optimizer_state: bool = False  # ZeRO-1 AdamW state sharding under trainer=ddp
+    # sequence: every router token through the LM (and its routing head); decision: the routing head alone on
+    # the call token, the LM frozen (xrouter/rl/decision.py: simple-mode routers with a decision head)
+    update: str = "sequence"
 
     @classmethod
     def from_config(cls, algo: Mapping[str, Any] | "AlgoConfig") -> "AlgoConfig":
@@ -63,7 +67,8 @@ class AlgoConfig:
                  ("aggregation", self.aggregation in AGGREGATIONS, f"one of {', '.join(AGGREGATIONS)}"),
                  ("max_refill", self.max_refill >= 0, "an integer >= 0"), ("kl_beta", self.kl_beta >= 0, ">= 0"),
                  ("ppo_epochs", self.ppo_epochs >= 1, "an integer >= 1"),
-                 ("minibatches", self.minibatches >= 1, "an integer >= 1"), ("grad_clip", self.grad_clip > 0, "> 0")]
+                 ("minibatches", self.minibatches >= 1, "an integer >= 1"), ("grad_clip", self.grad_clip > 0, "> 0"),
+                 ("update", self.update in UPDATES, f"one of {', '.join(UPDATES)}")]
         for key, ok, allowed in rules:
             if not ok:
                 raise AlgoConfigError(f"algo.{key}={getattr(self, key)!r} is out of range: it must be {allowed}")

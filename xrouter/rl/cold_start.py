@@ -1,12 +1,19 @@
 """Supervised cold start: teach a fresh router the tool-call format before RL.
 
 A randomly initialised router never writes a parseable ``<tool_call>``, so RL would get no signal.
-We generate valid trajectories with the real environment and pool: call a pool model, then
-``select_response`` it (full mode) or stop (simple mode) (Router-R1's format: route to it, then
-``<answer>`` with its name: ``RouterEnv.script``), and fit them by cross-entropy on the
-router's tokens only.  Every prompt of a batch is scripted once with *every* pool model, so the
-fitted choice is exactly uniform for every prompt: no routing preference is taught (RL learns
-that), and none creeps in from which model a random draw happened to pair with which prompt.
+We script valid trajectories: call a pool model, then ``select_response`` it (full mode) or stop
+(simple mode) (Router-R1's format: route to it, then ``<answer>`` with its name: ``RouterEnv.script``),
+and fit them by cross-entropy on the router's tokens only.  ``weighting`` says what else is taught:
+
+* ``uniform`` (``experiment=rl_only``): the format only.  Every prompt of a batch is scripted once with
+  *every* pool model, so the fitted choice is exactly uniform for every prompt and no routing preference
+  is taught; one-turn scripts are not run at all (no pool call, no spend, no outcome read), so every
+  learning signal comes from RL's own episodes.
+* ``teacher`` (the default recipe): each prompt's one trajectory calls the model a fitted baseline picks at
+  the prompt's lambda (``xrouter/policies/teacher.py``): it needs every pool model's recorded answer to
+  every training prompt.
+* ``reward`` / ``expected_reward``: every pool model scripted and run; weighted by the recorded rewards.
+
 Direct answers are not scripted: RL discovers them by sampling.
 """
 
@@ -31,14 +38,19 @@ GRAD_CLIP = 1.0  # max global gradient norm of a cold-start step (as algo.grad_c
 
 def scripted_trajectories(loop: AgentLoop, examples: Sequence[dict[str, Any]], models: Sequence[str],
                           system_prompt: str | None = "",
-                          choices: Sequence[str | tuple[str, ...]] | None = None) -> RolloutBatch:
+                          choices: Sequence[str | tuple[str, ...]] | None = None,
+                          format_only: bool = False) -> RolloutBatch:
     """One scripted episode per (example, model), grouped by example; with ``choices`` (a teacher's model,
-    or escalation chain, for each example), one episode per example with its choice."""
+    or escalation chain, for each example), one episode per example with its choice.  ``format_only``:
+    one-turn scripts become token sequences without running them (no pool call, no spend, no outcome
+    read); scripts of several turns need the tool results, so they run against the pool."""
     scripts, repeated = [], []
     for i, example in enumerate(examples):
         for model in ([choices[i]] if choices is not None else models):
             scripts.append(loop.env.script(model, system_prompt))
             repeated.append(example)
+    if format_only and all(len(script) == 1 for script in scripts):
+        return loop.script_sequences(repeated, [script[0] for script in scripts], episode_prefix="sft")
     return loop.run(repeated, group_size=1, sampling=SamplingConfig(), episode_prefix="sft", scripts=scripts)
 
 
@@ -118,7 +130,8 @@ def cold_start(model, loop: AgentLoop, examples: Sequence[dict[str, Any]], model
         if choices is not None:
             escalated += sum(not isinstance(c, str) for c in choices)
             scripted += len(choices)
-        batch = scripted_trajectories(loop, batch_examples, models, system_prompt, choices)
+        batch = scripted_trajectories(loop, batch_examples, models, system_prompt, choices,
+                                      format_only=weighting == "uniform")
         totals = None
         if weighting == "expected_reward":
             totals = torch.cat([(lp * mk).sum(dim=1) for _, lp, mk, _ in sequence_logprobs(

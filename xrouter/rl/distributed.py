@@ -98,7 +98,7 @@ def adamw(parameters: Iterable[torch.nn.Parameter], lr: float, weight_decay: flo
     """AdamW; with ``shard_state`` and several processes, ZeRO stage 1: each rank keeps the moments
     of 1/world of the parameters, updates those and broadcasts them (PyTorch's
     ``ZeroRedundancyOptimizer``), cutting AdamW's 8 bytes per parameter to 8/world.  Every rank
-    must call ``step()`` together, which ``RouterRLModule._update`` does (its collectives are
+    must call ``step()`` together, which ``xrouter.rl.updates.sequence_update`` does (its collectives are
     matched across ranks).  Lightning consolidates the shards on rank 0 for checkpoints."""
     if shard_state and is_distributed():
         from torch.distributed.optim import ZeroRedundancyOptimizer

@@ -22,13 +22,12 @@ import torch
 from xrouter.env.summary import summarize_episodes
 from xrouter.reward.lam_sampling import LamSampling, with_lams
 from xrouter.rl.algo_config import AlgoConfig
-from xrouter.rl.advantages import grpo_advantages, informative_groups
-from xrouter.rl.distributed import adamw, all_reduce_sum, any_rank, disable_ddp_reducer, sync_gradients
-from xrouter.rl.fsdp import full_value, full_weights, is_sharded, pad_micro_batches, shard_router, zero_weight_backward
-from xrouter.rl.losses import kl_k3, masked_mean, policy_loss
+from xrouter.rl.advantages import informative_groups
+from xrouter.rl.updates import decision_update, enable_activation_checkpointing, sequence_update
+from xrouter.rl.distributed import adamw, any_rank, disable_ddp_reducer
+from xrouter.rl.fsdp import full_weights, shard_router
 from xrouter.rollout.agent_loop import AgentLoop, RolloutBatch
 from xrouter.rollout.hf import SamplingConfig
-from xrouter.rollout.logprobs import sequence_logprobs
 from xrouter.router.prefix_lm import parameter_groups
 
 
@@ -44,6 +43,9 @@ class RouterRLModule(L.LightningModule):
         self.refill = refill
         self.automatic_optimization = False
         self.ref_model = None
+        if self.algo.update == "decision" and getattr(model, "decision_head", None) is None:
+            raise ValueError("algo.update=decision trains the routing head alone: it needs a router with one "
+                             "(router=tiny_encoder with router.decision_head); use algo.update=sequence")
         if self.algo.kl_beta > 0:
             self.ref_model = copy.deepcopy(model).eval().requires_grad_(False)
         self._val_episodes: list = []
@@ -74,7 +76,7 @@ class RouterRLModule(L.LightningModule):
 
     def on_train_start(self) -> None:
         self.model.train()  # from_pretrained returns eval mode
-        disable_ddp_reducer(self.trainer.strategy.model)  # multi-process: _update all-reduces gradients itself
+        disable_ddp_reducer(self.trainer.strategy.model)  # multi-process: the update all-reduces gradients itself
         if self.rollout_cfg.get("gradient_checkpointing"):  # long sequences: recompute activations in backward
             enable_activation_checkpointing(self.model)
 
@@ -96,7 +98,10 @@ class RouterRLModule(L.LightningModule):
         while (kept is None or len(kept.episodes) // group < len(examples)) and refills < self.algo.max_refill \
                 and self.refill is not None:
             refills += 1
-            extra = with_lams([next(self.refill) for _ in range(len(examples))], self.lam_sampling, self._lam_rng)
+            # the groups still missing, over the share of groups that had signal (a quarter more, at least one)
+            missing = len(examples) - (0 if kept is None else len(kept.episodes) // group)
+            wanted = min(len(examples), math.ceil(missing / max(1.0 - first_zero_frac, 0.25) * 1.25))
+            extra = with_lams([next(self.refill) for _ in range(wanted)], self.lam_sampling, self._lam_rng)
             more = self.loop.run(extra, group, self.sampling, episode_prefix=f"s{self.global_step}r{refills}")
             all_episodes.extend(more.episodes)
             more_kept = self._informative(more)
@@ -140,7 +145,7 @@ class RouterRLModule(L.LightningModule):
             self.log_dict(metrics, on_step=True, prog_bar=False, batch_size=len(examples))
             return
         update_started = time.perf_counter()
-        metrics.update(self._update(batch))
+        metrics.update(decision_update(self, batch) if self.algo.update == "decision" else sequence_update(self, batch))
         update_s = time.perf_counter() - update_started
         total_s = time.perf_counter() - started
         metrics.update({"perf/update_s": update_s, "perf/step_s": total_s,
@@ -160,101 +165,6 @@ class RouterRLModule(L.LightningModule):
                "train/malformed_rate": summary["malformed_per_query"], "train/direct_rate": summary["direct_answer_rate"],
                "train/valid_final_rate": summary["valid_final_rate"]}
         out.update({f"train/share/{m}": s for m, s in summary["model_share"].items()})
-        return out
-
-    def _update(self, batch: RolloutBatch) -> dict[str, float]:
-        algo, device = self.algo, self.device
-        pad_id = self.loop.tokenizer.pad_token_id
-        micro = self.rollout_cfg["micro_batch_size"]
-        rewards = torch.tensor(batch.rewards)
-        advantages = grpo_advantages(rewards, batch.group_size, scale_by_std=algo.scale_by_std)
-        minibatches = max(1, algo.minibatches)
-        # One update per rollout is on-policy: old log-probs equal the current ones (ratio 1), so the
-        # extra no-grad forward that several updates need is skipped.
-        on_policy = minibatches * algo.ppo_epochs == 1
-        sharded = is_sharded(self.model)
-        if on_policy:
-            old = None
-        else:
-            with full_weights(self.model):
-                old = self._response_logprobs(self.model, batch, micro)
-        ref = self._response_logprobs(self.ref_model, batch, micro) if self.ref_model is not None else None
-        optimizer, scheduler = self.optimizers(), self.lr_schedulers()
-        n = len(batch.episodes)
-        stats = {"clip_frac": 0.0, "kl": 0.0, "entropy": 0.0, "loss": 0.0, "grad_norm": 0.0}
-        n_updates = 0
-        order = list(range(n))
-        for _ in range(algo.ppo_epochs):
-            random.Random(self.global_step).shuffle(order)
-            for m in range(minibatches):
-                rows = order[m * n // minibatches:(m + 1) * n // minibatches]
-                # weights use counts over all ranks, so summed gradients equal the combined batch's
-                global_rows = all_reduce_sum(len(rows))
-                if not global_rows:
-                    continue
-                sub = batch.select(rows)
-                local_tokens = sum(sum(x) for x in sub.response_mask)
-                total_tokens = all_reduce_sum(local_tokens)
-                optimizer.zero_grad()
-                # sharded: agree on the micro-batch count first (the real ones pair with others' padding)
-                padding = pad_micro_batches(math.ceil(len(rows) / micro)) if sharded else 0
-                # no shared prefix with checkpointing (it drops the KV cache) or sharding (its number of
-                # forwards depends on the data, and every rank must run as many as the others)
-                for part, logprobs, mask, entropy in sequence_logprobs(
-                        self.model, sub.input_ids, sub.response_mask, pad_id, micro, with_entropy=True,
-                        device=device, grad=True, conditions=sub.conditions,
-                        share_prefix=not (activation_checkpointing(self.model) or sharded)):
-                    ids = rows[part]
-                    old_full = logprobs.detach() if old is None else self._scatter(mask, [old[i] for i in ids])
-                    lengths = mask.sum(dim=1).long().tolist()
-                    adv_full = self._scatter(mask, [advantages[i].expand(length) for i, length in zip(ids, lengths)])
-                    ref_full = self._scatter(mask, [ref[i] for i in ids]) if ref is not None else None
-                    loss, info = policy_loss(logprobs, old_full, adv_full, mask, algo.eps_low, algo.eps_high,
-                                             algo.aggregation, ref_full, algo.kl_beta)
-                    tokens = float(mask.sum())
-                    weight = (tokens / max(total_tokens, 1) if algo.aggregation == "token-mean"
-                              else len(ids) / global_rows)
-                    self.manual_backward(loss * weight)
-                    share = tokens / max(local_tokens, 1)
-                    stats["clip_frac"] += info["clip_frac"] * share
-                    stats["kl"] += (info["kl"] if ref is not None else
-                                    float(masked_mean(kl_k3(logprobs.detach(), old_full), mask))) * share
-                    stats["entropy"] += float(masked_mean(entropy, mask)) * share
-                    stats["loss"] += float(loss.detach()) * weight
-                for _ in range(padding):
-                    zero_weight_backward(self.model, pad_id, device, self.manual_backward)
-                if not sharded:
-                    sync_gradients(self.model.parameters())  # FSDP's reduce-scatter already summed sharded ones
-                grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), algo.grad_clip)
-                stats["grad_norm"] += float(full_value(grad_norm))
-                optimizer.step()
-                scheduler.step()
-                n_updates += 1
-        optimizer.zero_grad(set_to_none=True)  # no gradients held through the next rollout
-        out = {f"train/{k}": v / max(n_updates, 1) for k, v in stats.items()}
-        out["train/lr"] = float(optimizer.param_groups[0]["lr"])
-        out["train/advantage_abs_mean"] = float(advantages.abs().mean())
-        return out
-
-    @staticmethod
-    def _scatter(mask: torch.Tensor, rows: list[torch.Tensor]) -> torch.Tensor:
-        """Place each row's per-response-token values where ``mask`` is 1 (row-major order)."""
-        full = torch.zeros_like(mask)
-        values = torch.cat(rows).to(mask.device) if rows else mask.new_zeros(0)
-        full[mask.bool()] = values.to(full.dtype)
-        return full
-
-    def _response_logprobs(self, model, batch: RolloutBatch, micro: int) -> list[torch.Tensor]:
-        """Each episode's log-probs of its own response tokens, in order (no grad)."""
-        out: list[torch.Tensor] = []
-        was_training = model.training
-        model.eval()
-        for _, logprobs, mask, _ in sequence_logprobs(model, batch.input_ids, batch.response_mask,
-                                                      self.loop.tokenizer.pad_token_id, micro, device=self.device,
-                                                      conditions=batch.conditions):
-            for row in range(logprobs.shape[0]):
-                out.append(logprobs[row][mask[row].bool()].detach())
-        model.train(was_training)
         return out
 
     # ---- validation ---------------------------------------------------------------------------
@@ -287,20 +197,6 @@ class RouterRLModule(L.LightningModule):
                        f"cost/query ${metrics['val/cost_per_query']:.2e}  reward {metrics['val/reward']:.3f}  "
                        f"valid {metrics['val/valid_final_rate']:.2f}  "
                        + "  ".join(f"{b}: {i['top']} {i['top_share']:.0%}" for b, i in by_benchmark.items()))
-
-
-def enable_activation_checkpointing(model) -> None:
-    """Non-reentrant activation checkpointing, under either transformers name (5.24 renamed it)."""
-    if hasattr(model, "activation_checkpointing_enable"):
-        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
-    else:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-
-
-def activation_checkpointing(model) -> bool:
-    """Whether ``model`` recomputes activations (transformers 5.24 renamed ``is_gradient_checkpointing``)."""
-    flag = getattr(model, "is_activation_checkpointing", None)
-    return bool(model.is_gradient_checkpointing if flag is None else flag)
 
 
 def per_benchmark_choices(episodes) -> dict[str, dict[str, Any]]:
