@@ -1,20 +1,24 @@
-"""Time to quality: wall time and RL steps until a router's dev accuracy reaches a target at a cost cap.
+"""Time to quality: wall time and RL steps until a training recipe's dev accuracy reaches a target at a cost cap.
 
-    python benchmarks/time_to_quality.py [--routers tiny tiny_encoder] [--seeds 0 1 2] [--margin 0.01 | --target 0.78]
-        [--max-cost 5e-4] [--max-steps 100] [--every 5] [--threads 2] [extra train overrides ...]
+    python benchmarks/time_to_quality.py [--recipes rl_only teacher tiny] [--seeds 0 1 2] [--margin 0.01 | --target 0.78]
+        [--max-cost 5e-4] [--max-steps N] [--every N] [--threads 2] [extra train overrides ...]
+
+Recipes (``RECIPES``): ``rl_only`` (``experiment=rl_only``: rewards alone), ``teacher`` (the teacher-distilled
+default of ``xrouter.train``) and ``tiny`` (the text-only ``router=tiny``), each on its own schedule unless
+``--max-steps`` (optimizer steps) / ``--every`` (validate every N rollouts) are given.
 
 The default target is relative: the best single pool model's accuracy on the *same seeded dev slice*
 among the models whose mean cost is within ``--max-cost``, plus ``--margin``.  A router reaches it only
 by routing better than sending every query to one model; a fixed ``--target`` is within the noise of
 which ~250-prompt slice a seed draws (on seed 1's RouterBench slice Yi-34B alone scores 0.798).
 
-Each (router, seed) is one ``python -m xrouter.train`` run in a subprocess (RouterBench replay, the default
-job's config, validation every ``--every`` steps, no test evaluation); its output is read line by line as
+Each (recipe, seed) is one ``python -m xrouter.train`` run in a subprocess (RouterBench replay, no test
+evaluation, validation at the default lambda only: ``data.val_lams=null``); its output is read line by line as
 it comes, and the first dev evaluation (``dev before RL``, after the cold start, as step 0; then each
 ``[val @ step N]``) with dev accuracy above the relative target (or >= a fixed ``--target``) and cost
 per query <= ``--max-cost`` is the hit: its step and the wall time since the process started (router
 build, cold start and validations included).  Validation is greedy at the router's default lambda (reward.lam).  Prints one
-row per run, then the mean and spread per router, and writes ``--out`` (JSON).
+row per run, then the mean and spread per recipe, and writes ``--out`` (JSON).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from pathlib import Path
 VAL_LINE = re.compile(r"\[val @ step (\d+)\] accuracy ([0-9.]+)\s+cost/query \$([0-9.e+-]+)")
 # the dev evaluation after the cold start, before any RL step: step 0
 BEFORE_RL_LINE = re.compile(r"dev before RL: accuracy ([0-9.]+), cost/query \$([0-9.e+-]+)")
+RECIPES = {"rl_only": ["experiment=rl_only"], "teacher": [], "tiny": ["router=tiny"]}
 
 
 def dev_single_models(seed: int, overrides: list[str]) -> dict[str, tuple[float, float]]:
@@ -63,11 +68,12 @@ def relative_target(points: dict[str, tuple[float, float]], max_cost: float, mar
             "target": within[best][1] + margin}
 
 
-def run_one(router: str, seed: int, args: argparse.Namespace, out_root: Path, target: float) -> dict:
-    output_dir = out_root / f"{router}_seed{seed}"
-    command = [sys.executable, "-m", "xrouter.train", f"router={router}", f"seed={seed}",
-               f"trainer.max_steps={args.max_steps}", f"trainer.val_check_interval={args.every}",
-               f"threads={args.threads}", "evaluate_test=false", f"output_dir={output_dir}",
+def run_one(recipe: str, seed: int, args: argparse.Namespace, out_root: Path, target: float) -> dict:
+    output_dir = out_root / f"{recipe}_seed{seed}"
+    schedule = ([f"trainer.max_steps={args.max_steps}"] if args.max_steps else []) + (
+        [f"trainer.val_check_interval={args.every}"] if args.every else [])
+    command = [sys.executable, "-m", "xrouter.train", *RECIPES[recipe], f"seed={seed}", *schedule,
+               f"threads={args.threads}", "evaluate_test=false", "data.val_lams=null", f"output_dir={output_dir}",
                "++trainer.enable_progress_bar=false", *args.overrides]
     started = time.perf_counter()
     hit, last, curve = None, None, []
@@ -91,16 +97,16 @@ def run_one(router: str, seed: int, args: argparse.Namespace, out_root: Path, ta
                     break
         proc.wait()
     total = time.perf_counter() - started
-    return {"router": router, "seed": seed, "target": target, "hit": hit, "last": last, "curve": curve, "total_wall_s": total,
+    return {"recipe": recipe, "seed": seed, "target": target, "hit": hit, "last": last, "curve": curve, "total_wall_s": total,
             "returncode": proc.returncode, "command": " ".join(command[1:])}
 
 
 def summarize(rows: list[dict]) -> dict[str, dict]:
     out = {}
-    for router in dict.fromkeys(r["router"] for r in rows):
-        runs = [r for r in rows if r["router"] == router]
+    for recipe in dict.fromkeys(r["recipe"] for r in rows):
+        runs = [r for r in rows if r["recipe"] == recipe]
         hits = [r["hit"] for r in runs if r["hit"]]
-        out[router] = {"runs": len(runs), "reached": len(hits),
+        out[recipe] = {"runs": len(runs), "reached": len(hits),
                        "wall_s_mean": statistics.mean(h["wall_s"] for h in hits) if hits else None,
                        "wall_s_spread": (min(h["wall_s"] for h in hits), max(h["wall_s"] for h in hits)) if hits else None,
                        "steps_mean": statistics.mean(h["step"] for h in hits) if hits else None}
@@ -109,7 +115,7 @@ def summarize(rows: list[dict]) -> dict[str, dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--routers", nargs="+", default=["tiny", "tiny_encoder"])
+    parser.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--target", type=float, default=None,
                         help="a fixed dev accuracy to reach (default: the relative target, see --margin)")
@@ -117,8 +123,8 @@ def main() -> None:
                         help="the relative target: dev accuracy above the best single model within --max-cost "
                              "on the same dev slice plus this")
     parser.add_argument("--max-cost", type=float, default=5e-4, help="at most this USD per query")
-    parser.add_argument("--max-steps", type=int, default=100)
-    parser.add_argument("--every", type=int, default=5, help="validate every N steps")
+    parser.add_argument("--max-steps", type=int, default=None, help="optimizer steps (default: the recipe's)")
+    parser.add_argument("--every", type=int, default=None, help="validate every N rollouts (default: the recipe's)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-stop-at-hit", dest="stop_at_hit", action="store_false",
                         help="train to --max-steps even after the target is reached")
@@ -138,22 +144,23 @@ def main() -> None:
             targets[seed] = {"target": args.target}
     if args.target is not None:
         print(f"target: dev accuracy >= {args.target} at <= ${args.max_cost:.1e}/query")
-    print(f"validation every {args.every} steps, at most {args.max_steps}")
-    for router in args.routers:
+    print(f"validation every {args.every or 'the recipe default number of'} rollouts, at most "
+          f"{args.max_steps or 'the recipe default number of'} optimizer steps")
+    for recipe in args.recipes:
         for seed in args.seeds:
-            row = run_one(router, seed, args, out_root, targets[seed]["target"])
+            row = run_one(recipe, seed, args, out_root, targets[seed]["target"])
             row["target_detail"] = targets[seed]
             rows.append(row)
             hit, last = row["hit"], row["last"] or {}
-            print(f"{router:14s} seed {seed}: " + (f"reached at step {hit['step']} after {hit['wall_s']:.0f} s "
+            print(f"{recipe:14s} seed {seed}: " + (f"reached at step {hit['step']} after {hit['wall_s']:.0f} s "
                                                    f"(accuracy {hit['accuracy']:.3f} at ${hit['cost_per_query']:.2e})"
                                                    if hit else f"not reached in {args.max_steps} steps "
                                                    f"({row['total_wall_s']:.0f} s; last dev {last.get('accuracy')} at "
                                                    f"${last.get('cost_per_query')})"), flush=True)
     summary = summarize(rows)
-    for router, s in summary.items():
+    for recipe, s in summary.items():
         spread = s["wall_s_spread"]
-        print(f"{router:14s} reached {s['reached']}/{s['runs']}" + (
+        print(f"{recipe:14s} reached {s['reached']}/{s['runs']}" + (
             f"; mean {s['wall_s_mean']:.0f} s (range {spread[0]:.0f}-{spread[1]:.0f} s), mean {s['steps_mean']:.0f} steps"
             if s["reached"] else ""))
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,7 @@ case "$what" in
       $PY experiments/query_routing/full_mode_report.py $out/full_*_seed$s/eval_test $out/full_*_seed$s/eval_test_curve
     done ;;
   ttq)          # time to quality, router=tiny against router=tiny_encoder
-    $PY benchmarks/time_to_quality.py --routers tiny_encoder tiny --seeds $seeds --max-steps 40 --every 10 \
+    $PY benchmarks/time_to_quality.py --recipes teacher tiny --seeds $seeds --max-steps 40 --every 10 \
         --out $out/time_to_quality.json ;;
   *) echo "usage: $0 [routerbench|zeroeval|full|ttq] [seeds...]"; exit 2 ;;
 esac
