@@ -84,7 +84,7 @@ def build_pool(pool_cfg: Mapping[str, Any] | DictConfig, data_dir: Path, cache_d
         endpoints[name] = build_endpoint(name, spec, prices[name], traces)
         cards[name] = ModelCard(name=name, price=prices[name], context_tokens=spec.get("context_tokens"),
                                 strengths=spec.get("strengths", ""))
-    return ModelPool(endpoints, cards, ledger=ledger)
+    return ModelPool(endpoints, cards, ledger=ledger, cache_calls=bool(pool_cfg.get("cache_calls", False)))
 
 
 def build_endpoint(name: str, spec: Mapping[str, Any], price: Price, traces: pd.DataFrame | None):

@@ -135,3 +135,26 @@ def test_live_pool_configs_build_with_every_model_priced(shared_data_dir):
     assert paper.cards["gpt-5"].price.output_per_mtok == 10.0
     local = build_pool(compose("stats", ["+pool=vllm_local"]).pool, shared_data_dir)
     assert local.names == ["qwen2-5-7b-instruct"]
+
+
+def test_the_response_cache_answers_a_repeated_deterministic_call_without_paying_again(shared_data_dir):
+    from xrouter.pool.replay import ReplayEndpoint
+
+    pool = build_pool(compose("train", ["pool.cache_calls=true"]).pool, shared_data_dir)
+    endpoint = pool.endpoints["gpt-4-1106-preview"]
+    lookups = []
+    lookup = endpoint.lookup
+    endpoint.lookup = lambda **kwargs: lookups.append(kwargs) or lookup(**kwargs)
+    prompt_id = sorted(endpoint._by_id)[0]
+    messages = [{"role": "user", "content": "q"}]
+    first = run(pool.call("gpt-4-1106-preview", messages, prompt_id=prompt_id, episode_id="e1"))
+    again = run(pool.call("gpt-4-1106-preview", messages, prompt_id=prompt_id, episode_id="e2"))
+    sampled = run(pool.call("gpt-4-1106-preview", messages, 0.7, prompt_id=prompt_id, episode_id="e3"))
+    assert again is first and sampled.text == first.text and len(lookups) == 2  # temperature > 0: called again
+    booked = pool.ledger.records
+    assert [r.cached for r in booked] == [False, True, False] and booked[1].cost_usd == 0.0
+    assert first.cost_usd > 0 and booked[1].saved_usd == pytest.approx(first.cost_usd) and booked[1].episode_id == "e2"
+    plain = build_pool(compose("train").pool, shared_data_dir)
+    run(plain.call("gpt-4-1106-preview", messages, prompt_id=prompt_id))
+    run(plain.call("gpt-4-1106-preview", messages, prompt_id=prompt_id))
+    assert [r.cached for r in plain.ledger.records] == [False, False]  # off by default

@@ -50,7 +50,7 @@ def audited_train(tmp_path, monkeypatch, name: str, overrides: list[str]):
 
 
 def outcome_reads_outside_the_policy(lookups, tables, ledger) -> list[str]:
-    calls = [r for r in ledger.records if r.kind == "tool"]
+    calls = [r for r in ledger.records if r.kind == "tool" and not r.cached]  # a cache hit reads nothing new
     problems = [f"a table of every model's outcomes was built ({len(tables)}x)"] if tables else []
     if len(lookups) != len(calls):
         problems.append(f"{len(lookups)} recorded outcomes read for {len(calls)} calls")

@@ -171,13 +171,15 @@ def test_the_spend_meter_books_each_phase_and_compares_with_the_full_table():
     ledger.record(CallRecord("m", 1, 1, 0.5, 0.0, episode_id="sft-1"))
     meter.mark("cold_start")
     ledger.record(CallRecord("m", 1, 1, 1.0, 0.0, episode_id="s0-1-0"))
+    ledger.record(CallRecord("m", 1, 1, 0.0, 0.0, episode_id="s0-2-0", cached=True, saved_usd=1.0))
     ledger.record(CallRecord("m", 1, 1, 0.25, 0.0, episode_id="val10-0-1"))
     ledger.record(CallRecord("router", 1, 1, 9.0, 0.0, episode_id="s0-1-0", kind="router"))
     meter.mark("rl_rollouts", {"val": "validation"})
     report = meter.report(["cold_start", "rl_rollouts"], full_table_usd=3.0)
-    assert report["phases"] == {"cold_start": {"calls": 1, "cost_usd": 0.5}, "rl_rollouts": {"calls": 1, "cost_usd": 1.0},
-                                "validation": {"calls": 1, "cost_usd": 0.25}}
+    assert {k: (v["calls"], v["cost_usd"], v["cached_calls"]) for k, v in report["phases"].items()} == {
+        "cold_start": (1, 0.5, 0), "rl_rollouts": (2, 1.0, 1), "validation": (1, 0.25, 0)}
     assert report["training_usd"] == 1.5 and report["training_share_of_full_table"] == 0.5
+    assert report["training_cached_calls"] == 1 and report["training_usd_without_cache"] == 2.5
 
 
 def test_an_lm_blind_to_the_condition_leaves_the_routing_to_the_head(tokenizer):

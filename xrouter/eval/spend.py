@@ -39,15 +39,20 @@ class SpendMeter:
                 if (record.episode_id or "").startswith(prefix):
                     name = other
                     break
-            entry = self.phases.setdefault(name, {"calls": 0, "cost_usd": 0.0})
+            entry = self.phases.setdefault(name, {"calls": 0, "cost_usd": 0.0, "cached_calls": 0, "saved_usd": 0.0})
             entry["calls"] += 1
             entry["cost_usd"] += record.cost_usd
+            entry["cached_calls"] += int(record.cached)
+            entry["saved_usd"] += record.saved_usd
 
     def report(self, training_phases: Sequence[str], full_table_usd: float | None) -> dict[str, Any]:
         """Per phase, the training spend (the phases that teach the router) and the full table's cost."""
         training = sum(self.phases.get(p, {}).get("cost_usd", 0.0) for p in training_phases)
         return {"phases": dict(self.phases), "training_usd": training,
                 "training_calls": sum(int(self.phases.get(p, {}).get("calls", 0)) for p in training_phases),
+                "training_cached_calls": sum(int(self.phases.get(p, {}).get("cached_calls", 0)) for p in training_phases),
+                "training_usd_without_cache": training + sum(self.phases.get(p, {}).get("saved_usd", 0.0)
+                                                             for p in training_phases),
                 "all_usd": sum(v["cost_usd"] for v in self.phases.values()),
                 "full_table_usd": full_table_usd,
                 "training_share_of_full_table": (training / full_table_usd) if full_table_usd else None}
@@ -72,7 +77,11 @@ def format_spend(spend: Mapping[str, Any]) -> str:
     """One line for the end of a training run."""
     full = spend.get("full_table_usd")
     phases = "  ".join(f"{name} ${v['cost_usd']:.4f} ({int(v['calls'])} calls)" for name, v in spend["phases"].items())
-    line = f"training spend ${spend['training_usd']:.4f} ({spend['training_calls']} calls)"
+    line = f"training spend ${spend['training_usd']:.4f} ({spend['training_calls']} calls"
+    if spend.get("training_cached_calls"):
+        line += (f", {spend['training_cached_calls']} answered from the response cache; "
+                 f"${spend['training_usd_without_cache']:.4f} without it")
+    line += ")"
     if full:
         line += f"; the full table a teacher needs: ${full:.4f} ({spend['training_usd'] / full:.0%} of it)"
     return f"{line}\n  by phase: {phases or 'none'}"

@@ -25,6 +25,8 @@ class CallRecord:
     episode_id: str | None = None
     usage_estimated: bool = False
     kind: str = "tool"  # "tool" (a pool model) or "router" (the router's own tokens)
+    cached: bool = False  # answered from the pool's response cache: nothing paid (saved_usd: what a call costs)
+    saved_usd: float = 0.0
 
     def __post_init__(self) -> None:
         """A record never books negative or non-finite money, nor negative token counts."""

@@ -1,11 +1,17 @@
 """``ModelPool``: model name -> endpoint + model card; every call is charged to the cost ledger.
 
-Model cards (price, context length, strengths) become the tool descriptions the router sees.
+Model cards (price, context length, strengths) become the tool descriptions the router sees.  With
+``cache_calls`` a deterministic call (temperature 0) that repeats an earlier one (same model, prompt id or
+messages, max_tokens) is answered with the earlier completion and booked at cost 0 (``cached``, with what
+it would have cost as ``saved_usd``): RL samples the same (prompt, model) pair many times, and against a
+live API each repeat would be paid again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import math
 import numbers
 import re
@@ -84,12 +90,13 @@ class ModelPool:
     """Named endpoints with cards; ``await pool.call(name, messages, ...)`` records every call."""
 
     def __init__(self, endpoints: Mapping[str, Endpoint], cards: Mapping[str, ModelCard],
-                 ledger: CostLedger | None = None) -> None:
+                 ledger: CostLedger | None = None, cache_calls: bool = False) -> None:
         if set(endpoints) != set(cards):
             raise ValueError(f"endpoints {sorted(endpoints)} and cards {sorted(cards)} name different models")
         self.endpoints = dict(endpoints)
         self.cards = dict(cards)
         self.ledger = ledger if ledger is not None else CostLedger()
+        self._cache: dict[tuple, Completion] | None = {} if cache_calls else None
 
     @property
     def names(self) -> list[str]:
@@ -121,6 +128,17 @@ class ModelPool:
         cost or token count is such a failure); a cancelled call (a request timeout, a client gone)
         is recorded with ``error="cancelled"`` and the cancellation propagates."""
         endpoint = self.endpoint(name)
+        key = None
+        if self._cache is not None and temperature == 0:
+            request = prompt_id if prompt_id is not None else hashlib.sha256(
+                json.dumps(list(messages), sort_keys=True, default=str).encode()).hexdigest()
+            key = (name, request, max_tokens)
+            cached = self._cache.get(key)
+            if cached is not None:
+                self.ledger.record(CallRecord(model=name, input_tokens=cached.input_tokens,
+                                              output_tokens=cached.output_tokens, cost_usd=0.0, latency_s=0.0,
+                                              episode_id=episode_id, cached=True, saved_usd=cached.cost_usd))
+                return cached
         started = time.perf_counter()
 
         def failed(reason: str, attempts: int = 1, latency_s: float | None = None) -> None:
@@ -148,6 +166,8 @@ class ModelPool:
                                       output_tokens=completion.output_tokens, cost_usd=completion.cost_usd,
                                       latency_s=completion.latency_s, attempts=completion.attempts,
                                       episode_id=episode_id, usage_estimated=completion.usage_estimated))
+        if key is not None:
+            self._cache[key] = completion
         return completion
 
 
