@@ -35,7 +35,7 @@ from pathlib import Path
 VAL_LINE = re.compile(r"\[val @ step (\d+)\] accuracy ([0-9.]+)\s+cost/query \$([0-9.e+-]+)")
 # the dev evaluation after the cold start, before any RL step: step 0
 BEFORE_RL_LINE = re.compile(r"dev before RL: accuracy ([0-9.]+), cost/query \$([0-9.e+-]+)")
-RECIPES = {"rl_only": ["experiment=rl_only"], "teacher": [], "tiny": ["router=tiny"]}
+RECIPES = {"rl_only": ["experiment=rl_only"], "teacher": ["recipe=teacher"], "tiny": ["router=tiny", "recipe=text_only"]}
 
 
 def dev_single_models(seed: int, overrides: list[str]) -> dict[str, tuple[float, float]]:

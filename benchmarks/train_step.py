@@ -17,7 +17,10 @@ tokens at temperature 1, top_p 1, top_k 0; the same prompts in the same order on
 * TRL: ``GRPOTrainer`` with plain-text prompts (our rendered chat prompt; the token ids are checked
   to equal ours), transformers ``generate`` (no vLLM), ``beta=0`` (no reference model),
   ``loss_type="dapo"`` (token-mean), ``epsilon=0.2``/``epsilon_high=0.28``, ``num_iterations=1``,
-  one optimizer step per generation batch, no gradient checkpointing, fp32.  Its reward function
+  ``scale_rewards`` as our ``algo.scale_by_std`` (dapo_tiny: no std scaling), no warm-up on either side,
+  one optimizer step per generation batch, no gradient checkpointing, fp32.  With the same update, the
+  same weights, prompts, seed and stop token (``<|im_end|>``), both sides draw the same first batch and stay
+  alike: the last line says whether their completion lengths and rewards match (``equal_work``).  Its reward function
   re-creates the episodes with ``env.reset`` and scores the decoded completions with the same
   ``env.step`` (router cost included), returning ``reward["total"]``.
 
@@ -57,6 +60,10 @@ def parse_args() -> argparse.Namespace:
                              "whose samples almost always run to --max-new-tokens)")
     parser.add_argument("--order", default="ours,trl", help="which trainers, in which order (ours, trl)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--lr", type=float, default=0.0,
+                        help="learning rate of both sides (default 0, run as 1e-30 since algo.lr must be positive: "
+                             "no float32 weight moves, so both keep the starting weights and every step samples alike "
+                             "from the same policy; the update's compute is the same at any rate)")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of conf/train.yaml")
     return parser.parse_args()
 
@@ -208,7 +215,8 @@ def grpo_config(args, cfg, output_dir: str):
         max_prompt_length=None,  # older TRL: no left truncation (removed in newer versions)
         temperature=1.0, top_p=1.0, top_k=0,
         beta=0.0, num_iterations=1, epsilon=float(algo.eps_low), epsilon_high=float(algo.eps_high),
-        loss_type="dapo", scale_rewards=True, mask_truncated_completions=False,
+        # the same advantages as ours: scaled by the group's std only when algo.scale_by_std (dapo_tiny: not)
+        loss_type="dapo", scale_rewards="group" if algo.scale_by_std else "none", mask_truncated_completions=False,
         learning_rate=float(algo.lr), lr_scheduler_type="constant", warmup_steps=0, weight_decay=0.0,
         max_grad_norm=float(algo.grad_clip), optim="adamw_torch", adam_beta1=0.9, adam_beta2=0.999,
         max_steps=args.warmup + args.steps, num_train_epochs=1, shuffle_dataset=False,
@@ -298,10 +306,12 @@ def main() -> None:
     transformers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
     batch = args.prompts * args.group
-    cfg = compose(["router=tiny", "env.mode=simple", f"data.prompts_per_step={args.prompts}", f"rollout.group_size={args.group}",
+    cfg = compose(["router=tiny", "recipe=text_only", "env.mode=simple", f"data.prompts_per_step={args.prompts}", f"rollout.group_size={args.group}",
                    f"rollout.max_new_tokens={args.max_new_tokens}", f"rollout.micro_batch_size={batch}",
                    f"rollout.generate_batch_size={batch}", "algo.dynamic_sampling=false", "algo.max_refill=0",
-                   "algo.kl_beta=0.0", "algo.ppo_epochs=1", "algo.minibatches=1", f"seed={args.seed}",
+                   "algo.kl_beta=0.0", "algo.ppo_epochs=1", "algo.minibatches=1", "algo.warmup_steps=0",
+                   f"++algo.lr={args.lr if args.lr > 0 else 1e-30}",
+                   f"seed={args.seed}",
                    *args.overrides])
     started = time.perf_counter()
     built = build_run(cfg)
@@ -362,7 +372,12 @@ def main() -> None:
     out = {side: results[side] for side in sides}
     if "ours" in results and "trl" in results:
         out["speedup"] = results["trl"]["step_s"] / results["ours"]["step_s"]
-        print(f"speedup (TRL step time / ours): {out['speedup']:.2f}x")
+        lengths = [results[s]["mean_completion_tokens"] for s in ("ours", "trl")]
+        rewards = [results[s]["reward_mean"] for s in ("ours", "trl")]
+        out["equal_work"] = abs(lengths[0] - lengths[1]) <= 0.1 * max(lengths) and abs(rewards[0] - rewards[1]) <= 0.05
+        print(f"speedup (TRL step time / ours): {out['speedup']:.2f}x; completion tokens {lengths[0]:.2f} vs "
+              f"{lengths[1]:.2f}, reward {rewards[0]:.3f} vs {rewards[1]:.3f}: "
+              + ("equal work" if out["equal_work"] else "NOT equal work (the ratio compares different episodes)"))
     out["config"] = {"prompts": args.prompts, "group": args.group, "max_new_tokens": args.max_new_tokens,
                      "warmup": args.warmup, "steps": args.steps, "threads": args.threads,
                      "cold_start_steps": args.cold_start_steps, "order": order, **versions}

@@ -40,13 +40,14 @@ def cold_start_teacher(cfg: DictConfig, run, data_dir: Path, cache_dir: Path):
     name = str(cfg.cold_start.get("teacher") or "")
     path = Path(CONF_DIR) / "policy" / f"{name}.yaml"
     if not path.exists():
-        raise ValueError(f"cold_start.teacher={name!r}: no conf/policy/{name}.yaml; use knn or mlp")
+        raise ValueError(f"cold_start.teacher={name!r}: no conf/policy/{name}.yaml; use knn, mlp or agreement")
     policy_cfg = OmegaConf.load(path)
     context_cfg = OmegaConf.create({"pool": cfg.pool, "policy": policy_cfg, "reward": cfg.reward, "seed": cfg.seed,
                                     "embedding": cfg.get("embedding")})
     ctx = policy_context(context_cfg, run.pool, data_dir, cache_dir)
     teacher = fit_teacher(to_plain(policy_cfg), ctx, run.train, {str(e["prompt_id"]) for e in run.dev},
-                          float(cfg.reward.get("lam") or 0.0), escalation=cfg.cold_start.get("escalation"))
+                          float(cfg.reward.get("lam") or 0.0), escalation=cfg.cold_start.get("escalation"),
+                          reward_cfg=to_plain(cfg.reward))
     log.info("cold start teacher: %s, fitted on %d train prompts outside the dev slice", teacher.label,
              len(run.train))
     return teacher
@@ -144,6 +145,7 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     log.info("delivered: %s (dev reward %s; RL changed dev reward by %s)", delivered["checkpoint"] or "the last weights",
              delivered["dev_reward"], delivered["rl_change"])
     router_dir = save_router(run, output_dir / "router")
+    calibrate(cfg, run, output_dir, router_dir)
     pool.ledger.save(output_dir / "ledger.jsonl")
     spend = meter.report(["cold_start", "rl_rollouts"],
                          full_table_cost(to_plain(cfg.pool), [str(e["prompt_id"]) for e in train], data_dir, cache_dir))
@@ -176,6 +178,22 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     (output_dir / "result.json").write_text(json.dumps(result, indent=2, default=str))
     loop.close()
     return result
+
+
+def calibrate(cfg: DictConfig, run, output_dir: Path, router_dir: Path) -> None:
+    """A lambda-conditioned router's dev curve over ``lam_grid``, saved as ``<router>/calibration.json`` (what the
+    server turns a request's ``max_cost_per_query`` into a lambda with: ``xrouter/router/calibration.py``)."""
+    from xrouter.eval.router_sweep import evaluate_lam_grid
+    from xrouter.router.calibration import calibration_points, save_calibration
+
+    conditioner = run.loop.conditioner
+    if not run.dev or not cfg.get("lam_grid") or conditioner is None or not conditioner.spec.lam_conditioned:
+        return
+    curve = evaluate_lam_grid(run.loop, run.dev, output_dir / "eval_dev_curve", list(cfg.lam_grid),
+                              cfg.rollout.max_new_tokens, label="calibration", reference=None, policy="router",
+                              benchmark=cfg.benchmark.name, pool=cfg.pool.name, split="dev")
+    save_calibration(router_dir, calibration_points(curve), f"dev slice of seed {cfg.seed} ({len(run.dev)} prompts), "
+                     f"{output_dir / 'eval_dev_curve'}")
 
 
 def test_curves(cfg: DictConfig, run, test: list[dict[str, Any]], output_dir: Path, label: str) -> dict[str, Any]:
@@ -220,10 +238,15 @@ def check_train_config(cfg: DictConfig) -> None:
     for knob in ("lam", "alpha"):
         if knob in cfg.reward:
             require(cfg, f"reward.{knob}", float, lambda v: v >= 0, "a number >= 0")
+    if cfg.get("recipe_name") == "rl_only" and cfg.router.kind != "tiny_encoder":
+        raise ValueError(f"recipe=rl_only (the default) learns the routing in router=tiny_encoder's routing head, which "
+                         f"router={cfg.router.name} has not: add recipe=text_only (its own cold start and RL over the "
+                         "whole LM at one reward.lam) or recipe=teacher")
     sampling = LamSampling.from_config(to_plain(cfg.reward.get("lam_sampling")))
     if sampling is not None and cfg.router.kind != "tiny_encoder":
-        raise ValueError(f"reward.lam_sampling draws a lambda per prompt group, which only a router told lambda can use "
-                         f"(router=tiny_encoder); router={cfg.router.name} is trained for one: set reward.lam_sampling=null")
+        log.warning("router=%s is not told lambda: trained over reward.lam_sampling's draws it learns one policy for "
+                    "their mix (reward.lam_sampling=null trains it for reward.lam; router=tiny_encoder reads lambda)",
+                    cfg.router.name)
     if sampling is not None and cfg.reward.name != "xrouter":
         raise ValueError(f"reward.lam_sampling needs reward=xrouter (its lam is what is drawn), not "
                          f"reward={cfg.reward.get('name')}, which has none: router=tiny_encoder draws lambda by default; "

@@ -33,7 +33,7 @@ WORLD = 2
 LR = 0.01
 # grad_clip off: clipping (like Adam's first step) is blind to a gradient's scale, and the test
 # compares gradients too
-OVERRIDES = ["router=tiny", "algo=dapo",  # the text-only router (scripted turns); plain DAPO: no reference model
+OVERRIDES = ["router=tiny", "recipe=text_only", "algo=dapo",  # the text-only router (scripted turns); plain DAPO: no reference model
              f"rollout.group_size={GROUP}", "rollout.micro_batch_size=3", "algo.dynamic_sampling=true",
              "algo.max_refill=0",
              f"algo.lr={LR}", "algo.warmup_steps=1", "algo.grad_clip=1.0e9"]

@@ -41,7 +41,7 @@ def test_router_before_rl_writes_the_run_files(prompted):
 def test_router_before_rl_is_the_untrained_router_train_builds(prompted):
     _, summary = prompted
     # the recipe xrouter.train runs with evaluate's default router (router=tiny)
-    run = build_run(compose("train", ["router=tiny", "output_dir=x"]))
+    run = build_run(compose("train", ["router=tiny", "recipe=text_only", "output_dir=x"]))
     assert summary["router_path"] == run.settings.initial_router
     run.close()
 
@@ -56,7 +56,7 @@ def saved_router(prompted, run: Path) -> Path:
 
 def test_trained_router_runs_with_its_settings_file(prompted, tmp_path):
     router_dir = saved_router(prompted, tmp_path / "train_run")
-    trained = compose("train", ["router=tiny", "reward.lam=3", "env.max_turns=2", "output_dir=x"])
+    trained = compose("train", ["router=tiny", "recipe=text_only", "reward.lam=3", "env.max_turns=2", "output_dir=x"])
     RouterSettings.from_config(OmegaConf.to_container(trained, resolve=True), ["yi-34b-chat"]).save(router_dir)
     out = tmp_path / "eval"
     result = run_evaluate(compose("evaluate", ["policy=router", f"policy.path={router_dir}", *SHORT,
@@ -73,7 +73,7 @@ def test_trained_router_runs_with_its_settings_file(prompted, tmp_path):
 def test_router_directory_of_an_older_run_takes_the_run_config(prompted, tmp_path):
     run = tmp_path / "train_run"
     router_dir = saved_router(prompted, run)
-    (run / "config.yaml").write_text(OmegaConf.to_yaml(compose("train", ["router=tiny", "reward.lam=3", "env.max_turns=2",
+    (run / "config.yaml").write_text(OmegaConf.to_yaml(compose("train", ["router=tiny", "recipe=text_only", "reward.lam=3", "env.max_turns=2",
                                                                          f"output_dir={run}"]), resolve=True))
     result = run_evaluate(compose("evaluate", ["policy=router", f"policy.path={router_dir}", *SHORT,
                                                f"output_dir={tmp_path / 'eval'}"]))

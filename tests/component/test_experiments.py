@@ -116,6 +116,6 @@ def test_vllm_turns_end_at_the_end_of_turn_token():
 def test_rollout_vllm_without_vllm_says_what_to_do(shared_data_dir, tmp_path):
     from xrouter.build import build_run
 
-    cfg = compose("train", ["router=tiny", "rollout=vllm", "data.train_max=50", f"paths.cache_dir={tmp_path}"])
+    cfg = compose("train", ["router=tiny", "recipe=text_only", "rollout=vllm", "data.train_max=50", f"paths.cache_dir={tmp_path}"])
     with pytest.raises(ImportError, match=r'pip install -e "\.\[gpu\]".*rollout=hf'):
         build_run(cfg)

@@ -5,7 +5,9 @@ serve it with a lambda per request; a fixed-lambda router refuses both with a cl
 from __future__ import annotations
 
 import json
+import logging
 import os
+import threading
 
 import httpx
 import pandas as pd
@@ -28,7 +30,7 @@ def train(tmp_path, name: str, overrides: list[str], router: str = "tiny_encoder
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A lambda-conditioned tiny_encoder router (router=tiny_encoder's defaults, debug=fast) and a fixed-lambda one."""
+    """A lambda-conditioned tiny_encoder router (the default recipe, debug=fast) and a fixed-lambda one."""
     base = tmp_path_factory.mktemp("query_router")
     conditioned = train(base, "budgets", ["lam_grid=[0,30]"])
     fixed = train(base, "fixed", ["reward.lam_sampling=null"])
@@ -67,7 +69,7 @@ def test_evaluate_sweeps_one_checkpoint_over_lam_grid_with_each_points_reward(tr
     assert json.loads((tmp_path / "ev" / "sweep.json").read_text())["knob_name"] == "lam"
 
 
-def test_a_fixed_lambda_router_is_swept_nowhere_and_says_why(trained, tmp_path):
+def test_a_fixed_lambda_router_is_swept_nowhere_and_says_why(trained, tmp_path, caplog):
     from xrouter.evaluate import run_evaluate
 
     _, (fixed, _) = trained
@@ -75,8 +77,10 @@ def test_a_fixed_lambda_router_is_swept_nowhere_and_says_why(trained, tmp_path):
     with pytest.raises(ValueError, match="lambda-conditioned"):
         run_evaluate(compose("evaluate", ["policy=router", f"policy.path={fixed / 'router'}", "policy.lam_grid=[0,1]",
                                           "limit=4", f"output_dir={tmp_path / 'ev'}", "progress=false"]))
-    with pytest.raises(ValueError, match="reward.lam_sampling"):
-        train(tmp_path, "tiny", ["reward.lam_sampling={low: 0.1, high: 3}"], router="tiny")
+    # a router not told lambda, trained over sampled lambdas, learns one policy for their mix and is told so
+    with caplog.at_level(logging.WARNING, logger="xrouter.train"):
+        _, result = train(tmp_path, "tiny", ["reward.lam_sampling={low: 0.1, high: 3}", "recipe=text_only"], router="tiny")
+    assert "is not told lambda" in caplog.text and "test_curve" not in result
 
 
 def serve(router_dir, overrides=()):
@@ -100,6 +104,10 @@ def test_serve_takes_lambda_per_request_and_refuses_unknown_fields(trained, rout
         return original(prompts, sampling, conditions=conditions)
 
     inner.generate = recording
+    encoder_threads = []
+    conditioner = service.conditioner
+    service.encoder.fn = lambda examples: encoder_threads.append(threading.current_thread().name) or list(
+        conditioner(examples))
     body = {"model": "xrouter", "messages": [{"role": "user", "content": query}]}
     with serve_in_thread(app) as base_url:
         answers = {}
@@ -111,10 +119,25 @@ def test_serve_takes_lambda_per_request_and_refuses_unknown_fields(trained, rout
         default = httpx.post(f"{base_url}/chat/completions", json=body, timeout=60).json()["xrouter"]
         assert default["limits"]["lam"] == 1.0  # the router's default lambda
         assert seen[0][0, -2:].tolist() == [0.0, 1.0] and seen[1][0, -2:].tolist() == [1.0, 0.0]
-        assert seen[0][0, :-2].tolist() == seen[1][0, :-2].tolist()  # the same query embedding
-        for bad, param in (({"lambda": 1}, "xrouter"), ({"lam": -1}, "xrouter.lam"), ({"lam": "high"}, "xrouter.lam")):
+        assert seen[0][0, :-3].tolist() == seen[1][0, :-3].tolist()  # the same query embedding
+        # above the trained range (issue 28: silently clamped to 30 while limits.lam echoed 1000): a 400, never clamped
+        for bad, param in (({"lambda": 1}, "xrouter"), ({"lam": -1}, "xrouter.lam"), ({"lam": "high"}, "xrouter.lam"),
+                           ({"lam": 31}, "xrouter.lam"), ({"lam": 1e308}, "xrouter.lam"), ({"lam": 10 ** 309}, "xrouter.lam"),
+                           ({"lam": 1, "max_cost_per_query": 1e-3}, "xrouter.max_cost_per_query"),
+                           ({"max_cost_per_query": 0}, "xrouter.max_cost_per_query")):
             reply = httpx.post(f"{base_url}/chat/completions", json={**body, "xrouter": bad}, timeout=60)
             assert reply.status_code == 400 and reply.json()["error"]["param"] == param, reply.text
+        # a target cost per query: the lambda of the router's dev calibration with the largest cost within it
+        calibration = json.loads((out / "router" / "calibration.json").read_text())["points"]
+        target = max(max(p["cost_per_query"] for p in calibration) * 1.01, 1e-6)  # debug=fast may never call
+        reply = httpx.post(f"{base_url}/chat/completions", json={**body, "xrouter": {"max_cost_per_query": target}},
+                           timeout=60)
+        assert reply.status_code == 200, reply.text
+        routing = reply.json()["xrouter"]["routing"]
+        best = max(calibration, key=lambda p: (p["cost_per_query"], p["accuracy"], p["lam"]))
+        assert routing["from"] == "max_cost_per_query" and routing["lam"] == best["lam"] and routing["within_target"]
+        assert routing["expected_cost_per_query"] == best["cost_per_query"]
+        assert all(name.startswith("xrouter-encoder") for name in encoder_threads)  # never the event loop's thread
     service.generator.close()
     app, service = serve(fixed / "router")
     with serve_in_thread(app) as base_url:

@@ -120,7 +120,7 @@ def test_train_evaluate_and_serve_a_router_r1_router(tmp_path, routerbench_trace
     from xrouter.train import run_train
 
     out = tmp_path / "r1"
-    run_train(compose("train", ["router=tiny", "env=router_r1", "reward=router_r1", "debug=fast", f"output_dir={out}",
+    run_train(compose("train", ["router=tiny", "recipe=text_only", "env=router_r1", "reward=router_r1", "debug=fast", f"output_dir={out}",
                                 "compare_baselines=[]", "threads=1"]))
     settings = json.loads((out / "router" / "xrouter.json").read_text())
     assert settings["action_format"] == "router_r1" and settings["reward"]["name"] == "router_r1"

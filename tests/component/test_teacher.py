@@ -73,7 +73,7 @@ def test_oracle_escalation_scripts_a_second_call_only_where_the_first_answer_was
     from xrouter.rl.cold_start import scripted_trajectories
     from xrouter.train import check_train_config, cold_start_teacher
 
-    cfg = compose("train", ["router=tiny_encoder", "env=full", "cold_start.escalation=oracle", "output_dir=unused",
+    cfg = compose("train", ["router=tiny_encoder", "recipe=teacher", "env=full", "cold_start.escalation=oracle", "output_dir=unused",
                             "threads=1"])
     check_train_config(cfg)
     run = build_run(cfg)
@@ -96,7 +96,7 @@ def test_oracle_escalation_scripts_a_second_call_only_where_the_first_answer_was
                                                           "max_turns": 1})(), ("a", "b"))
     finally:
         run.close()
-    for overrides in (["env=simple"], ["env=full", "router=tiny"]):
+    for overrides in (["env=simple"], ["env=full", "router=tiny", "recipe=text_only"]):
         bad = compose("train", ["router=tiny_encoder", "cold_start.escalation=oracle", *overrides])
         with pytest.raises(ValueError, match="needs env=full and cold_start.weighting=teacher"):
             check_train_config(bad)

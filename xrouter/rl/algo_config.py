@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
 AGGREGATIONS = ("token-mean", "seq-mean-token-mean")
-UPDATES = ("sequence", "decision")
+UPDATES = ("sequence", "decision", "auto")
 
 
 class AlgoConfigError(ValueError):
@@ -39,7 +39,8 @@ class AlgoConfig:
     grad_clip: float = 1.0             # max global gradient norm
     shard_optimizer_state: bool = False  # ZeRO-1 AdamW state sharding under trainer=ddp
     # sequence: every router token through the LM (and its routing head); decision: the routing head alone on
-    # the call token, the LM frozen (xrouter/rl/decision.py: simple-mode routers with a decision head)
+    # the call token, the LM frozen (xrouter/rl/decision.py: simple-mode routers with a decision head);
+    # auto: decision for a simple-mode router with a routing head, else sequence
     update: str = "sequence"
 
     @classmethod

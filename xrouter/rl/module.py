@@ -43,9 +43,13 @@ class RouterRLModule(L.LightningModule):
         self.refill = refill
         self.automatic_optimization = False
         self.ref_model = None
-        if self.algo.update == "decision" and getattr(model, "decision_head", None) is None:
+        has_head = getattr(model, "decision_head", None) is not None
+        if self.algo.update == "decision" and not has_head:
             raise ValueError("algo.update=decision trains the routing head alone: it needs a router with one "
-                             "(router=tiny_encoder with router.decision_head); use algo.update=sequence")
+                             "(router=tiny_encoder with router.decision_head); use algo.update=sequence or auto")
+        one_call = getattr(loop.env, "mode", "simple") == "simple"  # a full-mode episode decides more than one call
+        self.update_kind = ("decision" if self.algo.update == "decision" or (self.algo.update == "auto" and has_head
+                                                                            and one_call) else "sequence")
         if self.algo.kl_beta > 0:
             self.ref_model = copy.deepcopy(model).eval().requires_grad_(False)
         self._val_episodes: list = []
@@ -145,7 +149,7 @@ class RouterRLModule(L.LightningModule):
             self.log_dict(metrics, on_step=True, prog_bar=False, batch_size=len(examples))
             return
         update_started = time.perf_counter()
-        metrics.update(decision_update(self, batch) if self.algo.update == "decision" else sequence_update(self, batch))
+        metrics.update(decision_update(self, batch) if self.update_kind == "decision" else sequence_update(self, batch))
         update_s = time.perf_counter() - update_started
         total_s = time.perf_counter() - started
         metrics.update({"perf/update_s": update_s, "perf/step_s": total_s,
