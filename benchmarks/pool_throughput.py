@@ -41,13 +41,13 @@ def compose_pool_config():
 def build_replay_pool() -> tuple[ModelPool, list[tuple[str, str, str]]]:
     """The RouterBench replay pool and every recorded (pool model, prompt_id, prompt)."""
     from xrouter.build import build_pool
-    from xrouter.data.datasets import load_pool_traces
-    from xrouter.config import data_dir_of
+    from xrouter.data.datasets import pool_traces
+    from xrouter.config import data_dir_of, to_plain
 
     cfg = compose_pool_config()
     data_dir, cache_dir = data_dir_of(cfg), Path(cfg.paths.cache_dir)
     pool = build_pool(cfg.pool, data_dir, cache_dir=cache_dir)
-    traces = load_pool_traces(str(cfg.pool.traces), data_dir, cache_dir)
+    traces = pool_traces(to_plain(cfg.pool), data_dir, cache_dir)
     by_trace_model = {str(spec.get("trace_model", name)): name for name, spec in cfg.pool.models.items()}
     rows = traces[traces["model"].isin(list(by_trace_model))]
     calls = [(by_trace_model[m], pid, prompt) for m, pid, prompt in rows[["model", "prompt_id", "prompt"]].itertuples(

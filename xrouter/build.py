@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from xrouter import CONF_DIR
 from xrouter.config import data_dir_of, to_plain
-from xrouter.data.datasets import load_pool_traces
+from xrouter.data.datasets import pool_traces
 from xrouter.pool.ledger import CostLedger
 from xrouter.pool.pool import ModelCard, ModelPool
 from xrouter.pool.pricing import Price, PriceTable
@@ -68,7 +68,7 @@ def build_pool(pool_cfg: Mapping[str, Any] | DictConfig, data_dir: Path, cache_d
     if "replay" in kinds:
         if not pool_cfg.get("traces") or pool_cfg.get("traces") == "???":
             raise ValueError("a replay pool needs recorded answers: set pool.traces=<dataset name or trace file>")
-        traces = load_pool_traces(str(pool_cfg["traces"]), data_dir, cache_dir)
+        traces = pool_traces(pool_cfg, data_dir, cache_dir)
     specs = model_specs(pool_cfg, traces)
     entries = pricing_entries(pool_cfg)
     if pool_cfg.get("price_from_traces") and traces is not None:
@@ -193,7 +193,7 @@ def build_env(pool: ModelPool, settings: RouterSettings, reward_cfg: Mapping[str
                      max_tool_result_chars=prompt.get("max_tool_result_chars", TOOL_RESULT_CHARS),
                      call_max_tokens=settings.call_max_tokens, router_price=router_price,
                      system_prompt_style=prompt.get("system_prompt_style"), query_prefix=query_prefix,
-                     action_format=settings.action_format)
+                     action_format=settings.action_format, tool_result_view=settings.tool_result_view)
 
 
 def build_agent_loop(rollout_cfg: Mapping[str, Any], settings: RouterSettings, model, tokenizer, env,

@@ -93,7 +93,7 @@ def test_run_files_follow_the_contract(routerbench, shared_data_dir, tmp_path):
 BASELINES = [["policy=single", "policy.model=claude-v2"], ["policy=cheapest"], ["policy=random"],
              ["policy=random", "policy.budget=0.4"], ["policy=oracle"], ["policy=best_fixed_per_task", "policy.lam=0.5"],
              ["policy=knn", "policy.lam=0.3"], ["policy=mlp", "policy.lam=0.3", "policy.epochs=20", "policy.hidden=32"],
-             ["policy=cascade", "policy.threshold=0.7"]]
+             ["policy=cascade", "policy.threshold=0.7"], ["policy=agreement", "policy.budget=1e-3"]]
 
 
 @pytest.mark.parametrize("overrides", BASELINES, ids=lambda o: "-".join(x.split("=")[1] for x in o))

@@ -15,7 +15,16 @@ def crux(gold, response):
     ("[(4, 1), (4, 1)]", '{"reasoning": "r", "answer": "[(4,1),(4,1)]"}', 1),            # whitespace inside a literal
     ("[(4, 1), (4, 1)]", '{"reasoning": "r", "answer": "[[4, 1], [4, 1]]"}', 0),         # lists are not tuples
     ("'abc'", '{"reasoning": "r", "answer": "\\"abc\\""}', 1),                            # either quote
-    ("'abc'", '{"reasoning": "r", "answer": "abc"}', 0),                                  # a bare word is not the string
+    ("'abc'", '{"reasoning": "r", "answer": "abc"}', 1),                                  # a JSON string is the string
+    ("'ff'", '```json\n{\n    "reasoning": "The function returns the hex digits.",\n    "answer": "ff"\n}\n```', 1),
+    ("'     7     '", '{"reasoning": "centred in 11", "answer": "     7     "}', 1),          # its spaces are kept
+    ("'     7     '", '{"reasoning": "centred", "answer": "7"}', 0),                          # ... and count
+    ("'           '", '{"reasoning": "7 spaces", "answer": "       "}', 0),                   # 7 spaces are not 11
+    ("'641524'", '{"reasoning": "digits joined", "answer": "641524"}', 1),                    # number-like string
+    ("641524", '{"reasoning": "an int", "answer": "641524"}', 1),                             # ... or the number
+    ("'True'", '{"reasoning": "str(True)", "answer": "True"}', 1),
+    ("True", '{"reasoning": "bool", "answer": "\'True\'"}', 0),                               # the string is not the bool
+    ("5", '{"reasoning": "r", "answer": "\'5\'"}', 0),                                       # a quoted 5 is not the int
     ("{'a': 1, 'b': [2]}", '```json\n{"reasoning": "r", "answer": "{\'b\': [2], \'a\': 1}"}\n```', 1),
     ("True", '{"answer": "True", "reasoning": "x"}', 1),
     ("'a  b'", '{"reasoning": "r", "answer": "\'a b\'"}', 0),                            # string contents differ

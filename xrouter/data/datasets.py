@@ -175,3 +175,16 @@ def load_pool_traces(traces: str, data_dir: Path, cache_dir: Path | None = None)
         known = sorted(p.stem for p in (CONF_DIR / "dataset").glob("*.yaml"))
         raise FileNotFoundError(f"pool.traces='{traces}' is neither a dataset name ({known}) nor an existing file")
     return load_traces(path)
+
+
+def pool_traces(pool_cfg: Mapping[str, Any], data_dir: Path, cache_dir: Path | None = None) -> pd.DataFrame:
+    """A replay pool's recorded traces (``pool.traces``) with its cost rules applied (``pool.hidden_reasoning``:
+    ``xrouter/data/reasoning_cost.py``): what the pool replays and what every table of it is built from."""
+    from xrouter.data.reasoning_cost import with_hidden_reasoning
+
+    source = pool_cfg.get("traces")
+    if not source or source == "???":
+        raise ValueError(f"pool '{pool_cfg.get('name')}' has no recorded traces: set pool.traces=<dataset name or "
+                         "canonical trace file>")
+    traces = load_pool_traces(str(source), data_dir, default_cache_dir() if cache_dir is None else cache_dir)
+    return with_hidden_reasoning(traces, pool_cfg.get("hidden_reasoning"))

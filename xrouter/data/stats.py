@@ -3,7 +3,8 @@
 The last line printed is one JSON object:
 ``{"n_prompts": N, "models": {m: {"accuracy", "cost_per_query"}}, "oracle": {...}, "best_single": m,
 "n_dropped": D}``.  ``+pool=<name>`` (or ``models=[...]``) restricts the figures to that pool's models
-and drops (and counts) the prompts any of them did not answer.
+and drops (and counts) the prompts any of them did not answer; a pool's ``hidden_reasoning`` rule prices
+its reasoning models' hidden tokens.
 The oracle takes, per prompt, the cheapest model scored correct, else the cheapest model (for
 fractional scores: the highest score, ties to the cheapest).
 """
@@ -20,6 +21,7 @@ from omegaconf import DictConfig
 from xrouter import CONF_DIR
 from xrouter.config import data_dir_of, one_line_errors, to_plain
 from xrouter.data.datasets import load_split
+from xrouter.data.reasoning_cost import with_hidden_reasoning
 from xrouter.data.trace_examples import trace_model_ids
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,8 @@ def run_stats(cfg: DictConfig) -> dict:
         trace_model_ids(to_plain(cfg.pool.models)) if cfg.get("pool") else None)
     traces, dropped = load_split(cfg.dataset, data_dir_of(cfg), split=cfg.split, models=models,
                                  cache_dir=cfg.paths.cache_dir)
+    if cfg.get("pool"):  # the pool's cost rules too (pool.hidden_reasoning: xrouter/data/reasoning_cost.py)
+        traces = with_hidden_reasoning(traces, to_plain(cfg.pool).get("hidden_reasoning"))
     stats = trace_stats(traces)
     stats["n_dropped"] = dropped
     whose = f"every one of the {len(models)} models given" if models else "every model"

@@ -24,6 +24,7 @@ class ToolCallRecord:
     recorded_score: float | None = None
     error: str | None = None
     sub_query: str | None = None   # Router-R1's <search> sub-query (recorded; replayed models answer the query)
+    attempts: int = 1              # HTTP tries, retries included
 
 
 @dataclass

@@ -17,7 +17,8 @@ valid final (Router-R1's format reward).
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable, Sequence
+import time
+from typing import Any, Callable, Mapping, Sequence
 
 from xrouter.env.episode import (ERROR, FINAL_TEXT, SELECT, SIMPLE_CALL, TURN_LIMIT, Episode, ToolCallRecord, Turn)
 from xrouter.pool.base import EndpointError
@@ -30,6 +31,7 @@ from xrouter.router.chat_format import tool_result_content, tool_results_segment
 from xrouter.router.parsing import SELECT_TOOL, ParsedTurn, parse_turn, render_call, render_select
 from xrouter.router.prompts import system_prompt
 from xrouter.router.tools import router_tools
+from xrouter.verify.answer_view import render_answer_view
 
 Scorer = Callable[[dict, str], Any]  # (example, answer_text) -> object with .value and .reason
 RewardFn = Callable[..., RewardComponents]
@@ -37,6 +39,10 @@ RewardFn = Callable[..., RewardComponents]
 
 TOOL_RESULT_CHARS = 2000  # a tool result longer than this reaches the router clipped (router.prompt.max_tool_result_chars)
 ACTION_FORMATS = ("tool_calls", "router_r1")
+# how a called model's answer reaches the router (env.tool_result_view): its head and tail clipped to
+# max_tool_result_chars; the whole text (LLM routers); or the final answer as the benchmark's parser reads
+# it, normalised, with whether it parsed and the response's length (xrouter/verify/answer_view.py)
+TOOL_RESULT_VIEWS = ("clip", "full", "answer")
 
 
 class RouterEnv:
@@ -46,7 +52,7 @@ class RouterEnv:
                  mode: str = "full", tools_in_prompt: str = "full", max_query_chars: int | None = None,
                  max_tool_result_chars: int = TOOL_RESULT_CHARS, call_max_tokens: int | None = None,
                  router_price: Price | None = None, system_prompt_style: str | None = None,
-                 query_prefix: str = "", action_format: str = "tool_calls") -> None:
+                 query_prefix: str = "", action_format: str = "tool_calls", tool_result_view: str = "clip") -> None:
         if mode not in ("full", "simple"):
             raise ValueError(f"env.mode must be 'full' or 'simple', not '{mode}'")
         if action_format not in ACTION_FORMATS:
@@ -54,6 +60,9 @@ class RouterEnv:
         if action_format == "router_r1" and (mode != "full" or max_turns < 2):
             raise ValueError("env.format=router_r1 routes, reads <information> and then answers: it needs env.mode=full "
                              f"and env.max_turns >= 2 (got mode={mode}, max_turns={max_turns}); use env=router_r1")
+        if tool_result_view not in TOOL_RESULT_VIEWS:
+            raise ValueError(f"env.tool_result_view must be one of {list(TOOL_RESULT_VIEWS)}, not '{tool_result_view}'")
+        self.tool_result_view = tool_result_view
         if tools_in_prompt not in ("full", "compact", "none"):
             raise ValueError(f"env.tools_in_prompt must be full, compact or none, not '{tools_in_prompt}'")
         self.pool, self.scorer, self.reward_fn = pool, scorer, reward_fn
@@ -71,20 +80,25 @@ class RouterEnv:
         self._models = set(pool.names)
 
     # ---- the action format -------------------------------------------------------------------
-    def script(self, model: str | Sequence[str], system_prompt: str | None = "") -> list[str]:
-        """The turns of a valid trajectory that answers with ``model`` (the cold start's scripts).  A chain
-        ``(first, second)`` (full mode) calls ``first``, reads its answer, calls ``second`` in the next turn
-        and selects the last: an escalation."""
-        chain = [model] if isinstance(model, str) else list(model)
-        if len(chain) > 1 and (self.action_format != "tool_calls" or self.mode != "full"
-                               or len(chain) > self.max_turns - 1):
-            raise ValueError(f"a scripted escalation {chain} needs env.mode=full with the tool-call format and "
-                             f"env.max_turns >= {len(chain) + 1} (one turn per call, one to select); got "
-                             f"mode={self.mode}, format={self.action_format}, max_turns={self.max_turns}")
+    def script(self, plan: str | Sequence[str | Sequence[str]] | Mapping[str, Any], system_prompt: str | None = ""
+               ) -> list[str]:
+        """The turns of a valid trajectory (the cold start's scripts).  ``plan`` is a model (call it; full mode:
+        then select it), a sequence of turns, each a model or a tuple of models called in parallel in that turn
+        (full mode: then select the last turn's last model; ``(first, second)`` is an escalation), or
+        ``{"turns": [...], "select": model}`` to select another call's answer (an agreement)."""
+        select = None
+        if isinstance(plan, Mapping):
+            plan, select = plan["turns"], plan.get("select")
+        turns = [(plan,)] if isinstance(plan, str) else [(t,) if isinstance(t, str) else tuple(t) for t in plan]
+        several = len(turns) > 1 or any(len(t) > 1 for t in turns)
+        if several and (self.action_format != "tool_calls" or self.mode != "full" or len(turns) > self.max_turns - 1):
+            raise ValueError(f"a scripted trajectory of several calls {turns} needs env.mode=full with the tool-call "
+                             f"format and env.max_turns >= {len(turns) + 1} (one turn per call turn, one to select); "
+                             f"got mode={self.mode}, format={self.action_format}, max_turns={self.max_turns}")
         if self.action_format == "router_r1":
-            return r1_format.scripted_turns(chain[0])
-        calls = [render_call(m, system_prompt) for m in chain]
-        return calls + ([render_select(chain[-1])] if self.mode == "full" else [])
+            return r1_format.scripted_turns(turns[0][0])
+        texts = ["\n".join(render_call(m, system_prompt) for m in turn) for turn in turns]
+        return texts + ([render_select(select or turns[-1][-1])] if self.mode == "full" else [])
 
     def results_segment(self, contents: Sequence[str]) -> str:
         """The text appended after a turn that goes on: the tool results (or Router-R1's information)."""
@@ -193,10 +207,10 @@ class RouterEnv:
                 results.append(None)
                 continue
             if self.action_format == "router_r1":
-                results.append([f"{c.model}: {self._clip(c.text) if c.error is None else f'error: {c.error}'}"
+                results.append([f"{c.model}: {self._view(episode, c.text) if c.error is None else f'error: {c.error}'}"
                                 for c in turn.calls] + messages)
                 continue
-            contents = [tool_result_content(c.call_name, self._clip(c.text) if c.error is None else f"error: {c.error}")
+            contents = [tool_result_content(c.call_name, self._view(episode, c.text) if c.error is None else f"error: {c.error}")
                         for c in turn.calls] + [tool_result_content("error", m) for m in messages]
             if not contents:  # empty turn: nudge, it costs a turn
                 contents = [tool_result_content("error", "reply with a final answer or a tool call")]
@@ -230,17 +244,31 @@ class RouterEnv:
     async def _run_call(self, episode: Episode, record: ToolCallRecord) -> None:
         messages = ([{"role": "system", "content": record.system_prompt}] if record.system_prompt else [])
         messages.append({"role": "user", "content": str(episode.example["prompt"])})
+        started = time.perf_counter()
         try:
             # the served router's examples carry pool_prompt_id=None: replay then matches the query text
             prompt_id = episode.example.get("pool_prompt_id", episode.prompt_id)
             completion = await self.pool.call(record.model, messages, record.temperature, self.call_max_tokens,
                                               prompt_id=prompt_id, episode_id=episode.episode_id)
-        except (EndpointError, UnknownModelError) as error:
+        except EndpointError as error:  # its retries took time too: say how long and how many tries
+            record.error, record.attempts = str(error), error.attempts
+            record.latency_s = error.latency_s or time.perf_counter() - started
+            return
+        except UnknownModelError as error:
             record.error = str(error)
             return
         record.text, record.cost_usd, record.latency_s = completion.text, completion.cost_usd, completion.latency_s
+        record.attempts = completion.attempts
         record.input_tokens, record.output_tokens = completion.input_tokens, completion.output_tokens
         record.recorded_score = completion.recorded_score
+
+    def _view(self, episode: Episode, text: str | None) -> str:
+        """A successful call's answer as the router reads it (``tool_result_view``)."""
+        if self.tool_result_view == "answer":
+            return render_answer_view(episode.example.get("verifier"), text, episode.example)
+        if self.tool_result_view == "full":
+            return text or ""
+        return self._clip(text)
 
     def _clip(self, text: str | None) -> str:
         text = text or ""

@@ -50,7 +50,7 @@ class EnvEngine:
         self.policy, self.system_prompt, self.prefix = policy, system_prompt, episode_prefix
         multi = policy.max_calls > 1
         self.env = RouterEnv(pool, scorer, reward_fn, mode="full" if multi else "simple",
-                             max_turns=policy.max_calls + 1 if multi else 1, tools_in_prompt="none",
+                             max_turns=policy.call_turns + 1 if multi else 1, tools_in_prompt="none",
                              call_max_tokens=call_max_tokens)
         self._loop = asyncio.new_event_loop()
 
@@ -60,7 +60,7 @@ class EnvEngine:
 
     def run(self, examples: Sequence[Mapping[str, Any]], rows: Sequence[int]) -> list[dict[str, Any]]:
         episodes = [self.env.reset(examples[i], episode_id_of(self.prefix, examples[i])) for i in rows]
-        texts = [render_call(m, self.system_prompt) for m in self.policy.first(rows)]
+        texts = [self._turn(m) for m in self.policy.first(rows)]
         active = list(range(len(episodes)))
         while active:
             self._loop.run_until_complete(self.env.step([episodes[k] for k in active], [texts[k] for k in active]))
@@ -69,18 +69,24 @@ class EnvEngine:
                 break
             histories = [[(c.model, c.text if c.error is None else None) for c in episodes[k].calls] for k in active]
             wanted = self.policy.next([rows[k] for k in active], histories)
-            for k, model in zip(active, wanted):
-                episode = episodes[k]
-                if model is not None and len(episode.calls) < self.policy.max_calls:
-                    texts[k] = render_call(model, self.system_prompt)
-                    continue
-                answered = [c for c in episode.calls if c.error is None]
-                if answered:
-                    texts[k] = render_select(answered[-1].model)
+            stopping = []
+            for k, model, history in zip(active, wanted, histories):
+                if model is not None and len(episodes[k].turns) < self.policy.call_turns:
+                    texts[k] = self._turn(model)
+                elif any(text is not None for _, text in history):
+                    stopping.append((k, history))
                 else:
-                    self.env.force_end(episode, "error")
+                    self.env.force_end(episodes[k], "error")
+            if stopping:
+                chosen = self.policy.select([rows[k] for k, _ in stopping], [h for _, h in stopping])
+                for (k, _), model in zip(stopping, chosen):
+                    texts[k] = render_select(model)
             active = [k for k in active if not episodes[k].done]
         return [episode_row(e) for e in episodes]
+
+    def _turn(self, models: str | tuple[str, ...]) -> str:
+        """The router turn that calls ``models`` (several: in parallel, one ``<tool_call>`` block each)."""
+        return "\n".join(render_call(m, self.system_prompt) for m in ((models,) if isinstance(models, str) else models))
 
 
 class ReplayEngine:
@@ -108,40 +114,51 @@ class ReplayEngine:
 
     def run(self, examples: Sequence[Mapping[str, Any]], rows: Sequence[int]) -> list[dict[str, Any]]:
         multi = self.policy.max_calls > 1
-        models = self.policy.first(rows)
         ids = [episode_id_of(self.prefix, examples[i]) for i in rows]
-        calls = [[(m, self._call(m, examples[i], eid))] for m, i, eid in zip(models, rows, ids)]
+        turns = [[self._calls(m, examples[i], eid)] for m, i, eid in zip(self.policy.first(rows), rows, ids)]
+        selected = [made[0][-1][0] for made in turns]
         if multi:
             active = list(range(len(rows)))
             while active:
-                histories = [[(m, c.text) for m, c in calls[k]] for k in active]
+                histories = [[(m, c.text) for turn in turns[k] for m, c in turn] for k in active]
                 wanted = self.policy.next([rows[k] for k in active], histories)
-                still = []
-                for k, model in zip(active, wanted):
-                    if model is not None and len(calls[k]) < self.policy.max_calls:
-                        calls[k].append((model, self._call(model, examples[rows[k]], ids[k])))
+                still, stopping = [], []
+                for k, model, history in zip(active, wanted, histories):
+                    if model is not None and len(turns[k]) < self.policy.call_turns:
+                        turns[k].append(self._calls(model, examples[rows[k]], ids[k]))
                         still.append(k)
+                    else:
+                        stopping.append((k, history))
+                if stopping:
+                    chosen = self.policy.select([rows[k] for k, _ in stopping], [h for _, h in stopping])
+                    for (k, _), model in zip(stopping, chosen):
+                        selected[k] = model
                 active = still
         out = []
         reward_fn = self.reward_fn
-        for i, eid, made in zip(rows, ids, calls):
+        for i, eid, made, pick in zip(rows, ids, turns, selected):
             example = examples[i]
-            last_model, last = made[-1]
-            tool_cost = sum(c.cost_usd for _, c in made)
-            score = float(last.recorded_score)
+            calls = [call for turn in made for call in turn]
+            final = next(c for m, c in reversed(calls) if m == pick)
+            tool_cost = sum(c.cost_usd for _, c in calls)
+            score = float(final.recorded_score)
             reward = dict(vars(reward_fn(score, tool_cost, 0.0, valid_final=True)))  # = .as_dict(), without deepcopy
-            names = [m for m, _ in made]
+            names = [m for m, _ in calls]
             row = {
                 "episode_id": eid, "prompt_id": str(example["prompt_id"]), "benchmark": example.get("benchmark"),
-                "termination": SELECT if multi else SIMPLE_CALL, "final_source": f"call_{last_model}",
-                "final_answer": last.text, "score": score, "score_reason": RECORDED_REASON,
+                "termination": SELECT if multi else SIMPLE_CALL, "final_source": f"call_{pick}",
+                "final_answer": final.text, "score": score, "score_reason": RECORDED_REASON,
                 "tool_cost_usd": tool_cost, "router_cost_usd": 0.0, "turns": len(made) + 1 if multi else 1,
-                "n_calls": len(made), "models_called": names, "n_malformed": 0,
+                "n_calls": len(calls), "models_called": names, "n_malformed": 0,
                 "strategy": "single" if len(set(names)) == 1 else "multi",
                 **{f"reward_{k}": v for k, v in reward.items()},
-                "latency_s": sum(c.latency_s for _, c in made),
-                "actions": [f"call_{m}" for m in names] + ([f"select_response(call_{last_model})"] if multi else []),
-                "call_costs_usd": [c.cost_usd for _, c in made],
+                "latency_s": sum(max(c.latency_s for _, c in turn) for turn in made),
+                "actions": [f"call_{m}" for m in names] + ([f"select_response(call_{pick})"] if multi else []),
+                "call_costs_usd": [c.cost_usd for _, c in calls],
             }
             out.append(row)
         return out
+
+    def _calls(self, models: str | tuple[str, ...], example: Mapping[str, Any], episode_id: str) -> list[tuple[str, Any]]:
+        """One turn: each of ``models`` called (a tuple: in parallel, in the env's order)."""
+        return [(m, self._call(m, example, episode_id)) for m in ((models,) if isinstance(models, str) else models)]

@@ -64,14 +64,13 @@ def print_comparison(summary: dict[str, Any], cfg, data_dir: Path, cache_dir: Pa
           f"direct {summary['direct_answer_rate']:.2f}  (n={summary['n']})")
     if cfg.pool.get("kind") != "replay":
         return
-    from xrouter.data.datasets import load_pool_traces
-    from xrouter.data.datasets import select_split
+    from xrouter.data.datasets import pool_traces, select_split
     from xrouter.data.stats import format_table, trace_stats
     from xrouter.config import to_plain
     from xrouter.data.trace_examples import trace_model_ids
     from xrouter.data.traces import complete_prompts
 
     models = trace_model_ids(to_plain(cfg.pool.get("models"))) or None  # the pool's models, not every traced one
-    traces, _ = complete_prompts(select_split(load_pool_traces(str(cfg.pool.traces), data_dir, cache_dir), split), models)
+    traces, _ = complete_prompts(select_split(pool_traces(to_plain(cfg.pool), data_dir, cache_dir), split), models)
     print(format_table(trace_stats(traces)))
     print(f"{name + ' (this run)':40s} {summary['accuracy']:9.4f} {summary['cost_per_query']:11.4e}")

@@ -64,10 +64,10 @@ def full_table_cost(pool_cfg: Mapping[str, Any], prompt_ids: Sequence[str], data
     Reads the traces' costs only, never their scores: it is accounting, not something a router learns from."""
     if pool_cfg.get("kind") != "replay" or not prompt_ids:
         return None
-    from xrouter.data.datasets import load_pool_traces
+    from xrouter.data.datasets import pool_traces
     from xrouter.policies.table import pool_trace_models
 
-    traces = load_pool_traces(str(pool_cfg["traces"]), data_dir, cache_dir)[["prompt_id", "model", "cost_usd"]]
+    traces = pool_traces(pool_cfg, data_dir, cache_dir)[["prompt_id", "model", "cost_usd"]]
     models = set(pool_trace_models(pool_cfg, traces).values())
     rows = traces[traces["model"].isin(models) & traces["prompt_id"].isin(set(map(str, prompt_ids)))]
     return float(rows["cost_usd"].sum())

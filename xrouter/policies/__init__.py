@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from xrouter.policies.agreement import Agreement
 from xrouter.policies.barp import BaRP
 from xrouter.policies.base import LearnedPolicy, Policy, PolicyContext
 from xrouter.policies.cascade import Cascade, Threshold
@@ -19,7 +20,7 @@ from xrouter.policies.simple import BestFixedPerTask, Cheapest, Oracle, Random, 
 BASELINES: dict[str, type[Policy]] = {
     "single": Single, "random": Random, "cheapest": Cheapest, "oracle": Oracle,
     "best_fixed_per_task": BestFixedPerTask, "knn": KNN, "mlp": MLP, "cascade": Cascade, "threshold": Threshold,
-    "barp": BaRP, "cscr": CSCR,
+    "barp": BaRP, "cscr": CSCR, "agreement": Agreement,
 }
 ROUTER_POLICIES = ("router", "router_prompted")
 

@@ -1,9 +1,10 @@
 """The baseline policy interface: which pool model(s) to call for each query.
 
 A baseline episode is a sequence of pool calls; the last call's answer is the final answer.  A
-policy is asked ``first(rows)`` (the model to call first, for many queries at once) and, when
-``max_calls > 1``, ``next(rows, histories)`` (the next model, or None to stop, given the calls
-so far as ``(model, answer text)``).  Everything a policy learns or predicts that does not depend
+policy is asked ``first(rows)`` (the model to call first, for many queries at once; a tuple of models is
+called in parallel in one turn) and, when ``max_calls > 1``, ``next(rows, histories)`` (the next turn's
+model(s), or None to stop, given the calls so far as ``(model, answer text)``) and, once it stops,
+``select(rows, histories)`` (whose answer is final: by default the last call that answered).  Everything a policy learns or predicts that does not depend
 on its knob is computed once in ``prepare(examples)`` for the whole evaluated split, so a resumed
 run or a knob sweep takes exactly the same decisions.
 
@@ -63,6 +64,7 @@ class Policy:
     name = "policy"
     knob_name: str | None = None
     max_calls = 1
+    max_call_turns: int | None = None  # turns of calls (None: one call per turn, max_calls of them)
     needs_recorded_outcomes = False  # True: uses the evaluated prompts' recorded scores (oracle)
 
     def __init__(self, cfg: Mapping[str, Any], ctx: PolicyContext) -> None:
@@ -91,11 +93,22 @@ class Policy:
         """Knob-independent work for the whole evaluated split (fit, predict)."""
         self.examples = [dict(e) for e in examples]
 
-    def first(self, rows: Sequence[int]) -> list[str]:
+    @property
+    def call_turns(self) -> int:
+        return self.max_call_turns or self.max_calls
+
+    def first(self, rows: Sequence[int]) -> list[str | tuple[str, ...]]:
+        """The model to call first for each row (a tuple: several models called in parallel in one turn)."""
         raise NotImplementedError
 
-    def next(self, rows: Sequence[int], histories: Sequence[Sequence[tuple[str, str | None]]]) -> list[str | None]:
+    def next(self, rows: Sequence[int], histories: Sequence[Sequence[tuple[str, str | None]]]
+             ) -> list[str | tuple[str, ...] | None]:
+        """The next turn's model(s) given the calls so far (``(model, answer text or None)``), or None to stop."""
         return [None] * len(rows)
+
+    def select(self, rows: Sequence[int], histories: Sequence[Sequence[tuple[str, str | None]]]) -> list[str]:
+        """Whose answer is final when a policy of several calls stops (default: the last call that answered)."""
+        return [next((m for m, text in reversed(h) if text is not None), h[-1][0]) for h in histories]
 
     def _check_model(self, model: str) -> str:
         if model not in self.ctx.pool_names:

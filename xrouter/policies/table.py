@@ -103,10 +103,11 @@ def recorded_table(pool_cfg: Mapping[str, Any], prompt_ids: list[str], data_dir:
 def load_traces_for(pool_cfg: Mapping[str, Any], source: str | None, data_dir: Path,
                     cache_dir: Path | None) -> pd.DataFrame:
     """Recorded traces to learn from: ``source`` (a dataset name or trace file), else the pool's own."""
-    from xrouter.data.datasets import load_pool_traces
+    from xrouter.data.datasets import load_pool_traces, pool_traces
 
-    source = source or pool_cfg.get("traces")
-    if not source or source == "???":
+    if source:  # a policy's own traces (another recording of the same models)
+        return load_pool_traces(str(source), data_dir, cache_dir)
+    if not pool_cfg.get("traces") or pool_cfg.get("traces") == "???":
         raise ValueError(f"pool '{pool_cfg.get('name')}' has no recorded traces: learned and oracle baselines "
                          "need them; set policy.traces=<dataset name or canonical trace file>")
-    return load_pool_traces(str(source), data_dir, cache_dir)
+    return pool_traces(pool_cfg, data_dir, cache_dir)

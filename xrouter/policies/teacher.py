@@ -30,7 +30,8 @@ ESCALATIONS = (None, "oracle")
 
 
 def fit_teacher(policy_cfg: Mapping[str, Any], ctx: PolicyContext, train: Sequence[Mapping[str, Any]],
-                exclude_ids: set[str], default_lam: float, escalation: str | None = None) -> Teacher:
+                exclude_ids: set[str], default_lam: float, escalation: str | None = None,
+                reward_cfg: Mapping[str, Any] | None = None) -> Teacher:
     """Fit ``policy_cfg`` (a utility router with knob ``lam``) on the training table minus ``exclude_ids``
     (the dev slice) and return its choice function over ``train``'s examples (``escalation="oracle"``:
     a chain where the first choice was wrong and the lambda-0 choice right, module docstring)."""
@@ -38,14 +39,16 @@ def fit_teacher(policy_cfg: Mapping[str, Any], ctx: PolicyContext, train: Sequen
 
     if escalation not in ESCALATIONS:
         raise ValueError(f"cold_start.escalation must be null or oracle, not {escalation!r}")
-    if policy_cfg.get("name") not in ("knn", "mlp"):
-        raise ValueError(f"cold_start.teacher must be knn or mlp (a policy that routes by lambda), not "
-                         f"{policy_cfg.get('name')!r}")
+    if policy_cfg.get("name") not in ("knn", "mlp", "agreement"):
+        raise ValueError(f"cold_start.teacher must be knn or mlp (a policy that routes by lambda) or agreement "
+                         f"(full mode), not {policy_cfg.get('name')!r}")
     table = ctx.fit_table("train")
     fit = table.subset(np.flatnonzero([p not in exclude_ids for p in table.prompt_ids]))
     ctx = dataclasses.replace(ctx, fit_table=lambda split: fit, splits_available=lambda: ["train"])
     policy = build_policy(dict(policy_cfg), ctx)
     policy.prepare(train)
+    if policy.name == "agreement":
+        return agreement_teacher(policy, default_lam, reward_cfg or {})
     row_of = {str(e["prompt_id"]): i for i, e in enumerate(train)}
     score_row = {p: i for i, p in enumerate(table.prompt_ids.tolist())}
     column = {m: j for j, m in enumerate(table.models)}
@@ -73,4 +76,24 @@ def fit_teacher(policy_cfg: Mapping[str, Any], ctx: PolicyContext, train: Sequen
         return out
 
     choose.label = policy.label  # type: ignore[attr-defined]
+    return choose
+
+
+def agreement_teacher(policy: Any, default_lam: float, reward_cfg: Mapping[str, Any]) -> Teacher:
+    """``cold_start.teacher=agreement`` (full mode): for each prompt, at its lambda, the script of the agreement
+    candidate with the highest mean reward on the fit split (``reward_cfg``: the run's xrouter reward): its
+    cheap group in parallel, then the agreeing answer selected or the escalation called, as the prompt's
+    recorded answers decide (``Agreement.plan_for``)."""
+    K, cap, unit = float(reward_cfg.get("K", 1.0)), float(reward_cfg.get("cap", 0.8)), float(reward_cfg.get("cost_unit_usd", 1.0))
+    best: dict[float, Any] = {}
+
+    def at(lam: float) -> Any:
+        if lam not in best:
+            best[lam] = policy.best_for_reward(lambda score, cost: score * (K - np.minimum(lam * cost / unit, cap)))
+        return best[lam]
+
+    def choose(examples: Sequence[Mapping[str, Any]]) -> list[Any]:
+        return [policy.plan_for(at(round(float(e.get("lam", default_lam)), 4)), str(e["prompt_id"])) for e in examples]
+
+    choose.label = "agreement (best fit-split reward per lambda)"  # type: ignore[attr-defined]
     return choose

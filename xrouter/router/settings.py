@@ -53,6 +53,7 @@ class RouterSettings:
     version: int = SETTINGS_VERSION
     conditioning: dict[str, Any] | None = None  # a prefix router's ConditioningSpec (router/conditioning.py)
     action_format: str = "tool_calls"          # tool_calls | router_r1 (env.format)
+    tool_result_view: str = "clip"             # clip | full | answer (env.tool_result_view)
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], pool_models: Sequence[str] | None = None,
@@ -68,7 +69,8 @@ class RouterSettings:
                    max_new_tokens=int(rollout["max_new_tokens"]), eos_token=str(rollout.get("eos_token", "<|im_end|>")),
                    max_seq_len=int(rollout["max_seq_len"]), reward=plain("reward"),
                    pool_models=sorted(pool_models) if pool_models else None, router_name=router.get("name"),
-                   source=source, action_format=str(env.get("format", "tool_calls")))
+                   source=source, action_format=str(env.get("format", "tool_calls")),
+                   tool_result_view=str(env.get("tool_result_view", "clip")))
 
     @property
     def knob(self) -> dict[str, float]:

@@ -8,6 +8,13 @@ block, else from the last ``answer is X`` / ``Answer: X`` line, else the whole r
 ``"a"`` written with either quote is ``'a'``; ``1 == 1.0 == True`` as in Python); when either is not
 a literal, iff their texts are equal after collapsing whitespace (surrounding backquotes and a code
 fence dropped).
+
+A JSON ``answer`` string is also the string it holds: ``"answer": "ff"`` is the gold ``'ff'`` and
+``"answer": "     7     "`` is ``'     7     '`` (its spaces kept), as ZeroEval's own scorer
+(``crux_eval.py``) quotes a bare string before comparing.  Where the two differ we keep the literal
+reading: a number-like or ``True``-like JSON string (``"641524"``, ``"True"``) equals the gold *string*
+``'641524'`` / ``'True'`` (it is that string; ZeroEval leaves it unquoted and scores it 0), and a JSON list
+is compared as a Python value (``[1, 2]`` is not the gold tuple ``(1, 2)``, as in ZeroEval).
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import re
 from typing import Any, Mapping
 
 from xrouter.verify.base import Score, require_gold
-from xrouter.verify.json_answer import extract_json_answer
+from xrouter.verify.json_answer import MISSING_ANSWER, extract_json_answer, json_answer_value
 
 _FENCE = re.compile(r"```[a-zA-Z0-9_+-]*\s*\n?(.*?)```", re.DOTALL)
 _ANSWER_IS = re.compile(r"(?i:answer)\s*(?:is|:)\s*:?\s*(.+)")
@@ -78,6 +85,17 @@ def crux_equal(answer: str, gold: str) -> tuple[bool, str]:
     return _normalised(answer) == _normalised(gold), "text"
 
 
+def json_string_equal(value: Any, gold: str) -> bool:
+    """Whether a JSON ``answer`` value is the gold: a string field that is exactly the gold string's contents
+    (spaces included), or a non-string field (list, number, bool) equal to the gold as a Python value."""
+    gold_value = _literal(gold)
+    if gold_value is _MISSING:
+        return False
+    if isinstance(value, str):
+        return isinstance(gold_value, str) and value == gold_value
+    return value is not None and _equal(value, gold_value)
+
+
 def verify_crux(example: Mapping[str, Any], answer_text: str) -> Score:
     """Registry entry "crux": 1 iff the response's predicted output equals the gold literal."""
     gold = require_gold(example)
@@ -85,4 +103,8 @@ def verify_crux(example: Mapping[str, Any], answer_text: str) -> Score:
     if answer is None:
         return Score(0.0, "no answer found")
     ok, how = crux_equal(answer, gold)
+    if not ok:
+        field = json_answer_value(answer_text)
+        if field is not MISSING_ANSWER and json_string_equal(field, gold):
+            ok, how = True, "json string"
     return Score(1.0 if ok else 0.0, f"{how} {'match' if ok else 'mismatch'}")

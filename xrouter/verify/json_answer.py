@@ -65,21 +65,35 @@ def _as_text(value: Any) -> str | None:
     return str(value)
 
 
-def extract_json_answer(text: str | None) -> str | None:
-    """The response's ``answer`` field as text, or None when it has none (see the module docstring)."""
+_MISSING = object()
+
+
+def json_answer_value(text: str | None) -> Any:
+    """The response's ``answer`` field as decoded, unstripped (a string keeps its spaces; a JSON list stays a
+    list); ``MISSING_ANSWER`` when it has none.  A regex match over broken JSON gives the string it quotes,
+    a bare value its text."""
     if not text:
-        return None
+        return _MISSING
     for span in _objects(text):
         decoded = _decode(span)
         if isinstance(decoded, dict) and "answer" in decoded:
-            return _as_text(decoded["answer"])
+            return decoded["answer"]
     quoted = _QUOTED.search(text)
     if quoted:
         try:
-            return json.loads(f'"{quoted.group(1)}"', strict=False).strip()
+            return json.loads(f'"{quoted.group(1)}"', strict=False)
         except ValueError:
-            return quoted.group(1).strip()
+            return quoted.group(1)
     bare = _BARE.search(text)
-    if bare:
-        return bare.group(1).strip() or None
-    return None
+    if bare and bare.group(1).strip():
+        return bare.group(1).strip()
+    return _MISSING
+
+
+MISSING_ANSWER = _MISSING
+
+
+def extract_json_answer(text: str | None) -> str | None:
+    """The response's ``answer`` field as text, or None when it has none (see the module docstring)."""
+    value = json_answer_value(text)
+    return None if value is _MISSING else _as_text(value)

@@ -96,11 +96,24 @@ def summary_accuracy(path: Path | None, aliases: Mapping[str, str]) -> dict[str,
     return {**by_name, **named}
 
 
+def pricing_file(pricing: str) -> Path:
+    """``pricing``: a price file's path (``.yaml``, or any path with a folder in it), else the name of one in
+    ``conf/pricing/`` (so a user adds a task's prices without editing the package's config folder)."""
+    text = str(pricing)
+    if text.endswith((".yaml", ".yml")) or "/" in text or "\\" in text:
+        path = Path(text).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"ZeroEval pricing={text!r}: no such price file; give a YAML file of "
+                                    "{model: {input_per_mtok, output_per_mtok, source}} or a name in conf/pricing/")
+        return path
+    return CONF_DIR / "pricing" / f"{text}.yaml"
+
+
 def cache_inputs(options: Mapping[str, Any]) -> list[Path]:
     """Files besides the data whose contents the cached traces depend on (``xrouter.data.datasets``)."""
     here = Path(__file__).resolve().parent
     verify = here.parents[1] / "verify"
-    return [CONF_DIR / "pricing" / f"{options.get('pricing', 'zeroeval')}.yaml", here / "zeroeval_rule.py",
+    return [pricing_file(options.get("pricing", "zeroeval")), here / "zeroeval_rule.py",
             here / "zeroeval_scoring.py", verify / "json_answer.py", verify / "crux.py", verify / "numeric.py",
             verify / "math.py", verify / "_math_worker.py"]
 
@@ -161,7 +174,7 @@ def convert(files: Mapping[str, Path], verifiers: Mapping[str, str] | None = Non
 
 
 def _price(traces: pd.DataFrame, pricing: str, encoding: str, hidden: set[str]) -> None:
-    path = CONF_DIR / "pricing" / f"{pricing}.yaml"
+    path = pricing_file(pricing)
     entries = to_plain(OmegaConf.load(path)) if path.exists() else {}
     models = sorted(traces["model"].unique())
     try:
