@@ -1,7 +1,13 @@
 """Load test of the router server on loopback: C concurrent ``openai`` clients, a fixed number of requests.
 
     XROUTER_DATA_DIR=../shared/data .venv/bin/python benchmarks/serve_load.py [--router DIR] [--requests 1280]
-        [--clients 64] [--warmup 128] [--prompts 300] [--max-wait-ms 2] [--max-batch 64] [-- serve overrides ...]
+        [--clients 64] [--warmup 128] [--prompts 300] [--unique] [--max-wait-ms 2] [--max-batch 64]
+        [-- serve overrides ...]
+
+``--unique``: every request (warm-up included) is another recorded prompt, so a ``tiny_encoder`` router
+embeds every query afresh (the issue-28 protocol: ``--router <a tiny_encoder router> --clients 64
+--requests 640 --warmup 64 --unique``).  During the timed load a probe sends ``GET /health`` every 50 ms
+and its p99 is reported (the event loop's responsiveness), with the HTTP statuses of every answer.
 
 Starts ``python -m xrouter.serve router=DIR pool=routerbench`` (the real entry point) in a child
 process on 127.0.0.1 (so client and server each get a core), sends recorded RouterBench test prompts
@@ -70,11 +76,12 @@ def start_server(router: str, port: int, overrides: list[str], log_path: Path) -
     raise RuntimeError(f"the server did not answer /health within 300 s; see {log_path}")
 
 
-async def run_load(base_url: str, prompts: list[str], requests: int, clients: int) -> dict:
+async def run_load(base_url: str, prompts: list[str], requests: int, clients: int, probe_health: bool = False) -> dict:
     import openai
 
-    latencies, timings, errors = [], [], []
+    latencies, timings, errors, statuses, health = [], [], [], {}, []
     counter = iter(range(requests))
+    done = asyncio.Event()
 
     async def worker(client) -> None:
         for i in counter:
@@ -82,17 +89,36 @@ async def run_load(base_url: str, prompts: list[str], requests: int, clients: in
             try:
                 answer = await client.chat.completions.create(
                     model="xrouter", messages=[{"role": "user", "content": prompts[i % len(prompts)]}])
-            except openai.APIError as error:
+            except openai.APIStatusError as error:
+                statuses[error.status_code] = statuses.get(error.status_code, 0) + 1
                 errors.append(f"{type(error).__name__}: {str(error)[:200]}")
                 continue
+            except openai.APIError as error:
+                statuses["transport"] = statuses.get("transport", 0) + 1
+                errors.append(f"{type(error).__name__}: {str(error)[:200]}")
+                continue
+            statuses[200] = statuses.get(200, 0) + 1
             latencies.append(time.perf_counter() - started)
             timings.append(answer.xrouter["timing"])
 
-    async with openai.AsyncOpenAI(base_url=base_url, api_key=KEY, max_retries=0, timeout=120) as client:
+    async def probe() -> None:
+        async with httpx.AsyncClient(timeout=10) as http:
+            while not done.is_set():
+                started = time.perf_counter()
+                await http.get(base_url.removesuffix("/v1") + "/health")
+                health.append(time.perf_counter() - started)
+                await asyncio.sleep(0.05)
+
+    async with openai.AsyncOpenAI(base_url=base_url, api_key=KEY, max_retries=0, timeout=300) as client:
+        prober = asyncio.ensure_future(probe()) if probe_health else None
         started = time.perf_counter()
         await asyncio.gather(*(worker(client) for _ in range(clients)))
         elapsed = time.perf_counter() - started
-    return {"latencies": latencies, "timings": timings, "errors": errors, "elapsed_s": elapsed}
+        done.set()
+        if prober is not None:
+            await prober
+    return {"latencies": latencies, "timings": timings, "errors": errors, "elapsed_s": elapsed,
+            "statuses": statuses, "health": health}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -117,6 +143,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--warmup", type=int, default=128)
     parser.add_argument("--prompts", type=int, default=300)
+    parser.add_argument("--unique", action="store_true",
+                        help="every request another prompt (warm-up first, then the timed ones): no query is embedded twice")
     parser.add_argument("--max-wait-ms", type=float, default=2.0)
     parser.add_argument("--max-batch", type=int, default=64)
     parser.add_argument("overrides", nargs="*", help="more serve config overrides (key=value)")
@@ -129,7 +157,10 @@ def main() -> None:
 
         print("the demo router (cold start only; built once, cached under .cache/) ...", flush=True)
         router = str(cached_demo_router(ROOT / ".cache"))
-    prompts = recorded_prompts(args.prompts)
+    prompts = recorded_prompts(args.warmup + args.requests if args.unique else args.prompts)
+    if args.unique and len(prompts) < args.warmup + args.requests:
+        raise SystemExit(f"--unique needs {args.warmup + args.requests} distinct recorded prompts; the test split has "
+                         f"{len(prompts)}")
     port = free_port()
     log_path = Path(tempfile.mkdtemp(prefix="serve-load-")) / "server.log"
     overrides = [f"batching.max_wait_ms={args.max_wait_ms}", f"batching.max_batch_size={args.max_batch}",
@@ -137,9 +168,10 @@ def main() -> None:
     process = start_server(router, port, overrides, log_path)
     base_url = f"http://127.0.0.1:{port}/v1"
     try:
-        asyncio.run(run_load(base_url, prompts, args.warmup, args.clients))
+        asyncio.run(run_load(base_url, prompts[:args.warmup] if args.unique else prompts, args.warmup, args.clients))
         before, cpu_before = scrape(base_url), cpu_seconds(process.pid)
-        result = asyncio.run(run_load(base_url, prompts, args.requests, args.clients))
+        result = asyncio.run(run_load(base_url, prompts[args.warmup:] if args.unique else prompts, args.requests,
+                                      args.clients, probe_health=True))
         after, cpu_after = scrape(base_url), cpu_seconds(process.pid)
     finally:
         process.terminate()
@@ -171,15 +203,23 @@ def main() -> None:
         "server_cpu_ms_per_request": round((cpu_after - cpu_before) * 1e3 / max(1, len(timings)), 2),
         "router_batches": int(batches), "mean_batch_size": round(rows / batches, 1) if batches else None,
         "turns_per_request": round(rows / max(1, len(timings)), 2),
+        "statuses": {str(k): v for k, v in sorted(result["statuses"].items(), key=lambda kv: str(kv[0]))},
+        "health_p50_ms": round(float(np.percentile(np.array(result["health"]) * 1e3, 50)), 2),
+        "health_p99_ms": round(float(np.percentile(np.array(result["health"]) * 1e3, 99)), 2),
+        "health_probes": len(result["health"]), "unique_queries": bool(args.unique),
     }
+    summary["p99_over_p50"] = round(summary["latency_p99_ms"] / summary["latency_p50_ms"], 2)
     print(f"{summary['req_per_s']} req/s over {summary['ok']} requests from {args.clients} clients; "
           f"latency p50 {summary['latency_p50_ms']} ms, p99 {summary['latency_p99_ms']} ms; errors {summary['errors']}")
     print(f"orchestration overhead (server - body read - router wait - env/pool): p50 {summary['overhead_p50_ms']} ms, "
           f"p99 {summary['overhead_p99_ms']} ms; server CPU {summary['server_cpu_ms_per_request']} ms per request; "
           f"router batches {batches:.0f}, mean size {summary['mean_batch_size']}")
     if summary["encoder_p99_ms"]:
-        print(f"query encoder (tiny_encoder routers; on the event loop, cached by text): p50 "
+        print(f"query encoder (tiny_encoder routers; on its own thread, batched): p50 "
               f"{summary['encoder_p50_ms']} ms, p99 {summary['encoder_p99_ms']} ms")
+    print(f"statuses {summary['statuses']}; GET /health during the load: p50 {summary['health_p50_ms']} ms, p99 "
+          f"{summary['health_p99_ms']} ms over {summary['health_probes']} probes; latency p99 / p50 "
+          f"{summary['p99_over_p50']}")
     for error in result["errors"][:5]:
         print("error:", error)
     print(json.dumps(summary))

@@ -223,12 +223,27 @@ BAD_BODIES = {
                          "metadata.prompt_id"),
     "text part an object": ({"model": "xrouter", "messages": [{"role": "user", "content": [
         {"type": "text", "text": {"a": 1}}]}]}, 400, "messages[0].content"),
+    # issue 28's probe: a number of 10^309 or more overflowed float conversion in the request check (500)
+    "timeout_s 10**309": ({"model": "xrouter", "messages": USER, "xrouter": {"timeout_s": 10 ** 309}}, 400,
+                          "xrouter.timeout_s"),
+    "max_usd 10**309": ({"model": "xrouter", "messages": USER, "xrouter": {"max_usd": 10 ** 309}}, 400,
+                        "xrouter.max_usd"),
+    "max_usd -10**400": ({"model": "xrouter", "messages": USER, "xrouter": {"max_usd": -10 ** 400}}, 400,
+                         "xrouter.max_usd"),
+    "streamed, max_usd 10**309": ({"model": "xrouter", "messages": USER, "stream": True,
+                                   "xrouter": {"max_usd": 10 ** 309}}, 400, "xrouter.max_usd"),
+    "max_cost_per_query of a one-lambda router": ({"model": "xrouter", "messages": USER,
+                                                   "xrouter": {"max_cost_per_query": 0.001}}, 400,
+                                                  "xrouter.max_cost_per_query"),
 }
 RAW_BAD_BODIES = {  # (raw body, param): shapes json.dumps cannot write or that crashed the parser
     "lone surrogate": (b'{"model": "xrouter", "messages": [{"role": "user", "content": "\\ud800"}]}',
                        "messages[0].content"),
     "temperature NaN": (b'{"model": "xrouter", "messages": [{"role": "user", "content": "hi"}], "temperature": NaN}',
                         "temperature"),
+    # issue 28's probe: a lone surrogate in metadata.prompt_id got 502 (the replay pool failed on it), not 400
+    "lone surrogate in prompt_id": (b'{"model": "xrouter", "messages": [{"role": "user", "content": "hi"}], '
+                                    b'"metadata": {"prompt_id": "\\udc80"}}', "metadata.prompt_id"),
     # 9k deep: under this test server's 20 kB body limit (100k deep is refused as too large, 413)
     "9k deep in a field": (b'{"model": "xrouter", "messages": [{"role": "user", "content": "hi"}], "x": '
                            + b"[" * 9_000 + b"]" * 9_000 + b"}", None),

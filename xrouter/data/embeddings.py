@@ -44,6 +44,7 @@ class Embedder:
         self.kind, self.max_tokens, self.dim, self.batch_size, self.threads = kind, max_tokens, dim, batch_size, threads
         self._model = None
         self._memory: dict[str, np.ndarray] = {}
+        self.max_memory: int | None = None  # a long-running server: forget the oldest embeddings beyond this
         self.cache = Path(cache_dir) / "embeddings" / self.key if cache_dir is not None else None
         self._loaded_cache = False
 
@@ -104,7 +105,11 @@ class Embedder:
             self._save(new_keys, vectors)
         if not keys:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        return np.stack([self._memory[k] for k in keys]).astype(np.float32)
+        out = np.stack([self._memory[k] for k in keys]).astype(np.float32)
+        if self.max_memory is not None and len(self._memory) > self.max_memory:
+            for key in list(self._memory)[: len(self._memory) - self.max_memory]:  # the oldest first
+                del self._memory[key]
+        return out
 
     @property
     def dimension(self) -> int:

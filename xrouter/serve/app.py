@@ -1,7 +1,8 @@
 """The FastAPI app of the router server: routes, API-key auth, error bodies, streaming, metrics.
 
 Routes: ``POST /v1/chat/completions`` (OpenAI schema; ``stream=true`` answers with SSE chunks),
-``GET /v1/models`` (both need ``Authorization: Bearer <key>``), ``GET /health`` and ``GET /metrics``
+``GET /v1/models``, ``GET /v1/budget`` (the calling key's spend and limits; all three need
+``Authorization: Bearer <key>``), ``GET /health`` and ``GET /metrics``
 (Prometheus text; open, for probes and scrapers).  Every error is an OpenAI-style JSON body with the
 right 4xx/5xx status; an unexpected exception is logged with its id and answered 500 without a
 stack trace.  API keys are compared in constant time and never logged.
@@ -9,6 +10,7 @@ stack trace.  API keys are compared in constant time and never logged.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import json
@@ -46,6 +48,32 @@ def no_answer_error(served: ServedAnswer) -> RequestError:
     return RequestError(status, message, "timeout_error" if status == 504 else "upstream_error", code=reason)
 
 
+async def until_disconnected(request: Request, answer: Any) -> Any:
+    """``await answer`` unless the client leaves first: then the answer is cancelled (its pending pool calls
+    with it; what they spent is booked, each as one ledger record) and ``ClientDisconnect`` is raised (a 499).
+    The body has been read, so the next ASGI message is the disconnect."""
+    task = asyncio.ensure_future(answer)
+
+    async def gone() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    watcher = asyncio.ensure_future(gone())
+    try:
+        done, _ = await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    finally:
+        watcher.cancel()
+    if task in done:
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    raise ClientDisconnect()
+
+
 class _StreamError(RequestError):
     """An error after the stream started: sent as an SSE ``{"error": ...}`` event (the status is for metrics)."""
 
@@ -55,25 +83,30 @@ class _StreamError(RequestError):
 
 
 class _Auth:
-    def __init__(self, keys: Iterable[str], required: bool) -> None:
-        self.keys = [k.encode() for k in keys if k]
+    def __init__(self, keys: Iterable[tuple[str, str] | str], required: bool) -> None:
+        from xrouter.serve.budgets import named_key
+
+        self.keys = [(name, key.encode()) for name, key in (named_key(k) for k in keys) if key]
         self.required = required
         if required and not self.keys:
             raise ValueError("auth.required is true but no API key is configured: set the environment variable "
                              "named by auth.api_keys_env (comma-separated keys), or auth.required=false for local "
                              "experiments")
 
-    def check(self, request: Request) -> RequestError | None:
+    def check(self, request: Request) -> tuple[str | None, RequestError | None]:
+        """(the key's name, None) for a valid key (no auth: (None, None)), else (None, the 401)."""
         if not self.required:
-            return None
+            return None, None
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         given = token.strip().encode()
-        valid = scheme.lower() == "bearer" and given and any(hmac.compare_digest(given, key) for key in self.keys)
-        if valid:
-            return None
-        return RequestError(401, "invalid or missing API key: send the header 'Authorization: Bearer <key>' with a "
-                            "key this server was started with", code="invalid_api_key")
+        if scheme.lower() == "bearer" and given:
+            # every key is compared in constant time: the time says neither whether nor which one matched
+            matched = [name for name, key in self.keys if hmac.compare_digest(given, key)]
+            if matched:
+                return matched[0], None
+        return None, RequestError(401, "invalid or missing API key: send the header 'Authorization: Bearer <key>' "
+                                  "with a key this server was started with", code="invalid_api_key")
 
 
 def build_app(service: RouterService, *, model_name: str, api_keys: Iterable[str], limits: Limits,
@@ -115,7 +148,7 @@ def build_app(service: RouterService, *, model_name: str, api_keys: Iterable[str
         metrics.started()
         status, error_type, streaming = 500, "internal_error", False
         try:
-            problem = auth.check(request)
+            key, problem = auth.check(request)
             if problem is not None:
                 status, error_type = 401, "invalid_api_key"
                 return error_response(problem, headers={"WWW-Authenticate": "Bearer"})
@@ -124,12 +157,13 @@ def build_app(service: RouterService, *, model_name: str, api_keys: Iterable[str
             chat = parse_chat_request(raw, models, limits, max_body_bytes)
             request_id = f"chatcmpl-{uuid.uuid4().hex}"
             if chat.stream:  # what is known before the stream starts is a 4xx; the stream records its metrics
-                prepared = service.prepare(request_id, chat.query, chat.limits, chat.pool_prompt_id, body_s)
+                prepared = service.prepare(request_id, chat.query, chat.limits, chat.pool_prompt_id, body_s, key=key)
                 streaming = True
                 return StreamingResponse(stream_answer(chat, request_id, started, body_s, prepared),
                                          media_type="text/event-stream",
                                          headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-            served = await service.answer(request_id, chat.query, chat.limits, chat.pool_prompt_id, body_s)
+            served = await until_disconnected(request, service.answer(request_id, chat.query, chat.limits,
+                                                                      chat.pool_prompt_id, body_s, key=key))
             note_fallback(served)
             server_s = time.perf_counter() - started
             if served.text is None:
@@ -141,7 +175,7 @@ def build_app(service: RouterService, *, model_name: str, api_keys: Iterable[str
             return Response(json.dumps(body, ensure_ascii=False).encode(), media_type=JSON)
         except RequestError as error:
             status, error_type = error.status, error.code or error.type
-            return error_response(error)
+            return error_response(error, headers=error.headers)
         except ClientDisconnect:
             status, error_type = 499, "client_disconnected"
             return Response(status_code=499)
@@ -169,6 +203,7 @@ def build_app(service: RouterService, *, model_name: str, api_keys: Iterable[str
             status, error_type = error.status, error.type
             yield sse(error.body(**error.extra))
         finally:
+            service.release(prepared[0])  # a stream the client left before it began still frees its budget
             metrics.finished(status, time.perf_counter() - started, error_type)
 
     async def stream_events(chat: ChatRequest, request_id: str, started: float, body_s: float, prepared: Any
@@ -177,7 +212,7 @@ def build_app(service: RouterService, *, model_name: str, api_keys: Iterable[str
         yield sse(chunk_body(request_id, chat.model, created, {"role": "assistant", "content": ""}))
         try:
             served = await service.answer(request_id, chat.query, chat.limits, chat.pool_prompt_id, body_s,
-                                          prepared=prepared)
+                                          prepared=prepared, key=prepared[0].key)
         except RequestError as error:
             raise _StreamError(error.status, error.message, error.type, error.param, error.code) from None
         except Exception:
@@ -198,12 +233,25 @@ def build_app(service: RouterService, *, model_name: str, api_keys: Iterable[str
         yield sse("[DONE]")
 
     async def list_models(request: Request) -> Response:
-        problem = auth.check(request)
+        _, problem = auth.check(request)
         if problem is not None:
             return error_response(problem, headers={"WWW-Authenticate": "Bearer"})
         data = [{"id": model_name, "object": "model", "created": 0, "owned_by": "xrouter",
                  "xrouter": {"pool": pool_names or service.env.pool.names, "limits": limits.as_dict()}}]
         return Response(json.dumps({"object": "list", "data": data}).encode(), media_type=JSON)
+
+    async def budget(request: Request) -> Response:
+        """The calling key's spend (persisted across restarts) and its limits."""
+        key, problem = auth.check(request)
+        if problem is not None:
+            return error_response(problem, headers={"WWW-Authenticate": "Bearer"})
+        from xrouter.serve.budgets import ANONYMOUS
+
+        name = key or ANONYMOUS
+        limit = service.budgets.limit_of(name)
+        body = {"key": name, **service.budgets.spent(name), "reserved_usd": service.budgets.reserved[name],
+                "total_limit_usd": limit.total_usd, "daily_limit_usd": limit.daily_usd}
+        return Response(json.dumps(body).encode(), media_type=JSON)
 
     async def health(request: Request) -> Response:
         return Response(json.dumps({"status": "ok", "model": model_name}).encode(), media_type=JSON)
@@ -225,6 +273,7 @@ def build_app(service: RouterService, *, model_name: str, api_keys: Iterable[str
     # Starlette routes (no pydantic body models) keep the hot path short; validation is protocol.py's.
     app.add_route("/v1/chat/completions", chat_completions, methods=["POST"])
     app.add_route("/v1/models", list_models, methods=["GET"])
+    app.add_route("/v1/budget", budget, methods=["GET"])
     app.add_route("/health", health, methods=["GET"])
     app.add_route("/metrics", prometheus, methods=["GET"])
     app.add_exception_handler(StarletteHTTPException, http_error)

@@ -74,3 +74,55 @@ class BatchedGenerator:
         self._executor.shutdown(wait=False, cancel_futures=True)
         if hasattr(self.generator, "close"):  # a ProcessGenerator stops its child
             self.generator.close()
+
+
+class Overloaded(Exception):
+    """More work is waiting than the server accepts (answered 503 with Retry-After)."""
+
+
+class ThreadBatcher:
+    """``await batcher.submit(item)`` -> ``fn(items)[i]``, with everything pending run as one batch on one worker
+    thread (the query encoder of a prefix router: the event loop never runs it).  At most ``max_pending``
+    items wait; beyond that ``submit`` raises ``Overloaded`` at once."""
+
+    def __init__(self, fn: Callable[[list[Any]], Sequence[Any]], max_batch_size: int = 64, max_pending: int = 1024,
+                 name: str = "xrouter-batch") -> None:
+        self.fn, self.max_batch_size, self.max_pending = fn, int(max_batch_size), int(max_pending)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._pending: list[tuple[Any, asyncio.Future]] = []
+        self._collector: asyncio.Task | None = None
+
+    @property
+    def waiting(self) -> int:
+        return len(self._pending)
+
+    async def submit(self, item: Any) -> Any:
+        if len(self._pending) >= self.max_pending:
+            raise Overloaded(f"{len(self._pending)} items are waiting (at most {self.max_pending})")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future = loop.create_future()
+        self._pending.append((item, future))
+        if self._collector is None or self._collector.done():
+            self._collector = loop.create_task(self._collect())
+        return await future
+
+    async def _collect(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._pending:
+            batch = [(item, f) for item, f in self._pending[:self.max_batch_size] if not f.done()]
+            del self._pending[:self.max_batch_size]
+            if not batch:
+                continue
+            try:
+                results = await loop.run_in_executor(self._executor, self.fn, [item for item, _ in batch])
+            except Exception as error:  # noqa: BLE001 - every waiting request gets the error
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            for (_, future), result in zip(batch, results):
+                if not future.done():
+                    future.set_result(result)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)

@@ -108,14 +108,17 @@ class ServerMetrics:
 
 class ServingLedger(CostLedger):
     """A ``CostLedger`` for a long-running server: keeps the last ``keep`` records (not every call
-    ever made) and charges each record to the metrics as it arrives."""
+    ever made) and charges each record to the metrics, and to its API key's budget, as it arrives."""
 
-    def __init__(self, metrics: ServerMetrics, keep: int = 10_000) -> None:
+    def __init__(self, metrics: ServerMetrics, keep: int = 10_000, budgets=None) -> None:
         super().__init__()
         self._records = deque(maxlen=keep)  # type: ignore[assignment]
         self.metrics = metrics
+        self.budgets = budgets  # xrouter/serve/budgets.py: each charge booked (persisted) against its API key
 
     def record(self, record: CallRecord) -> CallRecord:
         super().record(record)
         self.metrics.charge(record)
+        if self.budgets is not None:
+            self.budgets.charge(record)
         return record

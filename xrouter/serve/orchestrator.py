@@ -24,7 +24,9 @@ from xrouter.env.episode import LENGTH_LIMIT, Episode, ToolCallRecord
 from xrouter.env.router_env import RouterEnv
 from xrouter.pool.base import EndpointError
 from xrouter.router.chat_format import render_prompt
-from xrouter.serve.batching import BatchedGenerator
+from xrouter.serve.batching import BatchedGenerator, Overloaded, ThreadBatcher
+from xrouter.serve.budgets import Budgets
+from xrouter.serve.decision_log import DecisionLog
 from xrouter.serve.protocol import Limits, RequestError
 
 TIMEOUT, MAX_USD, MAX_TURNS, ENDPOINT_ERROR, NO_FINAL_ANSWER = (
@@ -61,6 +63,7 @@ class ServedAnswer:
     fallback: dict[str, Any] | None = None
     fallback_call: ToolCallRecord | None = None
     timing: Timing = field(default_factory=Timing)
+    key: str | None = None       # the API key's name (budgets, decision log)
 
     @property
     def calls(self) -> list[ToolCallRecord]:
@@ -80,6 +83,16 @@ class ServedAnswer:
         called = {c.model for c in self.calls if c.error is None and c.text is not None}
         return "direct" if not called else ("single" if len(called) == 1 else "multi")
 
+    def routing(self) -> dict[str, Any]:
+        """The cost weight the router was told and where it came from (with the target's expected cost and accuracy)."""
+        lam = self.episode.example.get("lam")
+        chosen = self.limits.chosen
+        if chosen is not None:
+            return {"lam": lam, "from": "max_cost_per_query", "max_cost_per_query": self.limits.max_cost_per_query,
+                    "expected_cost_per_query": chosen["cost_per_query"], "expected_accuracy": chosen["accuracy"],
+                    "within_target": chosen["within_target"], "calibration": "the router's dev curve"}
+        return {"lam": lam, "from": "request or server default" if lam is not None else "the router (not lambda-conditioned)"}
+
     def usage(self) -> dict[str, int]:
         """OpenAI usage over the router's tokens and every pool call's."""
         prompt = sum(t.router_input_tokens for t in self.episode.turns) + sum(c.input_tokens or 0 for c in self.calls)
@@ -93,7 +106,8 @@ class ServedAnswer:
         turn_of = {id(c): t.index for t in episode.turns for c in t.calls}
         calls = [{"model": c.model, "call_name": c.call_name, "turn": turn_of.get(id(c)),
                   "input_tokens": c.input_tokens, "output_tokens": c.output_tokens, "cost_usd": c.cost_usd,
-                  "latency_s": c.latency_s, "error": c.error if c.error else (None if c.text is not None else "cancelled"),
+                  "latency_s": c.latency_s, "attempts": c.attempts,
+                  "error": c.error if c.error else (None if c.text is not None else "cancelled"),
                   "fallback": c is self.fallback_call} for c in self.calls]
         timing = {"body_ms": self.timing.body_s * 1e3, "encoder_ms": self.timing.encoder_s * 1e3,
                   "router_ms": self.timing.router_s * 1e3, "pool_ms": self.timing.pool_s * 1e3}
@@ -107,6 +121,7 @@ class ServedAnswer:
             "turns": len(episode.turns), "termination": episode.termination, "answer_source": episode.final_source
             if self.fallback is None else self.fallback.get("source"),
             "fallback": self.fallback, "malformed_turns": episode.n_malformed, "limits": self.limits.as_dict(),
+            "routing": self.routing(),
             "router_tokens": {"input": sum(t.router_input_tokens for t in episode.turns),
                               "output": sum(t.router_output_tokens for t in episode.turns)},
             "timing": timing,
@@ -118,7 +133,8 @@ class RouterService:
 
     def __init__(self, env: RouterEnv, generator: BatchedGenerator, tokenizer, *, eos_token_id: int,
                  max_new_tokens: int, max_seq_len: int = 4096, fallback_model: str | None = None,
-                 fallback_timeout_s: float = 30.0, fallback_over_budget: bool = False, conditioner=None) -> None:
+                 fallback_timeout_s: float = 30.0, fallback_over_budget: bool = False, conditioner=None,
+                 budgets: Budgets | None = None, max_in_flight: int = 512, decision_log: str | None = None) -> None:
         if fallback_model is not None and fallback_model not in env.pool:
             raise ValueError(f"fallback.model '{fallback_model}' is not in the pool ({', '.join(env.pool.names)}); "
                              "name a pool model, 'cheapest', or null for no fallback model")
@@ -128,6 +144,12 @@ class RouterService:
         self.fallback_model, self.fallback_timeout_s = fallback_model, fallback_timeout_s
         self.fallback_over_budget = fallback_over_budget
         self.conditioner = conditioner  # a prefix router: query embedding (+ the request's lambda) per request
+        # the encoder runs on a worker thread, batched across requests: never on the event loop
+        self.encoder = ThreadBatcher(lambda examples: list(conditioner(examples)), name="xrouter-encoder") \
+            if conditioner is not None else None
+        self.budgets = budgets or Budgets(None)
+        self.max_in_flight, self.in_flight = int(max_in_flight), 0
+        self.decision_log = DecisionLog(decision_log) if decision_log else None
         self._tools = env.tools()
 
     def prompt_ids(self, episode: Episode) -> list[int]:
@@ -135,34 +157,74 @@ class RouterService:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
     def prepare(self, request_id: str, query: str, limits: Limits, pool_prompt_id: str | None = None,
-                body_s: float = 0.0) -> tuple[ServedAnswer, list[int], Any]:
-        """The episode and its prompt, or the ``RequestError`` known before any work (the query is longer
-        than the router's context): the server calls it before a stream starts, so that is a 400."""
+                body_s: float = 0.0, key: str | None = None) -> tuple[ServedAnswer, list[int]]:
+        """The episode and its prompt, or the ``RequestError`` known before any work: the query is longer than the
+        router's context (400), the server is full (503), the key's budget would be passed (429).  The server
+        calls it before a stream starts, so these are plain errors; ``release`` ends what it admitted."""
+        if self.in_flight >= self.max_in_flight:
+            raise RequestError(503, f"the server is answering {self.in_flight} requests, its limit "
+                               f"(limits.max_in_flight); retry in a second", "server_error", code="server_overloaded",
+                               headers={"Retry-After": "1"})
         example = {"prompt_id": request_id, "prompt": query, "pool_prompt_id": pool_prompt_id}
         if limits.lam is not None:
             example["lam"] = limits.lam
         episode = self.env.reset(example, request_id)
-        served = ServedAnswer(text=None, episode=episode, limits=limits, timing=Timing(body_s=body_s))
+        served = ServedAnswer(text=None, episode=episode, limits=limits, timing=Timing(body_s=body_s), key=key)
         sequence = self.prompt_ids(episode)
         if len(sequence) + self.max_new_tokens > self.max_seq_len:  # refused here, not failed in a shared batch
             raise RequestError(400, f"the query is {len(sequence)} router tokens with its prompt; this router takes at "
                                f"most {self.max_seq_len - self.max_new_tokens}: shorten it", param="messages",
                                code="context_length_exceeded")
-        condition = None
-        if self.conditioner is not None:
-            started = time.perf_counter()
-            condition = self.conditioner([example])[0]
+        self.budgets.admit(key, request_id, limits.max_usd)  # before any upstream call
+        self.in_flight += 1
+        return served, sequence
+
+    def release(self, served: ServedAnswer) -> None:
+        """End what ``prepare`` admitted (idempotent): the budget reservation and the in-flight slot."""
+        if served.episode.episode_id in self.budgets.requests:
+            self.budgets.release(served.episode.episode_id)
+            self.in_flight -= 1
+
+    async def condition_of(self, served: ServedAnswer) -> Any:
+        """The request's condition vector (a prefix router), from the encoder thread; None otherwise."""
+        if self.encoder is None:
+            return None
+        started = time.perf_counter()
+        try:
+            return await self.encoder.submit(served.episode.example)
+        except Overloaded as error:
+            raise RequestError(503, f"the query encoder is full ({error}); retry in a second", "server_error",
+                               code="server_overloaded", headers={"Retry-After": "1"}) from None
+        finally:
             served.timing.encoder_s = time.perf_counter() - started
-        return served, sequence, condition
 
     async def answer(self, request_id: str, query: str, limits: Limits, pool_prompt_id: str | None = None,
-                     body_s: float = 0.0, prepared: tuple[ServedAnswer, list[int], Any] | None = None) -> ServedAnswer:
+                     body_s: float = 0.0, prepared: tuple[ServedAnswer, list[int]] | None = None,
+                     key: str | None = None) -> ServedAnswer:
         """Run the routing episode within ``limits``; fall back when it yields no answer.  ``body_s``: how
         long the request body took to arrive (reported in the timing); ``prepared``: ``prepare``'s result."""
+        served, sequence = prepared or self.prepare(request_id, query, limits, pool_prompt_id, body_s, key)
+        try:
+            await self._run(served, sequence, query, pool_prompt_id)
+        finally:
+            self.release(served)
+        if self.decision_log is not None:
+            self.decision_log.write(served)
+        return served
+
+    async def _run(self, served: ServedAnswer, sequence: list[int], query: str, pool_prompt_id: str | None) -> None:
+        limits = served.limits
         loop = asyncio.get_running_loop()
         deadline = loop.time() + limits.timeout_s
-        served, sequence, condition = prepared or self.prepare(request_id, query, limits, pool_prompt_id, body_s)
         episode = served.episode
+        condition = None
+        if self.encoder is not None:
+            try:
+                condition = await before(deadline, self.condition_of(served))
+            except asyncio.TimeoutError:
+                self.env.force_end(episode, TIMEOUT)
+                await self._fall_back(served, TIMEOUT, query, pool_prompt_id)
+                return
         reason = None
         while not episode.done:
             if len(episode.turns) >= limits.max_turns:
@@ -196,14 +258,13 @@ class RouterService:
             sequence.extend(segment)
         if episode.valid_final:
             served.text = episode.final_answer
-            return served
+            return
         if reason is None:
             failed = [c for c in episode.calls if c.error is not None]
             reason = ENDPOINT_ERROR if failed else (LENGTH_LIMIT if episode.termination == LENGTH_LIMIT else NO_FINAL_ANSWER)
         if not episode.done:
             self.env.force_end(episode, reason)
         await self._fall_back(served, reason, query, pool_prompt_id)
-        return served
 
     def _decode(self, new: list[int], sequence: list[int]) -> str:
         """Append the turn to the sequence as generated (closed with end-of-turn when cut off)."""
@@ -235,9 +296,12 @@ class RouterService:
                                    self.env.call_max_tokens, prompt_id=pool_prompt_id, episode_id=episode.episode_id))
         except (EndpointError, asyncio.TimeoutError) as error:
             record.error = str(error) or f"no answer within fallback.timeout_s={self.fallback_timeout_s:g}"
+            record.attempts = getattr(error, "attempts", 1)
+            record.latency_s = time.perf_counter() - started  # its retries took time too
         else:
             record.text, record.cost_usd, record.latency_s = completion.text, completion.cost_usd, completion.latency_s
             record.input_tokens, record.output_tokens = completion.input_tokens, completion.output_tokens
+            record.attempts = completion.attempts
         finally:
             served.timing.pool_s += time.perf_counter() - started
         served.fallback_call = record

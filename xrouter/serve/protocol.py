@@ -25,9 +25,10 @@ class RequestError(Exception):
     """A request the server refuses: HTTP status + OpenAI error fields."""
 
     def __init__(self, status: int, message: str, type_: str = "invalid_request_error", param: str | None = None,
-                 code: str | None = None) -> None:
+                 code: str | None = None, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status, self.message, self.type, self.param, self.code = status, message, type_, param, code
+        self.headers = headers  # e.g. Retry-After on a 503
 
     def body(self, **extra: Any) -> dict[str, Any]:
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code, **extra}}
@@ -36,16 +37,26 @@ class RequestError(Exception):
 @dataclass(frozen=True)
 class Limits:
     """Per-request limits: wall-clock seconds, USD (router + tools), router turns; and ``lam``, the cost
-    weight a lambda-conditioned router is told (None: the router's default)."""
+    weight a lambda-conditioned router is told (None: the router's default).  The server's own limits also
+    hold the router's trained lambda range (``lam_max``) and its calibration (``xrouter/router/calibration.py``);
+    a request's ``max_cost_per_query`` becomes the lambda chosen from it (``chosen``: that point)."""
 
     timeout_s: float
     max_usd: float
     max_turns: int
     lam: float | None = None
+    lam_max: float | None = None
+    calibration: tuple[Mapping[str, float], ...] | None = None
+    max_cost_per_query: float | None = None
+    chosen: Mapping[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        out = {"timeout_s": self.timeout_s, "max_usd": self.max_usd, "max_turns": self.max_turns}
-        return out if self.lam is None else {**out, "lam": self.lam}
+        out: dict[str, Any] = {"timeout_s": self.timeout_s, "max_usd": self.max_usd, "max_turns": self.max_turns}
+        if self.lam is not None:
+            out["lam"] = self.lam
+        if self.max_cost_per_query is not None:
+            out["max_cost_per_query"] = self.max_cost_per_query
+        return out
 
 
 @dataclass(frozen=True)
@@ -60,8 +71,17 @@ class ChatRequest:
     pool_prompt_id: str | None  # metadata.prompt_id: a replay pool's exact example id
 
 
+MAX_MAGNITUDE = 1e300  # a request number beyond this is refused before any arithmetic (an int of 10^309 digits
+# overflows float conversion: the check must not convert it)
+
+
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """A finite JSON number of sane magnitude (an int too large for a float is not one: no OverflowError)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if isinstance(value, int):
+        return -MAX_MAGNITUDE <= value <= MAX_MAGNITUDE  # int-float comparison is exact, it never overflows
+    return math.isfinite(value) and abs(value) <= MAX_MAGNITUDE
 
 
 class ServedChatRequest(ChatCompletionRequest):
@@ -77,10 +97,10 @@ def _limits(value: Any, server: Limits) -> Limits:
     if not isinstance(value, dict):
         raise RequestError(400, "'xrouter' must be an object such as {'timeout_s': 10, 'max_usd': 0.01, 'max_turns': 2}",
                            param="xrouter")
-    unknown = sorted(set(value) - {"timeout_s", "max_usd", "max_turns", "lam"})
+    unknown = sorted(set(value) - {"timeout_s", "max_usd", "max_turns", "lam", "max_cost_per_query"})
     if unknown:
-        raise RequestError(400, f"unknown xrouter field(s) {unknown}; known: timeout_s, max_usd, max_turns, lam",
-                           param="xrouter")
+        raise RequestError(400, f"unknown xrouter field(s) {unknown}; known: timeout_s, max_usd, max_turns, lam, "
+                           "max_cost_per_query", param="xrouter")
     timeout_s, max_usd, max_turns = (value.get("timeout_s", server.timeout_s), value.get("max_usd", server.max_usd),
                                      value.get("max_turns", server.max_turns))
     if not _is_number(timeout_s) or not 0 < timeout_s <= server.timeout_s:
@@ -92,16 +112,35 @@ def _limits(value: Any, server: Limits) -> Limits:
     if isinstance(max_turns, bool) or not isinstance(max_turns, int) or not 1 <= max_turns <= server.max_turns:
         raise RequestError(400, f"xrouter.max_turns must be an integer in [1, {server.max_turns}] (the server's limit)",
                            param="xrouter.max_turns")
-    lam = value.get("lam", server.lam)
+    lam, chosen, target = value.get("lam", server.lam), None, value.get("max_cost_per_query")
+    if ("lam" in value or target is not None) and server.lam is None:
+        field = "lam" if "lam" in value else "max_cost_per_query"
+        raise RequestError(400, f"xrouter.{field}: this router was trained for one lambda and is not told one; serve a "
+                           "router trained with reward.lam_sampling to choose the cost weight per request",
+                           param=f"xrouter.{field}")
+    if "lam" in value and target is not None:
+        raise RequestError(400, "give xrouter.lam or xrouter.max_cost_per_query, not both: the target cost chooses "
+                           "the lambda", param="xrouter.max_cost_per_query")
     if "lam" in value:
-        if server.lam is None:
-            raise RequestError(400, "xrouter.lam: this router was trained for one lambda and is not told one; serve a "
-                               "router trained with reward.lam_sampling to choose the cost weight per request",
+        top = server.lam_max if server.lam_max is not None else math.inf
+        if not _is_number(lam) or not 0 <= lam <= top:
+            raise RequestError(400, f"xrouter.lam must be a number in [0, {top:g}]: the cost weight (per cent of USD, "
+                               f"as in training) within the range this router was trained on; it is not clamped",
                                param="xrouter.lam")
-        if not _is_number(lam) or lam < 0:
-            raise RequestError(400, "xrouter.lam must be a number >= 0 (the cost weight, per cent of USD as in "
-                               "training)", param="xrouter.lam")
-    return Limits(float(timeout_s), float(max_usd), int(max_turns), None if lam is None else float(lam))
+    if target is not None:
+        if not _is_number(target) or target <= 0:
+            raise RequestError(400, "xrouter.max_cost_per_query must be a number > 0 (USD per query)",
+                               param="xrouter.max_cost_per_query")
+        if not server.calibration:
+            raise RequestError(400, "xrouter.max_cost_per_query needs the router's calibration (calibration.json "
+                               "beside it, written by xrouter.train since this version): retrain it, or send "
+                               "xrouter.lam", param="xrouter.max_cost_per_query")
+        from xrouter.router.calibration import lam_for_cost
+
+        chosen = lam_for_cost(server.calibration, float(target))
+        lam = chosen["lam"]
+    return Limits(float(timeout_s), float(max_usd), int(max_turns), None if lam is None else float(lam),
+                  server.lam_max, server.calibration, None if target is None else float(target), chosen)
 
 
 def parse_chat_request(raw: bytes, models: Mapping[str, Any] | set[str], server_limits: Limits,
@@ -129,10 +168,16 @@ def parse_chat_request(raw: bytes, models: Mapping[str, Any] | set[str], server_
         raise RequestError(400, "client-side tools are not supported: the router calls its own pool models",
                            param="tools")
     options = body.stream_options
+    prompt_id = (body.metadata or {}).get("prompt_id")
+    if prompt_id is not None:
+        try:
+            str(prompt_id).encode("utf-8")
+        except UnicodeEncodeError:
+            raise RequestError(400, "metadata.prompt_id is not valid UTF-8 text (a lone surrogate escape?); send the "
+                               "replay example's id as plain text", param="metadata.prompt_id") from None
     return ChatRequest(model=body.model, query=query, stream=bool(body.stream),
                        include_usage=bool(options.include_usage) if options else False,
-                       limits=_limits(body.xrouter, server_limits),
-                       pool_prompt_id=(body.metadata or {}).get("prompt_id"))
+                       limits=_limits(body.xrouter, server_limits), pool_prompt_id=prompt_id)
 
 
 def completion_body(request_id: str, model: str, content: str, usage: dict[str, int],

@@ -16,6 +16,7 @@ from omegaconf import DictConfig
 
 from xrouter.config import data_dir_of, to_plain
 from xrouter.router.settings import RouterSettings, load_router_settings
+from xrouter.serve.budgets import Budgets
 from xrouter.serve.metrics import ServerMetrics, ServingLedger
 from xrouter.serve.protocol import Limits
 
@@ -30,7 +31,8 @@ def router_settings(router_path: str, cfg: Mapping[str, Any], from_run_config: b
 
 
 def api_keys(auth_cfg: Mapping[str, Any]) -> list[str]:
-    """Keys from the environment variable ``auth.api_keys_env`` (comma-separated) and ``auth.api_keys``."""
+    """Keys from the environment variable ``auth.api_keys_env`` (comma-separated) and ``auth.api_keys``; an entry
+    ``name:key`` names its key (budgets are per name: ``xrouter/serve/budgets.py``)."""
     keys = [k.strip() for k in (auth_cfg.get("api_keys") or []) if k and k.strip()]
     env_name = auth_cfg.get("api_keys_env")
     if env_name:
@@ -38,7 +40,9 @@ def api_keys(auth_cfg: Mapping[str, Any]) -> list[str]:
     return keys
 
 
-def server_limits(cfg: Mapping[str, Any], settings: RouterSettings) -> Limits:
+def server_limits(cfg: Mapping[str, Any], settings: RouterSettings, router_path: str | None = None) -> Limits:
+    """The server's per-request limits, with a lambda-conditioned router's trained lambda range and its
+    calibration (``<router>/calibration.json``, for requests' ``max_cost_per_query``)."""
     limits = to_plain(cfg["limits"])
     max_turns = int(limits.get("max_turns") or settings.max_turns)
     if not 1 <= max_turns <= settings.max_turns:
@@ -47,15 +51,21 @@ def server_limits(cfg: Mapping[str, Any], settings: RouterSettings) -> Limits:
     if float(limits["timeout_s"]) <= 0 or float(limits["max_usd"]) < 0:
         raise ValueError("limits.timeout_s must be positive and limits.max_usd non-negative")
     conditioning = settings.conditioning or {}
-    lam = None
+    lam = lam_max = calibration = None
     if conditioning.get("lam_conditioned"):  # the default a request's xrouter.lam replaces
         lam = float(limits["lam"]) if limits.get("lam") is not None else float(conditioning["default_lam"])
-        if lam < 0:
-            raise ValueError(f"limits.lam={lam} must be >= 0")
+        lam_max = float(conditioning["lam_max"])
+        if not 0 <= lam <= lam_max:
+            raise ValueError(f"limits.lam={lam} must be in [0, {lam_max:g}] (the lambdas the router was trained on)")
+        if router_path is not None:
+            from xrouter.router.calibration import load_calibration
+
+            found = load_calibration(router_path)
+            calibration = tuple(found) if found else None
     elif limits.get("lam") is not None:
         raise ValueError(f"limits.lam={limits['lam']}: the router ({settings.source}) is not lambda-conditioned; "
                          "drop limits.lam")
-    return Limits(float(limits["timeout_s"]), float(limits["max_usd"]), max_turns, lam)
+    return Limits(float(limits["timeout_s"]), float(limits["max_usd"]), max_turns, lam, lam_max, calibration)
 
 
 def build_server(cfg: DictConfig | Mapping[str, Any]):
@@ -78,9 +88,10 @@ def build_server(cfg: DictConfig | Mapping[str, Any]):
         torch.set_num_threads(int(cfg["threads"]))
     settings = router_settings(router_path, cfg, bool(cfg.get("from_run_config", True)))
     metrics = ServerMetrics()
+    budgets = Budgets(to_plain(cfg.get("budgets")))
     cache_dir = cfg["paths"].get("cache_dir")
     pool = build_pool(cfg["pool"], data_dir_of(cfg), Path(cache_dir) if cache_dir else None,
-                      ledger=ServingLedger(metrics))
+                      ledger=ServingLedger(metrics, budgets=budgets))
     if settings.pool_models and not set(settings.pool_models) & set(pool.names):
         raise ValueError(f"the router was trained on pool models {settings.pool_models} and this pool has none of "
                          f"them ({pool.names}); serve it with the pool it was trained on")
@@ -112,6 +123,8 @@ def build_server(cfg: DictConfig | Mapping[str, Any]):
     # file per served query would pile up)
     spec = conditioning_spec(settings)
     conditioner = None if spec is None else QueryConditioner(spec, None)
+    if conditioner is not None:
+        conditioner.embedder.max_memory = 50_000  # unique queries would otherwise grow it for good
     fallback = to_plain(cfg["fallback"])
     fallback_model = fallback.get("model")
     if fallback_model == "cheapest":
@@ -123,8 +136,10 @@ def build_server(cfg: DictConfig | Mapping[str, Any]):
         service = RouterService(env, batcher, tokenizer, eos_token_id=eos, max_new_tokens=settings.max_new_tokens,
                                 max_seq_len=settings.max_seq_len, fallback_model=fallback_model,
                                 fallback_timeout_s=float(fallback.get("timeout_s", 30.0)),
-                                fallback_over_budget=bool(fallback.get("over_budget", False)), conditioner=conditioner)
-        limits = server_limits(cfg, settings)
+                                fallback_over_budget=bool(fallback.get("over_budget", False)), conditioner=conditioner,
+                                budgets=budgets, max_in_flight=int(cfg["limits"].get("max_in_flight") or 512),
+                                decision_log=cfg.get("decision_log"))
+        limits = server_limits(cfg, settings, router_path)
         app = build_app(service, model_name=str(cfg["model_name"]), api_keys=api_keys(auth), limits=limits,
                         metrics=metrics, max_body_bytes=int(cfg["limits"]["max_body_bytes"]),
                         auth_required=bool(auth.get("required", True)))
