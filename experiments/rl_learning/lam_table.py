@@ -3,7 +3,7 @@
     .venv/bin/python experiments/rl_learning/lam_table.py outputs/rl_learning/lams \
         --baselines outputs/rl_learning/main/rl_only_s0/eval_test_baselines
 
-For each ``<multirun dir>/lam=<x>/`` (``xrouter.train -m ... reward.lam=...``): the test point at its lambda
+For each ``<multirun dir>/lam_<x>/`` (``xrouter.train -m ... reward.lam=...``): the test point at its lambda
 (``eval_test/summary.json``), its test reward, and the quality of the kNN and MLP curves' hulls (their
 ``sweep.json`` on the same test split) at the router's cost: the point is on a curve when the difference
 is ~0, above it when positive.  ``-`` where the router is cheaper than the cheapest point of a curve.
@@ -32,9 +32,9 @@ def main() -> None:
     print("| lambda | test accuracy | $/query | test reward | kNN hull at that cost | MLP hull at that cost |"
           " vs kNN | vs MLP |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
-    runs = sorted(args.multirun.glob("lam=*/eval_test/summary.json"), key=lambda p: float(p.parent.parent.name[4:]))
+    runs = sorted(args.multirun.glob("lam_*/eval_test/summary.json"), key=lambda p: float(p.parent.parent.name[4:]))
     if not runs:
-        raise SystemExit(f"no lam=<x>/eval_test/summary.json under {args.multirun}")
+        raise SystemExit(f"no lam_<x>/eval_test/summary.json under {args.multirun}")
     for path in runs:
         point = json.loads(path.read_text())
         cost, accuracy = point["cost_per_query"], point["accuracy"]

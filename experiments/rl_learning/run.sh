@@ -61,7 +61,7 @@ for section in "$@"; do
     lams)
       mkdir -p "$OUT/lams"
       /usr/bin/time -f "wall %e s" "$PY" -m xrouter.train -m experiment=rl_only reward.lam_sampling=null \
-        reward.lam=0,0.3,1,3,10 "$NOBASE" "hydra.sweep.dir=$OUT/lams" 'hydra.sweep.subdir=lam=${reward.lam}' \
+        reward.lam=0,0.3,1,3,10 "$NOBASE" "hydra.sweep.dir=$OUT/lams" 'hydra.sweep.subdir=lam_${reward.lam}' \
         > "$OUT/lams/multirun.log" 2>&1 ;;
     ablations)  # ABLATIONS: the variants to run (default: all); rl_only's own runs (main) are the reference
       for s in $SEEDS; do

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The runs of experiments/reasoning_pool/README.md: pool=zeroeval_reasoning (ZeroEval MATH-L5 + GSM8K, 11 models
+# + o1-mini with its hidden reasoning priced at R x its visible output tokens).
+#   bash experiments/reasoning_pool/run.sh <section> [...]      (RATIOS="2 5 10" SEEDS="0 1 2" by default)
+#   baselines  single models, oracle, best_fixed_per_task, kNN, MLP, cascade, agreement; test split, per ratio
+#   router     the default recipe (rl_only, simple mode) with experiment=zeroeval_reasoning, per seed, ratio 5
+#   figures    AIQ rankings and Pareto figures per ratio (analysis.make_figures), baselines + routers
+# Learned baselines fit on the train split; every knob is swept as a curve (sweep=default), nothing tuned on test.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PY=${PY:-.venv/bin/python}
+OUT=${OUT:-outputs/reasoning_pool}
+RATIOS=${RATIOS:-2 5 10}
+SEEDS=${SEEDS:-0 1 2}
+export XROUTER_DATA_DIR=${XROUTER_DATA_DIR:-$(cd .. && pwd)/shared/data}
+MODELS=$($PY -c 'from omegaconf import OmegaConf as O; print(",".join(O.load("conf/pool/zeroeval_reasoning.yaml").models))')
+
+timed() {  # timed <log> <command...>: the command's /usr/bin/time wall is the log's last line
+  local log=$1; shift
+  mkdir -p "$(dirname "$log")"
+  /usr/bin/time -f "wall %e s" "$@" > "$log" 2>&1 || { tail -20 "$log"; exit 1; }
+  tail -1 "$log"
+}
+
+for section in "$@"; do
+  case $section in
+    baselines)
+      for r in $RATIOS; do
+        runs=$OUT/r$r/runs
+        common=(pool=zeroeval_reasoning benchmark=zeroeval_math split=test progress=false
+                "pool.hidden_reasoning.ratio=$r")
+        timed "$runs/single.log" "$PY" -m xrouter.evaluate -m policy=single "policy.model=$MODELS" "${common[@]}" \
+          "hydra.sweep.dir=$runs/single" 'hydra.sweep.subdir=${policy.model}'
+        for p in oracle cheapest; do timed "$runs/$p.log" "$PY" -m xrouter.evaluate policy=$p "${common[@]}" \
+          output_dir=$runs/$p; done
+        for p in best_fixed_per_task knn mlp cascade agreement; do
+          timed "$runs/$p.log" "$PY" -m xrouter.evaluate policy=$p sweep=default "${common[@]}" output_dir=$runs/$p
+        done
+      done ;;
+    router)
+      for s in $SEEDS; do
+        dir=$OUT/r5/train/rl_only_s$s
+        [ -f "$dir/result.json" ] && continue
+        timed "$dir.log" "$PY" -m xrouter.train experiment=zeroeval_reasoning seed=$s "output_dir=$dir"
+      done ;;
+    figures)
+      for r in $RATIOS; do
+        extra=$(ls -d "$OUT/r$r"/train/*/eval_test_curve 2>/dev/null | paste -sd, || true)
+        "$PY" -m analysis.make_figures "runs=$OUT/r$r/runs${extra:+,$extra}" "out=$OUT/r$r/figures" > /dev/null
+        echo "ratio $r: $OUT/r$r/figures"
+      done ;;
+    *) echo "unknown section $section" >&2; exit 2 ;;
+  esac
+done
