@@ -1,6 +1,6 @@
 """Our verifiers against the correctness that routing datasets recorded for real model answers
 (``python -m xrouter.data.check``).  The measured figures are asserted as floors; where a floor is
-below the issue's target, the comment says why (see README.md, "Verifier agreement")."""
+below the issue's target, the comment says why (see docs/data.md, "Verifier agreement")."""
 
 from __future__ import annotations
 

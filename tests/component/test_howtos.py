@@ -1,0 +1,87 @@
+"""The manual's how-tos, followed literally: their code and config blocks are read from docs/howto/*.md and run."""
+
+from __future__ import annotations
+
+import json
+import re
+import os
+import subprocess
+import sys
+import types
+
+import pytest
+import yaml
+from omegaconf import OmegaConf
+
+from tests.conftest import compose
+from xrouter import PROJECT_ROOT
+
+HOWTO = PROJECT_ROOT / "docs" / "howto"
+
+
+def blocks(page: str, language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", (HOWTO / page).read_text(), flags=re.S)
+
+
+def test_add_a_routing_policy(monkeypatch, tmp_path):
+    from xrouter import policies
+    from xrouter.evaluate import run_evaluate
+
+    class_code, register_code = blocks("add_policy.md", "python")
+    module = types.ModuleType("xrouter.policies.length_threshold")
+    exec(compile(class_code, "docs/howto/add_policy.md", "exec"), module.__dict__)
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    monkeypatch.setitem(policies.BASELINES, "length_threshold", None)  # restored after the test
+    exec(compile(register_code, "docs/howto/add_policy.md", "exec"), {"BASELINES": policies.BASELINES})
+    assert policies.BASELINES["length_threshold"] is module.LengthThreshold
+    policy = yaml.safe_load(blocks("add_policy.md", "yaml")[0])
+
+    cfg = compose("evaluate", ["split=test", "limit=60", "progress=false", "sweep=default",
+                               f"output_dir={tmp_path / 'sweep'}"])
+    cfg.policy = OmegaConf.create(policy)
+    run_evaluate(cfg)
+    points = json.loads((tmp_path / "sweep" / "sweep.json").read_text())["points"]
+    assert [p["knob"]["max_chars"] for p in points] == policy["sweep_values"]
+    costs = [p["cost_per_query"] for p in points]
+    assert costs[0] > costs[-1]  # more characters allowed to the cheap model: cheaper
+    command = blocks("add_policy.md", "bash")[0]
+    assert "policy=length_threshold sweep=default" in command  # the page's own command is the one run here
+
+
+def test_run_a_lambda_sweep(tmp_path):
+    from xrouter.evaluate import run_evaluate
+
+    train_command, table_command = blocks("lambda_sweep.md", "bash")
+    arguments = [a.strip("'") for a in train_command.replace("\\\n", " ").split()[3:]]
+    arguments = [a for a in arguments if not a.startswith("hydra.sweep.dir=")]
+    arguments = [re.sub(r"reward.lam=.*", "reward.lam=0,3", a) for a in arguments]
+    sweep = tmp_path / "lams"
+    done = subprocess.run([sys.executable, "-m", "xrouter.train", *arguments, f"hydra.sweep.dir={sweep}",
+                           "debug=fast", "threads=1"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["lam_0", "lam_3"]
+    for name in ("knn", "mlp"):  # the baselines' curves a default run prints
+        run_evaluate(compose("evaluate", [f"policy={name}", "sweep=default", "split=test", "limit=6", "progress=false",
+                                          f"output_dir={tmp_path / 'baselines' / name}"]))
+    table = table_command.split()
+    assert table[1] == "experiments/rl_learning/lam_table.py"
+    done = subprocess.run([sys.executable, table[1], str(sweep), "--baselines", str(tmp_path / "baselines")],
+                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| 0") or line.startswith("| 3")]
+    assert len(rows) == 2, done.stdout
+
+
+@pytest.mark.parametrize("page", sorted(p.name for p in HOWTO.glob("*.md")))
+def test_every_howto_is_followed_by_a_test(page):
+    assert page.removesuffix(".md") in {"add_policy", "lambda_sweep"}, f"docs/howto/{page} has no test here"
+
+
+def test_the_manual_builds_strictly(tmp_path):
+    """``mkdocs build --strict``: a broken link, a page missing from the nav or an API page whose module does not
+    resolve fails the suite."""
+    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(tmp_path / "site")],
+                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "nondecreasing_convex_hull" in (tmp_path / "site" / "api" / "metrics" / "index.html").read_text()
