@@ -88,6 +88,29 @@ def test_a_failed_call_reports_its_retries_time_and_attempts(over_http, slow_poo
     assert failed and all(c["attempts"] == 8 and c["latency_s"] >= 0.8 for c in failed)  # was 0.0 (issue 28)
 
 
+def test_requests_beyond_max_in_flight_get_503_with_retry_after(slow_pool_server, routerbench_traces):
+    import concurrent.futures
+
+    cfg = serve_config(demo_router_dir(), [
+        "pool=local_server", f"pool.common.base_url={slow_pool_server}", "inference=thread", "limits.max_in_flight=1"])
+    app, service = build(cfg)
+    prompts = list(routerbench_traces[routerbench_traces["split"] == "test"]["prompt"].iloc[20:22])
+    set_faults(slow_pool_server, latency_s=1.5)  # the first request holds the only slot for > 1.5 s
+    try:
+        with serve_in_thread(app) as base_url, concurrent.futures.ThreadPoolExecutor(2) as pool:
+            first = pool.submit(ask, base_url, prompts[0])
+            deadline = time.monotonic() + 30
+            while service.in_flight == 0 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            second = ask(base_url, prompts[1])
+            assert second.status_code == 503 and second.headers["retry-after"] == "1", second.text
+            assert second.json()["error"]["code"] == "server_overloaded"
+            assert first.result().status_code == 200  # the admitted one is answered
+            assert ask(base_url, prompts[1]).status_code == 200  # and its slot is free again
+    finally:
+        set_faults(slow_pool_server)
+
+
 @pytest.fixture(scope="module")
 def budgeted(tmp_path_factory, routerbench_traces):
     folder = tmp_path_factory.mktemp("budget")
