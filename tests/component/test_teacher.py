@@ -19,12 +19,12 @@ pytestmark = pytest.mark.timeout(600)
 @pytest.fixture(scope="module")
 def run_and_teacher():
     from xrouter.build import build_run
-    from xrouter.train import cold_start_teacher
+    from xrouter.training import cold_start_teacher
 
     cfg = compose("train", ["router=tiny_encoder", "cold_start.weighting=teacher", "cold_start.teacher=knn",
                             "output_dir=unused", "threads=1"])
     run = build_run(cfg)
-    teacher = cold_start_teacher(cfg, run, data_dir_of(cfg), Path(cfg.paths.cache_dir))
+    teacher = cold_start_teacher(cfg, run)
     yield cfg, run, teacher
     run.close()
 
@@ -71,14 +71,15 @@ def test_cold_start_scripts_the_teachers_choice_once_per_prompt(run_and_teacher)
 def test_oracle_escalation_scripts_a_second_call_only_where_the_first_answer_was_wrong():
     from xrouter.build import build_run
     from xrouter.rl.cold_start import scripted_trajectories
-    from xrouter.train import check_train_config, cold_start_teacher
+    from xrouter.train import check_train_config
+    from xrouter.training import cold_start_teacher
 
     cfg = compose("train", ["router=tiny_encoder", "recipe=teacher", "env=full", "cold_start.escalation=oracle", "output_dir=unused",
                             "threads=1"])
     check_train_config(cfg)
     run = build_run(cfg)
     try:
-        teacher = cold_start_teacher(cfg, run, data_dir_of(cfg), Path(cfg.paths.cache_dir))
+        teacher = cold_start_teacher(cfg, run)
         examples = [dict(e, lam=1.0) for e in run.train[:300]]
         choices = teacher(examples)
         chains = [(e, c) for e, c in zip(examples, choices) if not isinstance(c, str)]

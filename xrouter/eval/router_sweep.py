@@ -109,3 +109,21 @@ def print_curves(curves: Mapping[str, Mapping[str, Any]]) -> None:
     first = next(iter(curves.values()), {})
     if "zero_router_aiq" in first:
         print(f"{'single models':16s} AIQ {first['zero_router_aiq']:.4f}  (their hull; AIQ over the single models' cost range)")
+
+
+def test_curves(cfg: DictConfig, loop, pool, test: list[dict[str, Any]], output_dir: Path, label: str) -> dict:
+    """The one checkpoint's curve over ``cfg.lam_grid`` on ``test``, beside the ``cfg.compare_baselines`` sweeps
+    (replay pools), printed; returns each curve's AIQs."""
+    split = cfg.data.test_split
+    curve = evaluate_lam_grid(loop, test, output_dir / f"eval_{split}_curve", list(cfg.lam_grid),
+                              cfg.rollout.max_new_tokens, label=label.split(" lam=")[0],
+                              reference=router_reference(cfg, pool, test), policy="router",
+                              benchmark=cfg.benchmark.name, pool=cfg.pool.name, split=split)
+    curves = {"xrouter (one ckpt)": curve}
+    if cfg.get("compare_baselines") and cfg.pool.get("kind") == "replay":
+        curves.update(baseline_curves(cfg, list(cfg.compare_baselines), split, test,
+                                      output_dir / f"eval_{split}_baselines", pool))
+    print(f"\none checkpoint over lambda = {list(cfg.lam_grid)} on {cfg.benchmark.name} {split} "
+          "(accuracy@USD per query):")
+    print_curves(curves)
+    return {name: {k: c.get(k) for k in ("aiq", "aiq_single_model_range", "zero_router_aiq")} for name, c in curves.items()}
