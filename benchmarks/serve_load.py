@@ -46,13 +46,16 @@ def free_port() -> int:
 
 
 def recorded_prompts(limit: int) -> list[str]:
-    """Test prompts with a unique text (replay matches a served query by its text)."""
+    """Test prompts with a unique text (replay matches a served query by its text) that every model answered."""
     sys.path.insert(0, str(ROOT))
     from xrouter.data.datasets import dataset_config, load_dataset
     from xrouter.data.store import resolve_data_dir
 
     traces = load_dataset(dataset_config("routerbench"), resolve_data_dir(str(ROOT / "data")))
     test = traces[traces["split"] == "test"]
+    # every model recorded an answer (else the replay pool has none to give: 8 test prompts lack one), one id per text
+    answered = test.groupby("prompt_id")["model"].nunique()
+    test = test[test["prompt_id"].map(answered) == traces["model"].nunique()]
     counts = test.groupby("prompt")["prompt_id"].nunique()
     return [p for p in test["prompt"].drop_duplicates() if counts[p] == 1][:limit]
 

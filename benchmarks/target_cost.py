@@ -5,7 +5,8 @@
 
 Starts the real server (``python -m xrouter.serve router=DIR pool=routerbench``) on 127.0.0.1 with a
 lambda-conditioned router whose training wrote ``<router>/calibration.json`` (its one-checkpoint curve on the
-dev slice), sends the same ``--queries`` recorded RouterBench test prompts at each target, and prints, per
+dev slice), sends the same ``--queries`` recorded RouterBench test prompts (a seeded sample over all of test: the
+file's first 200 are all ARC-Challenge) at each target, and prints, per
 target, the lambda the server chose, the calibration's expected cost there, and the realised mean cost per
 query (the responses' ``xrouter.total_cost_usd``): within 20% of the target or below it is the issue-28 bar.
 The last line is one JSON object.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import sys
 import tempfile
 from pathlib import Path
@@ -50,11 +52,13 @@ def main() -> None:
     parser.add_argument("--targets", nargs="+", type=float, default=[3e-4, 1e-3, 3e-3], help="USD per query")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=0, help="which test queries (a seeded sample)")
     args = parser.parse_args()
     if not (Path(args.router) / "calibration.json").exists():
         sys.exit(f"{args.router}/calibration.json is missing: train a lambda-conditioned router (the default recipe "
                  "writes it at the end of training)")
-    prompts = recorded_prompts(args.queries)
+    every = recorded_prompts(10 ** 9)  # the test prompts the replay pool can answer, in file order (by task)
+    prompts = random.Random(args.seed).sample(every, min(args.queries, len(every)))  # all tasks, not the first one
     port = free_port()
     log_path = Path(tempfile.mkdtemp()) / "server.log"
     server = start_server(args.router, port, [], log_path)
