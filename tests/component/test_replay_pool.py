@@ -154,7 +154,8 @@ def test_the_response_cache_answers_a_repeated_deterministic_call_without_paying
     booked = pool.ledger.records
     assert [r.cached for r in booked] == [False, True, False] and booked[1].cost_usd == 0.0
     assert first.cost_usd > 0 and booked[1].saved_usd == pytest.approx(first.cost_usd) and booked[1].episode_id == "e2"
-    plain = build_pool(compose("train").pool, shared_data_dir)
+    plain = build_pool(compose("evaluate").pool, shared_data_dir)  # the pool's own default (recipe=rl_only turns it on)
     run(plain.call("gpt-4-1106-preview", messages, prompt_id=prompt_id))
     run(plain.call("gpt-4-1106-preview", messages, prompt_id=prompt_id))
-    assert [r.cached for r in plain.ledger.records] == [False, False]  # off by default
+    assert [r.cached for r in plain.ledger.records] == [False, False]  # off unless asked
+    assert compose("train").pool.cache_calls and not compose("train", ["recipe=teacher"]).pool.cache_calls
