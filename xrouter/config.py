@@ -107,6 +107,15 @@ def data_dir_of(cfg: DictConfig) -> Path:
     return resolve_data_dir(cfg.paths.data_dir)
 
 
+def output_dir_of(cfg: DictConfig) -> Path:
+    """A run's output directory: ``output_dir`` when set, else the one Hydra made for this job."""
+    if cfg.get("output_dir"):
+        return Path(cfg.output_dir)
+    from hydra.core.hydra_config import HydraConfig
+
+    return Path(HydraConfig.get().runtime.output_dir)
+
+
 def one_line_errors(main: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """An entry point's expected failures (a bad config value, a malformed data file, a missing file or
     extra) as one line naming the problem, exit status 2; ``HYDRA_FULL_ERROR=1`` keeps the traceback."""

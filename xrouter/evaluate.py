@@ -23,17 +23,9 @@ import hydra
 from omegaconf import DictConfig
 
 from xrouter import CONF_DIR
-from xrouter.config import data_dir_of, one_line_errors, quiet_logs, require
+from xrouter.config import data_dir_of, one_line_errors, output_dir_of, quiet_logs, require
 
 log = logging.getLogger(__name__)
-
-
-def resolve_output_dir(cfg: DictConfig) -> Path:
-    if cfg.get("output_dir"):
-        return Path(cfg.output_dir)
-    from hydra.core.hydra_config import HydraConfig
-
-    return Path(HydraConfig.get().runtime.output_dir)
 
 
 def run_evaluate(cfg: DictConfig) -> dict[str, Any]:
@@ -47,7 +39,7 @@ def run_evaluate(cfg: DictConfig) -> dict[str, Any]:
         import torch
 
         torch.set_num_threads(int(cfg.threads))
-    output_dir = resolve_output_dir(cfg)
+    output_dir = output_dir_of(cfg)
     data_dir, cache_dir = data_dir_of(cfg), Path(cfg.paths.cache_dir)
     pool = build_pool(cfg.pool, data_dir, cache_dir)
     examples = dev_examples(cfg, data_dir, cache_dir) if cfg.split == "dev" else load_examples(cfg, cfg.split, cfg.get("limit"))

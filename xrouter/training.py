@@ -11,7 +11,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from xrouter.config import data_dir_of, to_plain
+from xrouter.config import data_dir_of, output_dir_of, to_plain
 
 log = logging.getLogger("xrouter.train")
 
@@ -21,12 +21,7 @@ def prepare_run(cfg: DictConfig) -> Path:
     import lightning as L
     import torch
 
-    if cfg.get("output_dir"):
-        output_dir = Path(cfg.output_dir)
-    else:
-        from hydra.core.hydra_config import HydraConfig
-
-        output_dir = Path(HydraConfig.get().runtime.output_dir)
+    output_dir = output_dir_of(cfg)
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     L.seed_everything(cfg.seed, workers=True)
