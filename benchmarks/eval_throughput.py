@@ -44,6 +44,7 @@ def main() -> None:
     import xrouter.config  # noqa: F401  (resolvers)
     from xrouter import CONF_DIR
     from xrouter.build import build_pool
+    from xrouter.reward.units import with_cost_unit
     from xrouter.config import data_dir_of
     from xrouter.eval.engines import EnvEngine, ReplayEngine
     from xrouter.eval.baseline_policy import policy_context, run_one
@@ -63,7 +64,7 @@ def main() -> None:
     data_dir, cache_dir = data_dir_of(base), Path(base.paths.cache_dir)
     pool = build_pool(base.pool, data_dir, cache_dir)
     examples = load_examples(base, base.split, base.get("limit"))
-    reward_fn = build_reward(OmegaConf.to_container(base.reward, resolve=True))
+    reward_fn = build_reward(with_cost_unit(OmegaConf.to_container(base.reward, resolve=True), pool.price_pairs()))
     results = {}
     extra = {"single": ["policy.model=gpt-4-1106-preview"], "mlp": ["policy.epochs=100"]}
     for name in args.policies.split(","):

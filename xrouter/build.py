@@ -21,6 +21,7 @@ from xrouter.pool.ledger import CostLedger
 from xrouter.pool.pool import ModelCard, ModelPool
 from xrouter.pool.pricing import Price, PriceTable
 from xrouter.pool.specs import model_specs
+from xrouter.reward.units import resolve_cost_unit
 from xrouter.router.conditioning import check_router_matches, conditioning_spec
 from xrouter.router.decision_head import decision_head_spec
 from xrouter.router.parsing import TOOL_SCAFFOLD_TOKENS
@@ -283,6 +284,7 @@ def build_run(cfg: DictConfig, *, device: str = "cpu", pool: ModelPool | None = 
 
     data_dir, cache_dir = data_dir_of(cfg), Path(cfg.paths.cache_dir)
     pool = pool if pool is not None else build_pool(cfg.pool, data_dir, cache_dir)
+    resolve_cost_unit(cfg, pool.price_pairs())  # reward.cost_unit_usd: pool -> the pool's number
     if router_path is None:
         settings = settings or RouterSettings.from_config(cfg, pool.names)
         train, dev = train_and_dev(cfg, data_dir, cache_dir)

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 def run_evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Evaluate ``cfg.policy``; returns the summary (a sweep: the curve report)."""
     from xrouter.build import build_pool, load_examples
+    from xrouter.reward.units import resolve_cost_unit
     from xrouter.policies import ROUTER_POLICIES
 
     quiet_logs()
@@ -42,6 +43,7 @@ def run_evaluate(cfg: DictConfig) -> dict[str, Any]:
     output_dir = output_dir_of(cfg)
     data_dir, cache_dir = data_dir_of(cfg), Path(cfg.paths.cache_dir)
     pool = build_pool(cfg.pool, data_dir, cache_dir)
+    resolve_cost_unit(cfg, pool.price_pairs())
     examples = dev_examples(cfg, data_dir, cache_dir) if cfg.split == "dev" else load_examples(cfg, cfg.split, cfg.get("limit"))
     if not examples:
         raise ValueError(f"benchmark {cfg.benchmark.name} split {cfg.split} has no examples")

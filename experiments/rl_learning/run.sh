@@ -7,6 +7,8 @@
 #   zeroeval   rl_only and the teacher recipe on ZeroEval's pool, seeds 0 1 2
 #   zeroeval_wide  rl_only on ZeroEval with lambda drawn up to 100, seed 0
 #   llmrouter  rl_only and the teacher recipe on LLMRouter's pool, seed 0
+#   pool_unit  rl_only with lambda on the pool's price scale (reward.cost_unit_usd=pool, the default since it was
+#              added): ZeroEval seeds 0 1 2 and LLMRouter seeds 0 1 2 (RouterBench's unit is $0.01 either way)
 #   lams       the paper's sweep: one RL-trained router per fixed lambda (Hydra multirun)
 #   ablations  reward, algorithm, KL anchor, group size; seeds 0 1 2 each (the update path: head_probe.py)
 #   repeat     the default job with seed=1 twice: a cold embedding cache, then a warm one
@@ -58,6 +60,11 @@ for section in "$@"; do
     llmrouter)
       train "$OUT/llmrouter/rl_only_s0" experiment=rl_only pool=llmrouter benchmark=llmrouter seed=0
       train "$OUT/llmrouter/teacher_s0" recipe=teacher pool=llmrouter benchmark=llmrouter seed=0 ;;
+    pool_unit)
+      for s in $SEEDS; do
+        train "$OUT/pool_unit/zeroeval_s$s" experiment=rl_only pool=zeroeval_math benchmark=zeroeval_math seed=$s
+        train "$OUT/pool_unit/llmrouter_s$s" experiment=rl_only pool=llmrouter benchmark=llmrouter seed=$s
+      done ;;
     lams)
       mkdir -p "$OUT/lams"
       /usr/bin/time -f "wall %e s" "$PY" -m xrouter.train -m experiment=rl_only reward.lam_sampling=null \

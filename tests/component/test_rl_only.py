@@ -70,6 +70,7 @@ def test_rl_only_reads_only_the_outcomes_of_calls_its_policy_made(tmp_path, monk
     assert spend["full_table_usd"] > 0 and result["delivered"]["dev_reward"] is not None
     settings = json.loads((tmp_path / "rl_only" / "router" / "xrouter.json").read_text())
     assert settings["conditioning"]["lam_features"] == "log"
+    assert settings["reward"]["cost_unit_usd"] == 0.01  # cost_unit_usd: pool, resolved by RouterBench's prices
 
 
 @pytest.mark.parametrize("recipe", [["cold_start.weighting=teacher", "cold_start.teacher=knn"],

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from xrouter.reward import build_reward, linear_reward, xrouter_reward
+from xrouter.reward.units import pool_cost_unit, with_cost_unit
 from xrouter.rl.advantages import grpo_advantages, informative_groups
 from xrouter.rl.losses import aggregate, kl_k3, policy_loss
 from xrouter.rollout.logprobs import token_logprobs
@@ -20,6 +21,27 @@ def test_xrouter_reward_is_success_gated_and_capped():
     r = xrouter_reward(1.0, 0.002, 0.001, lam=100, cap=0.8, include_router_cost=True)
     assert r.cost_usd == pytest.approx(0.003) and r.total == pytest.approx(0.7)
     assert xrouter_reward(1.0, 0.0005, lam=1.0, cost_unit_usd=0.001).total == pytest.approx(0.5)
+
+
+def test_pool_cost_unit_follows_the_pools_prices():
+    # RouterBench's span ($0.2 .. $20 blended per 1M): the cent that lambda was measured in
+    assert pool_cost_unit([(0.2, 0.2), (0.8, 0.8), (10.0, 30.0)]) == 0.01
+    # ten times cheaper pool, ten times smaller unit; free models do not pull it to 0
+    assert pool_cost_unit([(0.02, 0.02), (1.0, 3.0), (0.0, 0.0)]) == pytest.approx(0.001)
+    assert pool_cost_unit([(0.0, 0.0)]) == 0.01
+    assert pool_cost_unit([(0.1, 0.1), (0.9, 0.9)], reference_tokens=1_000) == pytest.approx(3e-4)
+
+
+def test_cost_unit_pool_is_resolved_before_any_reward_is_computed():
+    cfg = {"name": "xrouter", "lam": 1.0, "cap": 0.8, "cost_unit_usd": "pool"}
+    resolved = with_cost_unit(cfg, [(0.1, 0.1), (0.9, 0.9)])
+    assert resolved["cost_unit_usd"] == pytest.approx(0.0015) and cfg["cost_unit_usd"] == "pool"  # a copy
+    assert with_cost_unit({**cfg, "cost_unit_usd": 0.01}, [(0.1, 0.1)])["cost_unit_usd"] == 0.01
+    assert build_reward(resolved)(1.0, 0.00075).total == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="resolved against a pool's prices"):
+        build_reward(cfg)
+    with pytest.raises(ValueError, match="or 'pool'"):
+        with_cost_unit({**cfg, "cost_unit_usd": "cents"}, [(0.1, 0.1)])
 
 
 def test_linear_reward_components():

@@ -23,6 +23,7 @@ from xrouter.eval.engines import EnvEngine, ReplayEngine, is_replay_pool
 from xrouter.eval.runfiles import RunDir, fingerprint
 from xrouter.policies import Policy, PolicyContext, build_policy
 from xrouter.pool.pool import ModelPool
+from xrouter.reward.units import with_cost_unit
 
 log = logging.getLogger(__name__)
 _EMBEDDERS: dict[str, Any] = {}  # one embedder (and its in-memory vectors) per config, across multirun jobs
@@ -59,7 +60,8 @@ def policy_context(cfg: DictConfig, pool: ModelPool, data_dir: Path, cache_dir: 
 
     prices = {n: (c.price.input_per_mtok, c.price.output_per_mtok) for n, c in pool.cards.items()}
     return PolicyContext(pool_names=pool.names, prices=prices, cheapest=pool.cheapest(),
-                         cost_unit_usd=float(cfg.reward.get("cost_unit_usd", 1.0)), seed=int(cfg.seed),
+                         cost_unit_usd=float(with_cost_unit(to_plain(cfg.reward), pool.price_pairs()).get("cost_unit_usd", 1.0)),
+                         seed=int(cfg.seed),
                          fit_split=str(cfg.policy.get("fit_split") or "auto"), folds=int(cfg.policy.get("folds") or 5),
                          splits_available=lambda: sorted(traces()["split"].unique().tolist()),
                          fit_table=fit_table, eval_table=eval_table, embedder=embedder)
@@ -119,7 +121,7 @@ def make_engine(cfg: DictConfig, pool: ModelPool, policy: Policy):
     from xrouter.data.benchmarks import verify_example
     from xrouter.reward import build_reward
 
-    reward_fn = build_reward(to_plain(cfg.reward))
+    reward_fn = build_reward(with_cost_unit(to_plain(cfg.reward), pool.price_pairs()))
     wanted = cfg.get("engine", "auto")
     if wanted not in ("auto", "env", "replay"):
         raise ValueError(f"engine must be auto, env or replay, not {wanted!r}")

@@ -118,6 +118,10 @@ class ModelPool:
         """The model with the lowest output price (ties: lowest input price, then pool order)."""
         return min(self.names, key=lambda n: (self.cards[n].price.output_per_mtok, self.cards[n].price.input_per_mtok))
 
+    def price_pairs(self) -> list[tuple[float, float]]:
+        """(input, output) USD per 1M tokens of every model, in pool order."""
+        return [(self.cards[n].price.input_per_mtok, self.cards[n].price.output_per_mtok) for n in self.names]
+
     async def call(self, name: str, messages: Sequence[Message], temperature: float = 0.0,
                    max_tokens: int | None = None, *, prompt_id: str | None = None,
                    episode_id: str | None = None) -> Completion:

@@ -3,8 +3,8 @@
 * ``xrouter`` (arXiv 2510.08439): ``r = s * (K - min(lam * C, cap))``; success-gated, so a wrong
   answer earns 0 whatever it cost, and a right one earns up to K, less its (capped) cost penalty.
   ``C`` is the episode's USD cost of tool calls, plus the router's own tokens when
-  ``include_router_cost`` is set, measured in units of ``cost_unit_usd`` (default 1: dollars;
-  0.001 makes lam "per milli-dollar", which suits pools of cheap calls such as RouterBench's).
+  ``include_router_cost`` is set, measured in units of ``cost_unit_usd`` (default 1: dollars; the
+  configs use ``pool``: a unit set by the pool's prices, ``xrouter/reward/units.py``).
 * ``linear`` (Router-R1 style): ``(1 - alpha) * s + alpha * (1 - C / cost_scale)`` clipped to
   the cost term's [0, 1] range, minus ``format_penalty`` when the episode ended without a valid
   final answer (malformed calls, turn limit).
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Mapping
+
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,9 @@ def build_reward(cfg: Mapping[str, Any]) -> Callable[..., RewardComponents]:
     if name not in REWARDS:
         raise ValueError(f"unknown reward '{name}'; known: {sorted(REWARDS)}")
     function = REWARDS[name]
+    if isinstance(cfg.get("cost_unit_usd"), str):
+        raise ValueError(f"reward.cost_unit_usd={cfg['cost_unit_usd']!r} is resolved against a pool's prices: "
+                         "call xrouter.reward.units.with_cost_unit(reward_cfg, <the pool's prices>) first, or give a number in USD")
 
     cfg.pop("lam_sampling", None)  # training's lambda draws (xrouter/reward/lam_sampling.py), not an argument
 
