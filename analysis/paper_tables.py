@@ -155,7 +155,8 @@ def main(argv: list[str] | None = None) -> None:
     if layout not in ("wide", "long"):
         raise SystemExit(f"paper_tables: error: layout must be wide or long, got {layout!r}")
     shown = wide if layout == "wide" else long.assign(**{c: long[c].map(
-        lambda v, k=("cost" if "cost" in c else "score"): _fmt(v, k)) for c in long.columns if "_" in c and c != "metric"})
+        lambda v, k=("cost" if "cost" in c else "score"): _fmt(v, k))
+        for c in long.columns if "_" in c and c != "metric"})
     title = ("xRouter (arXiv 2510.08439) published figures; 'ours' from our runs. Cost: USD per query "
              "(LiveBench: total over the benchmark).")
     text = shown.to_markdown(index=False, disable_numparse=True)

@@ -80,7 +80,8 @@ def pareto_panel(ax, rows: pd.DataFrame, title: str) -> None:
         ax.step(front["x"], front["accuracy"], where="post", color="k", ls="--", lw=0.9, alpha=0.7,
                 zorder=2, label="Pareto frontier")
     ax.set_xscale("log")
-    ax.set_xlabel("cost per query (USD, log)" + (f"; 0 drawn at {floor:.0e}" if (rows["cost_per_query"] <= 0).any() else ""))
+    ax.set_xlabel("cost per query (USD, log)"
+                  + (f"; 0 drawn at {floor:.0e}" if (rows["cost_per_query"] <= 0).any() else ""))
     ax.set_ylabel("accuracy")
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.25)

@@ -12,7 +12,8 @@ translation, instructions, general knowledge or jailbreak) and reports, for ever
   top-tier model answered correctly.
 
 All three are shares of the category's queries (and of each sub-benchmark's, where a category holds
-several: ZeroEval's math is MATH level 5 and GSM8K).  No dataset here has jailbreak prompts.  Per-query outcomes of each model come from the
+several: ZeroEval's math is MATH level 5 and GSM8K).  No dataset here has jailbreak prompts.  Per-query
+outcomes of each model come from the
 ``policy=single`` runs among the inputs (same benchmark, pool and split); the top price tier is the
 models whose mean cost per query is at least ``top_tier_ratio`` (default 1/3) of the dearest one's.
 A swept policy is represented by its *matched-cost* point: the run whose cost per query is nearest,
@@ -88,7 +89,8 @@ def escalation_rates(episodes: pd.DataFrame, scores: pd.DataFrame, top: set[str]
     wrong = episodes["score"].astype(float).to_numpy() < 0.5
     return pd.DataFrame({"category": episodes["benchmark"].map(category_of).to_numpy(),
                          "sub_benchmark": episodes["benchmark"].astype(str).to_numpy(),
-                         "escalation": escalated.astype(float), "over_escalation": (escalated & cheap_right).astype(float),
+                         "escalation": escalated.astype(float),
+                         "over_escalation": (escalated & cheap_right).astype(float),
                          "under_escalation": (~escalated & wrong & top_right).astype(float),
                          "accuracy": episodes["score"].astype(float).to_numpy()})
 
@@ -152,11 +154,13 @@ def report(runs: list[dict[str, Any]], top_tier_ratio: float = 1 / 3) -> dict[st
 def to_markdown(table: pd.DataFrame) -> str:
     head = (f"top price tier: {', '.join(table.attrs['top_tier'])}; cheapest model: {table.attrs['cheapest']}; "
             f"matched cost ${table.attrs['target_cost']:.2e}/query\n\n")
-    lines = ["| policy | category | seeds | n | point | accuracy | $/query | escalation | over-escalation | under-escalation |",
+    lines = ["| policy | category | seeds | n | point | accuracy | $/query "
+             "| escalation | over-escalation | under-escalation |",
              "|---|---|---:|---:|---|---:|---:|---:|---:|---:|"]
     for r in table.itertuples(index=False):
         lines.append(f"| {r.policy} | {r.category} | {r.seeds} | {r.n} | {r.knob} | {r.accuracy:.3f} | "
-                     f"{r.cost_per_query:.2e} | {r.escalation:.3f} | {r.over_escalation:.3f} | {r.under_escalation:.3f} |")
+                     f"{r.cost_per_query:.2e} | {r.escalation:.3f} | {r.over_escalation:.3f} | "
+                     f"{r.under_escalation:.3f} |")
     return head + "\n".join(lines) + "\n"
 
 

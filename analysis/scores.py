@@ -15,7 +15,8 @@ def points_of(rows: pd.DataFrame) -> list[tuple[float, float]]:
 
 def frontier_of(rows: pd.DataFrame, exclude_oracle: bool = True) -> pd.DataFrame:
     """The rows of one panel (one benchmark and scope) on the cost-accuracy Pareto frontier, by cost
-    (runs with the same cost and accuracy as a frontier run included).  The oracle is left out by default: it is an upper bound, not a policy one can deploy."""
+    (runs with the same cost and accuracy as a frontier run included).  The oracle is left out by default: it is
+    an upper bound, not a policy one can deploy."""
     pool = rows[rows["policy"] != ORACLE] if exclude_oracle else rows
     if pool.empty:
         return pool

@@ -17,8 +17,9 @@ import glob
 import json
 import re
 import statistics
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 COLUMNS = {  # column -> header of the markdown table
     "aiq": "one-ckpt test AIQ", "accuracy": "test acc @ default lam", "cost": "$/query", "reward": "test reward",
@@ -51,7 +52,8 @@ def training_run_row(run: str | Path) -> dict[str, Any]:
     curve = _json(run / "eval_test_curve" / "sweep.json") or {}
     delivered, spend = result.get("delivered") or {}, result.get("spend") or {}
     row = {"run": str(run), "accuracy": point.get("accuracy"), "cost": point.get("cost_per_query"),
-           "reward": point.get("reward"), "aiq": curve.get("aiq_single_model_range"), "hull": curve.get("zero_router_aiq"),
+           "reward": point.get("reward"), "aiq": curve.get("aiq_single_model_range"),
+           "hull": curve.get("zero_router_aiq"),
            "dev_reward": delivered.get("dev_reward"), "rl_change": delivered.get("rl_change"),
            "delivered_step": delivered.get("step"), "training_usd": spend.get("training_usd"),
            "full_table_usd": spend.get("full_table_usd"), "threads": result.get("threads"), "wall_s": wall_seconds(run)}

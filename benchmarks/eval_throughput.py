@@ -7,7 +7,8 @@ tiny router through the agent loop.
 
 For each baseline (fitted and prepared once, not timed): (a) the replay fast path
 (``ReplayEngine.run``: decisions, pool lookups, ledger, scores, rewards, rows) over the 945 test
-prompts, ``--repeats`` passes (the median pass is reported, and the best); (b) the same episodes through the routing environment
+prompts, ``--repeats`` passes (the median pass is reported, and the best); (b) the same episodes through the
+routing environment
 (``EnvEngine.run``); (c) a whole resumable run directory (``run_one``: episodes.jsonl appends,
 episodes.parquet, summary.json).  Then (d) the tiny router (untrained, as ``xrouter.train`` builds it)
 evaluated greedily with ``evaluate_router`` (generation dominates).  The last line is JSON.
@@ -43,15 +44,14 @@ def main() -> None:
 
     import xrouter.config  # noqa: F401  (resolvers)
     from xrouter import CONF_DIR
-    from xrouter.build import build_pool
-    from xrouter.reward.units import with_cost_unit
+    from xrouter.build import build_pool, load_examples
     from xrouter.config import data_dir_of
-    from xrouter.eval.engines import EnvEngine, ReplayEngine
-    from xrouter.eval.baseline_policy import policy_context, run_one
-    from xrouter.build import load_examples
     from xrouter.data.benchmarks import verify_example
+    from xrouter.eval.baseline_policy import policy_context, run_one
+    from xrouter.eval.engines import EnvEngine, ReplayEngine
     from xrouter.policies import build_policy
     from xrouter.reward import build_reward
+    from xrouter.reward.units import with_cost_unit
 
     torch.set_num_threads(args.threads)
 
@@ -69,7 +69,8 @@ def main() -> None:
     extra = {"single": ["policy.model=gpt-4-1106-preview"], "mlp": ["policy.epochs=100"]}
     for name in args.policies.split(","):
         cfg = config([f"policy={name}", *extra.get(name, [])])
-        policy = build_policy(OmegaConf.to_container(cfg.policy, resolve=True), policy_context(cfg, pool, data_dir, cache_dir))
+        policy = build_policy(OmegaConf.to_container(cfg.policy, resolve=True),
+                              policy_context(cfg, pool, data_dir, cache_dir))
         started = time.perf_counter()
         policy.prepare(examples)
         prepare_s = time.perf_counter() - started
@@ -97,7 +98,8 @@ def main() -> None:
             entry["run_dir_episodes_per_s"] = round(len(examples) / (time.perf_counter() - started))
         pool.ledger._records.clear()
         results[name] = entry
-        print(f"{policy.label:42s} replay {entry['replay_episodes_per_s']:>9,}/s  env {entry['env_episodes_per_s']:>7,}/s  "
+        print(f"{policy.label:42s} replay {entry['replay_episodes_per_s']:>9,}/s  "
+              f"env {entry['env_episodes_per_s']:>7,}/s  "
               f"run dir {entry['run_dir_episodes_per_s']:>7,}/s  (prepare {prepare_s:.1f} s)", flush=True)
 
     if args.router_examples:

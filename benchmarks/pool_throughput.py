@@ -41,8 +41,8 @@ def compose_pool_config():
 def build_replay_pool() -> tuple[ModelPool, list[tuple[str, str, str]]]:
     """The RouterBench replay pool and every recorded (pool model, prompt_id, prompt)."""
     from xrouter.build import build_pool
-    from xrouter.data.datasets import pool_traces
     from xrouter.config import data_dir_of, to_plain
+    from xrouter.data.datasets import pool_traces
 
     cfg = compose_pool_config()
     data_dir, cache_dir = data_dir_of(cfg), Path(cfg.paths.cache_dir)

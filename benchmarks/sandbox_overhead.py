@@ -29,7 +29,9 @@ def bench(fn, n: int) -> tuple[float, float]:
     fn("pass\n", 5)
     r0, walls = resource.getrusage(resource.RUSAGE_CHILDREN), []
     for _ in range(n):
-        t = time.perf_counter(); r = fn("assert sum([1, 2]) == 3\n", 5); walls.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        r = fn("assert sum([1, 2]) == 3\n", 5)
+        walls.append(time.perf_counter() - t)
         assert r.returncode == 0, r
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     return (r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime) / n * 1e3, statistics.median(walls) * 1e3
@@ -38,7 +40,11 @@ res = {"old": [], "namespaces": [], "basic": []} if old_run else {"namespaces": 
 for _ in range(int(sys.argv[2])):
     if old_run:
         res["old"].append(bench(old_run, n))
-    os.environ["XROUTER_SANDBOX"] = "namespaces"; res["namespaces"].append(bench(new_run, n))
-    os.environ["XROUTER_SANDBOX"] = "basic"; res["basic"].append(bench(new_run, n))
+    os.environ["XROUTER_SANDBOX"] = "namespaces"
+    res["namespaces"].append(bench(new_run, n))
+    os.environ["XROUTER_SANDBOX"] = "basic"
+    res["basic"].append(bench(new_run, n))
 for k, v in res.items():
-    print(f"{k:10s} cpu ms/program {statistics.median(c for c, _ in v):.1f}  wall ms median {statistics.median(w for _, w in v):.1f}   rounds {[(round(c,1), round(w,1)) for c, w in v]}")
+    print(f"{k:10s} cpu ms/program {statistics.median(c for c, _ in v):.1f}  "
+          f"wall ms median {statistics.median(w for _, w in v):.1f}   "
+          f"rounds {[(round(c,1), round(w,1)) for c, w in v]}")

@@ -68,7 +68,8 @@ def start_server(router: str, port: int, overrides: list[str], log_path: Path) -
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"the server exited ({process.returncode}); see {log_path}:\n{log_path.read_text()[-3000:]}")
+            raise RuntimeError(f"the server exited ({process.returncode}); see {log_path}:\n"
+                               f"{log_path.read_text()[-3000:]}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
                 return process
@@ -147,7 +148,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=128)
     parser.add_argument("--prompts", type=int, default=300)
     parser.add_argument("--unique", action="store_true",
-                        help="every request another prompt (warm-up first, then the timed ones): no query is embedded twice")
+                        help="every request another prompt (warm-up first, then the timed ones): "
+                             "no query is embedded twice")
     parser.add_argument("--max-wait-ms", type=float, default=2.0)
     parser.add_argument("--max-batch", type=int, default=64)
     parser.add_argument("overrides", nargs="*", help="more serve config overrides (key=value)")

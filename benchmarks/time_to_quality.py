@@ -1,7 +1,8 @@
 """Time to quality: wall time and RL steps until a training recipe's dev accuracy reaches a target at a cost cap.
 
-    python benchmarks/time_to_quality.py [--recipes rl_only teacher tiny] [--seeds 0 1 2] [--margin 0.01 | --target 0.78]
-        [--max-cost 5e-4] [--max-steps N] [--every N] [--threads 2] [extra train overrides ...]
+    python benchmarks/time_to_quality.py [--recipes rl_only teacher tiny] [--seeds 0 1 2]
+        [--margin 0.01 | --target 0.78] [--max-cost 5e-4] [--max-steps N] [--every N] [--threads 2]
+        [extra train overrides ...]
 
 Recipes (``RECIPES``): ``rl_only`` (``experiment=rl_only``: rewards alone), ``teacher`` (the teacher-distilled
 default of ``xrouter.train``) and ``tiny`` (the text-only ``router=tiny``), each on its own schedule unless
@@ -17,7 +18,8 @@ evaluation, validation at the default lambda only: ``data.val_lams=null``); its 
 it comes, and the first dev evaluation (``dev before RL``, after the cold start, as step 0; then each
 ``[val @ step N]``) with dev accuracy above the relative target (or >= a fixed ``--target``) and cost
 per query <= ``--max-cost`` is the hit: its step and the wall time since the process started (router
-build, cold start and validations included).  Validation is greedy at the router's default lambda (reward.lam).  Prints one
+build, cold start and validations included).  Validation is greedy at the router's default lambda (reward.lam).
+Prints one
 row per run, then the mean and spread per recipe, and writes ``--out`` (JSON).
 """
 
@@ -35,7 +37,8 @@ from pathlib import Path
 VAL_LINE = re.compile(r"\[val @ step (\d+)\] accuracy ([0-9.]+)\s+cost/query \$([0-9.e+-]+)")
 # the dev evaluation after the cold start, before any RL step: step 0
 BEFORE_RL_LINE = re.compile(r"dev before RL: accuracy ([0-9.]+), cost/query \$([0-9.e+-]+)")
-RECIPES = {"rl_only": ["experiment=rl_only"], "teacher": ["recipe=teacher"], "tiny": ["router=tiny", "recipe=text_only"]}
+RECIPES = {"rl_only": ["experiment=rl_only"], "teacher": ["recipe=teacher"],
+           "tiny": ["router=tiny", "recipe=text_only"]}
 
 
 def dev_single_models(seed: int, overrides: list[str]) -> dict[str, tuple[float, float]]:
@@ -97,8 +100,8 @@ def run_one(recipe: str, seed: int, args: argparse.Namespace, out_root: Path, ta
                     break
         proc.wait()
     total = time.perf_counter() - started
-    return {"recipe": recipe, "seed": seed, "target": target, "hit": hit, "last": last, "curve": curve, "total_wall_s": total,
-            "returncode": proc.returncode, "command": " ".join(command[1:])}
+    return {"recipe": recipe, "seed": seed, "target": target, "hit": hit, "last": last, "curve": curve,
+            "total_wall_s": total, "returncode": proc.returncode, "command": " ".join(command[1:])}
 
 
 def summarize(rows: list[dict]) -> dict[str, dict]:
@@ -108,7 +111,8 @@ def summarize(rows: list[dict]) -> dict[str, dict]:
         hits = [r["hit"] for r in runs if r["hit"]]
         out[recipe] = {"runs": len(runs), "reached": len(hits),
                        "wall_s_mean": statistics.mean(h["wall_s"] for h in hits) if hits else None,
-                       "wall_s_spread": (min(h["wall_s"] for h in hits), max(h["wall_s"] for h in hits)) if hits else None,
+                       "wall_s_spread": ((min(h["wall_s"] for h in hits), max(h["wall_s"] for h in hits))
+                                         if hits else None),
                        "steps_mean": statistics.mean(h["step"] for h in hits) if hits else None}
     return out
 
@@ -161,7 +165,8 @@ def main() -> None:
     for recipe, s in summary.items():
         spread = s["wall_s_spread"]
         print(f"{recipe:14s} reached {s['reached']}/{s['runs']}" + (
-            f"; mean {s['wall_s_mean']:.0f} s (range {spread[0]:.0f}-{spread[1]:.0f} s), mean {s['steps_mean']:.0f} steps"
+            f"; mean {s['wall_s_mean']:.0f} s (range {spread[0]:.0f}-{spread[1]:.0f} s), "
+            f"mean {s['steps_mean']:.0f} steps"
             if s["reached"] else ""))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"target": args.target, "margin": args.margin, "targets": targets,

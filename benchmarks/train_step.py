@@ -108,7 +108,7 @@ class StepClock:
     def add_reward_time(self, seconds: float) -> None:
         self._reward_acc += seconds
 
-    def timed(self, warmup: int) -> "StepClock":
+    def timed(self, warmup: int) -> StepClock:
         """A copy without the first ``warmup`` steps."""
         out = StepClock()
         for name in ("step_s", "rollout_s", "reward_s", "episodes", "tokens", "generated", "rewards"):
@@ -117,7 +117,7 @@ class StepClock:
         return out
 
     @staticmethod
-    def summary(runs: list["StepClock"]) -> dict[str, float]:
+    def summary(runs: list[StepClock]) -> dict[str, float]:
         """Totals over the timed steps of every run of one side."""
         cat = lambda name: [x for run in runs for x in getattr(run, name)]  # noqa: E731
         step, rollout = cat("step_s"), cat("rollout_s")
@@ -306,7 +306,8 @@ def main() -> None:
     transformers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
     batch = args.prompts * args.group
-    cfg = compose(["router=tiny", "recipe=text_only", "env.mode=simple", f"data.prompts_per_step={args.prompts}", f"rollout.group_size={args.group}",
+    cfg = compose(["router=tiny", "recipe=text_only", "env.mode=simple", f"data.prompts_per_step={args.prompts}",
+                   f"rollout.group_size={args.group}",
                    f"rollout.max_new_tokens={args.max_new_tokens}", f"rollout.micro_batch_size={batch}",
                    f"rollout.generate_batch_size={batch}", "algo.dynamic_sampling=false", "algo.max_refill=0",
                    "algo.kl_beta=0.0", "algo.ppo_epochs=1", "algo.minibatches=1", "algo.warmup_steps=0",
@@ -365,8 +366,8 @@ def main() -> None:
         versions["trl"] = trl.__version__
     except ImportError:
         pass
-    keys = ["step_s", "step_s_median", "step_s_min", "rollout_s", "update_s", "reward_s", "episodes_per_s", "tokens_per_s",
-            "generated_tokens_per_s", "mean_completion_tokens", "reward_mean"]
+    keys = ["step_s", "step_s_median", "step_s_min", "rollout_s", "update_s", "reward_s", "episodes_per_s",
+            "tokens_per_s", "generated_tokens_per_s", "mean_completion_tokens", "reward_mean"]
     print(tabulate([[k] + [results[s][k] for s in sides] for k in keys], headers=["metric", *sides],
                    floatfmt=".3f"))
     out = {side: results[side] for side in sides}

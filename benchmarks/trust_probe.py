@@ -152,13 +152,14 @@ def sandbox_probe(runs: int) -> dict:
         for what, program in HOSTILE.items():
             program = program.replace("PORT", str(server.getsockname()[1])).replace("NAME", name).replace("MARK", mark)
             result = run_program(program, timeout_s=10, max_processes=64)
-            rows[what] = "passes" if result.passed else f"fails ({(result.stderr_tail.strip().splitlines() or ['exit ' + str(result.returncode)])[-1][:60]})"
+            rows[what] = "passes" if result.passed else (
+                f"fails ({(result.stderr_tail.strip().splitlines() or ['exit ' + str(result.returncode)])[-1][:60]})")
             if secret in result.stdout_tail:
                 rows[what] += "; SECRET READ"
         try:
             server.accept()
             rows["network via a subprocess"] += "; CONNECTED"
-        except socket.timeout:
+        except TimeoutError:
             pass
         if Path(f"/tmp/{name}").exists():
             rows["os.system write outside"] += "; FILE WRITTEN"

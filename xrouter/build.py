@@ -7,9 +7,10 @@ the self-describing router directory that evaluate and serve read back.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
@@ -190,7 +191,8 @@ def build_env(pool: ModelPool, settings: RouterSettings, reward_cfg: Mapping[str
     router_price = parse_price_entry("router", settings.price) if settings.price else None
     return RouterEnv(pool, verify_example, build_reward(to_plain(reward_cfg or settings.reward)),
                      max_turns=settings.max_turns, mode=settings.mode,
-                     tools_in_prompt=prompt.get("tools_in_prompt", "full"), max_query_chars=prompt.get("max_query_chars"),
+                     tools_in_prompt=prompt.get("tools_in_prompt", "full"),
+                     max_query_chars=prompt.get("max_query_chars"),
                      max_tool_result_chars=prompt.get("max_tool_result_chars", TOOL_RESULT_CHARS),
                      call_max_tokens=settings.call_max_tokens, router_price=router_price,
                      system_prompt_style=prompt.get("system_prompt_style"), query_prefix=query_prefix,
@@ -201,10 +203,9 @@ def build_agent_loop(rollout_cfg: Mapping[str, Any], settings: RouterSettings, m
                      device: str = "cpu", cache_dir: Path | None = None):
     """The agent loop with the configured rollout backend (``hf``; ``vllm`` on GPUs); a prefix router's
     loop embeds each query (and its lambda) with a ``QueryConditioner`` (embeddings cached in ``cache_dir``)."""
-    from xrouter.router.conditioning import QueryConditioner
-
     from xrouter.rollout.agent_loop import AgentLoop
     from xrouter.rollout.hf import HFGenerator
+    from xrouter.router.conditioning import QueryConditioner
 
     rollout = {**to_plain(rollout_cfg), "eos_token": settings.eos_token, "max_seq_len": settings.max_seq_len}
     eos = tokenizer.convert_tokens_to_ids(settings.eos_token)

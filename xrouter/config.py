@@ -6,8 +6,9 @@ import functools
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -97,7 +98,8 @@ def require(cfg: Any, key: str, kind: type, ok: Any = None, allowed: str = "") -
     typed = value
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         typed = float(value)
-    if isinstance(value, bool) and kind is not bool or not isinstance(typed, kind) or (ok is not None and not ok(typed)):
+    if (isinstance(value, bool) and kind is not bool or not isinstance(typed, kind)
+            or (ok is not None and not ok(typed))):
         raise ConfigValueError(f"{key}={value!r}: must be {allowed or kind.__name__}")
     return typed
 

@@ -12,7 +12,7 @@ score (accuracy).  Every formula is stated in its function's docstring.
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -115,7 +115,8 @@ def aiq(points: Iterable[Sequence[float]], cost_range: tuple[float, float] | Non
     hull = nondecreasing_convex_hull(points)
     if len(hull) == 0:
         return float("nan")
-    lo, hi = (float(hull[0, 0]), float(_as_points(points)[:, 0].max())) if cost_range is None else map(float, cost_range)
+    lo, hi = ((float(hull[0, 0]), float(_as_points(points)[:, 0].max())) if cost_range is None
+              else map(float, cost_range))
     if hi < lo:
         raise ValueError(f"cost_range ({lo}, {hi}) is empty")
     if hi == lo:

@@ -41,8 +41,15 @@ from omegaconf import DictConfig
 
 from xrouter import CONF_DIR
 from xrouter.config import data_dir_of, quiet_logs, to_plain
-from xrouter.record_file import (ROW_COLUMNS, RecordError, RowWriter, compact_traces, pair_status,  # noqa: F401
-                                 prepare_output, scan_rows)
+from xrouter.record_file import (  # noqa: F401
+    ROW_COLUMNS,
+    RecordError,
+    RowWriter,
+    compact_traces,
+    pair_status,
+    prepare_output,
+    scan_rows,
+)
 from xrouter.recorder import Recorder, plain_value, served_name
 
 log = logging.getLogger(__name__)

@@ -25,8 +25,17 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     Each step is a function of ``xrouter/training.py``."""
     from xrouter.build import build_run, save_router
     from xrouter.eval.spend import SpendMeter, full_table_cost
-    from xrouter.training import (calibrate, deliver, evaluate_on_test, finish, fit, prepare_run, run_device,
-                                  starting_point, warm_start)
+    from xrouter.training import (
+        calibrate,
+        deliver,
+        evaluate_on_test,
+        finish,
+        fit,
+        prepare_run,
+        run_device,
+        starting_point,
+        warm_start,
+    )
 
     quiet_logs()
     check_train_config(cfg)
@@ -79,7 +88,8 @@ def check_train_config(cfg: DictConfig) -> None:
     AlgoConfig.from_config(to_plain(cfg.algo))
     if cfg.trainer.get("strategy") == "fsdp" and cfg.rollout.backend == "vllm":
         raise ValueError("trainer=fsdp with rollout=vllm is not supported yet (the engine would need the gathered "
-                         "weights after every step): use rollout=hf with trainer=fsdp, or trainer=ddp with rollout=vllm")
+                         "weights after every step): use rollout=hf with trainer=fsdp, "
+                         "or trainer=ddp with rollout=vllm")
     require(cfg, "trainer.max_steps", int, lambda v: v > 0, "a positive integer (optimizer steps)")
     require(cfg, "cold_start.steps", int, lambda v: v >= 0, "an integer >= 0 (0: no cold start)")
     require(cfg, "cold_start.batch_size", int, lambda v: v > 0, "a positive integer")
@@ -97,9 +107,9 @@ def check_train_config(cfg: DictConfig) -> None:
         if knob in cfg.reward:
             require(cfg, f"reward.{knob}", float, lambda v: v >= 0, "a number >= 0")
     if cfg.get("recipe_name") == "rl_only" and cfg.router.kind != "tiny_encoder":
-        raise ValueError(f"recipe=rl_only (the default) learns the routing in router=tiny_encoder's routing head, which "
-                         f"router={cfg.router.name} has not: add recipe=text_only (its own cold start and RL over the "
-                         "whole LM at one reward.lam) or recipe=teacher")
+        raise ValueError("recipe=rl_only (the default) learns the routing in router=tiny_encoder's routing head, "
+                         f"which router={cfg.router.name} has not: add recipe=text_only (its own cold start and RL "
+                         "over the whole LM at one reward.lam) or recipe=teacher")
     sampling = LamSampling.from_config(to_plain(cfg.reward.get("lam_sampling")))
     if sampling is not None and cfg.router.kind != "tiny_encoder":
         log.warning("router=%s is not told lambda: trained over reward.lam_sampling's draws it learns one policy for "
@@ -107,7 +117,8 @@ def check_train_config(cfg: DictConfig) -> None:
                     cfg.router.name)
     if sampling is not None and cfg.reward.name != "xrouter":
         raise ValueError(f"reward.lam_sampling needs reward=xrouter (its lam is what is drawn), not "
-                         f"reward={cfg.reward.get('name')}, which has none: router=tiny_encoder draws lambda by default; "
+                         f"reward={cfg.reward.get('name')}, which has none: "
+                         "router=tiny_encoder draws lambda by default; "
                          "train router=tiny with this reward (e.g. router=tiny env=router_r1 reward=router_r1)")
 
 

@@ -78,7 +78,8 @@ def warm_start(cfg: DictConfig, run, device: str) -> None:
     if cfg.cold_start.steps <= 0 or cfg.get("ckpt_path"):
         return
     cold_start(run.model, run.loop, run.train, run.pool.names, steps=cfg.cold_start.steps,
-               batch_size=cfg.cold_start.batch_size, lr=cfg.cold_start.lr, micro_batch_size=cfg.rollout.micro_batch_size,
+               batch_size=cfg.cold_start.batch_size, lr=cfg.cold_start.lr,
+               micro_batch_size=cfg.rollout.micro_batch_size,
                seed=cfg.seed, device=device, system_prompt=None if cfg.cold_start.arguments == "none" else "",
                warmup_steps=cfg.cold_start.warmup_steps, weighting=str(cfg.cold_start.get("weighting", "uniform")),
                temperature=float(cfg.cold_start.get("temperature", 0.1)), lam_sampling=lam_sampling_of(cfg),
@@ -144,8 +145,8 @@ def deliver(run, step0, checkpoints, device: str) -> dict[str, Any]:
     if delivered["checkpoint"]:
         state = torch.load(delivered["checkpoint"], map_location=device, weights_only=False)["state_dict"]
         run.model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
-    log.info("delivered: %s (dev reward %s; RL changed dev reward by %s)", delivered["checkpoint"] or "the last weights",
-             delivered["dev_reward"], delivered["rl_change"])
+    log.info("delivered: %s (dev reward %s; RL changed dev reward by %s)",
+             delivered["checkpoint"] or "the last weights", delivered["dev_reward"], delivered["rl_change"])
     return delivered
 
 
@@ -196,7 +197,8 @@ def finish(result: dict[str, Any], cfg: DictConfig, output_dir: Path) -> dict[st
 
     print(format_spend(result["spend"]))
     print(f"delivered: {result['delivered']['label']}")
-    print(f"checkpoints: {output_dir / 'checkpoints'}\nrouter: {result['router']}\nmetrics: {output_dir / 'metrics.csv'}")
+    print(f"checkpoints: {output_dir / 'checkpoints'}\nrouter: {result['router']}\n"
+          f"metrics: {output_dir / 'metrics.csv'}")
     if "test" in result:
         print(f"episodes: {output_dir / ('eval_' + cfg.data.test_split) / 'episodes.parquet'}")
     (output_dir / "result.json").write_text(json.dumps(result, indent=2, default=str))

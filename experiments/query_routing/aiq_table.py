@@ -62,7 +62,8 @@ def run_row(run: Path, subgrid: list[float] | None, max_cost: float) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path, help="xrouter.train output directories")
-    parser.add_argument("--subgrid", nargs="+", type=float, default=None, help="lambdas of a sub-grid to recompute AIQ on")
+    parser.add_argument("--subgrid", nargs="+", type=float, default=None,
+                        help="lambdas of a sub-grid to recompute AIQ on")
     parser.add_argument("--max-cost", type=float, default=5e-4, help="the best test point at <= this USD per query")
     args = parser.parse_args()
     rows = [run_row(run, args.subgrid, args.max_cost) for run in args.runs]
@@ -75,7 +76,8 @@ def main() -> None:
         best = r["best_cheap"]
         print(f"| {r['run']} | {r['accuracy']:.4f} @ {r['cost']:.2e} | {r['aiq']:.4f} ({r['lams']} lambdas) | "
               + (f"{r['aiq_subgrid']:.4f} | " if args.subgrid else "")
-              + (f"{best['accuracy']:.3f} @ {best['cost_per_query']:.1e} (lambda {best['knob']['lam']:g})" if best else "-")
+              + (f"{best['accuracy']:.3f} @ {best['cost_per_query']:.1e} (lambda {best['knob']['lam']:g})"
+                 if best else "-")
               + f" | {fmt(r['knn'])} | {fmt(r['mlp'])} | {r['hull']:.4f} | {fmt(r['dev_before_rl'])} |")
     for key in ("accuracy", "aiq", *(["aiq_subgrid"] if args.subgrid else []), "knn", "mlp"):
         values = [r[key] for r in rows if r[key] is not None]

@@ -1,11 +1,12 @@
 """Print the seed-systems tables (markdown) from run files: every swept policy's AIQ and matched-cost
 point per seed, and the RL router's test point in each action format.
 
-    .venv/bin/python experiments/seed_systems/systems_table.py [--runs outputs/seed_systems/runs] [--rl outputs/seed_systems/rl]
-        [--more routerbench:tiny_encoder='outputs/query_routing/default_s*' ...]
+    .venv/bin/python experiments/seed_systems/systems_table.py [--runs outputs/seed_systems/runs]
+        [--rl outputs/seed_systems/rl] [--more routerbench:tiny_encoder='outputs/query_routing/default_s*' ...]
 
 AIQ is over the single models' cost range (``aiq_single_model_range`` of each ``sweep.json``; for an RL
-run, of its one-checkpoint lambda curve when it has one, else of its one fixed-lambda point).  The matched-cost point is the sweep point nearest, in log cost,
+run, of its one-checkpoint lambda curve when it has one, else of its one fixed-lambda point).  The matched-cost
+point is the sweep point nearest, in log cost,
 to the geometric middle of that range, as ``analysis.robustness`` picks it.
 """
 
@@ -41,7 +42,8 @@ def nearest(points: list[dict], target: float) -> dict:
 def mean_text(values: list[float]) -> str:
     if len(values) < 2:
         return f"{values[0]:.4f}" if values else "-"
-    return f"{' / '.join(f'{v:.4f}' for v in values)} (mean {statistics.mean(values):.4f}, sd {statistics.stdev(values):.4f})"
+    return (f"{' / '.join(f'{v:.4f}' for v in values)} "
+            f"(mean {statistics.mean(values):.4f}, sd {statistics.stdev(values):.4f})")
 
 
 def swept_rows(runs: Path, bench: str, span: tuple[float, float]) -> list[str]:
@@ -80,7 +82,7 @@ def rl_rows(rl: Path, bench: str, span: tuple[float, float], more: dict[str, str
         aiqs = [one_checkpoint_aiq(p) or metrics.aiq([(s["cost_per_query"], s["accuracy"])], span)
                 for p, s in zip(paths, summaries)]
 
-        def each(key: str) -> str:
+        def each(key: str, summaries=summaries) -> str:  # called in this iteration: bind its summaries
             return " / ".join(f"{s.get(key, float('nan')):.3f}" for s in summaries)
 
         rows.append(f"| {BENCHES[bench]} | {action_format} | {','.join(seeds)} | {point} | {mean_text(aiqs)} | "
@@ -93,7 +95,8 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=Path("outputs/seed_systems/runs"))
     parser.add_argument("--rl", type=Path, default=Path("outputs/seed_systems/rl"))
     parser.add_argument("--more", nargs="*", default=[], metavar="BENCH:NAME=GLOB",
-                        help="more training runs as a row, e.g. routerbench:tiny_encoder=outputs/query_routing/default_s*")
+                        help="more training runs as a row, e.g. "
+                             "routerbench:tiny_encoder=outputs/query_routing/default_s*")
     args = parser.parse_args()
     more: dict[str, dict[str, str]] = {}
     for item in args.more:
@@ -114,7 +117,8 @@ def main() -> None:
     print("|---|---|---|---|---|")
     print("\n".join(swept))
     print()
-    print("| benchmark | format | seeds | test accuracy @ $/query | AIQ (curve, or the one point) | calls/query | direct-answer rate | malformed rate |")
+    print("| benchmark | format | seeds | test accuracy @ $/query | AIQ (curve, or the one point) | calls/query "
+          "| direct-answer rate | malformed rate |")
     print("|---|---|---|---|---|---|---|---|")
     print("\n".join(trained))
 

@@ -3,9 +3,9 @@
 
 import pytest
 
-from xrouter.router.parsing import render_call, render_select
 from xrouter.rollout.hf import SamplingConfig
 from xrouter.router.chat_format import IM_END
+from xrouter.router.parsing import render_call, render_select
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def test_mask_is_one_exactly_on_router_tokens(loop):
 def test_generated_turns_are_appended_as_is(loop):
     agent, train = loop
     batch = agent.run(train[:2], 2, SamplingConfig(max_new_tokens=8))
-    for episode, ids, mask in zip(batch.episodes, batch.input_ids, batch.response_mask):
+    for episode, _ids, mask in zip(batch.episodes, batch.input_ids, batch.response_mask):
         generated = sum(t.router_output_tokens for t in episode.turns)
         assert sum(mask) == generated  # every generated token and nothing else is trainable
     assert batch.n_generated_tokens == sum(sum(m) for m in batch.response_mask)

@@ -46,7 +46,8 @@ def _write_run(root: Path, name: str, chosen: pd.DataFrame, identity: dict, dire
 
     def figures(ep: pd.DataFrame) -> dict:
         called = pd.Series([m for ms in ep["models_called"] for m in ms], dtype=object)
-        return {"n": len(ep), "accuracy": float(ep["score"].mean()), "cost_per_query": float(ep["tool_cost_usd"].mean()),
+        return {"n": len(ep), "accuracy": float(ep["score"].mean()),
+                "cost_per_query": float(ep["tool_cost_usd"].mean()),
                 "model_share": {m: float(s) for m, s in called.value_counts(normalize=True).sort_index().items()}}
 
     summary = {**figures(episodes), "total_cost_usd": float(episodes["tool_cost_usd"].sum()),
@@ -67,7 +68,8 @@ def write_fixture_runs(traces: pd.DataFrame, root: Path) -> list[Path]:
     test = test.sort_values(["prompt_id", "model"]).reset_index(drop=True)
     runs = []
     for i, (model, rows) in enumerate(test.groupby("model", sort=True)):
-        runs.append(_write_run(root, f"single_{i:02d}", rows, {"policy": "single", "label": f"single {model}", "knob": {}}))
+        runs.append(_write_run(root, f"single_{i:02d}", rows,
+                               {"policy": "single", "label": f"single {model}", "knob": {}}))
     runs.append(_write_run(root, "oracle", oracle_choice(test), {"policy": "oracle", "label": "oracle", "knob": {}}))
     rng = np.random.default_rng(0)
     models = sorted(test["model"].unique())
@@ -154,8 +156,8 @@ def test_ranking_one_row_per_run_in_aiq_order(fixture_runs):
     # models' cost range (mistral-7b's to gpt-4's)
     span = common_cost_range([[(s["cost_per_query"], s["accuracy"]) for s in summaries if s["policy"] == "single"]])
     assert (round(span[0] * 1e3, 4), round(span[1] * 1e3, 4)) == (0.0811, 5.0034)
-    expected = sorted(((-aiq([(s["cost_per_query"], s["accuracy"])], span), s["cost_per_query"], s["label"])
-                       for s in summaries))
+    expected = sorted((-aiq([(s["cost_per_query"], s["accuracy"])], span), s["cost_per_query"], s["label"])
+                       for s in summaries)
     assert list(table["label"]) == [label for _, _, label in expected]
     assert list(table["rank"]) == list(range(1, 22)) and table["AIQ"].is_monotonic_decreasing
     assert table.loc[0, "policy"] == "oracle"

@@ -73,4 +73,5 @@ def test_paper_tables_cli_says_when_nothing_matches(tmp_path):
     assert len(table) == 2 + 11  # header, rule, the paper's 11 rows
     assert "xRouter-7B-lambda1" in result.stdout and "None of them is a paper benchmark" in result.stdout
     assert all(cell.strip() == "—" for line in table[2:] for cell in line.split("|")[2:-1][1::2])  # ours columns
-    assert (tmp_path / "out" / "paper_table.md").exists() and "\\begin{tabular}" in (tmp_path / "out" / "paper_table.tex").read_text()
+    assert ((tmp_path / "out" / "paper_table.md").exists()
+            and "\\begin{tabular}" in (tmp_path / "out" / "paper_table.tex").read_text())

@@ -4,15 +4,21 @@ splits, and its verifier scores the reference answer 1 and a wrong answer 0 (``v
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 
 import pandas as pd
 import pytest
 
 from tests.conftest import SHARED_DATA, compose
 from xrouter import CONF_DIR
-from xrouter.data.benchmarks import (EXAMPLE_COLUMNS, NO_GOLD, alias_entry_point, load_benchmark, verify_example,
-                                     verify_examples)
+from xrouter.data.benchmarks import (
+    EXAMPLE_COLUMNS,
+    NO_GOLD,
+    alias_entry_point,
+    load_benchmark,
+    verify_example,
+    verify_examples,
+)
 from xrouter.data.questions import render
 from xrouter.data.splits import assign_splits
 from xrouter.data.store import DataNotFoundError
@@ -39,7 +45,7 @@ EXPECTED = {
 TRACE_KINDS = {"routerbench", "routellm_gsm8k", "llmrouter"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def benchmark(name: str, split: str = "all") -> pd.DataFrame:
     cfg = compose("stats", [f"+benchmark={name}"])
     return load_benchmark(cfg.benchmark, SHARED_DATA, split=split)
@@ -174,7 +180,8 @@ def wrong_answer(row: dict) -> str:
 def sample_rows(name: str, per_verifier: int = 3) -> list[dict]:
     examples = benchmark(name)
     graded = examples[examples["verifier"] != "recorded"]
-    picks = [group.iloc[[0, len(group) // 2, -1][:per_verifier]] for _, group in graded.groupby(["benchmark", "verifier"])]
+    picks = [group.iloc[[0, len(group) // 2, -1][:per_verifier]]
+             for _, group in graded.groupby(["benchmark", "verifier"])]
     return pd.concat(picks).drop_duplicates("prompt_id").to_dict("records")
 
 

@@ -7,7 +7,8 @@ Rollouts are scripted (``AgentLoop.run(scripts=...)``: real env, real replay poo
 so every run sees the same episodes; each rank gets half of the prompts from Lightning's
 ``DistributedSampler``.  Dynamic sampling is on, and every group of rank 1's prompts calls one
 model in all its episodes (zero reward variance): rank 1 keeps nothing and must join rank 0's
-update with an empty batch, while the single process drops those same groups.  The workers are this file run as a script (``python -m
+update with an empty batch, while the single process drops those same groups.  The workers are this
+file run as a script (``python -m
 tests.component.test_distributed``) with the rank variables a launcher sets, so Lightning uses the
 processes it finds instead of re-running pytest.
 """
@@ -33,7 +34,8 @@ WORLD = 2
 LR = 0.01
 # grad_clip off: clipping (like Adam's first step) is blind to a gradient's scale, and the test
 # compares gradients too
-OVERRIDES = ["router=tiny", "recipe=text_only", "algo=dapo",  # the text-only router (scripted turns); plain DAPO: no reference model
+# the text-only router (scripted turns); plain DAPO: no reference model
+OVERRIDES = ["router=tiny", "recipe=text_only", "algo=dapo",
              f"rollout.group_size={GROUP}", "rollout.micro_batch_size=3", "algo.dynamic_sampling=true",
              "algo.max_refill=0",
              f"algo.lr={LR}", "algo.warmup_steps=1", "algo.grad_clip=1.0e9"]
@@ -78,7 +80,8 @@ def runs(tmp_path_factory, shared_data_dir):
                    "grads": [load(f"{mode}_rank{r}.grad.pt") for r in range(WORLD)]} for mode in MODES} | {
             "single": load("single.pt"), "initial": load("initial.pt"), "single_grads": load("single.grad.pt"),
             "out": out,
-            "prompts": {p.name.removesuffix(".prompts.json"): json.loads(p.read_text()) for p in out.glob("*.prompts.json")}}
+            "prompts": {p.name.removesuffix(".prompts.json"): json.loads(p.read_text())
+                        for p in out.glob("*.prompts.json")}}
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -144,10 +147,10 @@ def _worker(out: Path, cache: Path, mode: str) -> None:
     from tests.conftest import compose
     from xrouter.build import build_run
     from xrouter.config import to_plain
-    from xrouter.router.parsing import render_call, render_select
     from xrouter.rl.datamodule import PromptDataModule
     from xrouter.rl.fsdp import fsdp_strategy, full_value, is_sharded
     from xrouter.rl.module import RouterRLModule
+    from xrouter.router.parsing import render_call, render_select
 
     torch.set_num_threads(1)
     # zero: sharded AdamW state and gradient checkpointing, which must not change the step either;

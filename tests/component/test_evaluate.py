@@ -12,16 +12,16 @@ from omegaconf import OmegaConf
 
 from tests.conftest import compose
 from xrouter import PROJECT_ROOT
-from xrouter.build import build_pool
+from xrouter.build import build_pool, load_examples
+from xrouter.data.datasets import select_split
 from xrouter.data.stats import trace_stats
 from xrouter.data.traces import complete_prompts
-from xrouter.data.datasets import select_split
 from xrouter.eval.baseline_policy import evaluate_baseline
-from xrouter.build import load_examples
 
 FAST = ["progress=false", "embedding.kind=hashing", "embedding.dim=1024"]  # hashing embeddings: no model, instant
 # the reference figures of ../shared/data/README.md (RouterBench test, 945 prompts)
-REFERENCE = {"gpt-4-1106-preview": (0.8794, 5.0034e-3), "mistral-7b-chat": (0.5926, 0.0811e-3), "oracle": (0.9757, 0.2111e-3)}
+REFERENCE = {"gpt-4-1106-preview": (0.8794, 5.0034e-3), "mistral-7b-chat": (0.5926, 0.0811e-3),
+             "oracle": (0.9757, 0.2111e-3)}
 
 
 def setting(name: str, overrides: list[str], shared_data_dir: Path):
@@ -91,7 +91,8 @@ def test_run_files_follow_the_contract(routerbench, shared_data_dir, tmp_path):
 
 
 BASELINES = [["policy=single", "policy.model=claude-v2"], ["policy=cheapest"], ["policy=random"],
-             ["policy=random", "policy.budget=0.4"], ["policy=oracle"], ["policy=best_fixed_per_task", "policy.lam=0.5"],
+             ["policy=random", "policy.budget=0.4"], ["policy=oracle"],
+             ["policy=best_fixed_per_task", "policy.lam=0.5"],
              ["policy=knn", "policy.lam=0.3"], ["policy=mlp", "policy.lam=0.3", "policy.epochs=20", "policy.hidden=32"],
              ["policy=cascade", "policy.threshold=0.7"], ["policy=agreement", "policy.budget=1e-3"]]
 
@@ -165,7 +166,8 @@ def test_an_interrupted_run_resumes_where_it_stopped(routerbench, shared_data_di
     with open(log, "a") as handle:  # a kill in the middle of a line
         handle.write('{"episode_id": "eval/cut sh')
     seen = []
-    monkeypatch.setattr(engines.ReplayEngine, "run", lambda self, ex, rows: seen.extend(rows) or original(self, ex, rows))
+    monkeypatch.setattr(engines.ReplayEngine, "run",
+                        lambda self, ex, rows: seen.extend(rows) or original(self, ex, rows))
     resumed = evaluate(routerbench, shared_data_dir, tmp_path / "cut", overrides)
     assert len(seen) == 945 - 300 and min(seen) == 300  # only the unfinished episodes ran
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "whole" / "episodes.parquet"),
@@ -187,7 +189,8 @@ def test_sweep_writes_one_run_per_knob_value_and_the_curve(routerbench, shared_d
         assert OmegaConf.load(tmp_path / f"lam={value:g}" / "config.yaml").policy.lam == value
     assert json.loads((tmp_path / "sweep.json").read_text()) == json.loads(json.dumps(report, default=str))
     assert [p["knob"] for p in report["points"]] == [{"lam": 0}, {"lam": 0.5}, {"lam": 1000}]
-    assert report["points"][2]["accuracy"] == pytest.approx(report["reference"]["single"]["mistral-7b-chat"]["accuracy"])
+    assert report["points"][2]["accuracy"] == pytest.approx(
+        report["reference"]["single"]["mistral-7b-chat"]["accuracy"])
     assert 0 < report["aiq"] <= 1 and report["pareto"] and "oracle_gap_of_best_point" in report
 
 

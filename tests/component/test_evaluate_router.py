@@ -73,7 +73,8 @@ def test_trained_router_runs_with_its_settings_file(prompted, tmp_path):
 def test_router_directory_of_an_older_run_takes_the_run_config(prompted, tmp_path):
     run = tmp_path / "train_run"
     router_dir = saved_router(prompted, run)
-    (run / "config.yaml").write_text(OmegaConf.to_yaml(compose("train", ["router=tiny", "recipe=text_only", "reward.lam=3", "env.max_turns=2",
+    (run / "config.yaml").write_text(OmegaConf.to_yaml(compose("train", ["router=tiny", "recipe=text_only",
+                                                                         "reward.lam=3", "env.max_turns=2",
                                                                          f"output_dir={run}"]), resolve=True))
     result = run_evaluate(compose("evaluate", ["policy=router", f"policy.path={router_dir}", *SHORT,
                                                f"output_dir={tmp_path / 'eval'}"]))
@@ -122,7 +123,8 @@ def test_evaluate_router_resumes(prompted, shared_data_dir, tmp_path):
 
 
 def test_split_dev_is_the_slice_training_holds_out(tmp_path):
-    cfg = compose("evaluate", ["policy=router_prompted", *SHORT, "split=dev", "seed=1", f"output_dir={tmp_path / 'dev'}"])
+    cfg = compose("evaluate", ["policy=router_prompted", *SHORT, "split=dev", "seed=1",
+                               f"output_dir={tmp_path / 'dev'}"])
     summary = run_evaluate(cfg)
     _, dev = train_and_dev(compose("train", ["seed=1", "output_dir=x"]), data_dir_of(cfg), Path(cfg.paths.cache_dir))
     episodes = pd.read_parquet(tmp_path / "dev" / "episodes.parquet")

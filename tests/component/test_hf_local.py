@@ -61,7 +61,8 @@ def test_local_model_answers_with_real_token_counts_and_cost(tiny_model_dir):
     assert isinstance(greedy.text, str)
     assert greedy.input_tokens == expected_input > 0
     assert 0 < greedy.output_tokens <= 8 and 0 < sampled.output_tokens <= 4
-    assert greedy.cost_usd > 0 and greedy.cost_usd == pytest.approx(PRICE.cost(greedy.input_tokens, greedy.output_tokens))
+    assert (greedy.cost_usd > 0
+            and greedy.cost_usd == pytest.approx(PRICE.cost(greedy.input_tokens, greedy.output_tokens)))
     assert (greedy.text, greedy.output_tokens) == (again.text, again.output_tokens)  # greedy is deterministic
     assert not greedy.usage_estimated and greedy.model == "tiny"
     assert len(pool.ledger) == 3 and pool.ledger.totals()["cost_usd"] == pytest.approx(

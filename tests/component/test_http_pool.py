@@ -1,5 +1,6 @@
 """The HTTP pool path end to end: OpenAICompatEndpoint -> a real uvicorn server on 127.0.0.1 serving a
-ModelPool with injected faults (the pool server, xrouter.pool.server / xrouter.pool_server).  Faults are changed per test via /admin/faults."""
+ModelPool with injected faults (the pool server, xrouter.pool.server / xrouter.pool_server).  Faults are
+changed per test via /admin/faults."""
 
 from __future__ import annotations
 

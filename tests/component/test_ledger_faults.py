@@ -102,7 +102,8 @@ def test_a_partly_bad_upstream_books_every_call_once_and_never_negative(upstream
     assert len(records) == 60 and all(r.cost_usd >= 0 for r in records)
     ok = [o for o in outcomes if isinstance(o, Completion)]
     assert 0 < len(ok) < 60 and sum(r.error is None for r in records) == len(ok)
-    assert pool.ledger.totals()["cost_usd"] == pytest.approx(sum(c.cost_usd for c in ok)) and all(c.cost_usd > 0 for c in ok)
+    assert (pool.ledger.totals()["cost_usd"] == pytest.approx(sum(c.cost_usd for c in ok))
+            and all(c.cost_usd > 0 for c in ok))
 
 
 def test_a_slow_drip_reply_is_cut_at_the_per_try_deadline(upstream):
@@ -174,4 +175,5 @@ def test_the_ledger_itself_refuses_negative_money():
 
     for bad in (dict(cost_usd=-24.0), dict(cost_usd=math.nan), dict(cost_usd=True), dict(input_tokens=-1)):
         with pytest.raises(ValueError):
-            CallRecord(**{"model": "m", "input_tokens": 1, "output_tokens": 1, "cost_usd": 0.0, "latency_s": 0.0, **bad})
+            CallRecord(**{"model": "m", "input_tokens": 1, "output_tokens": 1, "cost_usd": 0.0, "latency_s": 0.0,
+                          **bad})

@@ -16,9 +16,8 @@ NOTEBOOK = PROJECT_ROOT / "notebooks" / "explore_results.ipynb"
 
 def test_notebook_executes_on_runs(routerbench_traces, tmp_path, monkeypatch):
     nbformat = pytest.importorskip("nbformat")
-    from nbclient import NotebookClient
-
     import matplotlib.image as mpimg
+    from nbclient import NotebookClient
 
     write_fixture_runs(routerbench_traces, tmp_path / "runs")
     monkeypatch.setenv("XROUTER_RUNS", str(tmp_path / "runs"))  # the parameters cell reads it

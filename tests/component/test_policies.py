@@ -8,12 +8,11 @@ import numpy as np
 import pytest
 
 from tests.conftest import compose
-from xrouter.build import build_pool
 from xrouter import metrics
-from xrouter.eval.baseline_policy import evaluate_baseline, policy_context
-from xrouter.build import load_examples
-from xrouter.policies import build_policy
+from xrouter.build import build_pool, load_examples
 from xrouter.data.embeddings import Embedder, hashing_vector
+from xrouter.eval.baseline_policy import evaluate_baseline, policy_context
+from xrouter.policies import build_policy
 
 SENTENCES = ["Which skin surface will produce the most heat when rubbed?", "Write a function to reverse a string.",
              "Sarah was a much better surgeon than Maria so _ always got the harder cases."]
@@ -23,7 +22,8 @@ SENTENCES = ["Which skin surface will produce the most heat when rubbed?", "Writ
 def routerbench(shared_data_dir):
     cfg = compose("evaluate", ["progress=false", "output_dir=unused"])
     cache_dir = Path(cfg.paths.cache_dir)
-    return cfg, build_pool(cfg.pool, shared_data_dir, cache_dir), load_examples(cfg, cfg.split, cfg.get("limit")), cache_dir
+    return (cfg, build_pool(cfg.pool, shared_data_dir, cache_dir), load_examples(cfg, cfg.split, cfg.get("limit")),
+            cache_dir)
 
 
 def sweep(routerbench, shared_data_dir, out: Path, overrides: list[str]) -> dict:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 
 import httpx
@@ -79,7 +78,8 @@ def test_a_fixed_lambda_router_is_swept_nowhere_and_says_why(trained, tmp_path, 
                                           "limit=4", f"output_dir={tmp_path / 'ev'}", "progress=false"]))
     # a router not told lambda, trained over sampled lambdas, learns one policy for their mix and is told so
     with caplog.at_level(logging.WARNING, logger="xrouter.train"):
-        _, result = train(tmp_path, "tiny", ["reward.lam_sampling={low: 0.1, high: 3}", "recipe=text_only"], router="tiny")
+        _, result = train(tmp_path, "tiny", ["reward.lam_sampling={low: 0.1, high: 3}", "recipe=text_only"],
+                          router="tiny")
     assert "is not told lambda" in caplog.text and "test_curve" not in result
 
 
@@ -122,7 +122,8 @@ def test_serve_takes_lambda_per_request_and_refuses_unknown_fields(trained, rout
         assert seen[0][0, :-3].tolist() == seen[1][0, :-3].tolist()  # the same query embedding
         # above the trained range (issue 28: silently clamped to 30 while limits.lam echoed 1000): a 400, never clamped
         for bad, param in (({"lambda": 1}, "xrouter"), ({"lam": -1}, "xrouter.lam"), ({"lam": "high"}, "xrouter.lam"),
-                           ({"lam": 31}, "xrouter.lam"), ({"lam": 1e308}, "xrouter.lam"), ({"lam": 10 ** 309}, "xrouter.lam"),
+                           ({"lam": 31}, "xrouter.lam"), ({"lam": 1e308}, "xrouter.lam"),
+                           ({"lam": 10 ** 309}, "xrouter.lam"),
                            ({"lam": 1, "max_cost_per_query": 1e-3}, "xrouter.max_cost_per_query"),
                            ({"max_cost_per_query": 0}, "xrouter.max_cost_per_query")):
             reply = httpx.post(f"{base_url}/chat/completions", json={**body, "xrouter": bad}, timeout=60)

@@ -24,7 +24,8 @@ def setting(shared_data_dir):
 
 
 def r1_env(pool, **kwargs):
-    return RouterEnv(pool, verify, build_reward(R1_REWARD), mode="full", max_turns=3, action_format="router_r1", **kwargs)
+    return RouterEnv(pool, verify, build_reward(R1_REWARD), mode="full", max_turns=3, action_format="router_r1",
+                     **kwargs)
 
 
 def an_example(examples, benchmark="arc_challenge"):
@@ -46,7 +47,8 @@ def test_route_then_answer_by_name_returns_the_recorded_answer(setting, routerbe
         f"</information>{IM_END}\n{IM_START}assistant\n")
     assert asyncio.run(env.step([episode], [render_answer("mixtral-8x7b-chat")])) == [None]
     assert episode.termination == "select" and episode.final_answer == answer
-    score, cost = recorded.loc["mistralai/mixtral-8x7b-chat", "score"], recorded.loc["mistralai/mixtral-8x7b-chat", "cost_usd"]
+    score, cost = (recorded.loc["mistralai/mixtral-8x7b-chat", "score"],
+                   recorded.loc["mistralai/mixtral-8x7b-chat", "cost_usd"])
     assert episode.score == score
     assert episode.reward["total"] == pytest.approx(0.7 * score + 0.3 * (1 - cost / 0.01))
 
@@ -103,13 +105,14 @@ def test_scripts_parse_back_and_names_are_whole_tokens(setting):
         assert parse_r1_turn(route, pool.names).routes[0][0] == model
         assert parse_r1_turn(answer, pool.names).answer == model
     tokenizer = train_bpe_tokenizer(["a b c"], 300, router_extra_tokens(pool, "router_r1"))
-    tokens = tokenizer.convert_ids_to_tokens(tokenizer(render_route("claude-instant-v1"), add_special_tokens=False)["input_ids"])
+    tokens = tokenizer.convert_ids_to_tokens(
+        tokenizer(render_route("claude-instant-v1"), add_special_tokens=False)["input_ids"])
     assert tokens[:4] == ["<think>", "</think>", "Ċ", "<search>"] and tokens[4] == "claude-instant-v1"
 
 
 def test_train_evaluate_and_serve_a_router_r1_router(tmp_path, routerbench_traces):
-    """``xrouter.train router=tiny env=router_r1 reward=router_r1`` end to end (debug=fast): the router directory records
-    the format, evaluate rebuilds the Router-R1 environment from it, and serve answers with it."""
+    """``xrouter.train router=tiny env=router_r1 reward=router_r1`` end to end (debug=fast): the router directory
+    records the format, evaluate rebuilds the Router-R1 environment from it, and serve answers with it."""
     import json
 
     import httpx
@@ -120,8 +123,8 @@ def test_train_evaluate_and_serve_a_router_r1_router(tmp_path, routerbench_trace
     from xrouter.train import run_train
 
     out = tmp_path / "r1"
-    run_train(compose("train", ["router=tiny", "recipe=text_only", "env=router_r1", "reward=router_r1", "debug=fast", f"output_dir={out}",
-                                "compare_baselines=[]", "threads=1"]))
+    run_train(compose("train", ["router=tiny", "recipe=text_only", "env=router_r1", "reward=router_r1", "debug=fast",
+                                f"output_dir={out}", "compare_baselines=[]", "threads=1"]))
     settings = json.loads((out / "router" / "xrouter.json").read_text())
     assert settings["action_format"] == "router_r1" and settings["reward"]["name"] == "router_r1"
     summary = json.loads((out / "eval_test" / "summary.json").read_text())

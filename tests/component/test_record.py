@@ -214,7 +214,8 @@ def test_bad_input_fails_clearly(tmp_path):
     assert stderr.strip().splitlines()[-1].startswith("record: error: models=['nope']: ['nope'] not in pool")
 
 
-def test_negative_or_broken_usage_from_upstream_never_lowers_the_spend_and_the_file_resumes(base_url, tmp_path, examples):
+def test_negative_or_broken_usage_from_upstream_never_lowers_the_spend_and_the_file_resumes(base_url, tmp_path,
+                                                                                           examples):
     """Issue 15: an upstream reporting negative token counts booked -$872 over 60 rows, so max_usd limited
     nothing and every rerun died on the file.  Now such replies are error rows costing 0."""
     output, cap = tmp_path / "traces.jsonl", 0.05

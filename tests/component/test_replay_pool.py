@@ -138,8 +138,6 @@ def test_live_pool_configs_build_with_every_model_priced(shared_data_dir):
 
 
 def test_the_response_cache_answers_a_repeated_deterministic_call_without_paying_again(shared_data_dir):
-    from xrouter.pool.replay import ReplayEndpoint
-
     pool = build_pool(compose("train", ["pool.cache_calls=true"]).pool, shared_data_dir)
     endpoint = pool.endpoints["gpt-4-1106-preview"]
     lookups = []

@@ -18,7 +18,8 @@ from xrouter.verify import verify
 from xrouter.verify.sandbox import isolation_level, level_works, run_program
 
 SECRET = f"sk-test-{uuid.uuid4().hex}"
-MBPP = {"verifier": "code_mbpp", "gold": None, "tests": ["assert add(1, 2) == 3", "assert add(0, 0) == 0"], "timeout_s": 10}
+MBPP = {"verifier": "code_mbpp", "gold": None, "tests": ["assert add(1, 2) == 3", "assert add(0, 0) == 0"],
+        "timeout_s": 10}
 
 
 @pytest.fixture(params=["namespaces", "uid", "basic"])
@@ -75,8 +76,10 @@ def test_a_forked_copy_falling_through_is_no_pass(level):
 
 
 def test_the_parents_secrets_are_unreadable(level):
-    program = ("import os, glob\nfound = []\nfor path in ['/proc/%d/environ' % os.getppid(), *glob.glob('/proc/*/environ')]:\n"
-               "    try:\n        found.append(open(path, 'rb').read().decode('latin-1'))\n    except OSError:\n        pass\n"
+    program = ("import os, glob\nfound = []\n"
+               "for path in ['/proc/%d/environ' % os.getppid(), *glob.glob('/proc/*/environ')]:\n"
+               "    try:\n        found.append(open(path, 'rb').read().decode('latin-1'))\n"
+               "    except OSError:\n        pass\n"
                "print(repr(os.environ))\nprint(found)\n")
     result = run_program(program, timeout_s=10)
     assert result.passed, result
@@ -94,7 +97,8 @@ def test_no_network_not_even_through_a_subprocess(level):
     attempts = [f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)\nprint('CONNECTED')\n"]
     if level == "namespaces":  # the other levels refuse Python-level sockets only (documented)
         attempts += [
-            "import subprocess, sys\nprint(subprocess.run([sys.executable, '-c', \"import socket; socket.create_connection("
+            "import subprocess, sys\n"
+            "print(subprocess.run([sys.executable, '-c', \"import socket; socket.create_connection("
             f"('127.0.0.1', {port}), timeout=2); print('CONNECTED')\"], capture_output=True, text=True).stdout)\n",
             f"import os\nos.system('exec 3<>/dev/tcp/127.0.0.1/{port} && echo CONNECTED')\n",
             "import ctypes, _socket\ns = _socket.socket.__new__(_socket.socket)\n"
@@ -116,7 +120,8 @@ def test_writes_land_only_in_the_temp_dir(level, tmp_path):
     if level == "namespaces":
         targets.append(Path(__file__).parent / name)
     shell = "; ".join(f"echo x > {t}" for t in targets)
-    program = f"import os\nos.system({shell!r})\nopen('inside.txt', 'w').write('fine')\nprint(open('inside.txt').read())\n"
+    program = (f"import os\nos.system({shell!r})\n"
+               "open('inside.txt', 'w').write('fine')\nprint(open('inside.txt').read())\n")
     result = run_program(program, timeout_s=10)
     assert result.passed and result.stdout_tail.strip() == "fine", result
     escaped = [t for t in targets if t.exists()]
@@ -143,7 +148,8 @@ def test_a_setsid_child_does_not_outlive_the_run(level):
 
 def test_the_process_limit_holds_for_root_too(level):
     program = ("import os, time\nn = 0\ntry:\n    for _ in range(200):\n        if os.fork() == 0:\n"
-               "            time.sleep(3)\n            os._exit(0)\n        n += 1\nexcept OSError:\n    pass\nprint(n)\n")
+               "            time.sleep(3)\n            os._exit(0)\n        n += 1\n"
+               "except OSError:\n    pass\nprint(n)\n")
     result = run_program(program, timeout_s=10, max_processes=16)
     assert result.passed, result
     if strong(level) or os.geteuid() != 0:

@@ -15,8 +15,8 @@ import openai
 import pytest
 
 from tests.conftest import SHARED_DATA, compose
-from xrouter.pool.http_serving import serve_in_thread
 from xrouter import PROJECT_ROOT
+from xrouter.pool.http_serving import serve_in_thread
 from xrouter.serve.demo import DEMO_MODELS, cached_demo_router
 
 SECRET = "sk-xrouter-test-DO-NOT-LOG-5f3a9c"
@@ -106,7 +106,8 @@ def test_completion_returns_the_selected_answer_with_costs_and_metadata(client, 
     row = recorded(prompts[1], prompt, call["model"])
     assert answer.choices[0].message.content == row["response"]          # the called model's recorded answer
     assert call["cost_usd"] == pytest.approx(row["cost_usd"])            # at its recorded cost
-    assert meta["router_cost_usd"] > 0 and meta["total_cost_usd"] == pytest.approx(call["cost_usd"] + meta["router_cost_usd"])
+    assert (meta["router_cost_usd"] > 0
+            and meta["total_cost_usd"] == pytest.approx(call["cost_usd"] + meta["router_cost_usd"]))
     router = meta["router_tokens"]
     price = 0.04e-6 * router["input"] + 0.10e-6 * router["output"]       # conf/router/tiny.yaml's price
     assert meta["router_cost_usd"] == pytest.approx(price)
@@ -194,7 +195,8 @@ BAD_BODIES = {
     "messages not a list": ({"model": "xrouter", "messages": "hi"}, 400, "messages"),
     "message not an object": ({"model": "xrouter", "messages": ["hi"]}, 400, "messages[0]"),
     "unknown role": ({"model": "xrouter", "messages": [{"role": "robot", "content": "hi"}]}, 400, "messages[0].role"),
-    "content not text": ({"model": "xrouter", "messages": [{"role": "user", "content": 42}]}, 400, "messages[0].content"),
+    "content not text": ({"model": "xrouter", "messages": [{"role": "user", "content": 42}]}, 400,
+                         "messages[0].content"),
     "image part": ({"model": "xrouter", "messages": [{"role": "user", "content": [{"type": "image_url"}]}]}, 400,
                    "messages[0].content"),
     "no user text": ({"model": "xrouter", "messages": [{"role": "user", "content": "  "}]}, 400, "messages"),

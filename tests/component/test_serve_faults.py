@@ -14,7 +14,6 @@ import pytest
 from tests.component.test_serve import SECRET, ask, build, demo_router_dir, serve_config
 from xrouter.serve.demo import DEMO_MODELS
 
-
 # the first test builds the demo router when .cache/ lacks it: minutes on a busy 2-core box
 pytestmark = pytest.mark.timeout(900)
 

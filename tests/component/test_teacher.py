@@ -35,7 +35,8 @@ def test_teacher_routes_by_lambda_and_never_sees_the_dev_slice(run_and_teacher):
 
     cfg, run, teacher = run_and_teacher
     examples = run.train[:200]
-    free, cheap = Counter(teacher([dict(e, lam=0.0) for e in examples])), Counter(teacher([dict(e, lam=30.0) for e in examples]))
+    free, cheap = (Counter(teacher([dict(e, lam=0.0) for e in examples])),
+                   Counter(teacher([dict(e, lam=30.0) for e in examples])))
     assert free.most_common(1)[0][0] == "gpt-4-1106-preview"       # quality only: the strongest model
     assert cheap.most_common(1)[0][0] in ("mistral-7b-chat", "wizardlm-13b-v1-2")  # cost dominates: the cheapest
     assert teacher(examples[:5]) == teacher([dict(e, lam=float(cfg.reward.lam)) for e in examples[:5]])  # default lam
@@ -74,8 +75,8 @@ def test_oracle_escalation_scripts_a_second_call_only_where_the_first_answer_was
     from xrouter.train import check_train_config
     from xrouter.training import cold_start_teacher
 
-    cfg = compose("train", ["router=tiny_encoder", "recipe=teacher", "env=full", "cold_start.escalation=oracle", "output_dir=unused",
-                            "threads=1"])
+    cfg = compose("train", ["router=tiny_encoder", "recipe=teacher", "env=full", "cold_start.escalation=oracle",
+                            "output_dir=unused", "threads=1"])
     check_train_config(cfg)
     run = build_run(cfg)
     try:

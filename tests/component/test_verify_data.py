@@ -22,7 +22,8 @@ def read_jsonl(path: Path) -> list[dict]:
 def test_gsm8k_gold_solutions_score_one(shared_data_dir):
     rows = read_jsonl(shared_data_dir / "benchmarks/gsm8k/test.jsonl")
     assert len(rows) == 1319
-    failures = [r["answer"][-80:] for r in rows if verify({"verifier": "numeric", "gold": r["answer"]}, r["answer"]).value != 1]
+    failures = [r["answer"][-80:] for r in rows
+                if verify({"verifier": "numeric", "gold": r["answer"]}, r["answer"]).value != 1]
     assert failures == []
 
 

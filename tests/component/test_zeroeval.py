@@ -17,7 +17,7 @@ from tests.conftest import compose
 from xrouter.config import to_plain
 from xrouter.data.audit import accuracy_table, disagreements
 from xrouter.data.benchmarks import load_benchmark
-from xrouter.data.datasets import dataset_config, default_cache_dir, load_dataset, load_split
+from xrouter.data.datasets import dataset_config, default_cache_dir, load_dataset
 from xrouter.data.splits import assign_splits, hash_fraction
 from xrouter.data.traces import complete_prompts, save_traces
 

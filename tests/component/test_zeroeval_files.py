@@ -37,7 +37,8 @@ def _response(gold: str, variant: int) -> str:
     if variant == 0:
         return _json_response(gold)
     if variant == 1:  # same value, other formatting (quotes, spacing)
-        return _json_response(repr(value).replace(", ", ",") if not isinstance(value, str) else json.dumps(value), False)
+        return _json_response(repr(value).replace(", ", ",") if not isinstance(value, str) else json.dumps(value),
+                              False)
     if variant == 2:  # lists for tuples / a wrong value
         wrong = json.dumps(value) if isinstance(value, (list, tuple, dict)) else repr(value) + "0"
         return _json_response(wrong)
@@ -48,7 +49,8 @@ def _response(gold: str, variant: int) -> str:
     if variant == 5:  # prose and a fenced block, no JSON
         return f"Tracing the loop gives the value below.\n\n```python\n{gold}\n```"
     if variant == 6:  # cut off by max_tokens in the middle of the answer
-        return '```json\n{\n    "reasoning": "We iterate over the list and ...",\n    "answer": "' + gold[: max(1, len(gold) // 2)]
+        return ('```json\n{\n    "reasoning": "We iterate over the list and ...",\n    "answer": "'
+                + gold[: max(1, len(gold) // 2)])
     return _json_response(f"  {gold}  ")  # padded with whitespace
 
 
@@ -88,7 +90,8 @@ def _write_crux(data_dir: Path, n: int = 64) -> list[dict]:
             items.append({"id": f"crux-test-#{i}", "question": question, "answer": gold,
                           "chat_history": [f"## Question:\n{question}\n## Instruction\nAnswer in json."],
                           "output": [response], "generator": model, "configs": {}, "dataset": "crux"})
-            rows.append({"prompt_id": f"zeroeval/crux/crux-test-#{i}", "model": model, "gold": gold, "response": response})
+            rows.append({"prompt_id": f"zeroeval/crux/crux-test-#{i}", "model": model, "gold": gold,
+                         "response": response})
         (folder / f"{model}.json").write_text(json.dumps(items))
     return rows
 

@@ -40,7 +40,8 @@ def test_rollout_hf_on_cuda_bf16(tmp_path):
 
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="needs vllm (pip install -e '.[gpu]')")
 def test_rollout_vllm_trains(tmp_path):
-    result = run_train(compose("train", SMALL + ["rollout=vllm", "rollout.max_seq_len=1024", "rollout.max_new_tokens=24",
+    result = run_train(compose("train", SMALL + ["rollout=vllm", "rollout.max_seq_len=1024",
+                                                 "rollout.max_new_tokens=24",
                                                  "rollout.micro_batch_size=16", "rollout.gpu_memory_utilization=0.3",
                                                  "rollout.enforce_eager=true", f"output_dir={tmp_path}"]))
     check_run(tmp_path, result)

@@ -18,7 +18,8 @@ import torch
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"),
-              pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="needs vllm (pip install -e '.[gpu]')")]
+              pytest.mark.skipif(importlib.util.find_spec("vllm") is None,
+                                 reason="needs vllm (pip install -e '.[gpu]')")]
 
 MEAN_TOL, MAX_TOL = 0.05, 0.5
 
@@ -27,10 +28,10 @@ MEAN_TOL, MAX_TOL = 0.05, 0.5
 def setup(shared_data_dir, tmp_path_factory):
     from tests.conftest import compose
     from xrouter.build import build_env, build_pool, build_router, router_corpus, router_extra_tokens
-    from xrouter.router.settings import RouterSettings
     from xrouter.data.benchmarks import load_benchmark
     from xrouter.rollout.agent_loop import AgentLoop
     from xrouter.rollout.vllm import VLLMGenerator
+    from xrouter.router.settings import RouterSettings
 
     cfg = compose("train", ["rollout=vllm", "rollout.max_seq_len=1024", "rollout.gpu_memory_utilization=0.3",
                             "rollout.enforce_eager=true"])

@@ -10,7 +10,8 @@ from xrouter import PROJECT_ROOT, metrics
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("aiq_table", PROJECT_ROOT / "experiments" / "query_routing" / "aiq_table.py")
+    spec = importlib.util.spec_from_file_location("aiq_table",
+                                                  PROJECT_ROOT / "experiments" / "query_routing" / "aiq_table.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

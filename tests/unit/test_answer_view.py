@@ -8,7 +8,8 @@ import pytest
 from xrouter.policies.agreement import agreeing, plurality
 from xrouter.verify.answer_view import final_answer, render_answer_view
 
-GSM_A = 'Step by step... so she earns 18 dollars.\n```json\n{"reasoning": "16 - 3 - 4 = 9 eggs, 9 * $2", "answer": "$18"}\n```'
+GSM_A = ('Step by step... so she earns 18 dollars.\n'
+         '```json\n{"reasoning": "16 - 3 - 4 = 9 eggs, 9 * $2", "answer": "$18"}\n```')
 GSM_B = "9 eggs are left. 9 x 2 = 18.00\n#### 18"
 MATH_A = '{"reasoning": "...", "answer": "\\\\dfrac{1}{2}"}'
 MATH_B = "Therefore the probability is $\\boxed{\\frac{1}{2}}$."

@@ -7,10 +7,10 @@ import pytest
 
 from tests.conftest import compose
 from xrouter import PROJECT_ROOT
+from xrouter.config import ConfigValueError
+from xrouter.evaluate import check_evaluate_config
 from xrouter.rl.algo_config import AlgoConfig, AlgoConfigError
 from xrouter.train import check_train_config
-from xrouter.evaluate import check_evaluate_config
-from xrouter.config import ConfigValueError
 
 
 @pytest.mark.parametrize("override, message", [

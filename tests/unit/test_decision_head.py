@@ -9,6 +9,7 @@ import json
 import pytest
 import torch
 
+from xrouter.eval.spend import SpendMeter
 from xrouter.pool.ledger import CallRecord, CostLedger
 from xrouter.rl.checkpoints import StartingPoint
 from xrouter.rl.decision import decision_batch, decision_logprobs, decision_positions
@@ -19,7 +20,6 @@ from xrouter.router.decision_head import DecisionHead, add_decision_logits
 from xrouter.router.parsing import TOOL_SCAFFOLD_TOKENS
 from xrouter.router.policy import load_router, train_bpe_tokenizer
 from xrouter.router.prefix_lm import PREFIX_TOKEN, prefix_router
-from xrouter.eval.spend import SpendMeter
 
 ARCH = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1,
         "intermediate_size": 64, "max_position_embeddings": 256}
@@ -87,9 +87,11 @@ def test_the_call_distribution_follows_the_condition_and_survives_save_and_load(
     model.save_pretrained(tmp_path / "r")
     tokenizer.save_pretrained(tmp_path / "r")
     config = json.loads((tmp_path / "r" / "config.json").read_text())
-    assert config["decision_token_ids"] == calls and config["decision_anchor_id"] == tokenizer.convert_tokens_to_ids(ANCHOR)
+    assert (config["decision_token_ids"] == calls
+            and config["decision_anchor_id"] == tokenizer.convert_tokens_to_ids(ANCHOR))
     loaded, _ = load_router(tmp_path / "r")
-    torch.testing.assert_close(loaded.eval()(input_ids=ids, conditions=cheap).logits, model(input_ids=ids, conditions=cheap).logits)
+    torch.testing.assert_close(loaded.eval()(input_ids=ids, conditions=cheap).logits,
+                               model(input_ids=ids, conditions=cheap).logits)
 
 
 def test_the_decision_update_sees_the_same_log_probabilities_as_the_full_forward(model, tokenizer):
@@ -103,7 +105,8 @@ def test_the_decision_update_sees_the_same_log_probabilities_as_the_full_forward
         rows.append(head + [call] + tail)
         masks.append([0] * start + [1] * (len(head) - start + 1 + len(tail)))
     conditions = torch.randn(3, DIM)
-    full = next(sequence_logprobs(model, rows, masks, tokenizer.pad_token_id, conditions=conditions, share_prefix=False))
+    full = next(sequence_logprobs(model, rows, masks, tokenizer.pad_token_id, conditions=conditions,
+                                  share_prefix=False))
     _, logprobs, mask, _ = full
     batch = decision_batch(model, rows, masks, conditions, tokenizer.pad_token_id)
     assert batch.rows.tolist() == [0, 1, 2] and batch.actions.tolist() == [0, 2, 1]

@@ -25,7 +25,8 @@ def test_plain_text_is_a_final_answer():
 
 
 def test_select_response():
-    turn = parse_turn('<tool_call>{"name": "select_response", "arguments": {"model_call_name": "call_gpt-4"}}</tool_call>', MODELS)
+    turn = parse_turn('<tool_call>{"name": "select_response", "arguments": {"model_call_name": "call_gpt-4"}}'
+                      '</tool_call>', MODELS)
     assert turn.calls[0].name == "select_response" and turn.calls[0].arguments == {"model_call_name": "call_gpt-4"}
 
 
@@ -33,7 +34,8 @@ def test_select_response():
     ('{"name": "call_gpt-4", "arguments": {', "not valid JSON"),
     ('["call_gpt-4"]', "must be a JSON object"),
     ('{"arguments": {}}', 'has no "name"'),
-    ('{"name": "call_gpt-9", "arguments": {}}', "unknown tool 'call_gpt-9'; available: call_gpt-4, call_mistral-7b, select_response"),
+    ('{"name": "call_gpt-9", "arguments": {}}',
+     "unknown tool 'call_gpt-9'; available: call_gpt-4, call_mistral-7b, select_response"),
     ('{"name": "call_gpt-4", "arguments": {"optimized_system_prompt": 3}}', "must be a string"),
     ('{"name": "call_gpt-4", "arguments": {"temperature": "hot"}}', "temperature must be a number"),
     ('{"name": "call_gpt-4", "arguments": "not json"}', "not a JSON object"),

@@ -2,8 +2,14 @@
 
 import pytest
 
-from xrouter.router.r1_format import (parse_r1_turn, r1_system_prompt, render_answer, render_route,
-                                      router_r1_reward, trajectory_format_ok)
+from xrouter.router.r1_format import (
+    parse_r1_turn,
+    r1_system_prompt,
+    render_answer,
+    render_route,
+    router_r1_reward,
+    trajectory_format_ok,
+)
 
 MODELS = ["gpt-4o-mini", "qwen2-72b"]
 

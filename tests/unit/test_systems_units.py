@@ -98,7 +98,7 @@ def test_cost_spectrum_loss_matches_a_hand_computation():
     band = torch.tensor([0, 1])
     loss = cost_spectrum_loss(q, e, label, cost, band, tau_min=0.05, alpha=0.25, gamma=0.2)
     expected = []
-    for k, (sim_pos, tau) in enumerate([(1.0, 0.05), (0.0, 0.30)]):
+    for _k, (sim_pos, tau) in enumerate([(1.0, 0.05), (0.0, 0.30)]):
         denominator = math.exp(1.0 / tau) + math.exp((0.0 - 0.2) / tau)
         expected.append(-math.log(math.exp(sim_pos / tau) / denominator))
     assert float(loss) == pytest.approx(sum(expected) / 2, rel=1e-5)
@@ -111,7 +111,8 @@ def test_smoothed_similarity_averages_the_query_and_its_neighbours():
     train = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
     z = np.array([[0.8, 0.6]])
     assert smoothed_similarity(z, train, models, 0) == pytest.approx(z)
-    assert smoothed_similarity(z, train, models, 1) == pytest.approx((z + train[[2]]) / 2)  # the third is nearest (0.96)
+    # the third is nearest (0.96)
+    assert smoothed_similarity(z, train, models, 1) == pytest.approx((z + train[[2]]) / 2)
 
 
 def test_escalation_rates_on_hand_made_outcomes():

@@ -28,7 +28,8 @@ def write_run(root, name, aiq, accuracy, wall=None, curve=True):
 
 def test_rows_read_the_run_files_and_the_wall_time_beside_them(tmp_path):
     row = training_run_row(write_run(tmp_path, "a_s0", 0.85, 0.81, wall=297.23))
-    assert (row["aiq"], row["accuracy"], row["training_usd"], row["wall_s"], row["knn"]) == (0.85, 0.81, 80.0, 297.23, None)
+    assert ((row["aiq"], row["accuracy"], row["training_usd"], row["wall_s"], row["knn"])
+            == (0.85, 0.81, 80.0, 297.23, None))
     fixed = training_run_row(write_run(tmp_path, "fixed_s0", None, 0.8, curve=False))
     assert fixed["aiq"] is None and fixed["wall_s"] is None
     with pytest.raises(FileNotFoundError, match="result.json"):

@@ -23,7 +23,7 @@ def crux(gold, response):
     ("'641524'", '{"reasoning": "digits joined", "answer": "641524"}', 1),                    # number-like string
     ("641524", '{"reasoning": "an int", "answer": "641524"}', 1),                             # ... or the number
     ("'True'", '{"reasoning": "str(True)", "answer": "True"}', 1),
-    ("True", '{"reasoning": "bool", "answer": "\'True\'"}', 0),                               # the string is not the bool
+    ("True", '{"reasoning": "bool", "answer": "\'True\'"}', 0),                             # the string is not the bool
     ("5", '{"reasoning": "r", "answer": "\'5\'"}', 0),                                       # a quoted 5 is not the int
     ("{'a': 1, 'b': [2]}", '```json\n{"reasoning": "r", "answer": "{\'b\': [2], \'a\': 1}"}\n```', 1),
     ("True", '{"answer": "True", "reasoning": "x"}', 1),

@@ -18,8 +18,8 @@ from xrouter.verify import (
     known_verifiers,
     normalize_answer,
     verify,
-    verify_math_batch,
     verify_many,
+    verify_math_batch,
 )
 
 # ----------------------------------------------------------------------------- choice

@@ -13,10 +13,13 @@ from typing import Any
 import pandas as pd
 
 CATEGORIES = {
-    "ours_right_upstream_no_answer": "ours 1, ZeroEval 0: ZeroEval read no answer (we did: boxed / last number / lenient JSON)",
-    "ours_right_first_numbers_differ": "ours 1, ZeroEval 0: equivalent answers whose first numbers differ (0.5 vs \\frac12, 'x = 3', units)",
+    "ours_right_upstream_no_answer": "ours 1, ZeroEval 0: ZeroEval read no answer "
+                                     "(we did: boxed / last number / lenient JSON)",
+    "ours_right_first_numbers_differ": "ours 1, ZeroEval 0: equivalent answers whose first numbers differ "
+                                       "(0.5 vs \\frac12, 'x = 3', units)",
     "upstream_right_we_no_answer": "ours 0, ZeroEval 1: we read no answer",
-    "upstream_right_first_number_only": "ours 0, ZeroEval 1: only the first numbers agree (\\frac{3}{5} vs \\frac{3}{4}, 3\\sqrt2 vs 3)",
+    "upstream_right_first_number_only": "ours 0, ZeroEval 1: only the first numbers agree "
+                                        "(\\frac{3}{5} vs \\frac{3}{4}, 3\\sqrt2 vs 3)",
     "upstream_right_verifier_failed": "ours 0, ZeroEval 1: math-verify timed out or failed",
 }
 
@@ -42,7 +45,8 @@ def accuracy_table(traces: pd.DataFrame) -> tuple[str, dict[str, float]]:
         if has_upstream and rows["summary"].notna().any():
             gap = (100 * (rows["ours"] - rows["summary"]).abs()).median()
             gaps[str(bench)] = round(float(gap), 2)
-            lines.append(f"{bench:10s} median |ours - ZeroEval| = {gap:.2f} points over {int(rows['summary'].notna().sum())} "
+            lines.append(f"{bench:10s} median |ours - ZeroEval| = {gap:.2f} points over "
+                         f"{int(rows['summary'].notna().sum())} "
                          "models ('rule': ZeroEval's rule restated here, on the same rows)")
     return "\n".join(lines), gaps
 
@@ -93,5 +97,6 @@ def audit_markdown(traces: pd.DataFrame, audit: dict[str, Any], examples: int = 
                 "|---|---|---|---|---|---|---|"]
         for r in rows[rows["category"] == key].sort_values(["prompt_id", "model"]).head(examples).itertuples():
             out.append(f"| {r.prompt_id} | {r.model} | {_clip(r.gold, 40)} | {_clip(r.extracted_answer, 60)} | "
-                       f"{r.score:.0f} ({_clip(r.score_reason, 40)}) | {r.zeroeval_score:.0f} | {_clip(r.response, 120)} |")
+                       f"{r.score:.0f} ({_clip(r.score_reason, 40)}) | {r.zeroeval_score:.0f} | "
+                       f"{_clip(r.response, 120)} |")
     return "\n".join(out) + "\n"

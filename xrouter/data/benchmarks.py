@@ -13,7 +13,8 @@ A benchmark config (``conf/benchmark/<name>.yaml``) names a ``kind``:
 
 Example ids are stable: ``<benchmark>/<upstream split>/<index or upstream id>``.  ``splits`` maps
 examples to train/dev/test: ``{kind: upstream}``, ``{kind: test_only}``, or ``{kind: hash, seed,
-fractions, from}`` (bucket by ``xrouter.data.splits.hash_fraction`` of the id; with ``from``, only that upstream split is
+fractions, from}`` (bucket by ``xrouter.data.splits.hash_fraction`` of the id; with ``from``, only that
+upstream split is
 divided and the others keep their name).  Extra columns: ``reference`` (a reference solution),
 ``letters``/``choices`` (choice), ``tests``/``test_setup_code``/``entry_point``/``task_id``/
 ``code_prompt`` (code), ``subject``, ``upstream_id``.  ``verify_example(row, answer)`` scores a
@@ -24,8 +25,9 @@ from __future__ import annotations
 
 import ast
 import logging
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -62,7 +64,8 @@ def load_benchmark(cfg: Mapping[str, Any], data_dir: Path, split: str = "test",
         traces, dropped = complete_prompts(traces, models)
         if models is not None or dropped:
             log.info("benchmark %s split %s: %d prompts; %d dropped (not answered by every one of %s)", cfg["name"],
-                     split, traces["prompt_id"].nunique(), dropped, f"{len(models)} pool models" if models else "the models")
+                     split, traces["prompt_id"].nunique(), dropped,
+                     f"{len(models)} pool models" if models else "the models")
     frame = examples_from_traces(traces, cfg.get("verifier", "recorded"), cfg.get("letters"), cfg.get("adapter"))
     frame.attrs["n_dropped"] = dropped
     return frame
@@ -122,7 +125,8 @@ def verify_examples(rows: Sequence[Mapping[str, Any]] | pd.DataFrame, answers: S
     examples = [_as_example(r) for r in rows]
     if len(answers) != len(examples):
         raise ValueError(f"{len(examples)} rows but {len(answers)} answers")
-    graded = [i for i, e in enumerate(examples) if e.get("verifier", "recorded") != "recorded" and e.get("gold") is not None]
+    graded = [i for i, e in enumerate(examples)
+              if e.get("verifier", "recorded") != "recorded" and e.get("gold") is not None]
     scores = [Score(0.0, NO_GOLD)] * len(examples)
     prepared = [_prepared(examples[i], answers[i]) for i in graded]
     for i, score in zip(graded, verify_many([examples[i] for i in graded], prepared)):

@@ -25,25 +25,25 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import hydra
 import pandas as pd
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from xrouter.config import one_line_errors
 from xrouter import CONF_DIR
-from xrouter.config import data_dir_of, to_plain
+from xrouter.config import data_dir_of, one_line_errors, to_plain
 from xrouter.data.benchmarks import alias_entry_point
-from xrouter.data.splits import hash_fraction
 from xrouter.data.datasets import dataset_config, load_dataset
+from xrouter.data.splits import hash_fraction
 from xrouter.verify.base import Score
-from xrouter.verify.code import mbpp_entry_point
-from xrouter.verify.registry import verify_many
 from xrouter.verify.choice import extract_choice
+from xrouter.verify.code import mbpp_entry_point
 from xrouter.verify.numeric import extract_number, gold_number
+from xrouter.verify.registry import verify_many
 
 
 # ----------------------------------------------------------------------------- data
@@ -214,7 +214,8 @@ def run_check(cfg: DictConfig) -> dict:
         agree_renamed = ours_renamed == rows["score"].astype(float)
         result["agreement_renamed"] = round(float(agree_renamed.mean()), 5)
         result["n_renamed"] = len(changed)
-        result["per_model_renamed"] = {m: round(float(r.agreement), 5) for m, r in per_model(rows, ours_renamed).iterrows()}
+        result["per_model_renamed"] = {m: round(float(r.agreement), 5)
+                                       for m, r in per_model(rows, ours_renamed).iterrows()}
         result["categories_renamed"] = dict(Counter(category(name, rows.iloc[i], renamed[i])
                                                     for i in rows.index[~agree_renamed]).most_common())
         exact = rows["gold"].map(lambda g: json.loads(g).get("match") == "exact")

@@ -13,9 +13,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable, Mapping
 from importlib import import_module
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
@@ -104,7 +105,8 @@ def dataset_files(cfg: Mapping[str, Any], data_dir: Path, download: bool = True)
     specs = dict(cfg["files"])
     tasks = cfg.get("tasks")
     if tasks is None:
-        return {key: ensure_file(data_dir, FileSpec.from_config(spec), download=download) for key, spec in specs.items()}
+        return {key: ensure_file(data_dir, FileSpec.from_config(spec), download=download)
+                for key, spec in specs.items()}
     tasks = [str(t) for t in tasks]
     files = {key: ensure_file(data_dir, FileSpec.from_config(spec), download=download)
              for key, spec in specs.items() if key.split("/")[0] in tasks}

@@ -20,8 +20,9 @@ import hashlib
 import logging
 import re
 import zlib
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -49,7 +50,7 @@ class Embedder:
         self._loaded_cache = False
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any], cache_dir: str | Path | None) -> "Embedder":
+    def from_config(cls, cfg: Mapping[str, Any], cache_dir: str | Path | None) -> Embedder:
         cfg = dict(cfg or {})
         return cls(kind=cfg.get("kind", "minilm"), max_tokens=int(cfg.get("max_tokens", 96)),
                    dim=int(cfg.get("dim", 4096)), batch_size=int(cfg.get("batch_size", 32)), cache_dir=cache_dir,

@@ -18,9 +18,8 @@ import hydra
 import pandas as pd
 from omegaconf import DictConfig
 
-from xrouter.config import one_line_errors
 from xrouter import CONF_DIR
-from xrouter.config import data_dir_of
+from xrouter.config import data_dir_of, one_line_errors
 from xrouter.data.audit import accuracy_table, audit_markdown, disagreements
 from xrouter.data.datasets import load_dataset
 from xrouter.data.traces import save_traces
@@ -35,8 +34,9 @@ def describe(traces: pd.DataFrame) -> dict[str, Any]:
                                  "complete_prompts": int((rows.groupby("prompt_id")["model"].nunique()
                                                           == rows["model"].nunique()).sum())}
     cost = traces["cost_usd"]
-    return {"rows": len(traces), "prompts": int(traces["prompt_id"].nunique()), "models": int(traces["model"].nunique()),
-            "benchmarks": per_bench, "splits": {str(k): int(v) for k, v in traces.drop_duplicates("prompt_id")["split"].value_counts().items()},
+    return {"rows": len(traces), "prompts": int(traces["prompt_id"].nunique()),
+            "models": int(traces["model"].nunique()), "benchmarks": per_bench,
+            "splits": {str(k): int(v) for k, v in traces.drop_duplicates("prompt_id")["split"].value_counts().items()},
             "cost_usd": {"min": float(cost.min()), "median": float(cost.median()), "max": float(cost.max()),
                          "nonpositive_rows": int((cost <= 0).sum())}}
 
@@ -50,7 +50,8 @@ def run_export(cfg: DictConfig) -> dict[str, Any]:
     print(f"dataset={cfg.dataset.name}: {report['rows']} rows, {report['prompts']} prompts, {report['models']} models "
           f"-> {out}")
     for bench, b in report["benchmarks"].items():
-        print(f"  {bench}: {b['models']} models, {b['prompts']} prompts ({b['complete_prompts']} answered by every model)")
+        print(f"  {bench}: {b['models']} models, {b['prompts']} prompts "
+              f"({b['complete_prompts']} answered by every model)")
     c = report["cost_usd"]
     print(f"  cost/row: min ${c['min']:.3e}  median ${c['median']:.3e}  max ${c['max']:.3e}  "
           f"({c['nonpositive_rows']} rows <= 0)")

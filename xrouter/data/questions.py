@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -62,7 +63,8 @@ def _math_gold(item: Mapping[str, Any], key: str) -> str:
         return last_boxed(item["solution"]) or ""
     value = item[key]
     if isinstance(value, list):  # OlympiadBench final_answer: ["$69$,$84$"] -> "69, 84"; "$(3,2)$." -> "(3,2)"
-        parts = [p.replace("$", "").strip().rstrip(".").strip() for v in value for p in re.split(r"\$\s*,\s*\$", str(v))]
+        parts = [p.replace("$", "").strip().rstrip(".").strip()
+                 for v in value for p in re.split(r"\$\s*,\s*\$", str(v))]
         return ", ".join(p for p in parts if p)
     return _number_text(value)
 

@@ -12,7 +12,8 @@ result at several ratios to see which conclusions depend on it.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import pandas as pd
 

@@ -9,7 +9,8 @@ have always used (``sha1("<seed>:<id>")``), so the RouterBench dev slice of earl
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 
 def hash_fraction(key: str, seed: int = 0) -> float:
@@ -58,7 +59,7 @@ def assign_splits(ids: Sequence[str], upstream: Sequence[str], rule: Mapping[str
             out.append(up)
             continue
         x, edge, name = hash_fraction(example_id, int(rule.get("seed", 0))), 0.0, None
-        for name, share in fractions.items():
+        for name, share in fractions.items():  # noqa: B007 (the name the loop stops at is appended below)
             edge += share
             if x < edge:
                 break

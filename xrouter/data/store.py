@@ -13,14 +13,14 @@ import hashlib
 import shutil
 import tempfile
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from tqdm import tqdm
 
 from xrouter.config import DATA_DIR_ENV, resolve_data_dir  # noqa: F401  (re-exported)
-
 
 
 class DataNotFoundError(FileNotFoundError):
@@ -42,7 +42,7 @@ class FileSpec:
     sha256: str | None = None
 
     @classmethod
-    def from_config(cls, spec: Mapping[str, Any]) -> "FileSpec":
+    def from_config(cls, spec: Mapping[str, Any]) -> FileSpec:
         return cls(**{k: spec.get(k) for k in ("path", "url", "hf_repo", "hf_filename", "sha256")})
 
     @property

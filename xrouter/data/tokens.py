@@ -7,8 +7,8 @@ a response that happens to contain ``<|endoftext|>`` is counted as the character
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Sequence
 
 
 @lru_cache(maxsize=4)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import ast
 import json
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
 from xrouter.data.questions import EXAMPLE_COLUMNS
 from xrouter.verify.code import mbpp_entry_point
-
 
 
 def _llmrouter_fields(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -85,5 +85,6 @@ def trace_model_ids(models: Mapping[str, Any] | Sequence[str] | None) -> list[st
     if models is None:
         return None
     if isinstance(models, Mapping):
-        return [str((spec or {}).get("trace_model", name)) for name, spec in models.items() if not str(name).startswith("_")]
+        return [str((spec or {}).get("trace_model", name)) for name, spec in models.items()
+                if not str(name).startswith("_")]
     return [str(m) for m in models]

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pandas as pd
 
@@ -86,7 +87,8 @@ def validate_traces(frame: pd.DataFrame, source: str = "<frame>") -> pd.DataFram
         for row, value in enumerate(values):
             if _is_null(value):
                 if not nullable:
-                    raise TraceFormatError(f"{source}: row {row}, column '{column}': empty, but this column is required")
+                    raise TraceFormatError(f"{source}: row {row}, column '{column}': empty, "
+                                           "but this column is required")
                 continue
             if _bad_value(value, kind):
                 raise TraceFormatError(
@@ -116,7 +118,8 @@ def load_traces(path: str | Path) -> pd.DataFrame:
     """Read a parquet or JSONL trace file and validate it."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"trace file {path} does not exist (give a parquet or JSONL file in the canonical format)")
+        raise FileNotFoundError(f"trace file {path} does not exist "
+                                "(give a parquet or JSONL file in the canonical format)")
     if path.suffix == ".parquet":
         frame = pd.read_parquet(path)
     elif path.suffix in (".jsonl", ".json"):

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
-from xrouter.env.episode import (ERROR, FINAL_TEXT, SELECT, SIMPLE_CALL, TURN_LIMIT, Episode, ToolCallRecord, Turn)
+from xrouter.env.episode import ERROR, FINAL_TEXT, SELECT, SIMPLE_CALL, TURN_LIMIT, Episode, ToolCallRecord, Turn
 from xrouter.pool.base import EndpointError
 from xrouter.pool.ledger import CallRecord
 from xrouter.pool.pool import ModelPool, UnknownModelError
@@ -37,7 +38,8 @@ Scorer = Callable[[dict, str], Any]  # (example, answer_text) -> object with .va
 RewardFn = Callable[..., RewardComponents]
 
 
-TOOL_RESULT_CHARS = 2000  # a tool result longer than this reaches the router clipped (router.prompt.max_tool_result_chars)
+# a tool result longer than this reaches the router clipped (router.prompt.max_tool_result_chars)
+TOOL_RESULT_CHARS = 2000
 ACTION_FORMATS = ("tool_calls", "router_r1")
 # how a called model's answer reaches the router (env.tool_result_view): its head and tail clipped to
 # max_tool_result_chars; the whole text (LLM routers); or the final answer as the benchmark's parser reads
@@ -58,8 +60,9 @@ class RouterEnv:
         if action_format not in ACTION_FORMATS:
             raise ValueError(f"env.format must be one of {list(ACTION_FORMATS)}, not '{action_format}'")
         if action_format == "router_r1" and (mode != "full" or max_turns < 2):
-            raise ValueError("env.format=router_r1 routes, reads <information> and then answers: it needs env.mode=full "
-                             f"and env.max_turns >= 2 (got mode={mode}, max_turns={max_turns}); use env=router_r1")
+            raise ValueError("env.format=router_r1 routes, reads <information> and then answers: it needs "
+                             f"env.mode=full and env.max_turns >= 2 (got mode={mode}, max_turns={max_turns}); "
+                             "use env=router_r1")
         if tool_result_view not in TOOL_RESULT_VIEWS:
             raise ValueError(f"env.tool_result_view must be one of {list(TOOL_RESULT_VIEWS)}, not '{tool_result_view}'")
         self.tool_result_view = tool_result_view
@@ -175,7 +178,8 @@ class RouterEnv:
                 if chosen is not None:
                     self._finish(episode, SELECT, chosen.text, chosen.call_name, recorded=chosen.recorded_score)
                     continue
-                reason = f"select_response: no earlier successful call named {selects[0].arguments['model_call_name']!r}"
+                reason = ("select_response: no earlier successful call named "
+                          f"{selects[0].arguments['model_call_name']!r}")
                 turn.malformed.append(reason)
                 messages.append(f"error: {reason}")
             calls = [c for c in parsed.calls if c.name != SELECT_TOOL]
@@ -189,7 +193,7 @@ class RouterEnv:
                     turn.calls.append(record)
                     pending.append((episode, record))
         await asyncio.gather(*(self._run_call(episode, record) for episode, record in pending))
-        for episode, parsed, messages in plans:
+        for episode, _parsed, messages in plans:
             if episode.done:
                 results.append(None)
                 continue
@@ -210,7 +214,8 @@ class RouterEnv:
                 results.append([f"{c.model}: {self._view(episode, c.text) if c.error is None else f'error: {c.error}'}"
                                 for c in turn.calls] + messages)
                 continue
-            contents = [tool_result_content(c.call_name, self._view(episode, c.text) if c.error is None else f"error: {c.error}")
+            contents = [tool_result_content(c.call_name,
+                                            self._view(episode, c.text) if c.error is None else f"error: {c.error}")
                         for c in turn.calls] + [tool_result_content("error", m) for m in messages]
             if not contents:  # empty turn: nudge, it costs a turn
                 contents = [tool_result_content("error", "reply with a final answer or a tool call")]

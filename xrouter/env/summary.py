@@ -10,7 +10,8 @@ when the rows carry them; ``run_summary`` adds a run's identity (the run-file co
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 

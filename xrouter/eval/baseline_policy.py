@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from xrouter.config import to_plain
 from xrouter import metrics
+from xrouter.config import to_plain
 from xrouter.eval.curves import curve_report
 from xrouter.eval.engines import EnvEngine, ReplayEngine, is_replay_pool
 from xrouter.eval.runfiles import RunDir, fingerprint
@@ -60,7 +61,8 @@ def policy_context(cfg: DictConfig, pool: ModelPool, data_dir: Path, cache_dir: 
 
     prices = {n: (c.price.input_per_mtok, c.price.output_per_mtok) for n, c in pool.cards.items()}
     return PolicyContext(pool_names=pool.names, prices=prices, cheapest=pool.cheapest(),
-                         cost_unit_usd=float(with_cost_unit(to_plain(cfg.reward), pool.price_pairs()).get("cost_unit_usd", 1.0)),
+                         cost_unit_usd=float(with_cost_unit(to_plain(cfg.reward),
+                                                            pool.price_pairs()).get("cost_unit_usd", 1.0)),
                          seed=int(cfg.seed),
                          fit_split=str(cfg.policy.get("fit_split") or "auto"), folds=int(cfg.policy.get("folds") or 5),
                          splits_available=lambda: sorted(traces()["split"].unique().tolist()),

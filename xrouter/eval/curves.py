@@ -8,7 +8,8 @@ curve's own metrics are reported.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from xrouter import metrics
 

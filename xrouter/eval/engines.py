@@ -19,7 +19,8 @@ baseline.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from xrouter.env.episode import SELECT, SIMPLE_CALL
 from xrouter.env.router_env import RouterEnv
@@ -94,7 +95,8 @@ class ReplayEngine:
 
     def __init__(self, pool: ModelPool, reward_fn: Callable, policy: Policy, episode_prefix: str = "") -> None:
         if not is_replay_pool(pool):
-            raise ValueError("engine=replay needs a replay pool (every endpoint replays recorded answers); use engine=env")
+            raise ValueError("engine=replay needs a replay pool (every endpoint replays recorded answers); "
+                             "use engine=env")
         self.pool, self.reward_fn, self.policy, self.prefix = pool, reward_fn, policy, episode_prefix
         self.record = pool.ledger.record
 
@@ -106,7 +108,8 @@ class ReplayEngine:
         prompt_id = example.get("pool_prompt_id", example["prompt_id"])
         completion = (endpoint.lookup(prompt_id=str(prompt_id)) if prompt_id is not None
                       else endpoint.lookup(prompt=str(example["prompt"])))
-        self.record(CallRecord(model=model, input_tokens=completion.input_tokens, output_tokens=completion.output_tokens,
+        self.record(CallRecord(model=model, input_tokens=completion.input_tokens,
+                               output_tokens=completion.output_tokens,
                                cost_usd=completion.cost_usd, latency_s=completion.latency_s,
                                attempts=completion.attempts, episode_id=episode_id,
                                usage_estimated=completion.usage_estimated))
@@ -159,6 +162,7 @@ class ReplayEngine:
             out.append(row)
         return out
 
-    def _calls(self, models: str | tuple[str, ...], example: Mapping[str, Any], episode_id: str) -> list[tuple[str, Any]]:
+    def _calls(self, models: str | tuple[str, ...], example: Mapping[str, Any],
+               episode_id: str) -> list[tuple[str, Any]]:
         """One turn: each of ``models`` called (a tuple: in parallel, in the env's order)."""
         return [(m, self._call(m, example, episode_id)) for m in ((models,) if isinstance(models, str) else models)]

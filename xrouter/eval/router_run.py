@@ -5,8 +5,9 @@ replay traces)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from xrouter.eval.runfiles import RunDir, episode_row, fingerprint
 from xrouter.rollout.hf import SamplingConfig
@@ -64,9 +65,9 @@ def print_comparison(summary: dict[str, Any], cfg, data_dir: Path, cache_dir: Pa
           f"direct {summary['direct_answer_rate']:.2f}  (n={summary['n']})")
     if cfg.pool.get("kind") != "replay":
         return
+    from xrouter.config import to_plain
     from xrouter.data.datasets import pool_traces, select_split
     from xrouter.data.stats import format_table, trace_stats
-    from xrouter.config import to_plain
     from xrouter.data.trace_examples import trace_model_ids
     from xrouter.data.traces import complete_prompts
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -108,7 +109,8 @@ def print_curves(curves: Mapping[str, Mapping[str, Any]]) -> None:
         print(f"{name:16s} AIQ {aiq:.4f}  {points}")
     first = next(iter(curves.values()), {})
     if "zero_router_aiq" in first:
-        print(f"{'single models':16s} AIQ {first['zero_router_aiq']:.4f}  (their hull; AIQ over the single models' cost range)")
+        print(f"{'single models':16s} AIQ {first['zero_router_aiq']:.4f}  "
+              "(their hull; AIQ over the single models' cost range)")
 
 
 def test_curves(cfg: DictConfig, loop, pool, test: list[dict[str, Any]], output_dir: Path, label: str) -> dict:
@@ -126,4 +128,5 @@ def test_curves(cfg: DictConfig, loop, pool, test: list[dict[str, Any]], output_
     print(f"\none checkpoint over lambda = {list(cfg.lam_grid)} on {cfg.benchmark.name} {split} "
           "(accuracy@USD per query):")
     print_curves(curves)
-    return {name: {k: c.get(k) for k in ("aiq", "aiq_single_model_range", "zero_router_aiq")} for name, c in curves.items()}
+    return {name: {k: c.get(k) for k in ("aiq", "aiq_single_model_range", "zero_router_aiq")}
+            for name, c in curves.items()}

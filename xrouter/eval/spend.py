@@ -8,9 +8,10 @@ format-only cold start of ``experiment=rl_only``), RL's rollouts, and the valida
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from xrouter.pool.ledger import CostLedger
 
@@ -50,7 +51,8 @@ class SpendMeter:
         training = sum(self.phases.get(p, {}).get("cost_usd", 0.0) for p in training_phases)
         return {"phases": dict(self.phases), "training_usd": training,
                 "training_calls": sum(int(self.phases.get(p, {}).get("calls", 0)) for p in training_phases),
-                "training_cached_calls": sum(int(self.phases.get(p, {}).get("cached_calls", 0)) for p in training_phases),
+                "training_cached_calls": sum(int(self.phases.get(p, {}).get("cached_calls", 0))
+                                             for p in training_phases),
                 "training_usd_without_cache": training + sum(self.phases.get(p, {}).get("saved_usd", 0.0)
                                                              for p in training_phases),
                 "all_usd": sum(v["cost_usd"] for v in self.phases.values()),

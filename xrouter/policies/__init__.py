@@ -7,7 +7,8 @@ the interface and ``xrouter/eval/engines.py`` for how episodes are run.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from xrouter.policies.agreement import Agreement
 from xrouter.policies.barp import BaRP

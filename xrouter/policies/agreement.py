@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -93,7 +94,8 @@ class Agreement(LearnedPolicy):
         affordable = [m for m in table.models if cost[column[m]] <= share * cost[column[premium]] and m != premium]
         cheap = sorted(affordable, key=lambda m: -accuracy[column[m]])[: int(self.cfg.get("cheap", 5))]
         answers = self.parsed_answers(table)
-        candidates = [Candidate((m,), 1, None, float(accuracy[column[m]]), float(cost[column[m]])) for m in table.models]
+        candidates = [Candidate((m,), 1, None, float(accuracy[column[m]]), float(cost[column[m]]))
+                      for m in table.models]
         outcomes = [(table.score[:, column[m]], table.cost_usd[:, column[m]]) for m in table.models]
         rows = np.arange(len(table))
         for k in (2, 3):
@@ -196,4 +198,5 @@ class Agreement(LearnedPolicy):
 
 def candidates_table(candidates: Sequence[Candidate]) -> list[Mapping[str, Any]]:
     """The fitted candidates as rows (label, fit-split accuracy and cost), cheapest first: the policy's own curve."""
-    return [{"label": c.label, "accuracy": c.accuracy, "cost_usd": c.cost} for c in sorted(candidates, key=lambda c: c.cost)]
+    return [{"label": c.label, "accuracy": c.accuracy, "cost_usd": c.cost}
+            for c in sorted(candidates, key=lambda c: c.cost)]

@@ -19,8 +19,9 @@ bandit interaction on logged data; ``tau`` defaults to the dearest model's mean 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -51,7 +52,7 @@ class BarpSettings:
     seed: int = 0
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any], seed: int) -> "BarpSettings":
+    def from_config(cls, cfg: Mapping[str, Any], seed: int) -> BarpSettings:
         keys = ("hidden", "epochs", "batch_size", "lr", "weight_decay", "entropy", "head", "w_sampling", "lr_schedule",
                 "ensemble")
         values = {k: type(getattr(cls, k))(cfg[k]) for k in keys if cfg.get(k) is not None}
@@ -67,7 +68,8 @@ class BarpSettings:
         if cfg.get("log_ratio_range") is not None:
             lo, hi = (float(v) for v in cfg["log_ratio_range"])
             if not lo < hi:
-                raise ValueError(f"policy.log_ratio_range must be [low, high] with low < high, not {cfg['log_ratio_range']!r}")
+                raise ValueError("policy.log_ratio_range must be [low, high] with low < high, "
+                                 f"not {cfg['log_ratio_range']!r}")
             values["log_ratio_range"] = (lo, hi)
         return cls(seed=seed, **values)
 

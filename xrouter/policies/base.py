@@ -4,9 +4,9 @@ A baseline episode is a sequence of pool calls; the last call's answer is the fi
 policy is asked ``first(rows)`` (the model to call first, for many queries at once; a tuple of models is
 called in parallel in one turn) and, when ``max_calls > 1``, ``next(rows, histories)`` (the next turn's
 model(s), or None to stop, given the calls so far as ``(model, answer text)``) and, once it stops,
-``select(rows, histories)`` (whose answer is final: by default the last call that answered).  Everything a policy learns or predicts that does not depend
-on its knob is computed once in ``prepare(examples)`` for the whole evaluated split, so a resumed
-run or a knob sweep takes exactly the same decisions.
+``select(rows, histories)`` (whose answer is final: by default the last call that answered).  Everything a policy
+learns or predicts that does not depend on its knob is computed once in ``prepare(examples)`` for the whole
+evaluated split, so a resumed run or a knob sweep takes exactly the same decisions.
 
 Learned policies (``LearnedPolicy``) fit on recorded traces: the ``train`` split of the pool's
 traces, or, where the data has no train split (``fit_split=auto``), by K-fold *cross-fitting* on
@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -112,7 +113,8 @@ class Policy:
 
     def _check_model(self, model: str) -> str:
         if model not in self.ctx.pool_names:
-            raise ValueError(f"policy {self.name}: model {model!r} is not in the pool ({', '.join(self.ctx.pool_names)})")
+            raise ValueError(f"policy {self.name}: model {model!r} is not in the pool "
+                             f"({', '.join(self.ctx.pool_names)})")
         return model
 
 
@@ -151,7 +153,8 @@ class LearnedPolicy(Policy):
             self.row_fold = np.asarray([int(stable_uniform(self.ctx.seed, f"fold/{p}") * k) for p in ids])
             self.states = [self.fit(table.subset(np.flatnonzero(self.row_fold != f))) for f in range(k)]
             self.info["fit"] = f"crossfit: {k} folds of the evaluated split ({n} prompts)"
-            log.warning("%s: no train split in the traces; cross-fitting on %d folds of the evaluated split", self.name, k)
+            log.warning("%s: no train split in the traces; cross-fitting on %d folds of the evaluated split",
+                        self.name, k)
         else:
             table = self.ctx.fit_table(mode)
             self.row_fold = np.zeros(n, dtype=int)

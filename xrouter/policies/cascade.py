@@ -63,7 +63,8 @@ def hull_chain(table: RouteTable, models: list[str], max_chain: int) -> list[str
     hull = nondecreasing_convex_hull(array)
     chain = []
     for cost, quality in hull:
-        j = min((k for k in range(len(models)) if array[k, 0] == cost and array[k, 1] == quality), key=lambda k: models[k])
+        j = min((k for k in range(len(models)) if array[k, 0] == cost and array[k, 1] == quality),
+                key=lambda k: models[k])
         chain.append(models[j])
     if len(chain) > max_chain:
         keep = np.unique(np.round(np.linspace(0, len(chain) - 1, max_chain)).astype(int))

@@ -22,8 +22,9 @@ is over training prompts, smoothing the query's similarity profile.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -74,7 +75,7 @@ class CscrSettings:
     weight_decay: float = 1e-2
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any]) -> "CscrSettings":
+    def from_config(cls, cfg: Mapping[str, Any]) -> CscrSettings:
         values = {k: type(getattr(cls, k))(cfg[k]) for k in cls.__dataclass_fields__ if cfg.get(k) is not None}
         for key in ("dim", "n_bands", "epochs", "batch_size"):
             if values.get(key, 1) <= 0:
@@ -109,7 +110,8 @@ def train_cscr(x: np.ndarray, label: np.ndarray, cost_norm: np.ndarray, settings
             optimizer.step()
     with torch.no_grad():
         e = torch.nn.functional.normalize(models, dim=1)
-    return weight.detach().numpy().astype(np.float64), bias.detach().numpy().astype(np.float64), e.numpy().astype(np.float64)
+    return (weight.detach().numpy().astype(np.float64), bias.detach().numpy().astype(np.float64),
+            e.numpy().astype(np.float64))
 
 
 def project(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:

@@ -67,7 +67,8 @@ class Random(Policy):
     def _fit_hull(self) -> list[tuple[str, float, float]]:
         if self._hull is None:
             mode = self.cfg.get("fit_split") or self.ctx.fit_split
-            mode = ("train" if "train" in self.ctx.splits_available() else "crossfit") if mode in (None, "auto") else mode
+            mode = (("train" if "train" in self.ctx.splits_available() else "crossfit") if mode in (None, "auto")
+                    else mode)
             table = (self.ctx.eval_table([str(e["prompt_id"]) for e in self.examples]) if mode == "crossfit"
                      else self.ctx.fit_table(mode))
             points = table.single_model_points(self.ctx.cost_unit_usd)
@@ -140,8 +141,10 @@ class BestFixedPerTask(LearnedPolicy):
 
     def predict(self, state, rows):
         order = [state["models"].index(m) for m in self.ctx.pool_names]
-        score = np.stack([state["per"].get(self.examples[i].get("benchmark"), state["per"][None])[0][order] for i in rows])
-        cost = np.stack([state["per"].get(self.examples[i].get("benchmark"), state["per"][None])[1][order] for i in rows])
+        score = np.stack([state["per"].get(self.examples[i].get("benchmark"), state["per"][None])[0][order]
+                          for i in rows])
+        cost = np.stack([state["per"].get(self.examples[i].get("benchmark"), state["per"][None])[1][order]
+                         for i in rows])
         return {"score": score, "cost": cost}
 
     def first(self, rows):

@@ -7,9 +7,10 @@ the traces' model ids by the pool config's ``trace_model``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,7 +33,7 @@ class RouteTable:
     def __len__(self) -> int:
         return len(self.prompt_ids)
 
-    def subset(self, rows: np.ndarray) -> "RouteTable":
+    def subset(self, rows: np.ndarray) -> RouteTable:
         rows = np.asarray(rows)
         keep = set(self.prompt_ids[rows].tolist())
         traces = self.traces[self.traces["prompt_id"].isin(keep)] if self.traces is not None else None
@@ -86,7 +87,8 @@ def route_table(traces: pd.DataFrame, trace_models: Mapping[str, str], split: st
                                                             "prompt", "benchmark"]].itertuples(index=False, name=None):
         i, j = index[pid], column[to_name[model]]
         score[i, j], cost[i, j] = float(s), float(c)
-        responses[i, j] = None if response is None or response is pd.NA or (isinstance(response, float) and np.isnan(response)) else str(response)
+        responses[i, j] = (None if response is None or response is pd.NA
+                           or (isinstance(response, float) and np.isnan(response)) else str(response))
         prompts[i], benchmarks[i] = str(prompt), str(bench)
     return RouteTable(np.asarray(order, dtype=object), prompts, benchmarks, names, score, cost, responses,
                       [trace_models[n] for n in names], rows.reset_index(drop=True))

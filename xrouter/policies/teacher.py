@@ -17,7 +17,8 @@ first answer it reads.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -84,7 +85,8 @@ def agreement_teacher(policy: Any, default_lam: float, reward_cfg: Mapping[str, 
     candidate with the highest mean reward on the fit split (``reward_cfg``: the run's xrouter reward): its
     cheap group in parallel, then the agreeing answer selected or the escalation called, as the prompt's
     recorded answers decide (``Agreement.plan_for``)."""
-    K, cap, unit = float(reward_cfg.get("K", 1.0)), float(reward_cfg.get("cap", 0.8)), float(reward_cfg.get("cost_unit_usd", 1.0))
+    K, cap, unit = (float(reward_cfg.get("K", 1.0)), float(reward_cfg.get("cap", 0.8)),
+                    float(reward_cfg.get("cost_unit_usd", 1.0)))
     best: dict[float, Any] = {}
 
     def at(lam: float) -> Any:

@@ -13,11 +13,11 @@ Fields the schema does not name are kept (servers ignore them, as OpenAI-compati
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, field_validator
 
-from xrouter.pool.replies import JSONLimitError, MAX_JSON_DEPTH, loads_bounded
+from xrouter.pool.replies import MAX_JSON_DEPTH, JSONLimitError, loads_bounded
 
 MAX_TOKENS = 1_000_000
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
@@ -60,8 +60,8 @@ class TextPart(BaseModel):
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
     role: Role
-    content: Union[StrictStr, list[TextPart], None] = None
-    name: Optional[StrictStr] = None
+    content: StrictStr | list[TextPart] | None = None
+    name: StrictStr | None = None
 
     @field_validator("content", "name")
     @classmethod
@@ -86,16 +86,16 @@ class ChatCompletionRequest(BaseModel):
     model_config = ConfigDict(extra="allow", allow_inf_nan=False)
     model: StrictStr = Field(min_length=1)
     messages: list[ChatMessage] = Field(min_length=1)
-    temperature: Optional[float] = Field(None, ge=0, le=2, strict=True)
-    top_p: Optional[float] = Field(None, ge=0, le=1, strict=True)
-    presence_penalty: Optional[float] = Field(None, ge=-2, le=2, strict=True)
-    frequency_penalty: Optional[float] = Field(None, ge=-2, le=2, strict=True)
-    max_tokens: Optional[StrictInt] = Field(None, ge=1, le=MAX_TOKENS)
-    max_completion_tokens: Optional[StrictInt] = Field(None, ge=1, le=MAX_TOKENS)
-    n: Optional[StrictInt] = Field(None, ge=1, le=128)
-    stream: Optional[StrictBool] = None
-    stream_options: Optional[StreamOptions] = None
-    metadata: Optional[dict[str, StrictStr]] = None
+    temperature: float | None = Field(None, ge=0, le=2, strict=True)
+    top_p: float | None = Field(None, ge=0, le=1, strict=True)
+    presence_penalty: float | None = Field(None, ge=-2, le=2, strict=True)
+    frequency_penalty: float | None = Field(None, ge=-2, le=2, strict=True)
+    max_tokens: StrictInt | None = Field(None, ge=1, le=MAX_TOKENS)
+    max_completion_tokens: StrictInt | None = Field(None, ge=1, le=MAX_TOKENS)
+    n: StrictInt | None = Field(None, ge=1, le=128)
+    stream: StrictBool | None = None
+    stream_options: StreamOptions | None = None
+    metadata: dict[str, StrictStr] | None = None
 
     def plain_messages(self) -> list[dict[str, Any]]:
         """The messages as plain dicts (what pool endpoints take), unset fields left out."""

@@ -8,8 +8,9 @@ import dataclasses
 import json
 import random
 from collections import Counter
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Mapping
+from typing import Any
 
 from starlette.responses import Response, StreamingResponse
 
@@ -95,7 +96,7 @@ class FaultConfig:
         self.fail_models = list(self.fail_models or [])
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any] | None) -> "FaultConfig":
+    def from_mapping(cls, values: Mapping[str, Any] | None) -> FaultConfig:
         values = dict(values or {})
         unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
         if unknown:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from xrouter.pool.base import Completion, Message
 from xrouter.pool.pricing import Price
@@ -50,7 +51,7 @@ class HFLocalEndpoint:
     def __repr__(self) -> str:
         return f"HFLocalEndpoint(name={self.name!r}, model_path={self.model_path!r}, device={self.device!r})"
 
-    def load(self) -> "HFLocalEndpoint":
+    def load(self) -> HFLocalEndpoint:
         """Load model and tokenizer now (idempotent); raise ModelLoadError with what to do."""
         with self._lock:
             self._load_locked()

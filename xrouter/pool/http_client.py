@@ -9,7 +9,8 @@ from __future__ import annotations
 import functools
 import importlib
 import logging
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import openai
 

@@ -6,9 +6,10 @@ import json
 import math
 import threading
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 
 @dataclass
@@ -97,6 +98,6 @@ class CostLedger:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "CostLedger":
+    def load(cls, path: str | Path) -> CostLedger:
         with open(path, encoding="utf-8") as handle:
             return cls(CallRecord(**json.loads(line)) for line in handle if line.strip())

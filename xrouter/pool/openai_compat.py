@@ -18,7 +18,8 @@ import logging
 import os
 import random
 import time
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import openai
 from openai._models import FinalRequestOptions  # what client.post builds per call; we copy a template
@@ -26,10 +27,20 @@ from openai._models import FinalRequestOptions  # what client.post builds per ca
 from xrouter.pool.base import Completion, EndpointError, Message
 from xrouter.pool.http_client import TemplatedAsyncOpenAI, httpx_module
 from xrouter.pool.pricing import Price
-from xrouter.pool.replies import (MalformedResponseError, estimate_tokens, messages_text,  # noqa: F401 (re-exported)
-                                  parse_reply)
-from xrouter.pool.retry import backoff_s, error_detail, is_retryable_status, parse_retry_after, short_error, \
-    status_advice
+from xrouter.pool.replies import (  # noqa: F401 (re-exported)
+    MalformedResponseError,
+    estimate_tokens,
+    messages_text,
+    parse_reply,
+)
+from xrouter.pool.retry import (
+    backoff_s,
+    error_detail,
+    is_retryable_status,
+    parse_retry_after,
+    short_error,
+    status_advice,
+)
 
 log = logging.getLogger(__name__)
 

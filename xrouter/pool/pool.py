@@ -16,8 +16,9 @@ import math
 import numbers
 import re
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from xrouter.pool.base import Completion, Endpoint, EndpointError, Message
 from xrouter.pool.ledger import CallRecord, CostLedger

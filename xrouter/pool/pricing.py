@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
-
+from typing import Any
 
 _PROBE_TOKENS = 1_000
 
@@ -67,7 +67,7 @@ class PriceTable:
         self._prices = dict(prices)
 
     @classmethod
-    def from_config(cls, entries: Mapping[str, Mapping[str, Any]] | None, models: Iterable[str]) -> "PriceTable":
+    def from_config(cls, entries: Mapping[str, Mapping[str, Any]] | None, models: Iterable[str]) -> PriceTable:
         """Resolve a price for every model; raise one error listing every model that has none."""
         entries = dict(entries or {})
         prices: dict[str, Price] = {}

@@ -7,7 +7,7 @@ last user message.  A prompt that is not in the traces is an error, never a sile
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import pandas as pd
 
@@ -52,7 +52,8 @@ class ReplayEndpoint:
             found = self._by_id.get(prompt_id)
             if found is None:
                 raise UnknownPromptError(self.name, f"no recorded answer for prompt_id '{prompt_id}' "
-                                         f"({len(self._by_id)} prompts recorded); replay only serves prompts in its traces")
+                                         f"({len(self._by_id)} prompts recorded); "
+                                         "replay only serves prompts in its traces")
             return found
         ids = self._by_text.get((prompt or "").strip())
         if not ids:

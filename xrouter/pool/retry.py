@@ -8,7 +8,8 @@ import email.utils
 import math
 import random
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 
 def is_retryable_status(status: int) -> bool:

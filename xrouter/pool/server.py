@@ -30,8 +30,16 @@ from starlette.responses import Response
 
 from xrouter.pool.base import EndpointError
 from xrouter.pool.chat_schema import ChatRequestProblem, parse_chat_body
-from xrouter.pool.faults import (BAD_REPLIES, JSON, MALFORMED_BODY, SLOW_DRIP, DroppedResponse,  # noqa: F401
-                                 FaultConfig, FaultState, bad_reply_response)
+from xrouter.pool.faults import (  # noqa: F401
+    BAD_REPLIES,
+    JSON,
+    MALFORMED_BODY,
+    SLOW_DRIP,
+    DroppedResponse,
+    FaultConfig,
+    FaultState,
+    bad_reply_response,
+)
 from xrouter.pool.http_serving import error_response, read_body, serve_in_thread  # noqa: F401 (re-exported)
 from xrouter.pool.pool import ModelPool
 from xrouter.pool.replies import estimate_tokens, messages_text

@@ -6,7 +6,8 @@ Pure functions over plain dicts (the pool config and, for replay pools, the reco
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import pandas as pd
 

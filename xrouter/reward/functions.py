@@ -14,9 +14,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Mapping
-
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,8 @@ def build_reward(cfg: Mapping[str, Any]) -> Callable[..., RewardComponents]:
     function = REWARDS[name]
     if isinstance(cfg.get("cost_unit_usd"), str):
         raise ValueError(f"reward.cost_unit_usd={cfg['cost_unit_usd']!r} is resolved against a pool's prices: "
-                         "call xrouter.reward.units.with_cost_unit(reward_cfg, <the pool's prices>) first, or give a number in USD")
+                         "call xrouter.reward.units.with_cost_unit(reward_cfg, <the pool's prices>) first, "
+                         "or give a number in USD")
 
     cfg.pop("lam_sampling", None)  # training's lambda draws (xrouter/reward/lam_sampling.py), not an argument
 

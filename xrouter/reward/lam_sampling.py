@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class LamSampling:
     zero_prob: float = 0.1
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any] | None) -> "LamSampling | None":
+    def from_config(cls, cfg: Mapping[str, Any] | None) -> LamSampling | None:
         if not cfg:
             return None
         cfg = dict(cfg)

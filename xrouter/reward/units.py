@@ -4,8 +4,9 @@ models alike."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from math import sqrt
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from omegaconf import DictConfig, open_dict
 

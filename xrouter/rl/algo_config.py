@@ -8,8 +8,9 @@ with one line naming the key and what it may be.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Mapping
+from typing import Any
 
 AGGREGATIONS = ("token-mean", "seq-mean-token-mean")
 UPDATES = ("sequence", "decision", "auto")
@@ -44,7 +45,7 @@ class AlgoConfig:
     update: str = "sequence"
 
     @classmethod
-    def from_config(cls, algo: Mapping[str, Any] | "AlgoConfig") -> "AlgoConfig":
+    def from_config(cls, algo: Mapping[str, Any] | AlgoConfig) -> AlgoConfig:
         if isinstance(algo, AlgoConfig):
             return algo
         known = {f.name: f for f in fields(cls)}

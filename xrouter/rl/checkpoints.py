@@ -11,8 +11,9 @@ prompt's replay id.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import torch
 
@@ -66,5 +67,5 @@ class StartingPoint:
         label = f"RL checkpoint {best_path} (dev reward {rl_reward:.4f}" if best_path else "the last weights ("
         if start_reward is not None:
             label += f"; step 0: {start_reward:.4f}, RL added {rl_change:+.4f}"
-        return {"checkpoint": best_path or None, "step": None, "dev_reward": rl_reward, "step0_dev_reward": start_reward,
-                "rl_change": rl_change, "label": label + ")"}
+        return {"checkpoint": best_path or None, "step": None, "dev_reward": rl_reward,
+                "step0_dev_reward": start_reward, "rl_change": rl_change, "label": label + ")"}

@@ -22,15 +22,16 @@ from __future__ import annotations
 import logging
 import random
 import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
 from xrouter.reward.lam_sampling import LamSampling, with_lams
 from xrouter.rollout.agent_loop import AgentLoop, RolloutBatch
-from xrouter.router.prefix_lm import parameter_groups
 from xrouter.rollout.hf import SamplingConfig
 from xrouter.rollout.logprobs import sequence_logprobs
+from xrouter.router.prefix_lm import parameter_groups
 
 log = logging.getLogger(__name__)
 GRAD_CLIP = 1.0  # max global gradient norm of a cold-start step (as algo.grad_clip for RL)
@@ -142,7 +143,8 @@ def cold_start(model, loop: AgentLoop, examples: Sequence[dict[str, Any]], model
         optimizer.zero_grad()
         total_tokens = sum(sum(m) for m in batch.response_mask)
         loss_value = 0.0
-        decision = decision_token_ids(loop.tokenizer, models, loop.env.action_format) if weighting == "expected_reward" else set()
+        decision = (decision_token_ids(loop.tokenizer, models, loop.env.action_format)
+                    if weighting == "expected_reward" else set())
         for part, logprobs, mask, _ in sequence_logprobs(model, batch.input_ids, batch.response_mask, pad_id,
                                                          micro_batch_size, device=device, grad=True,
                                                          conditions=batch.conditions):
@@ -155,6 +157,7 @@ def cold_start(model, loop: AgentLoop, examples: Sequence[dict[str, Any]], model
         schedule.step()
         losses.append(loss_value)
         if step % 10 == 0 or step == steps - 1:
-            log.info("cold start step %d/%d: loss %.4f (%.0fs)%s", step + 1, steps, loss_value, time.perf_counter() - started,
+            log.info("cold start step %d/%d: loss %.4f (%.0fs)%s", step + 1, steps, loss_value,
+                     time.perf_counter() - started,
                      f"; escalation scripts so far {escalated / scripted:.1%}" if escalated else "")
     return losses

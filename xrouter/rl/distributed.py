@@ -13,8 +13,8 @@ single-process gradient of the combined batch.  With one process every function 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import torch
 import torch.distributed as dist
@@ -82,7 +82,7 @@ def sync_gradients(parameters: Iterable[torch.nn.Parameter]) -> None:
     by_dtype: dict[torch.dtype, list[torch.nn.Parameter]] = {}
     for p in params:
         by_dtype.setdefault(p.dtype, []).append(p)
-    for dtype, group in by_dtype.items():
+    for _dtype, group in by_dtype.items():
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in group]
         flat = torch.cat([g.reshape(-1) for g in grads])
         dist.all_reduce(flat, op=dist.ReduceOp.SUM)

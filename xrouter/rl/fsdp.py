@@ -24,7 +24,8 @@ What it changes against ``trainer=ddp`` (xrouter/rl/distributed.py), and why:
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -54,8 +55,8 @@ def decoder_layers(model: torch.nn.Module) -> list[torch.nn.Module]:
     layers = getattr(base, "layers", None) if base is not None else None
     if layers is None:
         raise ValueError(f"trainer=fsdp: cannot find the decoder layers of {type(model).__name__} "
-                         f"(expected <model>.{getattr(model, 'base_model_prefix', 'model')}.layers, as in Qwen2/Llama); "
-                         "use trainer=ddp for this architecture")
+                         f"(expected <model>.{getattr(model, 'base_model_prefix', 'model')}.layers, "
+                         "as in Qwen2/Llama); use trainer=ddp for this architecture")
     return list(layers)
 
 

@@ -14,18 +14,19 @@ import copy
 import math
 import random
 import time
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import lightning as L
 import torch
 
 from xrouter.env.summary import summarize_episodes
 from xrouter.reward.lam_sampling import LamSampling, with_lams
-from xrouter.rl.algo_config import AlgoConfig
 from xrouter.rl.advantages import informative_groups
-from xrouter.rl.updates import decision_update, enable_activation_checkpointing, sequence_update
+from xrouter.rl.algo_config import AlgoConfig
 from xrouter.rl.distributed import adamw, any_rank, disable_ddp_reducer
 from xrouter.rl.fsdp import full_weights, shard_router
+from xrouter.rl.updates import decision_update, enable_activation_checkpointing, sequence_update
 from xrouter.rollout.agent_loop import AgentLoop, RolloutBatch
 from xrouter.rollout.hf import SamplingConfig
 from xrouter.router.prefix_lm import parameter_groups
@@ -72,7 +73,8 @@ class RouterRLModule(L.LightningModule):
             shard_router(self.model, self.device_mesh["data_parallel"])
 
     def configure_optimizers(self):
-        optimizer = adamw(parameter_groups(self.model, self.algo.lr), lr=self.algo.lr, weight_decay=self.algo.weight_decay,
+        optimizer = adamw(parameter_groups(self.model, self.algo.lr), lr=self.algo.lr,
+                          weight_decay=self.algo.weight_decay,
                           shard_state=self.algo.shard_optimizer_state)  # ZeRO-1 under DDP
         warmup = max(1, self.algo.warmup_steps)
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
@@ -163,10 +165,12 @@ class RouterRLModule(L.LightningModule):
     def _rollout_metrics(episodes) -> dict[str, float]:
         summary = summarize_episodes(episodes)
         rewards = torch.tensor([e.reward.get("total", 0.0) for e in episodes])
-        out = {"train/reward_mean": float(rewards.mean()), "train/reward_std": float(rewards.std()) if len(rewards) > 1 else 0.0,
+        out = {"train/reward_mean": float(rewards.mean()),
+               "train/reward_std": float(rewards.std()) if len(rewards) > 1 else 0.0,
                "train/accuracy": summary["accuracy"], "train/cost_per_episode": summary["cost_per_query"],
                "train/calls_per_episode": summary["calls_per_query"], "train/turns": summary["turns_per_query"],
-               "train/malformed_rate": summary["malformed_per_query"], "train/direct_rate": summary["direct_answer_rate"],
+               "train/malformed_rate": summary["malformed_per_query"],
+               "train/direct_rate": summary["direct_answer_rate"],
                "train/valid_final_rate": summary["valid_final_rate"]}
         out.update({f"train/share/{m}": s for m, s in summary["model_share"].items()})
         return out

@@ -11,8 +11,9 @@ batch keeps them for the training forward.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from xrouter.env.episode import LENGTH_LIMIT, Episode
 from xrouter.env.router_env import RouterEnv
@@ -40,7 +41,7 @@ class RolloutBatch:
     def rewards(self) -> list[float]:
         return [e.reward.get("total", 0.0) for e in self.episodes]
 
-    def select(self, indices: Sequence[int]) -> "RolloutBatch":
+    def select(self, indices: Sequence[int]) -> RolloutBatch:
         pick = list(indices)
         return RolloutBatch([self.episodes[i] for i in pick], [self.input_ids[i] for i in pick],
                             [self.response_mask[i] for i in pick], [self.prompt_lengths[i] for i in pick],
@@ -48,13 +49,14 @@ class RolloutBatch:
                             self._conditions_of(pick))
 
     @staticmethod
-    def concat(batches: Sequence["RolloutBatch"]) -> "RolloutBatch":
+    def concat(batches: Sequence[RolloutBatch]) -> RolloutBatch:
         import torch
 
         first = batches[0]
         conditions = None if first.conditions is None else torch.cat([b.conditions for b in batches])
         return RolloutBatch([e for b in batches for e in b.episodes], [x for b in batches for x in b.input_ids],
-                            [x for b in batches for x in b.response_mask], [x for b in batches for x in b.prompt_lengths],
+                            [x for b in batches for x in b.response_mask],
+                            [x for b in batches for x in b.prompt_lengths],
                             first.group_size, sum(b.n_generated_tokens for b in batches), dict(first.stats),
                             conditions)
 

@@ -9,8 +9,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 
@@ -57,7 +57,8 @@ class HFGenerator:
                     if self.eos_token_id in row:
                         row = row[:row.index(self.eos_token_id) + 1]
                     else:
-                        row = [t for t in row if t != self.pad_token_id] if self.pad_token_id != self.eos_token_id else row
+                        row = ([t for t in row if t != self.pad_token_id] if self.pad_token_id != self.eos_token_id
+                               else row)
                     out.append(row)
         finally:
             self.model.train(was_training)

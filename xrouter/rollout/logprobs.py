@@ -9,7 +9,7 @@ groups that share a prompt reuse its KV cache (``_shared_prefix_logprobs``).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from transformers.cache_utils import Cache

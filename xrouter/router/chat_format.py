@@ -9,7 +9,8 @@ messages; ``tests/unit/test_chat_format.py`` checks that.
 from __future__ import annotations
 
 import json
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 IM_START, IM_END, EOS = "<|im_start|>", "<|im_end|>", "<|endoftext|>"
 SPECIAL_TOKENS = [EOS, IM_START, IM_END]

@@ -13,8 +13,9 @@ projector of ``xrouter/router/prefix_lm.py`` turns the vector into soft-prefix t
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import torch
 
@@ -58,7 +59,7 @@ class ConditioningSpec:
     lam_features: str = "log1p"   # a LAM_FEATURE_SETS name (files written before feature sets: log1p)
 
     @classmethod
-    def from_dict(cls, fields: Mapping[str, Any]) -> "ConditioningSpec":
+    def from_dict(cls, fields: Mapping[str, Any]) -> ConditioningSpec:
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(fields) - known)
         missing = sorted(known - set(fields) - {"lam_features"})
@@ -118,7 +119,8 @@ def check_router_matches(router_path: Any, model: Any, settings: Any) -> None:
                          "weights are a plain LM without a projector; use the router directory train wrote")
     if is_prefix and spec is None:
         raise ValueError(f"{router_path} is a tiny_encoder router (a soft-prefix projector) but its settings "
-                         f"({settings.source}) have no conditioning: it needs its own xrouter.json (settings version 2)")
+                         f"({settings.source}) have no conditioning: it needs its own xrouter.json "
+                         "(settings version 2)")
     if is_prefix and model.config.condition_dim != spec.dimension:
         raise ValueError(f"{router_path}: the projector reads {model.config.condition_dim} features but the settings' "
                          f"encoder gives {spec.dimension}; the xrouter.json does not belong to these weights")

@@ -16,7 +16,8 @@ between models, not between "call" and the other tokens the LM may write there.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 

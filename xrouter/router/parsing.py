@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 TOOL_CALL_BLOCK = re.compile(r"<tool_call>(.*?)</tool_call>", re.DOTALL)
 SELECT_TOOL = "select_response"
@@ -80,7 +81,8 @@ def _check_call(payload: Any, models: set[str], raw: str) -> ToolCall | Malforme
     if name == SELECT_TOOL:
         target = arguments.get("model_call_name")
         if not isinstance(target, str) or not target:
-            return MalformedCall(raw, 'select_response needs "model_call_name": the call_<model> whose answer to return')
+            return MalformedCall(raw, 'select_response needs "model_call_name": '
+                                      'the call_<model> whose answer to return')
         return ToolCall(name, {"model_call_name": target})
     if name.startswith("call_") and name[5:] in models:
         prompt = arguments.get("optimized_system_prompt", "")
@@ -89,7 +91,8 @@ def _check_call(payload: Any, models: set[str], raw: str) -> ToolCall | Malforme
         temperature = arguments.get("temperature", 0.0)
         if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
             return MalformedCall(raw, f"{name}: temperature must be a number")
-        return ToolCall(name, {"optimized_system_prompt": prompt, "temperature": min(max(float(temperature), 0.0), 2.0)},
+        return ToolCall(name, {"optimized_system_prompt": prompt,
+                               "temperature": min(max(float(temperature), 0.0), 2.0)},
                         model=name[5:])
     known = ", ".join(sorted(f"call_{m}" for m in models))
     return MalformedCall(raw, f"unknown tool {name!r}; available: {known}, {SELECT_TOOL}")
@@ -104,7 +107,8 @@ def parse_turn(text: str, models: Iterable[str]) -> ParsedTurn:
         try:
             payload = json.loads(raw)
         except json.JSONDecodeError as error:
-            turn.malformed.append(MalformedCall(raw, f"the tool call is not valid JSON ({error.msg} at char {error.pos})"))
+            turn.malformed.append(MalformedCall(raw, "the tool call is not valid JSON "
+                                                     f"({error.msg} at char {error.pos})"))
             continue
         checked = _check_call(payload, models, raw)
         (turn.calls if isinstance(checked, ToolCall) else turn.malformed).append(checked)

@@ -12,8 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import torch
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
@@ -47,7 +48,8 @@ def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int, extra_tokens: Ite
 
 def tiny_model(tokenizer: PreTrainedTokenizerFast, arch: Mapping[str, Any], seed: int = 0) -> Qwen2ForCausalLM:
     torch.manual_seed(seed)
-    config = Qwen2Config(vocab_size=len(tokenizer), bos_token_id=None, eos_token_id=tokenizer.convert_tokens_to_ids(IM_END),
+    config = Qwen2Config(vocab_size=len(tokenizer), bos_token_id=None,
+                         eos_token_id=tokenizer.convert_tokens_to_ids(IM_END),
                          pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True, **dict(arch))
     return Qwen2ForCausalLM(config)
 
@@ -61,13 +63,15 @@ def build_tiny_router(texts: list[str], arch: Mapping[str, Any], vocab_size: int
     from xrouter.router.prefix_lm import ARCH_VERSION, PREFIX_TOKEN, prefix_router
 
     extra_tokens = list(extra_tokens or []) + ([PREFIX_TOKEN] if prefix else [])
-    key_parts = [sorted(set(texts)), dict(arch), vocab_size, seed, extra_tokens] + ([dict(prefix), ARCH_VERSION] if prefix else [])
+    key_parts = ([sorted(set(texts)), dict(arch), vocab_size, seed, extra_tokens]
+                 + ([dict(prefix), ARCH_VERSION] if prefix else []))
     key = hashlib.sha1(json.dumps(key_parts).encode()).hexdigest()[:16]
     path = Path(cache_dir) / ("tiny_encoder_router" if prefix else "tiny_router") / key
     if (path / "config.json").exists():
         return load_router(path)
     tokenizer = train_bpe_tokenizer(texts, vocab_size, extra_tokens)
-    model = prefix_router(tokenizer, dict(arch), seed=seed, **dict(prefix)) if prefix else tiny_model(tokenizer, arch, seed)
+    model = (prefix_router(tokenizer, dict(arch), seed=seed, **dict(prefix)) if prefix
+             else tiny_model(tokenizer, arch, seed))
     path.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)

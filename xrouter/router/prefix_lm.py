@@ -112,7 +112,8 @@ def parameter_groups(model, lr: float) -> list[dict[str, Any]]:
     config.decision_lr_scale``, everything else at ``lr``."""
     if not isinstance(model, PrefixQwen2ForCausalLM):
         return [{"params": list(model.parameters()), "lr": lr}]
-    scales = {("projector.", "prefix_norm.", "condition_", "lam_embed."): float(getattr(model.config, "projector_lr_scale", 1.0) or 1.0),
+    scales = {("projector.", "prefix_norm.", "condition_", "lam_embed."):
+                  float(getattr(model.config, "projector_lr_scale", 1.0) or 1.0),
               ("decision_head.",): float(getattr(model.config, "decision_lr_scale", 1.0) or 1.0)}
     groups, taken = [], set()
     for prefixes, scale in scales.items():
@@ -147,14 +148,15 @@ def prefix_router(tokenizer, arch: dict[str, Any], condition_dim: int, prefix_to
     if decision:
         ids = [tokenizer.convert_tokens_to_ids(t) for t in list(decision["tokens"]) + [decision["anchor"]]]
         if any(i is None or i == tokenizer.unk_token_id for i in ids):
-            raise ValueError(f"a routing head needs each of {list(decision['tokens'])} and {decision['anchor']!r} as one "
-                             "token of the router's tokenizer (router.tool_tokens: true)")
+            raise ValueError(f"a routing head needs each of {list(decision['tokens'])} and {decision['anchor']!r} "
+                             "as one token of the router's tokenizer (router.tool_tokens: true)")
         head = {"decision_token_ids": ids[:-1], "decision_anchor_id": ids[-1],
                 "decision_hidden": int(decision.get("hidden", 256)),
                 "decision_lam_scale": float(decision.get("lam_scale", 3.0)),
                 "decision_lr_scale": float(decision.get("lr_scale", 1.0))}
     torch.manual_seed(seed)
-    config = Qwen2Config(vocab_size=len(tokenizer), bos_token_id=None, eos_token_id=tokenizer.convert_tokens_to_ids(IM_END),
+    config = Qwen2Config(vocab_size=len(tokenizer), bos_token_id=None,
+                         eos_token_id=tokenizer.convert_tokens_to_ids(IM_END),
                          pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True, condition_dim=condition_dim,
                          prefix_tokens=prefix_tokens, prefix_token_id=prefix_id, projector_hidden=projector_hidden,
                          projector_lr_scale=projector_lr_scale, lam_features=lam_features, condition_lm=condition_lm,

@@ -18,8 +18,8 @@ any other ``<answer>`` is the router's own answer, scored by the benchmark's ver
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 from xrouter.reward.functions import router_r1_reward  # noqa: F401  (the format's reward, reward=router_r1)
 from xrouter.router.chat_format import IM_END, IM_START

@@ -3,10 +3,10 @@
 ``xrouter.train`` writes it beside the weights (``<run>/router/xrouter.json``), so a router
 directory is self-describing: ``xrouter.evaluate policy=router`` and ``xrouter.serve`` read it
 instead of re-deriving training sections.  It holds the prompt style, the router's own price, the
-environment (mode, turns, call max_tokens, action format: tool calls or Router-R1's tags), generation (max_new_tokens, end-of-turn token,
-context), the reward it was trained on (its knob: ``lam`` or ``alpha``), the pool's tool names and
-the weights it started from; a prefix router (router=tiny_encoder) adds its ``conditioning``: the
-sentence encoder, the soft-prefix length and whether (and over which range) it is told lambda
+environment (mode, turns, call max_tokens, action format: tool calls or Router-R1's tags), generation
+(max_new_tokens, end-of-turn token, context), the reward it was trained on (its knob: ``lam`` or ``alpha``),
+the pool's tool names and the weights it started from; a prefix router (router=tiny_encoder) adds its
+``conditioning``: the sentence encoder, the soft-prefix length and whether (and over which range) it is told lambda
 (version 2; version-1 files, written before prefix routers, are read as routers without one).
 A hub id (or a directory without the file) takes the same fields from
 the caller's config (``RouterSettings.from_config``).
@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from xrouter.config import to_plain
 
@@ -57,14 +58,15 @@ class RouterSettings:
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], pool_models: Sequence[str] | None = None,
-                    source: str = "config") -> "RouterSettings":
+                    source: str = "config") -> RouterSettings:
         """The settings of a composed train/evaluate config (its router, env, rollout, reward sections; the
         rest of the config is not read, nor resolved)."""
         def plain(section: str) -> dict[str, Any]:
             return dict(to_plain(cfg.get(section)) or {})
 
         router, env, rollout = plain("router"), plain("env"), plain("rollout")
-        return cls(conditioning=conditioning_of(router, plain("reward")),prompt=dict(router.get("prompt") or {}), price=router.get("price"),
+        return cls(conditioning=conditioning_of(router, plain("reward")), prompt=dict(router.get("prompt") or {}),
+                   price=router.get("price"),
                    mode=str(env["mode"]), max_turns=int(env["max_turns"]), call_max_tokens=env.get("call_max_tokens"),
                    max_new_tokens=int(rollout["max_new_tokens"]), eos_token=str(rollout.get("eos_token", "<|im_end|>")),
                    max_seq_len=int(rollout["max_seq_len"]), reward=plain("reward"),
@@ -94,14 +96,14 @@ class RouterSettings:
         return path
 
     @classmethod
-    def read(cls, router_dir: str | Path) -> "RouterSettings":
+    def read(cls, router_dir: str | Path) -> RouterSettings:
         """The settings file of ``router_dir``; ``RouterSettingsError`` naming the problem and the fix."""
         path = Path(router_dir).expanduser() / SETTINGS_FILE
         if not path.exists():
-            raise RouterSettingsError(f"{router_dir} has no {SETTINGS_FILE}: it was not written by xrouter.train (or by "
-                                      "a version before router directories carried their settings). Retrain, or "
-                                      "evaluate/serve it with its settings from the config (policy.use_router_settings=false "
-                                      "/ from_run_config=false)")
+            raise RouterSettingsError(f"{router_dir} has no {SETTINGS_FILE}: it was not written by xrouter.train "
+                                      "(or by a version before router directories carried their settings). "
+                                      "Retrain, or evaluate/serve it with its settings from the config "
+                                      "(policy.use_router_settings=false / from_run_config=false)")
         try:
             fields = json.loads(path.read_text())
         except ValueError as err:

@@ -8,8 +8,8 @@ from typing import Any
 
 import hydra
 
-from xrouter.config import one_line_errors  # also registers the config resolvers
 from xrouter import CONF_DIR
+from xrouter.config import one_line_errors  # also registers the config resolvers
 
 
 def router_argument(argv: list[str]) -> list[str]:

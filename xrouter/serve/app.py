@@ -17,7 +17,8 @@ import json
 import logging
 import time
 import uuid
-from typing import Any, AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -26,8 +27,16 @@ from starlette.responses import Response, StreamingResponse
 
 from xrouter.serve.metrics import ServerMetrics
 from xrouter.serve.orchestrator import TIMEOUT, RouterService, ServedAnswer
-from xrouter.serve.protocol import (JSON, ChatRequest, Limits, RequestError, chunk_body, completion_body,
-                                    parse_chat_request, sse)
+from xrouter.serve.protocol import (
+    JSON,
+    ChatRequest,
+    Limits,
+    RequestError,
+    chunk_body,
+    completion_body,
+    parse_chat_request,
+    sse,
+)
 
 log = logging.getLogger(__name__)
 STREAM_PIECE_CHARS = 256  # the final answer is sent in pieces of this many characters
@@ -226,7 +235,8 @@ def build_app(service: RouterService, *, model_name: str, api_keys: Iterable[str
             error = no_answer_error(served)
             raise _StreamError(error.status, error.message, error.type, code=error.code, extra={"xrouter": metadata})
         for start in range(0, len(served.text), STREAM_PIECE_CHARS):
-            yield sse(chunk_body(request_id, chat.model, created, {"content": served.text[start:start + STREAM_PIECE_CHARS]}))
+            yield sse(chunk_body(request_id, chat.model, created,
+                                 {"content": served.text[start:start + STREAM_PIECE_CHARS]}))
         yield sse(chunk_body(request_id, chat.model, created, {}, "stop", xrouter=metadata))
         if chat.include_usage:
             yield sse(chunk_body(request_id, chat.model, created, None, usage=served.usage()))

@@ -10,8 +10,9 @@ runs.  Turns that arrive during a batch form the next one.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from xrouter.rollout.hf import SamplingConfig
 

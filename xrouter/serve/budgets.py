@@ -24,9 +24,10 @@ import math
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from xrouter.pool.ledger import CallRecord
 from xrouter.serve.protocol import RequestError
@@ -55,7 +56,7 @@ class Limit:
     daily_usd: float | None = None
 
     @classmethod
-    def from_config(cls, name: str, cfg: Mapping[str, Any] | None) -> "Limit":
+    def from_config(cls, name: str, cfg: Mapping[str, Any] | None) -> Limit:
         cfg = dict(cfg or {})
         unknown = sorted(set(cfg) - {"total_usd", "daily_usd"})
         if unknown:
@@ -127,7 +128,8 @@ class Budgets:
         if unknown:
             raise ValueError(f"budgets: unknown keys {unknown}; use default, per_key, spend_file")
         self.default = Limit.from_config("default", cfg.get("default"))
-        self.per_key = {str(name): Limit.from_config(str(name), limit) for name, limit in (cfg.get("per_key") or {}).items()}
+        self.per_key = {str(name): Limit.from_config(str(name), limit)
+                        for name, limit in (cfg.get("per_key") or {}).items()}
         self.book = SpendBook(cfg.get("spend_file"))
         self.reserved: dict[str, float] = defaultdict(float)
         self.requests: dict[str, tuple[str, float]] = {}  # request id -> (key, reserved USD)
@@ -147,7 +149,8 @@ class Budgets:
         with self._lock:
             committed = self.reserved[key] + max_usd
             today = self.book.daily[(key, utc_day(time.time()))]
-            for name, cap, spent in (("total", limit.total_usd, self.book.total[key]), ("daily", limit.daily_usd, today)):
+            for name, cap, spent in (("total", limit.total_usd, self.book.total[key]),
+                                     ("daily", limit.daily_usd, today)):
                 if cap is not None and spent + committed > cap + 1e-12:
                     raise RequestError(429, f"API key '{key}' would pass its {name} budget: ${spent:.6f} spent and "
                                        f"${self.reserved[key]:.6f} reserved by requests in flight, of ${cap:g}; this "

@@ -3,9 +3,10 @@
     python -m xrouter.serve.demo <out_dir> [steps] [model ...]
 
 writes ``<out_dir>/router/`` (model, tokenizer, chat template, ``xrouter.json``) and
-``<out_dir>/config.yaml`` (the train config it was built with).  Only the supervised cold start runs (no RL; 60 steps, each scripting
-every prompt with every demo model, take about a minute on one CPU thread): the router then writes valid ``call_<model>`` +
-``select_response`` turns, to the model(s) the cold start happened to favour; it has learnt no routing.
+``<out_dir>/config.yaml`` (the train config it was built with).  Only the supervised cold start runs (no
+RL; 60 steps, each scripting every prompt with every demo model, take about a minute on one CPU thread): the
+router then writes valid ``call_<model>`` + ``select_response`` turns, to the model(s) the cold start happened to
+favour; it has learnt no routing.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import json
 import shutil
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 DEMO_MODELS = ("gpt-4-1106-preview", "claude-instant-v1", "mistral-7b-chat")  # those of conf/pool/local_server.yaml
 

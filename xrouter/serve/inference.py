@@ -12,7 +12,8 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import threading
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from xrouter.rollout.hf import SamplingConfig
 
@@ -58,7 +59,8 @@ class ProcessGenerator:
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
         self._process = context.Process(target=_serve_generations, name="xrouter-router-inference", daemon=True,
-                                        args=(child, str(router_path), dtype, device, eos_token_id, batch_size, threads))
+                                        args=(child, str(router_path), dtype, device, eos_token_id, batch_size,
+                                              threads))
         self._process.start()
         child.close()
         self._lock = threading.Lock()

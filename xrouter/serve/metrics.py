@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter, deque
-from typing import Iterable
+from collections.abc import Iterable
 
 from xrouter.pool.ledger import CallRecord, CostLedger
 
@@ -88,7 +88,8 @@ class ServerMetrics:
             lines += [f'xrouter_request_latency_seconds_bucket{{le="+Inf"}} {cumulative}',
                       f"xrouter_request_latency_seconds_sum {self.latency_sum_s:.6f}",
                       f"xrouter_request_latency_seconds_count {cumulative}"]
-            lines += ["# HELP xrouter_spent_usd_total USD spent, by model (kind tool: pool calls; router: its own tokens).",
+            lines += ["# HELP xrouter_spent_usd_total USD spent, by model "
+                      "(kind tool: pool calls; router: its own tokens).",
                       "# TYPE xrouter_spent_usd_total counter"]
             lines += [f'xrouter_spent_usd_total{{model="{_label(m)}",kind="{k}"}} {usd:.10g}'
                       for (m, k), usd in sorted(self.spent_usd.items())]
@@ -97,7 +98,8 @@ class ServerMetrics:
             lines += [f'xrouter_pool_calls_total{{model="{_label(m)}",outcome="{o}"}} {n}'
                       for (m, o), n in sorted(self.pool_calls.items())]
             lines += ["# HELP xrouter_router_batches_total Router generate calls (batches of turns).",
-                      "# TYPE xrouter_router_batches_total counter", f"xrouter_router_batches_total {self.router_batches}",
+                      "# TYPE xrouter_router_batches_total counter",
+                      f"xrouter_router_batches_total {self.router_batches}",
                       "# HELP xrouter_router_batch_rows_total Router turns generated, over all batches.",
                       "# TYPE xrouter_router_batch_rows_total counter",
                       f"xrouter_router_batch_rows_total {self.router_batch_rows}",

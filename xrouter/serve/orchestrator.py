@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, TypeVar
+from typing import Any, TypeVar
 
 from xrouter.env.episode import LENGTH_LIMIT, Episode, ToolCallRecord
 from xrouter.env.router_env import RouterEnv
@@ -91,7 +92,8 @@ class ServedAnswer:
             return {"lam": lam, "from": "max_cost_per_query", "max_cost_per_query": self.limits.max_cost_per_query,
                     "expected_cost_per_query": chosen["cost_per_query"], "expected_accuracy": chosen["accuracy"],
                     "within_target": chosen["within_target"], "calibration": "the router's dev curve"}
-        return {"lam": lam, "from": "request or server default" if lam is not None else "the router (not lambda-conditioned)"}
+        return {"lam": lam,
+                "from": "request or server default" if lam is not None else "the router (not lambda-conditioned)"}
 
     def usage(self) -> dict[str, int]:
         """OpenAI usage over the router's tokens and every pool call's."""
@@ -261,7 +263,8 @@ class RouterService:
             return
         if reason is None:
             failed = [c for c in episode.calls if c.error is not None]
-            reason = ENDPOINT_ERROR if failed else (LENGTH_LIMIT if episode.termination == LENGTH_LIMIT else NO_FINAL_ANSWER)
+            reason = (ENDPOINT_ERROR if failed
+                      else (LENGTH_LIMIT if episode.termination == LENGTH_LIMIT else NO_FINAL_ANSWER))
         if not episode.done:
             self.env.force_end(episode, reason)
         await self._fall_back(served, reason, query, pool_prompt_id)

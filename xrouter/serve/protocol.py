@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from xrouter.pool.chat_schema import ChatCompletionRequest, ChatRequestProblem, parse_chat_body
 
@@ -87,7 +88,7 @@ def _is_number(value: Any) -> bool:
 class ServedChatRequest(ChatCompletionRequest):
     """The OpenAI schema plus this server's own field: ``xrouter`` (per-request limits)."""
 
-    xrouter: Optional[Any] = None
+    xrouter: Any | None = None
 
 
 def _limits(value: Any, server: Limits) -> Limits:
@@ -95,7 +96,8 @@ def _limits(value: Any, server: Limits) -> Limits:
     if value is None:
         return server
     if not isinstance(value, dict):
-        raise RequestError(400, "'xrouter' must be an object such as {'timeout_s': 10, 'max_usd': 0.01, 'max_turns': 2}",
+        raise RequestError(400, "'xrouter' must be an object such as "
+                                "{'timeout_s': 10, 'max_usd': 0.01, 'max_turns': 2}",
                            param="xrouter")
     unknown = sorted(set(value) - {"timeout_s", "max_usd", "max_turns", "lam", "max_cost_per_query"})
     if unknown:

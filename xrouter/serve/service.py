@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from omegaconf import DictConfig
 
@@ -74,8 +75,8 @@ def build_server(cfg: DictConfig | Mapping[str, Any]):
 
     from xrouter.build import build_env, build_pool
     from xrouter.reward.units import with_cost_unit
-    from xrouter.router.conditioning import QueryConditioner, conditioning_spec
     from xrouter.rollout.hf import HFGenerator, SamplingConfig
+    from xrouter.router.conditioning import QueryConditioner, conditioning_spec
     from xrouter.router.policy import load_router, load_tokenizer
     from xrouter.serve.app import build_app
     from xrouter.serve.batching import BatchedGenerator

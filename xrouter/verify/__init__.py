@@ -7,13 +7,13 @@ Importing this package is cheap: math-verify is only imported inside the math wo
 """
 
 from xrouter.verify.base import BadExample, Score
-from xrouter.verify.registry import get_verifier, known_verifiers, register, verify, verify_many
 from xrouter.verify.choice import extract_choice
 from xrouter.verify.code import extract_code, verify_code_batch
 from xrouter.verify.crux import crux_equal, extract_crux_answer
 from xrouter.verify.json_answer import extract_json_answer
 from xrouter.verify.math import extract_math_answer, verify_math, verify_math_batch
 from xrouter.verify.numeric import extract_number
+from xrouter.verify.registry import get_verifier, known_verifiers, register, verify, verify_many
 from xrouter.verify.sandbox import RunResult, run_program
 from xrouter.verify.text import exact_match, f1_score, normalize_answer
 

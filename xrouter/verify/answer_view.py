@@ -20,7 +20,8 @@ from __future__ import annotations
 import ast
 import math
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 _WRAPPERS = re.compile(r"\\(?:text|mathrm|textbf|mbox)\{([^{}]*)\}")
 _LEFT_RIGHT = re.compile(r"\\(?:left|right)(?=[()\[\]|.\\])")

@@ -1,7 +1,8 @@
 """What every verifier shares: ``Score``, ``BadExample``, the never-raise guard, and field helpers.
 
 The dispatch by verifier name (``verify``, ``verify_many``, the registry) is ``registry.py``, which
-imports the verifiers; the verifiers import only this module, so imports run one way.  An *example* is a mapping with at least ``gold`` (str or None) and ``verifier`` (a registered
+imports the verifiers; the verifiers import only this module, so imports run one way.  An *example* is a
+mapping with at least ``gold`` (str or None) and ``verifier`` (a registered
 name); verifier-specific keys are optional (``letters``/``choices`` for choice; ``tests``,
 ``test_setup_code``, ``entry_point``, ``prompt``, ``task_id`` for code).  A verifier that cannot
 decide returns ``Score(0, reason)``; ``verify`` never raises (a malformed example becomes
@@ -11,8 +12,9 @@ decide returns ``Score(0, reason)``; ``verify`` never raises (a malformed exampl
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 VerifierFn = Callable[[Mapping[str, Any], str], "Score"]
 

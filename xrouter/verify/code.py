@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from xrouter.verify.base import BadExample, Score, guarded, maybe_json
 from xrouter.verify.sandbox import RunResult, run_program

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from xrouter.verify.base import Score, require_gold
 from xrouter.verify.json_answer import MISSING_ANSWER, extract_json_answer, json_answer_value

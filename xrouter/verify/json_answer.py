@@ -13,7 +13,8 @@ from __future__ import annotations
 import ast
 import json
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 _QUOTED = re.compile(r'"answer"\s*:\s*"((?:[^"\\]|\\.)*)"', re.DOTALL)
 _BARE = re.compile(r'"?answer"?\s*:\s*([^\s,}"][^,}\n]*)')

@@ -18,9 +18,10 @@ import re
 import subprocess
 import sys
 import threading
+from collections.abc import Mapping, Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from xrouter.verify.base import Score, require_gold
 
@@ -37,7 +38,7 @@ def last_boxed(text: str) -> str | None:
     if start < 0:
         return None
     brace = text.find("{", start)
-    if brace < 0 or text[start:brace].strip("\\boxedfbx ").strip():
+    if brace < 0 or text[start:brace].strip("\\boxedfbx ").strip():  # noqa: B005 (a character set on purpose)
         return None
     depth = 0
     for i in range(brace, len(text)):

@@ -8,7 +8,8 @@ through their parallel batch APIs.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from xrouter.verify.base import Score, VerifierFn, guarded
 

@@ -56,8 +56,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from xrouter.verify.processes import (kill_group, kill_uid, live_group_members,  # noqa: F401 (re-exported)
-                                     live_uid_members, wait_exited)
+from xrouter.verify.processes import (  # noqa: F401 (re-exported)
+    kill_group,
+    kill_uid,
+    live_group_members,
+    live_uid_members,
+    wait_exited,
+)
 
 HARNESS = Path(__file__).with_name("sandbox_harness.py")
 LEVELS = ("namespaces", "uid", "basic")
@@ -87,7 +92,7 @@ class RunResult:
         return self.returncode == 0 and not self.timed_out and self.completed
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _probe_namespaces() -> bool:
     unshare = shutil.which("unshare")
     if os.geteuid() != 0 or unshare is None or not sys.platform.startswith("linux"):
@@ -98,7 +103,7 @@ def _probe_namespaces() -> bool:
         return False
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def level_works(level: str) -> bool:
     """Whether a real program (stdlib imports, an assert, the nonce) passes under ``level`` here; e.g.
     ``uid`` needs an interpreter that other users may read (not one under root's 0700 home)."""

@@ -19,7 +19,8 @@ import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # no typing import at run time: it would cost every sandboxed program ~4 ms
-    from typing import Any, Iterable
+    from collections.abc import Iterable
+    from typing import Any
 
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC = 1, 2, 4, 8, 32, 4096, 16384
 PR_SET_NO_NEW_PRIVS, PR_SET_DUMPABLE = 38, 4
@@ -108,8 +109,8 @@ def drop_privileges(uid: int) -> None:
 def refuse_network() -> None:
     """Without a network namespace: Python-level sockets refuse to be created, with a readable error
     (``ctypes`` or a subprocess can still get round it: the weaker levels say so)."""
-    import socket as socket_module
     import _socket
+    import socket as socket_module
 
     class NoNetworkSocket(socket_module.socket):
         def __init__(self, *args, **kwargs):

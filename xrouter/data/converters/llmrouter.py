@@ -22,7 +22,8 @@ the test routing table (upstream leakage; kept, reported).
 
 Columns: ``benchmark`` = ``task_name`` with "-" -> "_"; ``prompt`` = the question, with the
 options appended as ``A) ...`` lines for multiple-choice tasks and the tests for MBPP (upstream
-keeps them apart, in ``choices``, which is kept as an extra column; ``prompt_with_options``); ``gold`` = ``ground_truth``, except GSM8K (the number after ``####``) and MATH
+keeps them apart, in ``choices``, which is kept as an extra column; ``prompt_with_options``);
+``gold`` = ``ground_truth``, except GSM8K (the number after ``####``) and MATH
 (the last ``\\boxed{...}``); ``response`` = null (not in the data); ``score`` as given (in [0, 1];
 fractional only for commongen's coverage metric).  Extra columns: ``task_name``, ``metric``,
 ``choices``, ``task_id``, ``cluster_id``, ``api_model`` (the NVIDIA model id).  Model names are the
@@ -43,8 +44,8 @@ import ast
 import json
 import logging
 import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import pandas as pd
 
@@ -164,7 +165,8 @@ def convert(files: Mapping[str, Path], output_tokens_by_metric: Mapping[str, int
             question = item["question"]
             matches = queries.get(split, {}).get(question)
             if not matches:
-                matches = next((queries[s][question] for s in SPLITS if s != split and question in queries.get(s, {})), None)
+                matches = next((queries[s][question] for s in SPLITS if s != split and question in queries.get(s, {})),
+                               None)
                 report["joined_other_split"] += matches is not None
             query = matches[0] if matches else {}
             joined += bool(matches)

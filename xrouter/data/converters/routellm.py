@@ -45,8 +45,8 @@ import math
 import re
 import unicodedata
 from collections import defaultdict, deque
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import pandas as pd
 
@@ -133,7 +133,7 @@ def convert_gsm8k(files: Mapping[str, Path], prices: Mapping[str, tuple[float, f
     gold_by_text: dict[str, tuple[int, str]] = {}
     duplicate_questions = 0
     with open(files["gsm8k_test"], encoding="utf-8") as handle:
-        for index, line in enumerate(l for l in handle if l.strip()):
+        for index, line in enumerate(text for text in handle if text.strip()):
             item = json.loads(line)
             key = normalize(item["question"])
             if key in gold_by_text:

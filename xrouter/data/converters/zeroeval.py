@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import pandas as pd
 from omegaconf import OmegaConf
@@ -61,7 +62,8 @@ def read_items(path: Path, prompt_field: str) -> list[dict[str, Any]]:
     if not isinstance(items, list):
         raise ZeroEvalFormatError(f"{path}: expected a JSON list of items, got {type(items).__name__}")
     for index, item in enumerate(items):
-        where = f"{path}: item {index}" + (f" (id {item.get('id')!r})" if isinstance(item, dict) and "id" in item else "")
+        where = f"{path}: item {index}" + (f" (id {item.get('id')!r})"
+                                           if isinstance(item, dict) and "id" in item else "")
         if not isinstance(item, dict):
             raise ZeroEvalFormatError(f"{where}: not an object")
         for field in ("id", "answer", prompt_field, "output"):
@@ -166,7 +168,8 @@ def convert(files: Mapping[str, Path], verifiers: Mapping[str, str] | None = Non
         frames.append(frame)
     traces = pd.concat(frames, ignore_index=True)
     _price(traces, pricing, encoding, hidden)
-    traces["split"] = assign_splits(traces["prompt_id"].tolist(), ["test"] * len(traces), dict(splits or DEFAULT_SPLITS))
+    traces["split"] = assign_splits(traces["prompt_id"].tolist(), ["test"] * len(traces),
+                                    dict(splits or DEFAULT_SPLITS))
     traces["latency_s"] = None
     counts = traces.groupby("benchmark")["model"].nunique().to_dict()
     log.info("ZeroEval: %d rows; models per task %s (%s)", len(traces), counts, upstream)

@@ -11,12 +11,12 @@ extraction.  math-verify runs in its worker pool, in parallel (``XROUTER_MATH_WO
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from xrouter.verify.base import Score
-from xrouter.verify.registry import verify, verify_many
 from xrouter.verify.json_answer import extract_json_answer
 from xrouter.verify.math import verify_math_batch
+from xrouter.verify.registry import verify, verify_many
 
 
 def score_rows(golds: Sequence[str], responses: Sequence[str | None], verifier: str,
