@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -72,9 +73,72 @@ def test_run_a_lambda_sweep(tmp_path):
     assert len(rows) == 2, done.stdout
 
 
+def command_arguments(command: str, module: str) -> list[str]:
+    """The Hydra overrides of a page's ``python -m <module> ...`` line (continuations joined)."""
+    words = command.replace("\\\n", " ").split()
+    return [w.strip("'") for w in words[words.index(module) + 1:]]
+
+
+@contextlib.contextmanager
+def config_file(group: str, name: str, text: str):
+    """The page's config written where it tells the reader to put it (``conf/<group>/<name>.yaml``), removed after."""
+    from xrouter import CONF_DIR
+
+    path = CONF_DIR / group / f"{name}.yaml"
+    assert not path.exists(), f"{path} exists: the how-to's file would overwrite it"
+    path.write_text(text)
+    try:
+        yield path
+    finally:
+        path.unlink()
+
+
+def test_add_a_reward(monkeypatch, tmp_path):
+    import pandas as pd
+
+    from xrouter.evaluate import run_evaluate
+    from xrouter.reward import functions
+
+    (code,) = blocks("add_reward.md", "python")
+    monkeypatch.setitem(functions.REWARDS, "budget", None)  # restored after the test
+    namespace: dict = {}
+    exec(compile(code, "docs/howto/add_reward.md", "exec"), namespace)
+    assert functions.REWARDS["budget"] is namespace["budget_reward"]
+    evaluate_command, train_command = blocks("add_reward.md", "bash")[0].strip().split("\n.venv/bin/python")
+    with config_file("reward", "budget", blocks("add_reward.md", "yaml")[0]):
+        arguments = [a for a in command_arguments(evaluate_command, "xrouter.evaluate") if "output_dir" not in a]
+        run_evaluate(compose("evaluate", [*arguments, "progress=false", f"output_dir={tmp_path / 'eval'}"]))
+        train_cfg = compose("train", command_arguments(train_command, "xrouter.train"))
+    episodes = pd.read_parquet(tmp_path / "eval" / "episodes.parquet")
+    assert len(episodes) == 50 and episodes["reward_score"].between(0, 1).all()
+    factor = episodes["reward_cost_usd"].gt(0.001).map({True: 0.5, False: 1.0})
+    assert episodes["reward_total"].tolist() == pytest.approx((episodes["reward_score"] * factor).tolist())
+    assert train_cfg.reward.name == "budget" and train_cfg.reward.lam_sampling is None
+
+
+def test_add_a_model_pool(monkeypatch, tmp_path, routerbench_pool_server):
+    import pandas as pd
+
+    from xrouter.evaluate import run_evaluate
+
+    server_command, evaluate_command = blocks("add_pool.md", "bash")[0].strip().split("\n", 1)
+    assert command_arguments(server_command, "xrouter.pool_server") == ["pool=routerbench", "port=8001"]
+    monkeypatch.setenv("MY_SERVER_KEY", "any")
+    out = tmp_path / "my_server_large"
+    with config_file("pool", "my_server", blocks("add_pool.md", "yaml")[0]):
+        arguments = [a for a in command_arguments(evaluate_command, "xrouter.evaluate") if "output_dir" not in a]
+        summary = run_evaluate(compose("evaluate", [*arguments, "progress=false", f"output_dir={out}",
+                                                    f"pool.common.base_url={routerbench_pool_server}"]))
+    episodes = pd.read_parquet(out / "episodes.parquet")
+    assert len(episodes) == 20 and episodes["reward_cost_usd"].gt(0).all()
+    assert summary["n"] == 20 and summary["model_share"] == {"large": 1.0}
+    assert summary["accuracy"] > 0.5  # GPT-4's recorded answers, over HTTP
+
+
 @pytest.mark.parametrize("page", sorted(p.name for p in HOWTO.glob("*.md")))
 def test_every_howto_is_followed_by_a_test(page):
-    assert page.removesuffix(".md") in {"add_policy", "lambda_sweep"}, f"docs/howto/{page} has no test here"
+    assert page.removesuffix(".md") in {"add_policy", "lambda_sweep", "add_reward", "add_pool"}, (
+        f"docs/howto/{page} has no test here")
 
 
 def test_the_manual_builds_strictly(tmp_path):

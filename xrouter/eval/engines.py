@@ -56,8 +56,13 @@ class EnvEngine:
         self._loop = asyncio.new_event_loop()
 
     def close(self) -> None:
-        if not self._loop.is_closed():
-            self._loop.close()
+        """Close the live endpoints' connection pools on the loop they were opened on, then the loop."""
+        if self._loop.is_closed():
+            return
+        for endpoint in self.env.pool.endpoints.values():
+            if hasattr(endpoint, "aclose"):
+                self._loop.run_until_complete(endpoint.aclose())
+        self._loop.close()
 
     def run(self, examples: Sequence[Mapping[str, Any]], rows: Sequence[int]) -> list[dict[str, Any]]:
         episodes = [self.env.reset(examples[i], episode_id_of(self.prefix, examples[i])) for i in rows]
