@@ -7,6 +7,7 @@ oracle.  ``-m reward.lam=0,1,3,10`` makes one run directory per lambda.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,9 @@ def check_train_config(cfg: DictConfig) -> None:
         raise ValueError("recipe=rl_only (the default) learns the routing in router=tiny_encoder's routing head, "
                          f"which router={cfg.router.name} has not: add recipe=text_only (its own cold start and RL "
                          "over the whole LM at one reward.lam) or recipe=teacher")
+    if cfg.logger.name == "wandb" and importlib.util.find_spec("wandb") is None:
+        raise ValueError('logger=wandb needs the wandb package: pip install -e ".[wandb]" (it logs offline, into '
+                         "the run directory, unless logger.offline=false); or logger=csv")
     sampling = LamSampling.from_config(to_plain(cfg.reward.get("lam_sampling")))
     if sampling is not None and cfg.router.kind != "tiny_encoder":
         log.warning("router=%s is not told lambda: trained over reward.lam_sampling's draws it learns one policy for "

@@ -56,3 +56,23 @@ def test_cli_prints_one_line_and_exits_2(tmp_path):
     assert done.stderr.strip().splitlines() == ["error: reward.lam='abc': must be a number >= 0",
                                                 "(set HYDRA_FULL_ERROR=1 for the traceback)"]
     assert not (tmp_path / "checkpoints").exists()
+
+
+def test_logger_wandb_without_the_package_fails_before_any_work(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a))
+    with pytest.raises(ValueError, match=r'logger=wandb needs the wandb package: pip install -e "\.\[wandb\]"'):
+        check_train_config(compose("train", ["logger=wandb", "output_dir=x"]))
+
+
+def test_logger_wandb_logs_offline_into_the_run_directory(tmp_path):
+    pytest.importorskip("wandb")
+    from xrouter.train import build_logger
+
+    logger = build_logger(compose("train", ["logger=wandb", f"output_dir={tmp_path}"]), tmp_path)
+    logger.log_metrics({"train/reward": 0.5}, step=1)
+    logger.experiment.finish()
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and list(runs[0].glob("*.wandb")), "no offline run written"
