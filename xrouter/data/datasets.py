@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Callable, Mapping
 from importlib import import_module
 from pathlib import Path
@@ -140,7 +141,9 @@ def load_dataset(cfg: Mapping[str, Any], data_dir: Path, cache_dir: Path | None 
     if cache_file is not None:
         try:
             cache_file.parent.mkdir(parents=True, exist_ok=True)
-            traces.to_parquet(cache_file, index=False)
+            staging = cache_file.with_name(f".{cache_file.name}.{os.getpid()}.tmp")  # readers never see half a file
+            traces.to_parquet(staging, index=False)
+            staging.replace(cache_file)
         except OSError as error:  # a read-only cache dir only costs speed
             log.warning("could not cache %s: %s", cache_file, error)
     return traces

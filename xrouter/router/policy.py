@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -72,9 +74,16 @@ def build_tiny_router(texts: list[str], arch: Mapping[str, Any], vocab_size: int
     tokenizer = train_bpe_tokenizer(texts, vocab_size, extra_tokens)
     model = (prefix_router(tokenizer, dict(arch), seed=seed, **dict(prefix)) if prefix
              else tiny_model(tokenizer, arch, seed))
-    path.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
+    # built aside and renamed into place: a parallel job (xdist, a joblib multirun) never loads half a router
+    staging = path.with_name(f".{key}.{os.getpid()}.tmp")
+    model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    if path.exists() and not (path / "config.json").exists():
+        shutil.rmtree(path, ignore_errors=True)  # left half-written by a job that died
+    try:
+        staging.rename(path)
+    except OSError:  # another job put the same router there first: its weights are these
+        shutil.rmtree(staging, ignore_errors=True)
     model.config._name_or_path = str(path)  # where the untrained weights live, as after a load
     log.info("built tiny router (%.2fM parameters) at %s", sum(p.numel() for p in model.parameters()) / 1e6, path)
     return model, tokenizer
