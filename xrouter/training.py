@@ -201,5 +201,14 @@ def finish(result: dict[str, Any], cfg: DictConfig, output_dir: Path) -> dict[st
           f"metrics: {output_dir / 'metrics.csv'}")
     if "test" in result:
         print(f"episodes: {output_dir / ('eval_' + cfg.data.test_split) / 'episodes.parquet'}")
+    if "test_curve" in result:
+        from analysis.run_figure import run_figure
+
+        try:  # drawn from the files just written; a plotting error loses nothing (python -m analysis.run_figure)
+            result["figure"] = str(run_figure(output_dir, cfg.data.test_split))
+        except Exception as error:
+            log.warning("no Pareto figure: %s (the run's files are complete)", error)
     (output_dir / "result.json").write_text(json.dumps(result, indent=2, default=str))
+    if result.get("figure"):
+        print(f"figure: {result['figure']}   (the router's curve, kNN, MLP, the single models, the oracle)")
     return result

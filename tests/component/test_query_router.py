@@ -47,6 +47,8 @@ def test_training_writes_a_prefix_router_and_the_one_checkpoint_curve(trained):
     curve = json.loads((out / "eval_test_curve" / "sweep.json").read_text())
     assert [p["knob"] for p in curve["points"]] == [{"lam": 0.0}, {"lam": 30.0}]
     assert "aiq_single_model_range" in curve and "xrouter (one ckpt)" in result["test_curve"]
+    figure = out / "pareto_routerbench.png"  # the run draws its own Pareto figure and names it in result.json
+    assert result["figure"] == str(figure) and figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = json.loads((out / "eval_test" / "summary.json").read_text())  # the default lambda's point
     assert summary["knob"] == {"lam": 1.0}
 
