@@ -158,7 +158,27 @@ def build_logger(cfg: DictConfig, output_dir: Path):
 @one_line_errors
 def main(cfg: DictConfig) -> float | None:
     """The best dev reward is the job's return value: what a Hydra sweeper (Optuna, Ax) maximises."""
+    fix_lambda_when_swept(cfg)
     return run_train(cfg).get("best_val_reward")
+
+
+def fix_lambda_when_swept(cfg: DictConfig) -> None:
+    """``-m reward.lam=0.5,1,2`` trains one router per lambda, as it says: in a multirun that sweeps ``reward.lam``
+    and does not name ``reward.lam_sampling``, the recipe's lambda draws are turned off for each job."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    from omegaconf import open_dict
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return
+    overrides = [o.lstrip("+~") for o in HydraConfig.get().overrides.task]
+    if (any(o.startswith("reward.lam=") for o in overrides) and not any(o.startswith("reward.lam_sampling")
+                                                                         for o in overrides)
+            and cfg.reward.get("lam_sampling") is not None):
+        with open_dict(cfg):
+            cfg.reward.lam_sampling = None
+        log.info("reward.lam=%s is swept: this job trains for that lambda (reward.lam_sampling=null; name "
+                 "reward.lam_sampling to draw lambdas instead)", cfg.reward.lam)
 
 
 if __name__ == "__main__":

@@ -61,6 +61,9 @@ def test_run_a_lambda_sweep(tmp_path):
                            "debug=fast", "threads=1"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["lam_0", "lam_3"]
+    for lam in (0, 3):  # a sweep over reward.lam trains each job at its lambda: the recipe's draws are off
+        job = yaml.safe_load((sweep / f"lam_{lam}" / "config.yaml").read_text())
+        assert job["reward"]["lam"] == lam and job["reward"]["lam_sampling"] is None
     for name in ("knn", "mlp"):  # the baselines' curves a default run prints
         run_evaluate(compose("evaluate", [f"policy={name}", "sweep=default", "split=test", "limit=6", "progress=false",
                                           f"output_dir={tmp_path / 'baselines' / name}"]))
