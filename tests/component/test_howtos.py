@@ -138,9 +138,66 @@ def test_add_a_model_pool(monkeypatch, tmp_path, routerbench_pool_server):
     assert summary["accuracy"] > 0.5  # GPT-4's recorded answers, over HTTP
 
 
+def answer_log_from_routerbench(shared_data_dir, path, per_split: int = 40):
+    """A user's answer log, written from RouterBench's recorded answers of three models (every one answered)."""
+    from xrouter.data.datasets import dataset_config, load_dataset
+
+    traces = load_dataset(dataset_config("routerbench"), shared_data_dir)
+    models = ["gpt-4-1106-preview", "mistralai/mistral-7b-chat", "meta/llama-2-70b-chat"]
+    traces = traces[traces["model"].isin(models)]
+    complete = traces.groupby("prompt_id")["model"].nunique().eq(len(models))
+    ids = []
+    for split in ("train", "test"):
+        in_split = sorted(p for p in traces.loc[traces["split"] == split, "prompt_id"].unique() if complete[p])
+        ids += in_split[:per_split]
+    rows = traces[traces["prompt_id"].isin(ids)]
+    path.parent.mkdir(parents=True)
+    rows.rename(columns={"prompt_id": "query_id", "benchmark": "task", "prompt": "question", "response": "answer",
+                         "cost_usd": "usd"}).assign(correct=rows["score"].ge(0.5).astype(int))[
+        ["query_id", "task", "split", "question", "model", "answer", "correct", "usd"]].to_csv(path, index=False)
+    return rows
+
+
+def test_add_a_dataset_converter(monkeypatch, tmp_path, shared_data_dir):
+    from xrouter.build import build_pool
+    from xrouter.data import datasets
+    from xrouter.data.stats import run_stats
+    from xrouter.evaluate import run_evaluate
+
+    converter_code, register_code = blocks("add_converter.md", "python")
+    module = types.ModuleType("xrouter.data.converters.answer_log")
+    module.__file__ = str(tmp_path / "answer_log.py")  # the cache key hashes the converter's source file
+    (tmp_path / "answer_log.py").write_text(converter_code)
+    exec(compile(converter_code, "docs/howto/add_converter.md", "exec"), module.__dict__)
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    monkeypatch.setitem(datasets.CONVERTERS, "answer_log", None)  # restored after the test
+    exec(compile(register_code, "docs/howto/add_converter.md", "exec"), {"CONVERTERS": datasets.CONVERTERS})
+    dataset_yaml = blocks("add_converter.md", "yaml")[0]
+    data_dir, cache = tmp_path / "data", tmp_path / "cache"
+    log_path = data_dir / yaml.safe_load(dataset_yaml)["files"]["answers"]["path"]
+    rows = answer_log_from_routerbench(shared_data_dir, log_path)
+    monkeypatch.setenv("XROUTER_DATA_DIR", str(data_dir))  # the user's data directory, which holds the log
+    where = [f"paths.cache_dir={cache}"]
+    stats_command, evaluate_command, train_command = [
+        "python" + c for c in blocks("add_converter.md", "bash")[0].split(".venv/bin/python")[1:]]
+    with config_file("dataset", "answer_log", dataset_yaml):
+        stats = run_stats(compose("stats", [*command_arguments(stats_command, "xrouter.data.stats"), *where]))
+        arguments = [a for a in command_arguments(evaluate_command, "xrouter.evaluate") if "output_dir" not in a]
+        summary = run_evaluate(compose("evaluate", [*arguments, *where, "progress=false",
+                                                    f"output_dir={tmp_path / 'oracle'}"]))
+        train_cfg = compose("train", [*command_arguments(train_command, "xrouter.train"), *where])
+        pool = build_pool(train_cfg.pool, data_dir, cache)
+    assert stats["n_prompts"] == 80 and len(stats["models"]) == 3
+    test = rows[rows["split"] == "test"]
+    oracle = test.groupby("prompt_id")["score"].max().ge(0.5).mean()  # a right answer from any of the three
+    assert summary["n"] == 40 and summary["accuracy"] == pytest.approx(oracle)
+    assert sorted(pool.names) == ["gpt-4-1106-preview", "llama-2-70b-chat", "mistral-7b-chat"]
+
+
 @pytest.mark.parametrize("page", sorted(p.name for p in HOWTO.glob("*.md")))
 def test_every_howto_is_followed_by_a_test(page):
-    assert page.removesuffix(".md") in {"add_policy", "lambda_sweep", "add_reward", "add_pool"}, (
+    assert page.removesuffix(".md") in {"add_policy", "lambda_sweep", "add_reward", "add_pool",
+                                              "add_converter"}, (
         f"docs/howto/{page} has no test here")
 
 
