@@ -49,21 +49,38 @@ def make_figures(runs: str, out: str | Path, benchmarks: list[str] | None = None
         if len(splits) > 1:
             print(f"warning: {benchmark} mixes splits {splits}; points are not comparable", file=sys.stderr)
         b = slug(benchmark)
-        for name, fig in (("pareto", plots.pareto_figure(frame, benchmark)),
-                          ("shares", plots.shares_figure(frame, benchmark))):
+        for name, fig in (
+            ("pareto", plots.pareto_figure(frame, benchmark)),
+            ("shares", plots.shares_figure(frame, benchmark)),
+        ):
             path = out / f"{name}_{b}.png"
             plots.save(fig, path)
             files.append(str(path))
         n_runs = rows[rows["scope"] == ALL].shape[0]
-        files += map(str, tables.write_table(tables.runs_ranked(frame, benchmark), out / f"ranking_{b}",
-                                             f"{benchmark}: all {n_runs} runs ranked by AIQ"))
-        files += map(str, tables.write_table(tables.families_ranked(frame, benchmark), out / f"families_{b}",
-                                             f"{benchmark}: policy families ranked by AIQ"))
+        files += map(
+            str,
+            tables.write_table(
+                tables.runs_ranked(frame, benchmark),
+                out / f"ranking_{b}",
+                f"{benchmark}: all {n_runs} runs ranked by AIQ",
+            ),
+        )
+        files += map(
+            str,
+            tables.write_table(
+                tables.families_ranked(frame, benchmark),
+                out / f"families_{b}",
+                f"{benchmark}: policy families ranked by AIQ",
+            ),
+        )
         lam = tables.lambda_families(frame, benchmark)
         for family in tables.swept_families(frame, benchmark):
             stem = f"lambda_sweep_{b}" if family == (lam[0] if lam else None) else f"sweep_{slug(family)}_{b}"
-            caption = (f"{benchmark}: lambda sweep of {family}" if stem.startswith("lambda")
-                       else f"{benchmark}: sweep of {family}")
+            caption = (
+                f"{benchmark}: lambda sweep of {family}"
+                if stem.startswith("lambda")
+                else f"{benchmark}: sweep of {family}"
+            )
             files += map(str, tables.write_table(tables.sweep_table(frame, benchmark, family), out / stem, caption))
         if not lam:
             print(f"note: no router lambda sweep among the {benchmark} runs; no lambda_sweep table", file=sys.stderr)

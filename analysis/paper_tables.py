@@ -27,9 +27,14 @@ from analysis.runs import ALL, load_runs
 REFERENCE = Path(__file__).parent / "reference" / "xrouter_published.csv"
 DASH = "—"
 # our benchmark names that mean a paper benchmark, beyond case and punctuation
-ALIASES = {"livecodebenchv5": ["livecodebench", "lcb", "lcbv5", "livecodebenchv5"],
-           "gpqadiamond": ["gpqadiamond", "gpqa"], "aime25": ["aime25", "aime2025"],
-           "mtbench": ["mtbench"], "ifeval": ["ifeval"], "livebench": ["livebench"]}
+ALIASES = {
+    "livecodebenchv5": ["livecodebench", "lcb", "lcbv5", "livecodebenchv5"],
+    "gpqadiamond": ["gpqadiamond", "gpqa"],
+    "aime25": ["aime25", "aime2025"],
+    "mtbench": ["mtbench"],
+    "ifeval": ["ifeval"],
+    "livebench": ["livebench"],
+}
 SCALE = {"score_1_10": 10.0, "score_0_100": 100.0}  # our 0-1 scores onto the paper's scale
 TOTAL_COST = {"LiveBench"}  # published cost is the benchmark's total, not per query
 
@@ -73,8 +78,16 @@ def our_figures(frame: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
         else:
             name = f"ours: {r['label']}"
         cost = r["cost_per_query"] * (r["n"] if bench in TOTAL_COST and pd.notna(r["n"]) else 1)
-        out.append({"row": name, "benchmark": bench, "metric": metric[bench],
-                    "score": r["accuracy"] * SCALE.get(metric[bench], 1.0), "cost_usd": cost, "run": r["run"]})
+        out.append(
+            {
+                "row": name,
+                "benchmark": bench,
+                "metric": metric[bench],
+                "score": r["accuracy"] * SCALE.get(metric[bench], 1.0),
+                "cost_usd": cost,
+                "run": r["run"],
+            }
+        )
     return pd.DataFrame(out, columns=["row", "benchmark", "metric", "score", "cost_usd", "run"])
 
 
@@ -84,8 +97,11 @@ def long_table(reference: pd.DataFrame, ours: pd.DataFrame) -> pd.DataFrame:
     mine = ours.drop(columns="run").rename(columns={"score": "our_score", "cost_usd": "our_cost_usd"})
     mine = mine.drop_duplicates(["row", "benchmark", "metric"], keep="last")
     table = paper.merge(mine, on=["row", "benchmark", "metric"], how="outer")
-    orders = {"row": list(reference["model"]) + list(ours["row"]), "benchmark": list(reference["benchmark"]),
-              "metric": list(reference["metric"])}
+    orders = {
+        "row": list(reference["model"]) + list(ours["row"]),
+        "benchmark": list(reference["benchmark"]),
+        "metric": list(reference["metric"]),
+    }
     ranks = {col: {v: i for i, v in enumerate(dict.fromkeys(values))} for col, values in orders.items()}
     return table.sort_values(list(orders), key=lambda s: s.map(ranks[s.name])).reset_index(drop=True)
 
@@ -108,8 +124,9 @@ def wide_table(long: pd.DataFrame) -> pd.DataFrame:
         name = bench if n_metrics[bench] == 1 else f"{bench} {metric}"
         by_row = group.set_index("row")
         for head, score, cost in (("", "paper_score", "paper_cost_usd"), (" ours", "our_score", "our_cost_usd")):
-            columns[f"{name}{head}"] = {r: _cell(by_row[score].get(r, math.nan), by_row[cost].get(r, math.nan))
-                                        for r in rows}
+            columns[f"{name}{head}"] = {
+                r: _cell(by_row[score].get(r, math.nan), by_row[cost].get(r, math.nan)) for r in rows
+            }
     table = pd.DataFrame(columns, index=rows)
     table.index.name = "model"
     return table.fillna(DASH).reset_index()
@@ -122,25 +139,47 @@ def _cell(score: float, cost: float) -> str:
 
 
 def report(frame: pd.DataFrame | None, reference: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, str]:
-    ours = our_figures(frame, reference) if frame is not None else our_figures(pd.DataFrame(
-        columns=["scope", "benchmark", "policy", "label", "model_share", "cost_per_query", "n", "accuracy", "run"]),
-        reference)
+    ours = (
+        our_figures(frame, reference)
+        if frame is not None
+        else our_figures(
+            pd.DataFrame(
+                columns=[
+                    "scope",
+                    "benchmark",
+                    "policy",
+                    "label",
+                    "model_share",
+                    "cost_per_query",
+                    "n",
+                    "accuracy",
+                    "run",
+                ]
+            ),
+            reference,
+        )
+    )
     long = long_table(reference, ours)
     if frame is None:
         note = "no runs given (runs=<glob>): the paper's figures only; every 'ours' column is —."
     else:
         have = sorted({f"{b}/{s}" if s != ALL else b for b, s in zip(frame["benchmark"], frame["scope"])})
         matched = sorted(set(ours["benchmark"]))
-        note = (f"our runs ({frame[frame.scope == ALL].shape[0]}) are on: {', '.join(have)}.  "
-                + (f"Paper benchmarks matched: {', '.join(matched)}; " if matched else
-                   "None of them is a paper benchmark, so every 'ours' column is —; ")
-                + "— means no matching run (same benchmark, and for the paper's models the same model).")
+        note = (
+            f"our runs ({frame[frame.scope == ALL].shape[0]}) are on: {', '.join(have)}.  "
+            + (
+                f"Paper benchmarks matched: {', '.join(matched)}; "
+                if matched
+                else "None of them is a paper benchmark, so every 'ours' column is —; "
+            )
+            + "— means no matching run (same benchmark, and for the paper's models the same model)."
+        )
     return long, wide_table(long), note
 
 
 def main(argv: list[str] | None = None) -> None:
     options = {}
-    for arg in (sys.argv[1:] if argv is None else argv):
+    for arg in sys.argv[1:] if argv is None else argv:
         key, sep, value = arg.partition("=")
         if not sep or key not in {"runs", "layout", "out"}:
             raise SystemExit(f"paper_tables: error: expected [runs=<glob>] [layout=wide|long] [out=<dir>], got {arg!r}")
@@ -154,11 +193,21 @@ def main(argv: list[str] | None = None) -> None:
     layout = options.get("layout", "wide")
     if layout not in ("wide", "long"):
         raise SystemExit(f"paper_tables: error: layout must be wide or long, got {layout!r}")
-    shown = wide if layout == "wide" else long.assign(**{c: long[c].map(
-        lambda v, k=("cost" if "cost" in c else "score"): _fmt(v, k))
-        for c in long.columns if "_" in c and c != "metric"})
-    title = ("xRouter (arXiv 2510.08439) published figures; 'ours' from our runs. Cost: USD per query "
-             "(LiveBench: total over the benchmark).")
+    shown = (
+        wide
+        if layout == "wide"
+        else long.assign(
+            **{
+                c: long[c].map(lambda v, k=("cost" if "cost" in c else "score"): _fmt(v, k))
+                for c in long.columns
+                if "_" in c and c != "metric"
+            }
+        )
+    )
+    title = (
+        "xRouter (arXiv 2510.08439) published figures; 'ours' from our runs. Cost: USD per query "
+        "(LiveBench: total over the benchmark)."
+    )
     text = shown.to_markdown(index=False, disable_numparse=True)
     print(title)
     print(text)

@@ -52,36 +52,59 @@ def pareto_panel(ax, rows: pd.DataFrame, title: str) -> None:
     for _, r in singles.iterrows():
         model = next(iter(r["model_share"]), None) if r["model_share"] else None
         name = short_model(model or r["label"].removeprefix("single").strip())
-        ax.annotate(name, (r["x"], r["accuracy"]), textcoords="offset points", xytext=(4, -3),
-                    fontsize=6.5, color="0.3")
+        ax.annotate(
+            name, (r["x"], r["accuracy"]), textcoords="offset points", xytext=(4, -3), fontsize=6.5, color="0.3"
+        )
     oracle = rows[rows["policy"] == ORACLE]
     if len(oracle):
-        ax.scatter(oracle["x"], oracle["accuracy"], marker="*", s=140, color="gold", edgecolor="k",
-                   zorder=5, label="oracle")
+        ax.scatter(
+            oracle["x"], oracle["accuracy"], marker="*", s=140, color="gold", edgecolor="k", zorder=5, label="oracle"
+        )
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     others = rows[~rows["policy"].isin(POINT_POLICIES)]
-    families = sorted(others["family"].unique(), key=lambda f: (others.loc[others.family == f, "policy"].iloc[0]
-                                                                 not in ROUTER_POLICIES, f))
+    families = sorted(
+        others["family"].unique(),
+        key=lambda f: (others.loc[others.family == f, "policy"].iloc[0] not in ROUTER_POLICIES, f),
+    )
     for i, family in enumerate(families):
         fam = _curve_order(others[others["family"] == family])
         is_router = fam["policy"].iloc[0] in ROUTER_POLICIES
-        style = dict(color="crimson", lw=2.2, marker="o", ms=5, zorder=6) if is_router and i == 0 else \
-            dict(color=colours[i % len(colours)], lw=1.3, marker="o" if is_router else ".", ms=4, zorder=4)
+        style = (
+            dict(color="crimson", lw=2.2, marker="o", ms=5, zorder=6)
+            if is_router and i == 0
+            else dict(color=colours[i % len(colours)], lw=1.3, marker="o" if is_router else ".", ms=4, zorder=4)
+        )
         if len(fam) == 1:
             style.update(marker="D", ms=6, lw=0)
         ax.plot(fam["x"], fam["accuracy"], label=family, **style)
         if is_router:  # one note per distinct point: "λ=1,3" where two lambdas land on the same point
             knobs = fam.dropna(subset=["knob_value"]).groupby(["x", "accuracy"], sort=False)["knob_value"]
             for (x, acc), values in knobs:
-                ax.annotate("λ=" + ",".join(f"{v:g}" for v in sorted(values)), (x, acc),
-                            textcoords="offset points", xytext=(3, 4), fontsize=6.5, color=style["color"])
+                ax.annotate(
+                    "λ=" + ",".join(f"{v:g}" for v in sorted(values)),
+                    (x, acc),
+                    textcoords="offset points",
+                    xytext=(3, 4),
+                    fontsize=6.5,
+                    color=style["color"],
+                )
     front = frontier_of(rows)
     if len(front) > 1:
-        ax.step(front["x"], front["accuracy"], where="post", color="k", ls="--", lw=0.9, alpha=0.7,
-                zorder=2, label="Pareto frontier")
+        ax.step(
+            front["x"],
+            front["accuracy"],
+            where="post",
+            color="k",
+            ls="--",
+            lw=0.9,
+            alpha=0.7,
+            zorder=2,
+            label="Pareto frontier",
+        )
     ax.set_xscale("log")
-    ax.set_xlabel("cost per query (USD, log)"
-                  + (f"; 0 drawn at {floor:.0e}" if (rows["cost_per_query"] <= 0).any() else ""))
+    ax.set_xlabel(
+        "cost per query (USD, log)" + (f"; 0 drawn at {floor:.0e}" if (rows["cost_per_query"] <= 0).any() else "")
+    )
     ax.set_ylabel("accuracy")
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.25)
@@ -98,7 +121,7 @@ def pareto_figure(frame: pd.DataFrame, benchmark: str) -> Figure:
         sub = rows[rows["scope"] == scope]
         n = sub["n"].dropna()
         pareto_panel(ax, sub, f"{benchmark} / {scope}" + (f" (n={int(n.max())})" if len(n) else ""))
-    for ax in list(axes.flat)[len(scopes):]:
+    for ax in list(axes.flat)[len(scopes) :]:
         ax.set_visible(False)
     handles, labels = axes[0][0].get_legend_handles_labels()
     ncol = min(len(labels), 6)
@@ -133,8 +156,9 @@ def shares_figure(frame: pd.DataFrame, benchmark: str, max_points: int = 8) -> F
     models = sorted({m for shares in rows["model_share"] for m in shares}, key=short_model)
     colours = plt.get_cmap("tab20")(range(max(len(models), 1)))
     n_bars = rows[rows["scope"] == ALL].shape[0]
-    fig, axes = plt.subplots(1, len(scopes), figsize=(4.6 * len(scopes), 1.2 + 0.32 * n_bars),
-                             squeeze=False, sharey=True)
+    fig, axes = plt.subplots(
+        1, len(scopes), figsize=(4.6 * len(scopes), 1.2 + 0.32 * n_bars), squeeze=False, sharey=True
+    )
     for ax, scope in zip(axes[0], scopes):
         sub = rows[rows["scope"] == scope].sort_values(["family", "knob_value", "label"], ascending=False)
         left = [0.0] * len(sub)
@@ -145,15 +169,29 @@ def shares_figure(frame: pd.DataFrame, benchmark: str, max_points: int = 8) -> F
             left = [a + b for a, b in zip(left, share)]
         for label, rate in zip(labels, sub["direct_answer_rate"].fillna(0)):
             if rate > 0:
-                ax.text(0.98, label, f"direct {rate:.0%}", ha="right", va="center", fontsize=6.5,
-                        bbox=dict(facecolor="white", alpha=0.8, lw=0, pad=1))
+                ax.text(
+                    0.98,
+                    label,
+                    f"direct {rate:.0%}",
+                    ha="right",
+                    va="center",
+                    fontsize=6.5,
+                    bbox=dict(facecolor="white", alpha=0.8, lw=0, pad=1),
+                )
         ax.set_xlim(0, 1)
         ax.set_title(f"{benchmark} / {scope}", fontsize=10)
         ax.set_xlabel("share of model calls")
         ax.tick_params(axis="y", labelsize=7)
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(len(labels), 6),
-               fontsize=7, frameon=False)
+    fig.legend(
+        handles,
+        labels,
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        ncol=min(len(labels), 6),
+        fontsize=7,
+        frameon=False,
+    )
     fig.tight_layout()
     return fig
 

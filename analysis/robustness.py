@@ -34,12 +34,30 @@ import pandas as pd
 from analysis.runs import family_of, find_run_dirs, load_episodes, read_summary, seed_of
 
 CATEGORIES = {  # sub-benchmark (episodes' ``benchmark`` column) -> DSC category
-    "arc_challenge": "general knowledge", "winogrande": "general knowledge", "mmlu": "general knowledge",
-    "mmlu_pro": "general knowledge", "gpqa": "general knowledge", "mbpp": "coding", "humaneval": "coding",
-    "livecodebench": "coding", "math-l5": "math", "gsm": "math", "gsm8k": "math", "math500": "math",
-    "aime24": "math", "aime25": "math", "amc23": "math", "olympiadbench": "math", "minerva_math": "math",
-    "mt_bench": "instructions", "ifeval": "instructions", "alpaca_eval": "instructions",
-    "wmt": "translation", "flores": "translation", "jailbreakbench": "jailbreak", "advbench": "jailbreak",
+    "arc_challenge": "general knowledge",
+    "winogrande": "general knowledge",
+    "mmlu": "general knowledge",
+    "mmlu_pro": "general knowledge",
+    "gpqa": "general knowledge",
+    "mbpp": "coding",
+    "humaneval": "coding",
+    "livecodebench": "coding",
+    "math-l5": "math",
+    "gsm": "math",
+    "gsm8k": "math",
+    "math500": "math",
+    "aime24": "math",
+    "aime25": "math",
+    "amc23": "math",
+    "olympiadbench": "math",
+    "minerva_math": "math",
+    "mt_bench": "instructions",
+    "ifeval": "instructions",
+    "alpaca_eval": "instructions",
+    "wmt": "translation",
+    "flores": "translation",
+    "jailbreakbench": "jailbreak",
+    "advbench": "jailbreak",
 }
 RATES = ["escalation", "over_escalation", "under_escalation"]
 
@@ -80,19 +98,25 @@ def escalation_rates(episodes: pd.DataFrame, scores: pd.DataFrame, top: set[str]
     """Per query: escalated, over-escalated, under-escalated (0/1), with its category."""
     missing = set(episodes["prompt_id"]) - set(scores.index)
     if missing:
-        raise ValueError(f"{len(missing)} episodes have no single-model outcomes (e.g. {sorted(missing)[:2]}): "
-                         "pass the single-model runs of the same benchmark, pool and split")
+        raise ValueError(
+            f"{len(missing)} episodes have no single-model outcomes (e.g. {sorted(missing)[:2]}): "
+            "pass the single-model runs of the same benchmark, pool and split"
+        )
     outcome = scores.loc[episodes["prompt_id"].to_numpy()]
     top_right = outcome[sorted(top)].max(axis=1).to_numpy() >= 0.5
     cheap_right = outcome[cheapest].to_numpy() >= 0.5
     escalated = episodes["models_called"].map(lambda ms: any(str(m) in top for m in ms)).to_numpy()
     wrong = episodes["score"].astype(float).to_numpy() < 0.5
-    return pd.DataFrame({"category": episodes["benchmark"].map(category_of).to_numpy(),
-                         "sub_benchmark": episodes["benchmark"].astype(str).to_numpy(),
-                         "escalation": escalated.astype(float),
-                         "over_escalation": (escalated & cheap_right).astype(float),
-                         "under_escalation": (~escalated & wrong & top_right).astype(float),
-                         "accuracy": episodes["score"].astype(float).to_numpy()})
+    return pd.DataFrame(
+        {
+            "category": episodes["benchmark"].map(category_of).to_numpy(),
+            "sub_benchmark": episodes["benchmark"].astype(str).to_numpy(),
+            "escalation": escalated.astype(float),
+            "over_escalation": (escalated & cheap_right).astype(float),
+            "under_escalation": (~escalated & wrong & top_right).astype(float),
+            "accuracy": episodes["score"].astype(float).to_numpy(),
+        }
+    )
 
 
 def scopes(per_query: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
@@ -112,11 +136,16 @@ def matched_point(runs: list[dict[str, Any]], target_cost: float) -> dict[str, A
 def report(runs: list[dict[str, Any]], top_tier_ratio: float = 1 / 3) -> dict[str, pd.DataFrame]:
     """``{benchmark: table}``: one row per (policy family, category), rates averaged over seeds."""
     tables = {}
-    keys = sorted({(r["summary"].get("benchmark"), r["summary"].get("pool"), r["summary"].get("split")) for r in runs},
-                  key=str)
+    keys = sorted(
+        {(r["summary"].get("benchmark"), r["summary"].get("pool"), r["summary"].get("split")) for r in runs}, key=str
+    )
     for benchmark, pool, split in keys:
-        here = [r for r in runs if (r["summary"].get("benchmark"), r["summary"].get("pool"), r["summary"].get("split"))
-                == (benchmark, pool, split)]
+        here = [
+            r
+            for r in runs
+            if (r["summary"].get("benchmark"), r["summary"].get("pool"), r["summary"].get("split"))
+            == (benchmark, pool, split)
+        ]
         singles = [r for r in here if r["summary"].get("policy") == "single"]
         if not singles:
             print(f"robustness: {benchmark}/{split}: no single-model runs, skipped", file=sys.stderr)
@@ -136,31 +165,54 @@ def report(runs: list[dict[str, Any]], top_tier_ratio: float = 1 / 3) -> dict[st
             chosen = matched_point(members, target)
             per_query = escalation_rates(chosen["episodes"], scores, top, cheapest)
             for category, part in scopes(per_query):
-                rows.append({"policy": family, "seed": seed, "category": category, "n": len(part),
-                             "knob": json.dumps(chosen["summary"].get("knob") or {}),
-                             "cost_per_query": float(chosen["episodes"].loc[part.index, "tool_cost_usd"].mean()
-                                                     + chosen["episodes"].loc[part.index, "router_cost_usd"].mean()),
-                             **{k: float(part[k].mean()) for k in ["accuracy", *RATES]}})
+                rows.append(
+                    {
+                        "policy": family,
+                        "seed": seed,
+                        "category": category,
+                        "n": len(part),
+                        "knob": json.dumps(chosen["summary"].get("knob") or {}),
+                        "cost_per_query": float(
+                            chosen["episodes"].loc[part.index, "tool_cost_usd"].mean()
+                            + chosen["episodes"].loc[part.index, "router_cost_usd"].mean()
+                        ),
+                        **{k: float(part[k].mean()) for k in ["accuracy", *RATES]},
+                    }
+                )
         frame = pd.DataFrame(rows)
-        table = (frame.groupby(["policy", "category"], sort=True)
-                 .agg(seeds=("seed", "nunique"), n=("n", "first"), knob=("knob", lambda k: ", ".join(sorted(set(k)))),
-                      accuracy=("accuracy", "mean"), cost_per_query=("cost_per_query", "mean"),
-                      **{k: (k, "mean") for k in RATES}).reset_index())
+        table = (
+            frame.groupby(["policy", "category"], sort=True)
+            .agg(
+                seeds=("seed", "nunique"),
+                n=("n", "first"),
+                knob=("knob", lambda k: ", ".join(sorted(set(k)))),
+                accuracy=("accuracy", "mean"),
+                cost_per_query=("cost_per_query", "mean"),
+                **{k: (k, "mean") for k in RATES},
+            )
+            .reset_index()
+        )
         table.attrs.update(top_tier=sorted(top), cheapest=cheapest, target_cost=target)
         tables[str(benchmark)] = table
     return tables
 
 
 def to_markdown(table: pd.DataFrame) -> str:
-    head = (f"top price tier: {', '.join(table.attrs['top_tier'])}; cheapest model: {table.attrs['cheapest']}; "
-            f"matched cost ${table.attrs['target_cost']:.2e}/query\n\n")
-    lines = ["| policy | category | seeds | n | point | accuracy | $/query "
-             "| escalation | over-escalation | under-escalation |",
-             "|---|---|---:|---:|---|---:|---:|---:|---:|---:|"]
+    head = (
+        f"top price tier: {', '.join(table.attrs['top_tier'])}; cheapest model: {table.attrs['cheapest']}; "
+        f"matched cost ${table.attrs['target_cost']:.2e}/query\n\n"
+    )
+    lines = [
+        "| policy | category | seeds | n | point | accuracy | $/query "
+        "| escalation | over-escalation | under-escalation |",
+        "|---|---|---:|---:|---|---:|---:|---:|---:|---:|",
+    ]
     for r in table.itertuples(index=False):
-        lines.append(f"| {r.policy} | {r.category} | {r.seeds} | {r.n} | {r.knob} | {r.accuracy:.3f} | "
-                     f"{r.cost_per_query:.2e} | {r.escalation:.3f} | {r.over_escalation:.3f} | "
-                     f"{r.under_escalation:.3f} |")
+        lines.append(
+            f"| {r.policy} | {r.category} | {r.seeds} | {r.n} | {r.knob} | {r.accuracy:.3f} | "
+            f"{r.cost_per_query:.2e} | {r.escalation:.3f} | {r.over_escalation:.3f} | "
+            f"{r.under_escalation:.3f} |"
+        )
     return head + "\n".join(lines) + "\n"
 
 
@@ -192,8 +244,10 @@ def main(argv: list[str]) -> dict[str, list[str]]:
     patterns = [a for a in argv if a not in {f"{k}={v}" for k, v in options.items()}]
     unknown = set(options) - {"out", "top_tier_ratio"}
     if unknown or not patterns:
-        raise SystemExit("usage: python -m analysis.robustness <run dirs or globs> [out=<dir>] [top_tier_ratio=0.33]"
-                         + (f" (unknown option {sorted(unknown)})" if unknown else ""))
+        raise SystemExit(
+            "usage: python -m analysis.robustness <run dirs or globs> [out=<dir>] [top_tier_ratio=0.33]"
+            + (f" (unknown option {sorted(unknown)})" if unknown else "")
+        )
     import matplotlib
 
     matplotlib.use("Agg")

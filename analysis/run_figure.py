@@ -28,12 +28,30 @@ def reference_rows(curve_dir: Path, benchmark: str) -> list[dict]:
     reference = json.loads((curve_dir / "sweep.json").read_text()).get("reference") or {}
     split = curve_dir.name.removeprefix("eval_").removesuffix("_curve")
     common = {"scope": ALL, "benchmark": benchmark, "split": split, "knob": {}, "knob_value": float("nan")}
-    rows = [{**common, "run": f"single {model}", "policy": "single", "label": f"single {model}",
-             "family": f"single {model}", "model_share": {model: 1.0}, **point}
-            for model, point in (reference.get("single") or {}).items()]
+    rows = [
+        {
+            **common,
+            "run": f"single {model}",
+            "policy": "single",
+            "label": f"single {model}",
+            "family": f"single {model}",
+            "model_share": {model: 1.0},
+            **point,
+        }
+        for model, point in (reference.get("single") or {}).items()
+    ]
     if reference.get("oracle"):
-        rows.append({**common, "run": ORACLE, "policy": ORACLE, "label": ORACLE, "family": ORACLE, "model_share": {},
-                     **reference["oracle"]})
+        rows.append(
+            {
+                **common,
+                "run": ORACLE,
+                "policy": ORACLE,
+                "label": ORACLE,
+                "family": ORACLE,
+                "model_share": {},
+                **reference["oracle"],
+            }
+        )
     return rows
 
 
@@ -42,8 +60,9 @@ def run_figure(run_dir: str | Path, split: str = "test") -> Path:
     run_dir = Path(run_dir)
     curve = run_dir / f"eval_{split}_curve"
     if not (curve / "sweep.json").exists():
-        raise FileNotFoundError(f"{curve}/sweep.json: this run has no test curve (lam_grid unset, or "
-                                "evaluate_test=false)")
+        raise FileNotFoundError(
+            f"{curve}/sweep.json: this run has no test curve (lam_grid unset, or evaluate_test=false)"
+        )
     baselines = run_dir / f"eval_{split}_baselines"
     patterns = [str(curve)] + ([str(baselines / "*")] if baselines.exists() else [])
     frame = load_runs(patterns)

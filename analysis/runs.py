@@ -20,9 +20,25 @@ from typing import Any
 import pandas as pd
 
 ALL = "all"
-COLUMNS = ["run", "run_dir", "policy", "label", "family", "knob", "knob_value", "benchmark", "pool",
-           "split", "scope", "n", "accuracy", "cost_per_query", "calls_per_query", "direct_answer_rate",
-           "model_share"]
+COLUMNS = [
+    "run",
+    "run_dir",
+    "policy",
+    "label",
+    "family",
+    "knob",
+    "knob_value",
+    "benchmark",
+    "pool",
+    "split",
+    "scope",
+    "n",
+    "accuracy",
+    "cost_per_query",
+    "calls_per_query",
+    "direct_answer_rate",
+    "model_share",
+]
 
 
 def find_run_dirs(patterns: str | Iterable[str]) -> list[Path]:
@@ -45,6 +61,7 @@ def family_of(policy: str, label: str, knob: dict[str, Any]) -> str:
     """The curve a run belongs to: its label without the ``key=value`` tokens that name the knob (by
     key, or by value: "xrouter lam=1" with knob {"lam": 1} -> "xrouter", "threshold t=0.3" with knob
     {"threshold": 0.3} -> "threshold"); "single gpt-4" (no knob) stays itself."""
+
     def is_knob(token: str) -> bool:
         key, sep, value = token.strip(",;()").partition("=")
         if not sep:
@@ -107,8 +124,10 @@ def _episode_rates(episodes: pd.DataFrame | None) -> dict[str, dict[str, float]]
     ep = episodes.assign(_direct=episodes.get("final_source", pd.Series(index=episodes.index)) == "direct")
     rates = {}
     for scope, rows in [(ALL, ep), *((str(b), g) for b, g in ep.groupby("benchmark", sort=True))]:
-        rates[scope] = {"calls_per_query": float(rows["n_calls"].mean()) if "n_calls" in rows else math.nan,
-                        "direct_answer_rate": float(rows["_direct"].mean())}
+        rates[scope] = {
+            "calls_per_query": float(rows["n_calls"].mean()) if "n_calls" in rows else math.nan,
+            "direct_answer_rate": float(rows["_direct"].mean()),
+        }
     return rates
 
 
@@ -121,20 +140,34 @@ def run_rows(run_dir: Path, root: Path | None = None) -> list[dict[str, Any]]:
     label = summary.get("label") or policy
     name = str(run_dir.relative_to(root)) if root is not None and run_dir.is_relative_to(root) else run_dir.name
     identity = {
-        "run": name, "run_dir": str(run_dir), "policy": policy, "label": label,
-        "family": family_of(policy, label, knob), "knob": knob, "knob_value": knob_value(knob),
-        "benchmark": summary.get("benchmark") or "unknown", "pool": summary.get("pool"), "split": summary.get("split"),
+        "run": name,
+        "run_dir": str(run_dir),
+        "policy": policy,
+        "label": label,
+        "family": family_of(policy, label, knob),
+        "knob": knob,
+        "knob_value": knob_value(knob),
+        "benchmark": summary.get("benchmark") or "unknown",
+        "pool": summary.get("pool"),
+        "split": summary.get("split"),
     }
     per_benchmark = summary.get("per_benchmark") or {}
     rates = _episode_rates(load_episodes(run_dir) if (run_dir / "episodes.parquet").exists() else None)
     rows = []
     for scope, figures in [(ALL, summary), *sorted(per_benchmark.items())]:
         rate = rates.get(scope, {})
-        rows.append({**identity, "scope": scope, "n": figures.get("n"), "accuracy": figures.get("accuracy"),
-                     "cost_per_query": figures.get("cost_per_query"),
-                     "calls_per_query": figures.get("calls_per_query", rate.get("calls_per_query", math.nan)),
-                     "direct_answer_rate": figures.get("direct_answer_rate", rate.get("direct_answer_rate", math.nan)),
-                     "model_share": figures.get("model_share") or {}})
+        rows.append(
+            {
+                **identity,
+                "scope": scope,
+                "n": figures.get("n"),
+                "accuracy": figures.get("accuracy"),
+                "cost_per_query": figures.get("cost_per_query"),
+                "calls_per_query": figures.get("calls_per_query", rate.get("calls_per_query", math.nan)),
+                "direct_answer_rate": figures.get("direct_answer_rate", rate.get("direct_answer_rate", math.nan)),
+                "model_share": figures.get("model_share") or {},
+            }
+        )
     return rows
 
 

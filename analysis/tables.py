@@ -16,8 +16,10 @@ ROUTER_POLICIES = ("router", "router_prompted")
 def panel(frame: pd.DataFrame, benchmark: str, scope: str = ALL) -> pd.DataFrame:
     rows = frame[(frame["benchmark"] == benchmark) & (frame["scope"] == scope)]
     if rows.empty:
-        raise ValueError(f"no runs for benchmark={benchmark!r} scope={scope!r}; "
-                         f"have {sorted(set(zip(frame['benchmark'], frame['scope'])))}")
+        raise ValueError(
+            f"no runs for benchmark={benchmark!r} scope={scope!r}; "
+            f"have {sorted(set(zip(frame['benchmark'], frame['scope'])))}"
+        )
     return rows
 
 
@@ -28,13 +30,19 @@ def runs_ranked(frame: pd.DataFrame, benchmark: str, scope: str = ALL) -> pd.Dat
     rows = panel(frame, benchmark, scope)
     span = cost_range_of(rows)
     front = set(frontier_of(rows)["run"])
-    table = pd.DataFrame({
-        "policy": rows["policy"], "label": rows["label"], "accuracy": rows["accuracy"],
-        "cost_per_query": rows["cost_per_query"], "calls_per_query": rows["calls_per_query"],
-        "direct_rate": rows["direct_answer_rate"],
-        "AIQ": [aiq_of(rows.loc[[i]], span) for i in rows.index],
-        "pareto": ["yes" if r in front else "" for r in rows["run"]], "run": rows["run"],
-    })
+    table = pd.DataFrame(
+        {
+            "policy": rows["policy"],
+            "label": rows["label"],
+            "accuracy": rows["accuracy"],
+            "cost_per_query": rows["cost_per_query"],
+            "calls_per_query": rows["calls_per_query"],
+            "direct_rate": rows["direct_answer_rate"],
+            "AIQ": [aiq_of(rows.loc[[i]], span) for i in rows.index],
+            "pareto": ["yes" if r in front else "" for r in rows["run"]],
+            "run": rows["run"],
+        }
+    )
     table = table.sort_values(["AIQ", "cost_per_query", "label"], ascending=[False, True, True])
     table.insert(0, "rank", range(1, len(table) + 1))
     return table.reset_index(drop=True)
@@ -48,10 +56,18 @@ def families_ranked(frame: pd.DataFrame, benchmark: str, scope: str = ALL) -> pd
     out = []
     for family, fam in rows.groupby("family", sort=False):
         best = fam.loc[fam["accuracy"].idxmax()]
-        out.append({"family": family, "policy": fam["policy"].iloc[0], "points": len(fam),
-                    "AIQ": aiq_of(fam, span), "best_accuracy": best["accuracy"],
-                    "cost_at_best": best["cost_per_query"], "min_cost": fam["cost_per_query"].min(),
-                    "max_cost": fam["cost_per_query"].max()})
+        out.append(
+            {
+                "family": family,
+                "policy": fam["policy"].iloc[0],
+                "points": len(fam),
+                "AIQ": aiq_of(fam, span),
+                "best_accuracy": best["accuracy"],
+                "cost_at_best": best["cost_per_query"],
+                "min_cost": fam["cost_per_query"].min(),
+                "max_cost": fam["cost_per_query"].max(),
+            }
+        )
     table = pd.DataFrame(out).sort_values(["AIQ", "min_cost"], ascending=[False, True])
     table.insert(0, "rank", range(1, len(table) + 1))
     return table.reset_index(drop=True)
@@ -68,14 +84,24 @@ def sweep_table(frame: pd.DataFrame, benchmark: str, family: str, scope: str = A
         raise ValueError(f"no runs of family {family!r} for {benchmark}/{scope}")
     knob_names = sorted({k for knob in fam["knob"] for k in knob})
     knob_name = "lambda" if knob_names == ["lam"] else ("/".join(knob_names) or "knob")
-    table = pd.DataFrame({
-        knob_name: [_knob_text(k) for k in fam["knob"]], "accuracy": list(fam["accuracy"]),
-        "cost_per_query": list(fam["cost_per_query"]), "calls_per_query": list(fam["calls_per_query"]),
-        "direct_rate": list(fam["direct_answer_rate"]),
-        "AIQ": [aiq_of(fam.loc[[i]], span) for i in fam.index],
-    })
-    curve = {knob_name: "sweep (curve)", "accuracy": math.nan, "cost_per_query": math.nan,
-             "calls_per_query": math.nan, "direct_rate": math.nan, "AIQ": aiq_of(fam, span)}
+    table = pd.DataFrame(
+        {
+            knob_name: [_knob_text(k) for k in fam["knob"]],
+            "accuracy": list(fam["accuracy"]),
+            "cost_per_query": list(fam["cost_per_query"]),
+            "calls_per_query": list(fam["calls_per_query"]),
+            "direct_rate": list(fam["direct_answer_rate"]),
+            "AIQ": [aiq_of(fam.loc[[i]], span) for i in fam.index],
+        }
+    )
+    curve = {
+        knob_name: "sweep (curve)",
+        "accuracy": math.nan,
+        "cost_per_query": math.nan,
+        "calls_per_query": math.nan,
+        "direct_rate": math.nan,
+        "AIQ": aiq_of(fam, span),
+    }
     return pd.concat([table, pd.DataFrame([curve])], ignore_index=True)
 
 
@@ -101,9 +127,17 @@ def lambda_families(frame: pd.DataFrame, benchmark: str) -> list[str]:
     return [f for f in swept_families(frame, benchmark) if f in set(rows["family"])]
 
 
-FORMATS = {"accuracy": "{:.4f}", "cost_per_query": "{:.3e}", "calls_per_query": "{:.2f}",
-           "direct_rate": "{:.2f}", "AIQ": "{:.4f}", "best_accuracy": "{:.4f}", "cost_at_best": "{:.3e}",
-           "min_cost": "{:.3e}", "max_cost": "{:.3e}"}
+FORMATS = {
+    "accuracy": "{:.4f}",
+    "cost_per_query": "{:.3e}",
+    "calls_per_query": "{:.2f}",
+    "direct_rate": "{:.2f}",
+    "AIQ": "{:.4f}",
+    "best_accuracy": "{:.4f}",
+    "cost_at_best": "{:.3e}",
+    "min_cost": "{:.3e}",
+    "max_cost": "{:.3e}",
+}
 
 
 def formatted(table: pd.DataFrame) -> pd.DataFrame:
@@ -111,8 +145,9 @@ def formatted(table: pd.DataFrame) -> pd.DataFrame:
     out = table.copy()
     for column, fmt in FORMATS.items():
         if column in out:
-            out[column] = [("" if v is None or (isinstance(v, float) and math.isnan(v)) else fmt.format(v))
-                           for v in out[column]]
+            out[column] = [
+                ("" if v is None or (isinstance(v, float) and math.isnan(v)) else fmt.format(v)) for v in out[column]
+            ]
     return out
 
 

@@ -22,9 +22,17 @@ from pathlib import Path
 from typing import Any
 
 COLUMNS = {  # column -> header of the markdown table
-    "aiq": "one-ckpt test AIQ", "accuracy": "test acc @ default lam", "cost": "$/query", "reward": "test reward",
-    "dev_reward": "delivered dev reward", "rl_change": "RL change on dev", "hull": "single-model hull",
-    "knn": "kNN AIQ", "mlp": "MLP AIQ", "training_usd": "training spend $", "full_table_usd": "full table $",
+    "aiq": "one-ckpt test AIQ",
+    "accuracy": "test acc @ default lam",
+    "cost": "$/query",
+    "reward": "test reward",
+    "dev_reward": "delivered dev reward",
+    "rl_change": "RL change on dev",
+    "hull": "single-model hull",
+    "knn": "kNN AIQ",
+    "mlp": "MLP AIQ",
+    "training_usd": "training spend $",
+    "full_table_usd": "full table $",
     "wall_s": "wall s",
 }
 
@@ -51,12 +59,21 @@ def training_run_row(run: str | Path) -> dict[str, Any]:
     point = _json(run / "eval_test" / "summary.json") or {}
     curve = _json(run / "eval_test_curve" / "sweep.json") or {}
     delivered, spend = result.get("delivered") or {}, result.get("spend") or {}
-    row = {"run": str(run), "accuracy": point.get("accuracy"), "cost": point.get("cost_per_query"),
-           "reward": point.get("reward"), "aiq": curve.get("aiq_single_model_range"),
-           "hull": curve.get("zero_router_aiq"),
-           "dev_reward": delivered.get("dev_reward"), "rl_change": delivered.get("rl_change"),
-           "delivered_step": delivered.get("step"), "training_usd": spend.get("training_usd"),
-           "full_table_usd": spend.get("full_table_usd"), "threads": result.get("threads"), "wall_s": wall_seconds(run)}
+    row = {
+        "run": str(run),
+        "accuracy": point.get("accuracy"),
+        "cost": point.get("cost_per_query"),
+        "reward": point.get("reward"),
+        "aiq": curve.get("aiq_single_model_range"),
+        "hull": curve.get("zero_router_aiq"),
+        "dev_reward": delivered.get("dev_reward"),
+        "rl_change": delivered.get("rl_change"),
+        "delivered_step": delivered.get("step"),
+        "training_usd": spend.get("training_usd"),
+        "full_table_usd": spend.get("full_table_usd"),
+        "threads": result.get("threads"),
+        "wall_s": wall_seconds(run),
+    }
     for name in ("knn", "mlp"):
         baseline = _json(run / "eval_test_baselines" / name / "sweep.json")
         row[name] = baseline.get("aiq_single_model_range") if baseline else None
@@ -68,8 +85,11 @@ def summarize(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] = tuple(
     out: dict[str, Any] = {"n": len(rows)}
     for column in columns:
         values = [float(r[column]) for r in rows if r.get(column) is not None]
-        out[column] = (statistics.fmean(values) if values else None,
-                       statistics.stdev(values) if len(values) > 1 else None, len(values))
+        out[column] = (
+            statistics.fmean(values) if values else None,
+            statistics.stdev(values) if len(values) > 1 else None,
+            len(values),
+        )
     return out
 
 
@@ -86,8 +106,10 @@ def variant_table(groups: Mapping[str, Sequence[str | Path]], columns: Sequence[
     rows = {name: [training_run_row(r) for r in runs] for name, runs in groups.items()}
     if columns is None:
         columns = [c for c in COLUMNS if any(r.get(c) is not None for rs in rows.values() for r in rs)]
-    lines = ["| variant | runs | " + " | ".join(COLUMNS[c] for c in columns) + " |",
-             "|---|---:|" + "---:|" * len(columns)]
+    lines = [
+        "| variant | runs | " + " | ".join(COLUMNS[c] for c in columns) + " |",
+        "|---|---:|" + "---:|" * len(columns),
+    ]
     for name, runs in rows.items():
         stats = summarize(runs, columns)
         lines.append(f"| {name} | {stats['n']} | " + " | ".join(_cell(stats[c], c) for c in columns) + " |")

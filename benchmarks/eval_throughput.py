@@ -57,8 +57,10 @@ def main() -> None:
 
     def config(overrides):
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            return compose(config_name="evaluate", overrides=[*overrides, "output_dir=unused", "progress=false",
-                                                              f"embedding.kind={args.embedding}"])
+            return compose(
+                config_name="evaluate",
+                overrides=[*overrides, "output_dir=unused", "progress=false", f"embedding.kind={args.embedding}"],
+            )
 
     base = config([])
     data_dir, cache_dir = data_dir_of(base), Path(base.paths.cache_dir)
@@ -69,14 +71,17 @@ def main() -> None:
     extra = {"single": ["policy.model=gpt-4-1106-preview"], "mlp": ["policy.epochs=100"]}
     for name in args.policies.split(","):
         cfg = config([f"policy={name}", *extra.get(name, [])])
-        policy = build_policy(OmegaConf.to_container(cfg.policy, resolve=True),
-                              policy_context(cfg, pool, data_dir, cache_dir))
+        policy = build_policy(
+            OmegaConf.to_container(cfg.policy, resolve=True), policy_context(cfg, pool, data_dir, cache_dir)
+        )
         started = time.perf_counter()
         policy.prepare(examples)
         prepare_s = time.perf_counter() - started
         rows = list(range(len(examples)))
-        engines = {"replay": ReplayEngine(pool, reward_fn, policy, episode_prefix="bench/"),
-                   "env": EnvEngine(pool, verify_example, reward_fn, policy, episode_prefix="bench/")}
+        engines = {
+            "replay": ReplayEngine(pool, reward_fn, policy, episode_prefix="bench/"),
+            "env": EnvEngine(pool, verify_example, reward_fn, policy, episode_prefix="bench/"),
+        }
         entry = {"prepare_s": round(prepare_s, 3), "label": policy.label}
         for engine_name, engine in engines.items():
             repeats = args.repeats if engine_name == "replay" else max(1, args.repeats // 4)
@@ -93,14 +98,24 @@ def main() -> None:
             engine.close()
         with tempfile.TemporaryDirectory() as tmp:
             started = time.perf_counter()
-            run_one(cfg, policy, ReplayEngine(pool, reward_fn, policy, episode_prefix="eval/"), examples, Path(tmp),
-                    OmegaConf.to_yaml(cfg), "replay")
+            run_one(
+                cfg,
+                policy,
+                ReplayEngine(pool, reward_fn, policy, episode_prefix="eval/"),
+                examples,
+                Path(tmp),
+                OmegaConf.to_yaml(cfg),
+                "replay",
+            )
             entry["run_dir_episodes_per_s"] = round(len(examples) / (time.perf_counter() - started))
         pool.ledger._records.clear()
         results[name] = entry
-        print(f"{policy.label:42s} replay {entry['replay_episodes_per_s']:>9,}/s  "
-              f"env {entry['env_episodes_per_s']:>7,}/s  "
-              f"run dir {entry['run_dir_episodes_per_s']:>7,}/s  (prepare {prepare_s:.1f} s)", flush=True)
+        print(
+            f"{policy.label:42s} replay {entry['replay_episodes_per_s']:>9,}/s  "
+            f"env {entry['env_episodes_per_s']:>7,}/s  "
+            f"run dir {entry['run_dir_episodes_per_s']:>7,}/s  (prepare {prepare_s:.1f} s)",
+            flush=True,
+        )
 
     if args.router_examples:
         from xrouter.build import build_run
@@ -116,15 +131,31 @@ def main() -> None:
             summary = evaluate_router(loop, batch, Path(tmp) / "run", max_new_tokens)
             elapsed = time.perf_counter() - started
         loop.close()
-        results["tiny_router"] = {"episodes_per_s": round(len(batch) / elapsed, 2), "episodes": len(batch),
-                                  "turns_per_episode": summary["turns_per_query"],
-                                  "max_new_tokens": int(max_new_tokens), "path": built.settings.initial_router}
-        print(f"{'tiny router (untrained, greedy)':42s} {results['tiny_router']['episodes_per_s']:.2f} episodes/s "
-              f"({len(batch)} episodes, {summary['turns_per_query']:.2f} turns each, {args.threads} thread(s))")
+        results["tiny_router"] = {
+            "episodes_per_s": round(len(batch) / elapsed, 2),
+            "episodes": len(batch),
+            "turns_per_episode": summary["turns_per_query"],
+            "max_new_tokens": int(max_new_tokens),
+            "path": built.settings.initial_router,
+        }
+        print(
+            f"{'tiny router (untrained, greedy)':42s} {results['tiny_router']['episodes_per_s']:.2f} episodes/s "
+            f"({len(batch)} episodes, {summary['turns_per_query']:.2f} turns each, {args.threads} thread(s))"
+        )
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    print(json.dumps({"episodes": len(examples), "repeats": args.repeats, "embedding": args.embedding,
-                      "python": platform.python_version(), "torch_threads": args.threads, "load_1min": load,
-                      "results": results}))
+    print(
+        json.dumps(
+            {
+                "episodes": len(examples),
+                "repeats": args.repeats,
+                "embedding": args.embedding,
+                "python": platform.python_version(),
+                "torch_threads": args.threads,
+                "load_1min": load,
+                "results": results,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

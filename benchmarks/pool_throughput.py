@@ -50,8 +50,10 @@ def build_replay_pool() -> tuple[ModelPool, list[tuple[str, str, str]]]:
     traces = pool_traces(to_plain(cfg.pool), data_dir, cache_dir)
     by_trace_model = {str(spec.get("trace_model", name)): name for name, spec in cfg.pool.models.items()}
     rows = traces[traces["model"].isin(list(by_trace_model))]
-    calls = [(by_trace_model[m], pid, prompt) for m, pid, prompt in rows[["model", "prompt_id", "prompt"]].itertuples(
-        index=False, name=None)]
+    calls = [
+        (by_trace_model[m], pid, prompt)
+        for m, pid, prompt in rows[["model", "prompt_id", "prompt"]].itertuples(index=False, name=None)
+    ]
     return pool, calls
 
 
@@ -90,14 +92,30 @@ def process_cpu_s(pid: int) -> float | None:
         return None
 
 
-def bench_http(base_url: str, cards: dict[str, ModelCard], calls: list[tuple[str, str, str]], n: int,
-               in_flight: int, http_backend: str = "auto", server_pid: int | None = None) -> tuple[float, dict]:
+def bench_http(
+    base_url: str,
+    cards: dict[str, ModelCard],
+    calls: list[tuple[str, str, str]],
+    n: int,
+    in_flight: int,
+    http_backend: str = "auto",
+    server_pid: int | None = None,
+) -> tuple[float, dict]:
     from xrouter.pool.openai_compat import OpenAICompatEndpoint
 
-    endpoints = {name: OpenAICompatEndpoint(name=name, api_model=name, base_url=base_url, price=card.price,
-                                            max_in_flight=in_flight, send_prompt_id=True, timeout_s=30,
-                                            http_backend=http_backend)
-                 for name, card in cards.items()}
+    endpoints = {
+        name: OpenAICompatEndpoint(
+            name=name,
+            api_model=name,
+            base_url=base_url,
+            price=card.price,
+            max_in_flight=in_flight,
+            send_prompt_id=True,
+            timeout_s=30,
+            http_backend=http_backend,
+        )
+        for name, card in cards.items()
+    }
     pool = ModelPool(endpoints, cards)
     order = [calls[i % len(calls)] for i in range(n)]
     random.Random(1).shuffle(order)
@@ -107,8 +125,12 @@ def bench_http(base_url: str, cards: dict[str, ModelCard], calls: list[tuple[str
         first = {}  # warm up: one call per model opens each endpoint's client
         for name, pid, prompt in calls:
             first.setdefault(name, (pid, prompt))
-        await asyncio.gather(*(pool.call(name, [{"role": "user", "content": prompt}], prompt_id=pid)
-                               for name, (pid, prompt) in first.items()))
+        await asyncio.gather(
+            *(
+                pool.call(name, [{"role": "user", "content": prompt}], prompt_id=pid)
+                for name, (pid, prompt) in first.items()
+            )
+        )
         pool.ledger = CostLedger()
         queue = iter(order)
 
@@ -138,15 +160,22 @@ def main() -> None:
     parser.add_argument("--replay-calls", type=int, default=200_000)
     parser.add_argument("--http-calls", type=int, default=5_000)
     parser.add_argument("--in-flight", type=int, default=64)
-    parser.add_argument("--http-backend", default="auto", choices=["auto", "aiohttp", "httpx"],
-                        help="the openai client's HTTP layer (auto: aiohttp when installed)")
+    parser.add_argument(
+        "--http-backend",
+        default="auto",
+        choices=["auto", "aiohttp", "httpx"],
+        help="the openai client's HTTP layer (auto: aiohttp when installed)",
+    )
     parser.add_argument("--skip-in-thread", action="store_true", help="skip (b'), the server in this process")
     args = parser.parse_args()
 
     pool, calls = build_replay_pool()
     replay_rate = bench_replay(pool, calls, args.replay_calls)
-    print(f"(a) replay pool in-process: {replay_rate:,.0f} calls/s ({args.replay_calls:,} calls, "
-          f"{len(calls):,} recorded answers, {len(pool.names)} models)", flush=True)
+    print(
+        f"(a) replay pool in-process: {replay_rate:,.0f} calls/s ({args.replay_calls:,} calls, "
+        f"{len(calls):,} recorded answers, {len(pool.names)} models)",
+        flush=True,
+    )
 
     gc.collect()
     gc.freeze()
@@ -156,37 +185,53 @@ def main() -> None:
     child.start()
     try:
         base_url = port_queue.get(timeout=120)
-        http_rate, http_info = bench_http(base_url, pool.cards, calls, args.http_calls, args.in_flight,
-                                          args.http_backend, server_pid=child.pid)
+        http_rate, http_info = bench_http(
+            base_url, pool.cards, calls, args.http_calls, args.in_flight, args.http_backend, server_pid=child.pid
+        )
     finally:
         stop_event.set()
         child.join(timeout=30)
-    print(f"(b) HTTP pool, server in a child process: {http_rate:,.0f} calls/s ({args.http_calls:,} calls, "
-          f"{args.in_flight} in flight, {http_info})", flush=True)
+    print(
+        f"(b) HTTP pool, server in a child process: {http_rate:,.0f} calls/s ({args.http_calls:,} calls, "
+        f"{args.in_flight} in flight, {http_info})",
+        flush=True,
+    )
 
     thread_rate = None
     if not args.skip_in_thread:
         from xrouter.pool.server import build_app, serve_in_thread
 
         with serve_in_thread(build_app(pool)) as base_url:
-            thread_rate, thread_info = bench_http(base_url, pool.cards, calls, args.http_calls, args.in_flight,
-                                              args.http_backend)
-        print(f"(b') HTTP pool, server in a thread of this process: {thread_rate:,.0f} calls/s {thread_info}",
-              flush=True)
+            thread_rate, thread_info = bench_http(
+                base_url, pool.cards, calls, args.http_calls, args.in_flight, args.http_backend
+            )
+        print(
+            f"(b') HTTP pool, server in a thread of this process: {thread_rate:,.0f} calls/s {thread_info}", flush=True
+        )
 
     have = {name: importlib.util.find_spec(name) is not None for name in ("aiohttp", "uvloop", "httptools")}
-    print(json.dumps({
-        "replay_calls_per_s": round(replay_rate), "http_calls_per_s": round(http_rate),
-        "http_in_thread_calls_per_s": None if thread_rate is None else round(thread_rate),
-        "replay_calls": args.replay_calls, "http_calls": args.http_calls, "in_flight": args.in_flight,
-        "http_errors": http_info["errors"], "client_cpu_ms_per_call": http_info["client_cpu_ms_per_call"],
-        "server_cpu_ms_per_call": http_info.get("server_cpu_ms_per_call"), "cpus": os.cpu_count(),
-        "python": sys.version.split()[0],
-        "client_http": args.http_backend if args.http_backend != "auto" else (
-            "aiohttp" if have["aiohttp"] else "httpx"),
-        "server": f"uvicorn loop={'uvloop' if have['uvloop'] else 'asyncio'} "
-                  f"http={'httptools' if have['httptools'] else 'h11'}",
-    }))
+    print(
+        json.dumps(
+            {
+                "replay_calls_per_s": round(replay_rate),
+                "http_calls_per_s": round(http_rate),
+                "http_in_thread_calls_per_s": None if thread_rate is None else round(thread_rate),
+                "replay_calls": args.replay_calls,
+                "http_calls": args.http_calls,
+                "in_flight": args.in_flight,
+                "http_errors": http_info["errors"],
+                "client_cpu_ms_per_call": http_info["client_cpu_ms_per_call"],
+                "server_cpu_ms_per_call": http_info.get("server_cpu_ms_per_call"),
+                "cpus": os.cpu_count(),
+                "python": sys.version.split()[0],
+                "client_http": args.http_backend
+                if args.http_backend != "auto"
+                else ("aiohttp" if have["aiohttp"] else "httpx"),
+                "server": f"uvicorn loop={'uvloop' if have['uvloop'] else 'asyncio'} "
+                f"http={'httptools' if have['httptools'] else 'h11'}",
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ issue 15 and for the current levels.
     git show e0091db:xrouter/verify/sandbox.py > /tmp/old_sandbox.py
     .venv/bin/python benchmarks/sandbox_overhead.py 30 3 [/tmp/old_sandbox.py]
 """
+
 import importlib.util
 import os
 import resource
@@ -35,6 +36,8 @@ def bench(fn, n: int) -> tuple[float, float]:
         assert r.returncode == 0, r
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     return (r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime) / n * 1e3, statistics.median(walls) * 1e3
+
+
 n = int(sys.argv[1])
 res = {"old": [], "namespaces": [], "basic": []} if old_run else {"namespaces": [], "basic": []}
 for _ in range(int(sys.argv[2])):
@@ -45,6 +48,8 @@ for _ in range(int(sys.argv[2])):
     os.environ["XROUTER_SANDBOX"] = "basic"
     res["basic"].append(bench(new_run, n))
 for k, v in res.items():
-    print(f"{k:10s} cpu ms/program {statistics.median(c for c, _ in v):.1f}  "
-          f"wall ms median {statistics.median(w for _, w in v):.1f}   "
-          f"rounds {[(round(c,1), round(w,1)) for c, w in v]}")
+    print(
+        f"{k:10s} cpu ms/program {statistics.median(c for c, _ in v):.1f}  "
+        f"wall ms median {statistics.median(w for _, w in v):.1f}   "
+        f"rounds {[(round(c, 1), round(w, 1)) for c, w in v]}"
+    )

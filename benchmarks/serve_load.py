@@ -62,14 +62,23 @@ def recorded_prompts(limit: int) -> list[str]:
 
 def start_server(router: str, port: int, overrides: list[str], log_path: Path) -> subprocess.Popen:
     env = dict(os.environ, XROUTER_API_KEYS=KEY)
-    command = [sys.executable, "-m", "xrouter.serve", f"router={router}", "pool=routerbench", f"port={port}",
-               "log_level=warning", *overrides]
+    command = [
+        sys.executable,
+        "-m",
+        "xrouter.serve",
+        f"router={router}",
+        "pool=routerbench",
+        f"port={port}",
+        "log_level=warning",
+        *overrides,
+    ]
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=open(log_path, "w"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"the server exited ({process.returncode}); see {log_path}:\n"
-                               f"{log_path.read_text()[-3000:]}")
+            raise RuntimeError(
+                f"the server exited ({process.returncode}); see {log_path}:\n{log_path.read_text()[-3000:]}"
+            )
         try:
             if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
                 return process
@@ -92,7 +101,8 @@ async def run_load(base_url: str, prompts: list[str], requests: int, clients: in
             started = time.perf_counter()
             try:
                 answer = await client.chat.completions.create(
-                    model="xrouter", messages=[{"role": "user", "content": prompts[i % len(prompts)]}])
+                    model="xrouter", messages=[{"role": "user", "content": prompts[i % len(prompts)]}]
+                )
             except openai.APIStatusError as error:
                 statuses[error.status_code] = statuses.get(error.status_code, 0) + 1
                 errors.append(f"{type(error).__name__}: {str(error)[:200]}")
@@ -121,8 +131,14 @@ async def run_load(base_url: str, prompts: list[str], requests: int, clients: in
         done.set()
         if prober is not None:
             await prober
-    return {"latencies": latencies, "timings": timings, "errors": errors, "elapsed_s": elapsed,
-            "statuses": statuses, "health": health}
+    return {
+        "latencies": latencies,
+        "timings": timings,
+        "errors": errors,
+        "elapsed_s": elapsed,
+        "statuses": statuses,
+        "health": health,
+    }
 
 
 def cpu_seconds(pid: int) -> float:
@@ -147,9 +163,11 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--warmup", type=int, default=128)
     parser.add_argument("--prompts", type=int, default=300)
-    parser.add_argument("--unique", action="store_true",
-                        help="every request another prompt (warm-up first, then the timed ones): "
-                             "no query is embedded twice")
+    parser.add_argument(
+        "--unique",
+        action="store_true",
+        help="every request another prompt (warm-up first, then the timed ones): no query is embedded twice",
+    )
     parser.add_argument("--max-wait-ms", type=float, default=2.0)
     parser.add_argument("--max-batch", type=int, default=64)
     parser.add_argument("overrides", nargs="*", help="more serve config overrides (key=value)")
@@ -164,19 +182,30 @@ def main() -> None:
         router = str(cached_demo_router(ROOT / ".cache"))
     prompts = recorded_prompts(args.warmup + args.requests if args.unique else args.prompts)
     if args.unique and len(prompts) < args.warmup + args.requests:
-        raise SystemExit(f"--unique needs {args.warmup + args.requests} distinct recorded prompts; the test split has "
-                         f"{len(prompts)}")
+        raise SystemExit(
+            f"--unique needs {args.warmup + args.requests} distinct recorded prompts; the test split has {len(prompts)}"
+        )
     port = free_port()
     log_path = Path(tempfile.mkdtemp(prefix="serve-load-")) / "server.log"
-    overrides = [f"batching.max_wait_ms={args.max_wait_ms}", f"batching.max_batch_size={args.max_batch}",
-                 *args.overrides]
+    overrides = [
+        f"batching.max_wait_ms={args.max_wait_ms}",
+        f"batching.max_batch_size={args.max_batch}",
+        *args.overrides,
+    ]
     process = start_server(router, port, overrides, log_path)
     base_url = f"http://127.0.0.1:{port}/v1"
     try:
-        asyncio.run(run_load(base_url, prompts[:args.warmup] if args.unique else prompts, args.warmup, args.clients))
+        asyncio.run(run_load(base_url, prompts[: args.warmup] if args.unique else prompts, args.warmup, args.clients))
         before, cpu_before = scrape(base_url), cpu_seconds(process.pid)
-        result = asyncio.run(run_load(base_url, prompts[args.warmup:] if args.unique else prompts, args.requests,
-                                      args.clients, probe_health=True))
+        result = asyncio.run(
+            run_load(
+                base_url,
+                prompts[args.warmup :] if args.unique else prompts,
+                args.requests,
+                args.clients,
+                probe_health=True,
+            )
+        )
         after, cpu_after = scrape(base_url), cpu_seconds(process.pid)
     finally:
         process.terminate()
@@ -191,8 +220,11 @@ def main() -> None:
     batches = after["xrouter_router_batches_total"] - before["xrouter_router_batches_total"]
     rows = after["xrouter_router_batch_rows_total"] - before["xrouter_router_batch_rows_total"]
     summary = {
-        "requests": args.requests, "clients": args.clients, "ok": len(result["latencies"]),
-        "errors": len(result["errors"]), "elapsed_s": round(result["elapsed_s"], 3),
+        "requests": args.requests,
+        "clients": args.clients,
+        "ok": len(result["latencies"]),
+        "errors": len(result["errors"]),
+        "elapsed_s": round(result["elapsed_s"], 3),
         "req_per_s": round(len(result["latencies"]) / result["elapsed_s"], 1),
         "latency_p50_ms": round(float(np.percentile(latency_ms, 50)), 1),
         "latency_p99_ms": round(float(np.percentile(latency_ms, 99)), 1),
@@ -206,25 +238,35 @@ def main() -> None:
         "overhead_p50_ms": round(float(np.percentile(overhead, 50)), 3),
         "overhead_p99_ms": round(float(np.percentile(overhead, 99)), 3),
         "server_cpu_ms_per_request": round((cpu_after - cpu_before) * 1e3 / max(1, len(timings)), 2),
-        "router_batches": int(batches), "mean_batch_size": round(rows / batches, 1) if batches else None,
+        "router_batches": int(batches),
+        "mean_batch_size": round(rows / batches, 1) if batches else None,
         "turns_per_request": round(rows / max(1, len(timings)), 2),
         "statuses": {str(k): v for k, v in sorted(result["statuses"].items(), key=lambda kv: str(kv[0]))},
         "health_p50_ms": round(float(np.percentile(np.array(result["health"]) * 1e3, 50)), 2),
         "health_p99_ms": round(float(np.percentile(np.array(result["health"]) * 1e3, 99)), 2),
-        "health_probes": len(result["health"]), "unique_queries": bool(args.unique),
+        "health_probes": len(result["health"]),
+        "unique_queries": bool(args.unique),
     }
     summary["p99_over_p50"] = round(summary["latency_p99_ms"] / summary["latency_p50_ms"], 2)
-    print(f"{summary['req_per_s']} req/s over {summary['ok']} requests from {args.clients} clients; "
-          f"latency p50 {summary['latency_p50_ms']} ms, p99 {summary['latency_p99_ms']} ms; errors {summary['errors']}")
-    print(f"orchestration overhead (server - body read - router wait - env/pool): p50 {summary['overhead_p50_ms']} ms, "
-          f"p99 {summary['overhead_p99_ms']} ms; server CPU {summary['server_cpu_ms_per_request']} ms per request; "
-          f"router batches {batches:.0f}, mean size {summary['mean_batch_size']}")
+    print(
+        f"{summary['req_per_s']} req/s over {summary['ok']} requests from {args.clients} clients; "
+        f"latency p50 {summary['latency_p50_ms']} ms, p99 {summary['latency_p99_ms']} ms; errors {summary['errors']}"
+    )
+    print(
+        f"orchestration overhead (server - body read - router wait - env/pool): p50 {summary['overhead_p50_ms']} ms, "
+        f"p99 {summary['overhead_p99_ms']} ms; server CPU {summary['server_cpu_ms_per_request']} ms per request; "
+        f"router batches {batches:.0f}, mean size {summary['mean_batch_size']}"
+    )
     if summary["encoder_p99_ms"]:
-        print(f"query encoder (tiny_encoder routers; on its own thread, batched): p50 "
-              f"{summary['encoder_p50_ms']} ms, p99 {summary['encoder_p99_ms']} ms")
-    print(f"statuses {summary['statuses']}; GET /health during the load: p50 {summary['health_p50_ms']} ms, p99 "
-          f"{summary['health_p99_ms']} ms over {summary['health_probes']} probes; latency p99 / p50 "
-          f"{summary['p99_over_p50']}")
+        print(
+            f"query encoder (tiny_encoder routers; on its own thread, batched): p50 "
+            f"{summary['encoder_p50_ms']} ms, p99 {summary['encoder_p99_ms']} ms"
+        )
+    print(
+        f"statuses {summary['statuses']}; GET /health during the load: p50 {summary['health_p50_ms']} ms, p99 "
+        f"{summary['health_p99_ms']} ms over {summary['health_probes']} probes; latency p99 / p50 "
+        f"{summary['p99_over_p50']}"
+    )
     for error in result["errors"][:5]:
         print("error:", error)
     print(json.dumps(summary))

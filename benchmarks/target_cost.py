@@ -34,8 +34,11 @@ async def ask_all(base_url: str, prompts: list[str], target: float, clients: int
 
     async def worker(http: httpx.AsyncClient) -> None:
         for prompt in queue:
-            body = {"model": "xrouter", "messages": [{"role": "user", "content": prompt}],
-                    "xrouter": {"max_cost_per_query": target}}
+            body = {
+                "model": "xrouter",
+                "messages": [{"role": "user", "content": prompt}],
+                "xrouter": {"max_cost_per_query": target},
+            }
             reply = await http.post(f"{base_url}/chat/completions", json=body)
             if reply.status_code != 200:
                 raise RuntimeError(f"HTTP {reply.status_code}: {reply.text[:300]}")
@@ -55,9 +58,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="which test queries (a seeded sample)")
     args = parser.parse_args()
     if not (Path(args.router) / "calibration.json").exists():
-        sys.exit(f"{args.router}/calibration.json is missing: train a lambda-conditioned router (the default recipe "
-                 "writes it at the end of training)")
-    every = recorded_prompts(10 ** 9)  # the test prompts the replay pool can answer, in file order (by task)
+        sys.exit(
+            f"{args.router}/calibration.json is missing: train a lambda-conditioned router (the default recipe "
+            "writes it at the end of training)"
+        )
+    every = recorded_prompts(10**9)  # the test prompts the replay pool can answer, in file order (by task)
     prompts = random.Random(args.seed).sample(every, min(args.queries, len(every)))  # all tasks, not the first one
     port = free_port()
     log_path = Path(tempfile.mkdtemp()) / "server.log"
@@ -68,13 +73,22 @@ def main() -> None:
             replies = asyncio.run(ask_all(f"http://127.0.0.1:{port}/v1", prompts, target, args.clients))
             routing = replies[0]["routing"]
             realised = sum(r["total_cost_usd"] for r in replies) / len(replies)
-            row = {"target_usd": target, "lam": routing["lam"], "expected_usd": routing["expected_cost_per_query"],
-                   "expected_accuracy": routing.get("expected_accuracy"), "realised_usd": realised,
-                   "ratio": realised / target, "holds": realised <= 1.2 * target, "n": len(replies)}
+            row = {
+                "target_usd": target,
+                "lam": routing["lam"],
+                "expected_usd": routing["expected_cost_per_query"],
+                "expected_accuracy": routing.get("expected_accuracy"),
+                "realised_usd": realised,
+                "ratio": realised / target,
+                "holds": realised <= 1.2 * target,
+                "n": len(replies),
+            }
             rows.append(row)
-            print(f"target ${target:.1e}: lambda {row['lam']:g} (dev: ${row['expected_usd']:.2e}, accuracy "
-                  f"{row['expected_accuracy']}); realised ${realised:.2e} over {len(replies)} test queries "
-                  f"= {row['ratio']:.2f} x target -> {'holds' if row['holds'] else 'MISSES'}")
+            print(
+                f"target ${target:.1e}: lambda {row['lam']:g} (dev: ${row['expected_usd']:.2e}, accuracy "
+                f"{row['expected_accuracy']}); realised ${realised:.2e} over {len(replies)} test queries "
+                f"= {row['ratio']:.2f} x target -> {'holds' if row['holds'] else 'MISSES'}"
+            )
     finally:
         server.terminate()
         server.wait()

@@ -37,8 +37,11 @@ from pathlib import Path
 VAL_LINE = re.compile(r"\[val @ step (\d+)\] accuracy ([0-9.]+)\s+cost/query \$([0-9.e+-]+)")
 # the dev evaluation after the cold start, before any RL step: step 0
 BEFORE_RL_LINE = re.compile(r"dev before RL: accuracy ([0-9.]+), cost/query \$([0-9.e+-]+)")
-RECIPES = {"rl_only": ["experiment=rl_only"], "teacher": ["recipe=teacher"],
-           "tiny": ["router=tiny", "recipe=text_only"]}
+RECIPES = {
+    "rl_only": ["experiment=rl_only"],
+    "teacher": ["recipe=teacher"],
+    "tiny": ["router=tiny", "recipe=text_only"],
+}
 
 
 def dev_single_models(seed: int, overrides: list[str]) -> dict[str, tuple[float, float]]:
@@ -64,20 +67,38 @@ def relative_target(points: dict[str, tuple[float, float]], max_cost: float, mar
     within = {m: p for m, p in points.items() if p[0] <= max_cost}
     if not within:
         cheapest = min(points.items(), key=lambda kv: kv[1][0])
-        raise SystemExit(f"no pool model costs <= ${max_cost:.1e}/query on dev (cheapest: {cheapest[0]} at "
-                         f"${cheapest[1][0]:.1e}); raise --max-cost")
+        raise SystemExit(
+            f"no pool model costs <= ${max_cost:.1e}/query on dev (cheapest: {cheapest[0]} at "
+            f"${cheapest[1][0]:.1e}); raise --max-cost"
+        )
     best = max(within, key=lambda m: within[m][1])
-    return {"best_single": best, "best_single_accuracy": within[best][1], "best_single_cost": within[best][0],
-            "target": within[best][1] + margin}
+    return {
+        "best_single": best,
+        "best_single_accuracy": within[best][1],
+        "best_single_cost": within[best][0],
+        "target": within[best][1] + margin,
+    }
 
 
 def run_one(recipe: str, seed: int, args: argparse.Namespace, out_root: Path, target: float) -> dict:
     output_dir = out_root / f"{recipe}_seed{seed}"
     schedule = ([f"trainer.max_steps={args.max_steps}"] if args.max_steps else []) + (
-        [f"trainer.val_check_interval={args.every}"] if args.every else [])
-    command = [sys.executable, "-m", "xrouter.train", *RECIPES[recipe], f"seed={seed}", *schedule,
-               f"threads={args.threads}", "evaluate_test=false", "data.val_lams=null", f"output_dir={output_dir}",
-               "++trainer.enable_progress_bar=false", *args.overrides]
+        [f"trainer.val_check_interval={args.every}"] if args.every else []
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "xrouter.train",
+        *RECIPES[recipe],
+        f"seed={seed}",
+        *schedule,
+        f"threads={args.threads}",
+        "evaluate_test=false",
+        "data.val_lams=null",
+        f"output_dir={output_dir}",
+        "++trainer.enable_progress_bar=false",
+        *args.overrides,
+    ]
     started = time.perf_counter()
     hit, last, curve = None, None, []
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1) as proc:
@@ -100,8 +121,17 @@ def run_one(recipe: str, seed: int, args: argparse.Namespace, out_root: Path, ta
                     break
         proc.wait()
     total = time.perf_counter() - started
-    return {"recipe": recipe, "seed": seed, "target": target, "hit": hit, "last": last, "curve": curve,
-            "total_wall_s": total, "returncode": proc.returncode, "command": " ".join(command[1:])}
+    return {
+        "recipe": recipe,
+        "seed": seed,
+        "target": target,
+        "hit": hit,
+        "last": last,
+        "curve": curve,
+        "total_wall_s": total,
+        "returncode": proc.returncode,
+        "command": " ".join(command[1:]),
+    }
 
 
 def summarize(rows: list[dict]) -> dict[str, dict]:
@@ -109,11 +139,13 @@ def summarize(rows: list[dict]) -> dict[str, dict]:
     for recipe in dict.fromkeys(r["recipe"] for r in rows):
         runs = [r for r in rows if r["recipe"] == recipe]
         hits = [r["hit"] for r in runs if r["hit"]]
-        out[recipe] = {"runs": len(runs), "reached": len(hits),
-                       "wall_s_mean": statistics.mean(h["wall_s"] for h in hits) if hits else None,
-                       "wall_s_spread": ((min(h["wall_s"] for h in hits), max(h["wall_s"] for h in hits))
-                                         if hits else None),
-                       "steps_mean": statistics.mean(h["step"] for h in hits) if hits else None}
+        out[recipe] = {
+            "runs": len(runs),
+            "reached": len(hits),
+            "wall_s_mean": statistics.mean(h["wall_s"] for h in hits) if hits else None,
+            "wall_s_spread": ((min(h["wall_s"] for h in hits), max(h["wall_s"] for h in hits)) if hits else None),
+            "steps_mean": statistics.mean(h["step"] for h in hits) if hits else None,
+        }
     return out
 
 
@@ -121,17 +153,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--target", type=float, default=None,
-                        help="a fixed dev accuracy to reach (default: the relative target, see --margin)")
-    parser.add_argument("--margin", type=float, default=0.01,
-                        help="the relative target: dev accuracy above the best single model within --max-cost "
-                             "on the same dev slice plus this")
+    parser.add_argument(
+        "--target",
+        type=float,
+        default=None,
+        help="a fixed dev accuracy to reach (default: the relative target, see --margin)",
+    )
+    parser.add_argument(
+        "--margin",
+        type=float,
+        default=0.01,
+        help="the relative target: dev accuracy above the best single model within --max-cost "
+        "on the same dev slice plus this",
+    )
     parser.add_argument("--max-cost", type=float, default=5e-4, help="at most this USD per query")
     parser.add_argument("--max-steps", type=int, default=None, help="optimizer steps (default: the recipe's)")
     parser.add_argument("--every", type=int, default=None, help="validate every N rollouts (default: the recipe's)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--no-stop-at-hit", dest="stop_at_hit", action="store_false",
-                        help="train to --max-steps even after the target is reached")
+    parser.add_argument(
+        "--no-stop-at-hit",
+        dest="stop_at_hit",
+        action="store_false",
+        help="train to --max-steps even after the target is reached",
+    )
     parser.add_argument("--out", type=Path, default=Path("outputs/benchmarks/time_to_quality.json"))
     parser.add_argument("overrides", nargs="*", help="more xrouter.train overrides (key=value)")
     args = parser.parse_args()
@@ -141,37 +185,64 @@ def main() -> None:
         if args.target is None:
             targets[seed] = relative_target(dev_single_models(seed, args.overrides), args.max_cost, args.margin)
             t = targets[seed]
-            print(f"seed {seed}: target dev accuracy > {t['target']:.3f} at <= ${args.max_cost:.1e}/query (best single "
-                  f"model within the cap on this dev slice: {t['best_single']} {t['best_single_accuracy']:.3f} at "
-                  f"${t['best_single_cost']:.2e}, + {args.margin})")
+            print(
+                f"seed {seed}: target dev accuracy > {t['target']:.3f} at <= ${args.max_cost:.1e}/query (best single "
+                f"model within the cap on this dev slice: {t['best_single']} {t['best_single_accuracy']:.3f} at "
+                f"${t['best_single_cost']:.2e}, + {args.margin})"
+            )
         else:
             targets[seed] = {"target": args.target}
     if args.target is not None:
         print(f"target: dev accuracy >= {args.target} at <= ${args.max_cost:.1e}/query")
-    print(f"validation every {args.every or 'the recipe default number of'} rollouts, at most "
-          f"{args.max_steps or 'the recipe default number of'} optimizer steps")
+    print(
+        f"validation every {args.every or 'the recipe default number of'} rollouts, at most "
+        f"{args.max_steps or 'the recipe default number of'} optimizer steps"
+    )
     for recipe in args.recipes:
         for seed in args.seeds:
             row = run_one(recipe, seed, args, out_root, targets[seed]["target"])
             row["target_detail"] = targets[seed]
             rows.append(row)
             hit, last = row["hit"], row["last"] or {}
-            print(f"{recipe:14s} seed {seed}: " + (f"reached at step {hit['step']} after {hit['wall_s']:.0f} s "
-                                                   f"(accuracy {hit['accuracy']:.3f} at ${hit['cost_per_query']:.2e})"
-                                                   if hit else f"not reached in {args.max_steps} steps "
-                                                   f"({row['total_wall_s']:.0f} s; last dev {last.get('accuracy')} at "
-                                                   f"${last.get('cost_per_query')})"), flush=True)
+            print(
+                f"{recipe:14s} seed {seed}: "
+                + (
+                    f"reached at step {hit['step']} after {hit['wall_s']:.0f} s "
+                    f"(accuracy {hit['accuracy']:.3f} at ${hit['cost_per_query']:.2e})"
+                    if hit
+                    else f"not reached in {args.max_steps} steps "
+                    f"({row['total_wall_s']:.0f} s; last dev {last.get('accuracy')} at "
+                    f"${last.get('cost_per_query')})"
+                ),
+                flush=True,
+            )
     summary = summarize(rows)
     for recipe, s in summary.items():
         spread = s["wall_s_spread"]
-        print(f"{recipe:14s} reached {s['reached']}/{s['runs']}" + (
-            f"; mean {s['wall_s_mean']:.0f} s (range {spread[0]:.0f}-{spread[1]:.0f} s), "
-            f"mean {s['steps_mean']:.0f} steps"
-            if s["reached"] else ""))
+        print(
+            f"{recipe:14s} reached {s['reached']}/{s['runs']}"
+            + (
+                f"; mean {s['wall_s_mean']:.0f} s (range {spread[0]:.0f}-{spread[1]:.0f} s), "
+                f"mean {s['steps_mean']:.0f} steps"
+                if s["reached"]
+                else ""
+            )
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"target": args.target, "margin": args.margin, "targets": targets,
-                                    "max_cost": args.max_cost, "runs": rows,
-                                    "summary": summary}, indent=2) + "\n")
+    args.out.write_text(
+        json.dumps(
+            {
+                "target": args.target,
+                "margin": args.margin,
+                "targets": targets,
+                "max_cost": args.max_cost,
+                "runs": rows,
+                "summary": summary,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"wrote {args.out}")
 
 

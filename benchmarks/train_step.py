@@ -55,15 +55,23 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     parser.add_argument("--steps", type=int, default=5, help="timed steps")
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
-    parser.add_argument("--cold-start-steps", type=int, default=0,
-                        help="supervised cold start before saving the shared weights (0: the random tiny router, "
-                             "whose samples almost always run to --max-new-tokens)")
+    parser.add_argument(
+        "--cold-start-steps",
+        type=int,
+        default=0,
+        help="supervised cold start before saving the shared weights (0: the random tiny router, "
+        "whose samples almost always run to --max-new-tokens)",
+    )
     parser.add_argument("--order", default="ours,trl", help="which trainers, in which order (ours, trl)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--lr", type=float, default=0.0,
-                        help="learning rate of both sides (default 0, run as 1e-30 since algo.lr must be positive: "
-                             "no float32 weight moves, so both keep the starting weights and every step samples alike "
-                             "from the same policy; the update's compute is the same at any rate)")
+    parser.add_argument(
+        "--lr",
+        type=float,
+        default=0.0,
+        help="learning rate of both sides (default 0, run as 1e-30 since algo.lr must be positive: "
+        "no float32 weight moves, so both keep the starting weights and every step samples alike "
+        "from the same policy; the update's compute is the same at any rate)",
+    )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of conf/train.yaml")
     return parser.parse_args()
 
@@ -168,8 +176,7 @@ def run_ours(cfg, router_dir: Path, env, examples: list[dict], args, clock: Step
 
     L.seed_everything(args.seed, workers=True, verbose=False)
     model, tokenizer = load_router(router_dir)
-    loop = build_agent_loop(cfg.rollout, RouterSettings.from_config(cfg, env.pool.names), model, tokenizer,
-                            env, "cpu")
+    loop = build_agent_loop(cfg.rollout, RouterSettings.from_config(cfg, env.pool.names), model, tokenizer, env, "cpu")
     run = loop.run
 
     def counted_run(*a, **k):
@@ -193,12 +200,24 @@ def run_ours(cfg, router_dir: Path, env, examples: list[dict], args, clock: Step
             clock.end()
 
     # The same prompts in the same order as TRL: a plain unshuffled loader (PromptDataModule shuffles).
-    loader = DataLoader(_Examples(examples), batch_size=args.prompts, shuffle=False, drop_last=True,
-                        collate_fn=_as_list, num_workers=0)
-    trainer = L.Trainer(accelerator="cpu", devices=1, max_steps=args.warmup + args.steps, max_epochs=-1,
-                        limit_val_batches=0, num_sanity_val_steps=0, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, precision="32-true",
-                        callbacks=[Timer()], default_root_dir=tempfile.mkdtemp(prefix="bench_ours_"))
+    loader = DataLoader(
+        _Examples(examples), batch_size=args.prompts, shuffle=False, drop_last=True, collate_fn=_as_list, num_workers=0
+    )
+    trainer = L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_steps=args.warmup + args.steps,
+        max_epochs=-1,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        precision="32-true",
+        callbacks=[Timer()],
+        default_root_dir=tempfile.mkdtemp(prefix="bench_ours_"),
+    )
     trainer.fit(module, train_dataloaders=loader)
     loop.close()
 
@@ -210,19 +229,48 @@ def grpo_config(args, cfg, output_dir: str):
     algo = cfg.algo
     batch = args.prompts * args.group
     wanted = dict(
-        output_dir=output_dir, per_device_train_batch_size=batch, gradient_accumulation_steps=1,
-        num_generations=args.group, max_completion_length=args.max_new_tokens,
+        output_dir=output_dir,
+        per_device_train_batch_size=batch,
+        gradient_accumulation_steps=1,
+        num_generations=args.group,
+        max_completion_length=args.max_new_tokens,
         max_prompt_length=None,  # older TRL: no left truncation (removed in newer versions)
-        temperature=1.0, top_p=1.0, top_k=0,
-        beta=0.0, num_iterations=1, epsilon=float(algo.eps_low), epsilon_high=float(algo.eps_high),
+        temperature=1.0,
+        top_p=1.0,
+        top_k=0,
+        beta=0.0,
+        num_iterations=1,
+        epsilon=float(algo.eps_low),
+        epsilon_high=float(algo.eps_high),
         # the same advantages as ours: scaled by the group's std only when algo.scale_by_std (dapo_tiny: not)
-        loss_type="dapo", scale_rewards="group" if algo.scale_by_std else "none", mask_truncated_completions=False,
-        learning_rate=float(algo.lr), lr_scheduler_type="constant", warmup_steps=0, weight_decay=0.0,
-        max_grad_norm=float(algo.grad_clip), optim="adamw_torch", adam_beta1=0.9, adam_beta2=0.999,
-        max_steps=args.warmup + args.steps, num_train_epochs=1, shuffle_dataset=False,
-        use_vllm=False, gradient_checkpointing=False, use_cpu=True, bf16=False, fp16=False,
-        report_to=[], logging_strategy="no", save_strategy="no", log_completions=False, disable_tqdm=True,
-        dataloader_num_workers=0, remove_unused_columns=False, seed=args.seed, use_liger_kernel=False,
+        loss_type="dapo",
+        scale_rewards="group" if algo.scale_by_std else "none",
+        mask_truncated_completions=False,
+        learning_rate=float(algo.lr),
+        lr_scheduler_type="constant",
+        warmup_steps=0,
+        weight_decay=0.0,
+        max_grad_norm=float(algo.grad_clip),
+        optim="adamw_torch",
+        adam_beta1=0.9,
+        adam_beta2=0.999,
+        max_steps=args.warmup + args.steps,
+        num_train_epochs=1,
+        shuffle_dataset=False,
+        use_vllm=False,
+        gradient_checkpointing=False,
+        use_cpu=True,
+        bf16=False,
+        fp16=False,
+        report_to=[],
+        logging_strategy="no",
+        save_strategy="no",
+        log_completions=False,
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        remove_unused_columns=False,
+        seed=args.seed,
+        use_liger_kernel=False,
     )
     known = {f.name for f in dataclasses.fields(GRPOConfig)}
     dropped = sorted(k for k in wanted if k not in known)
@@ -270,8 +318,14 @@ def run_trl(cfg, router_dir: Path, env, examples: list[dict], args, clock: StepC
             clock.end()
 
     with tempfile.TemporaryDirectory(prefix="bench_trl_") as output_dir:
-        trainer = GRPOTrainer(model=model, reward_funcs=[env_reward], args=grpo_config(args, cfg, output_dir),
-                              train_dataset=dataset, processing_class=tokenizer, callbacks=[Timer()])
+        trainer = GRPOTrainer(
+            model=model,
+            reward_funcs=[env_reward],
+            args=grpo_config(args, cfg, output_dir),
+            train_dataset=dataset,
+            processing_class=tokenizer,
+            callbacks=[Timer()],
+        )
         generate_and_score = trainer._generate_and_score_completions
 
         def counted(inputs):
@@ -306,32 +360,56 @@ def main() -> None:
     transformers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
     batch = args.prompts * args.group
-    cfg = compose(["router=tiny", "recipe=text_only", "env.mode=simple", f"data.prompts_per_step={args.prompts}",
-                   f"rollout.group_size={args.group}",
-                   f"rollout.max_new_tokens={args.max_new_tokens}", f"rollout.micro_batch_size={batch}",
-                   f"rollout.generate_batch_size={batch}", "algo.dynamic_sampling=false", "algo.max_refill=0",
-                   "algo.kl_beta=0.0", "algo.ppo_epochs=1", "algo.minibatches=1", "algo.warmup_steps=0",
-                   f"++algo.lr={args.lr if args.lr > 0 else 1e-30}",
-                   f"seed={args.seed}",
-                   *args.overrides])
+    cfg = compose(
+        [
+            "router=tiny",
+            "recipe=text_only",
+            "env.mode=simple",
+            f"data.prompts_per_step={args.prompts}",
+            f"rollout.group_size={args.group}",
+            f"rollout.max_new_tokens={args.max_new_tokens}",
+            f"rollout.micro_batch_size={batch}",
+            f"rollout.generate_batch_size={batch}",
+            "algo.dynamic_sampling=false",
+            "algo.max_refill=0",
+            "algo.kl_beta=0.0",
+            "algo.ppo_epochs=1",
+            "algo.minibatches=1",
+            "algo.warmup_steps=0",
+            f"++algo.lr={args.lr if args.lr > 0 else 1e-30}",
+            f"seed={args.seed}",
+            *args.overrides,
+        ]
+    )
     started = time.perf_counter()
     built = build_run(cfg)
     pool, env, model, tokenizer, train = built.pool, built.env, built.model, built.tokenizer, built.train
     if args.cold_start_steps > 0:
         from xrouter.rl.cold_start import cold_start
 
-        cold_start(model, built.loop, train, pool.names, steps=args.cold_start_steps,
-                   batch_size=cfg.cold_start.batch_size, lr=cfg.cold_start.lr,
-                   micro_batch_size=cfg.rollout.micro_batch_size, seed=args.seed,
-                   system_prompt=None if cfg.cold_start.arguments == "none" else "",
-                   warmup_steps=cfg.cold_start.warmup_steps)
+        cold_start(
+            model,
+            built.loop,
+            train,
+            pool.names,
+            steps=args.cold_start_steps,
+            batch_size=cfg.cold_start.batch_size,
+            lr=cfg.cold_start.lr,
+            micro_batch_size=cfg.rollout.micro_batch_size,
+            seed=args.seed,
+            system_prompt=None if cfg.cold_start.arguments == "none" else "",
+            warmup_steps=cfg.cold_start.warmup_steps,
+        )
     built.close()
     chosen = random.Random(args.seed).sample(train, args.prompts * (args.warmup + args.steps))
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"setup {time.perf_counter() - started:.1f}s: router {n_params / 1e6:.2f}M params, vocab {len(tokenizer)}, "
-          f"{len(train)} train prompts, pool {len(pool.names)} models; {args.prompts} prompts x {args.group} "
-          f"samples, {args.max_new_tokens} new tokens, {args.warmup} warmup + {args.steps} timed steps, "
-          f"{args.threads} threads", flush=True)
+    print(
+        f"setup {time.perf_counter() - started:.1f}s: router {n_params / 1e6:.2f}M params, vocab {len(tokenizer)}, "
+        f"{len(train)} train prompts, pool {len(pool.names)} models; {args.prompts} prompts x {args.group} "
+        f"samples, {args.max_new_tokens} new tokens, {args.warmup} warmup + {args.steps} timed steps, "
+        f"{args.threads} threads",
+        flush=True,
+    )
 
     order = [s.strip() for s in args.order.split(",") if s.strip()]
     if any(side not in ("ours", "trl") for side in order):
@@ -349,12 +427,17 @@ def main() -> None:
             started = time.perf_counter()
             (run_ours if side == "ours" else run_trl)(cfg, Path(router_dir), env, chosen, args, clock)
             if len(clock.step_s) != args.warmup + args.steps or len(clock.rollout_s) != len(clock.step_s):
-                raise RuntimeError(f"[{side}] timed {len(clock.step_s)} steps / {len(clock.rollout_s)} rollouts, "
-                                   f"expected {args.warmup + args.steps}")
+                raise RuntimeError(
+                    f"[{side}] timed {len(clock.step_s)} steps / {len(clock.rollout_s)} rollouts, "
+                    f"expected {args.warmup + args.steps}"
+                )
             runs[side].append(clock.timed(args.warmup))
             timed = runs[side][-1].step_s
-            print(f"[{side}] {len(clock.step_s)} steps in {time.perf_counter() - started:.1f}s; timed steps (s): "
-                  + " ".join(f"{x:.2f}" for x in timed), flush=True)
+            print(
+                f"[{side}] {len(clock.step_s)} steps in {time.perf_counter() - started:.1f}s; timed steps (s): "
+                + " ".join(f"{x:.2f}" for x in timed),
+                flush=True,
+            )
     results = {side: StepClock.summary(runs[side]) for side in sides}
 
     from tabulate import tabulate
@@ -366,22 +449,42 @@ def main() -> None:
         versions["trl"] = trl.__version__
     except ImportError:
         pass
-    keys = ["step_s", "step_s_median", "step_s_min", "rollout_s", "update_s", "reward_s", "episodes_per_s",
-            "tokens_per_s", "generated_tokens_per_s", "mean_completion_tokens", "reward_mean"]
-    print(tabulate([[k] + [results[s][k] for s in sides] for k in keys], headers=["metric", *sides],
-                   floatfmt=".3f"))
+    keys = [
+        "step_s",
+        "step_s_median",
+        "step_s_min",
+        "rollout_s",
+        "update_s",
+        "reward_s",
+        "episodes_per_s",
+        "tokens_per_s",
+        "generated_tokens_per_s",
+        "mean_completion_tokens",
+        "reward_mean",
+    ]
+    print(tabulate([[k] + [results[s][k] for s in sides] for k in keys], headers=["metric", *sides], floatfmt=".3f"))
     out = {side: results[side] for side in sides}
     if "ours" in results and "trl" in results:
         out["speedup"] = results["trl"]["step_s"] / results["ours"]["step_s"]
         lengths = [results[s]["mean_completion_tokens"] for s in ("ours", "trl")]
         rewards = [results[s]["reward_mean"] for s in ("ours", "trl")]
         out["equal_work"] = abs(lengths[0] - lengths[1]) <= 0.1 * max(lengths) and abs(rewards[0] - rewards[1]) <= 0.05
-        print(f"speedup (TRL step time / ours): {out['speedup']:.2f}x; completion tokens {lengths[0]:.2f} vs "
-              f"{lengths[1]:.2f}, reward {rewards[0]:.3f} vs {rewards[1]:.3f}: "
-              + ("equal work" if out["equal_work"] else "NOT equal work (the ratio compares different episodes)"))
-    out["config"] = {"prompts": args.prompts, "group": args.group, "max_new_tokens": args.max_new_tokens,
-                     "warmup": args.warmup, "steps": args.steps, "threads": args.threads,
-                     "cold_start_steps": args.cold_start_steps, "order": order, **versions}
+        print(
+            f"speedup (TRL step time / ours): {out['speedup']:.2f}x; completion tokens {lengths[0]:.2f} vs "
+            f"{lengths[1]:.2f}, reward {rewards[0]:.3f} vs {rewards[1]:.3f}: "
+            + ("equal work" if out["equal_work"] else "NOT equal work (the ratio compares different episodes)")
+        )
+    out["config"] = {
+        "prompts": args.prompts,
+        "group": args.group,
+        "max_new_tokens": args.max_new_tokens,
+        "warmup": args.warmup,
+        "steps": args.steps,
+        "threads": args.threads,
+        "cold_start_steps": args.cold_start_steps,
+        "order": order,
+        **versions,
+    }
     print(json.dumps(out))
 
 

@@ -50,8 +50,10 @@ BAD_BODIES = {
     "numeric content": {"messages": [{"role": "user", "content": 5}]},
     "object as a text part": {"messages": [{"role": "user", "content": [{"type": "text", "text": {"a": 1}}]}]},
     "list as prompt_id": {"metadata": {"prompt_id": ["p"]}},
-    "temperature -3": {"temperature": -3}, "temperature 100": {"temperature": 100},
-    "temperature NaN": b', "temperature": NaN', "max_tokens 1e12": {"max_tokens": 1e12},
+    "temperature -3": {"temperature": -3},
+    "temperature 100": {"temperature": 100},
+    "temperature NaN": b', "temperature": NaN',
+    "max_tokens 1e12": {"max_tokens": 1e12},
 }
 
 
@@ -74,8 +76,16 @@ def body_bytes(model: str, spec) -> bytes:
 
 def ledger_probe(base_url: str) -> dict:
     def pool(**options):
-        endpoint = OpenAICompatEndpoint(name="alpha", api_model="alpha", base_url=base_url, price=PRICE,
-                                        max_attempts=2, backoff_base_s=0.01, backoff_max_s=0.02, **options)
+        endpoint = OpenAICompatEndpoint(
+            name="alpha",
+            api_model="alpha",
+            base_url=base_url,
+            price=PRICE,
+            max_attempts=2,
+            backoff_base_s=0.01,
+            backoff_max_s=0.02,
+            **options,
+        )
         return ModelPool({"alpha": endpoint}, {"alpha": ModelCard("alpha", PRICE)})
 
     async def run(p: ModelPool, n: int) -> tuple[int, int]:
@@ -95,13 +105,23 @@ def ledger_probe(base_url: str) -> dict:
         httpx.post(base_url.removesuffix("/v1") + "/admin/faults", json={"bad_reply": kind})
         p = pool()
         uncaught, negative = asyncio.run(run(p, 4))
-        kinds[kind] = {"calls": 4, "records": len(p.ledger), "errors": p.ledger.totals()["errors"],
-                       "negative": negative, "uncaught": uncaught}
+        kinds[kind] = {
+            "calls": 4,
+            "records": len(p.ledger),
+            "errors": p.ledger.totals()["errors"],
+            "negative": negative,
+            "uncaught": uncaught,
+        }
     httpx.post(base_url.removesuffix("/v1") + "/admin/faults", json={"bad_reply": SLOW_DRIP, "drip_s": 0.1})
     p, started = pool(timeout_s=1.0), time.monotonic()
     asyncio.run(run(p, 1))
-    drip = {"timeout_s": 1.0, "attempts": 2, "failed_after_s": round(time.monotonic() - started, 2),
-            "records": len(p.ledger), "full_reply_would_take_s": 0.1 * len(BAD_REPLIES["usage_list"])}
+    drip = {
+        "timeout_s": 1.0,
+        "attempts": 2,
+        "failed_after_s": round(time.monotonic() - started, 2),
+        "records": len(p.ledger),
+        "full_reply_would_take_s": 0.1 * len(BAD_REPLIES["usage_list"]),
+    }
     httpx.post(base_url.removesuffix("/v1") + "/admin/faults", json={})
     return {"bad_replies": kinds, "slow_drip": drip}
 
@@ -109,8 +129,12 @@ def ledger_probe(base_url: str) -> dict:
 def request_probe(base_url: str) -> dict:
     out = {}
     for name, spec in BAD_BODIES.items():
-        response = httpx.post(base_url + "/chat/completions", content=body_bytes("alpha", spec), timeout=30,
-                              headers={"content-type": "application/json"})
+        response = httpx.post(
+            base_url + "/chat/completions",
+            content=body_bytes("alpha", spec),
+            timeout=30,
+            headers={"content-type": "application/json"},
+        )
         pool_server = f"{response.status_code} {response.json()['error']['param']}"
         try:
             parse_chat_request(body_bytes("xrouter", spec), {"xrouter"}, Limits(60, 0.05, 3))
@@ -126,11 +150,11 @@ HOSTILE = {
     "sys.exit(0) before the asserts": "import sys\nsys.exit(0)\nassert False\n",
     "read /proc/<ppid>/environ": "import os\nprint(open('/proc/%d/environ' % os.getppid(), 'rb').read())\n",
     "network via a subprocess": "import subprocess, sys\nsubprocess.run([sys.executable, '-c', \"import socket; "
-                                "socket.create_connection(('127.0.0.1', PORT), timeout=2)\"], check=True)\n",
+    "socket.create_connection(('127.0.0.1', PORT), timeout=2)\"], check=True)\n",
     "os.system write outside": "import os\nassert os.system('echo x > /tmp/NAME') == 0\n",
     "setsid child": "import subprocess\nsubprocess.Popen(['setsid', 'sleep', 'MARK'])\n",
     "100 forks": "import os, time\nfor _ in range(100):\n    if os.fork() == 0:\n        time.sleep(2)\n"
-                 "        os._exit(0)\n",
+    "        os._exit(0)\n",
     "honest program": "def add(a, b):\n    return a + b\nassert add(1, 2) == 3\n",
 }
 
@@ -147,13 +171,13 @@ def sandbox_probe(runs: int) -> dict:
             out[level] = "does not work here"
             continue
         os.environ["XROUTER_SANDBOX"] = level
-        name, mark = f"xrouter-probe-{uuid.uuid4().hex}", f"{400 + uuid.uuid4().int % 100}.{uuid.uuid4().int % 10 ** 6}"
+        name, mark = f"xrouter-probe-{uuid.uuid4().hex}", f"{400 + uuid.uuid4().int % 100}.{uuid.uuid4().int % 10**6}"
         rows = {}
         for what, program in HOSTILE.items():
             program = program.replace("PORT", str(server.getsockname()[1])).replace("NAME", name).replace("MARK", mark)
             result = run_program(program, timeout_s=10, max_processes=64)
-            rows[what] = "passes" if result.passed else (
-                f"fails ({(result.stderr_tail.strip().splitlines() or ['exit ' + str(result.returncode)])[-1][:60]})")
+            last_line = (result.stderr_tail.strip().splitlines() or ["exit " + str(result.returncode)])[-1]
+            rows[what] = "passes" if result.passed else f"fails ({last_line[:60]})"
             if secret in result.stdout_tail:
                 rows[what] += "; SECRET READ"
         try:
@@ -196,7 +220,7 @@ def main() -> None:
         result = {"ledger": ledger_probe(base_url), "requests": request_probe(base_url)}
     result["sandbox"] = sandbox_probe(args.runs)
     for section, rows in result.items():
-        for key, value in (rows.items() if isinstance(rows, dict) else []):
+        for key, value in rows.items() if isinstance(rows, dict) else []:
             print(f"{section:8s} {key:28s} {json.dumps(value)}")
     print(json.dumps(result))
 

@@ -48,22 +48,41 @@ def bench_math(workers: int) -> dict:
         elapsed = time.perf_counter() - started
     finally:
         pool.close()
-    return {"math_answers": len(rows), "math_workers": workers, "math_pool_startup_s": round(startup, 2),
-            "math_seconds": round(elapsed, 2), "math_answers_per_s": round(len(rows) / elapsed, 1),
-            "math_correct": sum(s.value for s in scores), "math_timeouts": sum(s.reason == "timeout" for s in scores)}
+    return {
+        "math_answers": len(rows),
+        "math_workers": workers,
+        "math_pool_startup_s": round(startup, 2),
+        "math_seconds": round(elapsed, 2),
+        "math_answers_per_s": round(len(rows) / elapsed, 1),
+        "math_correct": sum(s.value for s in scores),
+        "math_timeouts": sum(s.reason == "timeout" for s in scores),
+    }
 
 
 def bench_code(workers: int, limit: int) -> dict:
     rows = read_jsonl(data_dir() / "benchmarks/mbpp/mbpp.jsonl")[:limit]
-    examples = [{"verifier": "code_mbpp", "gold": None, "tests": r["test_list"],
-                 "test_setup_code": r["test_setup_code"], "timeout_s": 10} for r in rows]
+    examples = [
+        {
+            "verifier": "code_mbpp",
+            "gold": None,
+            "tests": r["test_list"],
+            "test_setup_code": r["test_setup_code"],
+            "timeout_s": 10,
+        }
+        for r in rows
+    ]
     started = time.perf_counter()
     scores = verify_code_batch(examples, [r["code"] for r in rows], max_workers=workers)
     elapsed = time.perf_counter() - started
     failed = [(r["task_id"], s.reason) for r, s in zip(rows, scores) if s.value != 1]
-    return {"code_answers": len(rows), "code_workers": workers, "code_seconds": round(elapsed, 2),
-            "code_answers_per_s": round(len(rows) / elapsed, 1), "code_passed": sum(s.value for s in scores),
-            "code_failed": failed[:10]}
+    return {
+        "code_answers": len(rows),
+        "code_workers": workers,
+        "code_seconds": round(elapsed, 2),
+        "code_answers_per_s": round(len(rows) / elapsed, 1),
+        "code_passed": sum(s.value for s in scores),
+        "code_failed": failed[:10],
+    }
 
 
 def main() -> None:

@@ -37,9 +37,12 @@ def quiet_http_loggers() -> None:
 # dir (where config.yaml already is) holds files, a torch-internal deprecation inside Lightning, the
 # eval-mode notice (the frozen KL reference copy of the router is in eval mode by design), and the
 # non-resumable-dataloader notice (our sampler draws prompts afresh, by design).
-IGNORED_WARNINGS = (r".*LeafSpec.* is deprecated", r"Found \d+ module\(s\) in eval mode",
-                    r"Experiment logs directory .* exists and is not empty",
-                    r"You're resuming from a checkpoint that ended before the epoch ended")
+IGNORED_WARNINGS = (
+    r".*LeafSpec.* is deprecated",
+    r"Found \d+ module\(s\) in eval mode",
+    r"Experiment logs directory .* exists and is not empty",
+    r"You're resuming from a checkpoint that ended before the epoch ended",
+)
 
 
 class _DropTips(logging.Filter):
@@ -98,8 +101,12 @@ def require(cfg: Any, key: str, kind: type, ok: Any = None, allowed: str = "") -
     typed = value
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         typed = float(value)
-    if (isinstance(value, bool) and kind is not bool or not isinstance(typed, kind)
-            or (ok is not None and not ok(typed))):
+    if (
+        isinstance(value, bool)
+        and kind is not bool
+        or not isinstance(typed, kind)
+        or (ok is not None and not ok(typed))
+    ):
         raise ConfigValueError(f"{key}={value!r}: must be {allowed or kind.__name__}")
     return typed
 
@@ -121,6 +128,7 @@ def output_dir_of(cfg: DictConfig) -> Path:
 def one_line_errors(main: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """An entry point's expected failures (a bad config value, a malformed data file, a missing file or
     extra) as one line naming the problem, exit status 2; ``HYDRA_FULL_ERROR=1`` keeps the traceback."""
+
     @functools.wraps(main)
     def wrapper(cfg: Any) -> Any:
         try:
@@ -130,4 +138,5 @@ def one_line_errors(main: Callable[[Any], Any]) -> Callable[[Any], Any]:
                 raise
             print(f"error: {error}\n(set HYDRA_FULL_ERROR=1 for the traceback)", file=sys.stderr)
             raise SystemExit(2) from None
+
     return wrapper

@@ -44,8 +44,11 @@ def run_evaluate(cfg: DictConfig) -> dict[str, Any]:
     data_dir, cache_dir = data_dir_of(cfg), Path(cfg.paths.cache_dir)
     pool = build_pool(cfg.pool, data_dir, cache_dir)
     resolve_cost_unit(cfg, pool.price_pairs())
-    examples = (dev_examples(cfg, data_dir, cache_dir) if cfg.split == "dev"
-                else load_examples(cfg, cfg.split, cfg.get("limit")))
+    examples = (
+        dev_examples(cfg, data_dir, cache_dir)
+        if cfg.split == "dev"
+        else load_examples(cfg, cfg.split, cfg.get("limit"))
+    )
     if not examples:
         raise ValueError(f"benchmark {cfg.benchmark.name} split {cfg.split} has no examples")
     if cfg.policy.name in ROUTER_POLICIES:
@@ -65,10 +68,12 @@ def dev_examples(cfg: DictConfig, data_dir: Path, cache_dir: Path) -> list[dict[
     from xrouter.policies import ROUTER_POLICIES
 
     if cfg.policy.name not in ROUTER_POLICIES:
-        raise ValueError("split=dev is the slice of the train split a training run holds out; "
-                         f"policy={cfg.policy.name} is fitted on the whole train split, dev included, so its dev "
-                         "score would be seen data: score baselines on dev with experiments/seed_systems/tune_dev.py "
-                         "(it fits on train minus dev)")
+        raise ValueError(
+            "split=dev is the slice of the train split a training run holds out; "
+            f"policy={cfg.policy.name} is fitted on the whole train split, dev included, so its dev "
+            "score would be seen data: score baselines on dev with experiments/seed_systems/tune_dev.py "
+            "(it fits on train minus dev)"
+        )
     dev = train_and_dev(cfg, data_dir, cache_dir)[1]
     if not dev:
         raise ValueError(f"split=dev is empty: data.dev_fraction={cfg.data.dev_fraction} carves no dev slice")
@@ -114,14 +119,22 @@ def print_summary(summary: dict[str, Any], output_dir: Path) -> None:
         print(f"{summary['policy']} sweep over {summary['knob_name']}: {len(summary['points'])} runs in {output_dir}")
         for p in summary["points"]:
             print(f"  {p['label']:40s} accuracy {p['accuracy']:.4f}  cost/query ${p['cost_per_query']:.4e}")
-        print(f"  AIQ {summary['aiq']:.4f}" + (f"  (on the single models' cost range: "
-                                               f"{summary['aiq_single_model_range']:.4f}"
-                                               f", zero router {summary['zero_router_aiq']:.4f})"
-                                               if "aiq_single_model_range" in summary else ""))
+        print(
+            f"  AIQ {summary['aiq']:.4f}"
+            + (
+                f"  (on the single models' cost range: "
+                f"{summary['aiq_single_model_range']:.4f}"
+                f", zero router {summary['zero_router_aiq']:.4f})"
+                if "aiq_single_model_range" in summary
+                else ""
+            )
+        )
     else:
-        print(f"{summary['label']} on {summary['benchmark']} {summary['split']} (n={summary['n']}): accuracy "
-              f"{summary['accuracy']:.4f}  cost/query ${summary['cost_per_query']:.4e}  calls/query "
-              f"{summary['calls_per_query']:.2f}  -> {output_dir}")
+        print(
+            f"{summary['label']} on {summary['benchmark']} {summary['split']} (n={summary['n']}): accuracy "
+            f"{summary['accuracy']:.4f}  cost/query ${summary['cost_per_query']:.4e}  calls/query "
+            f"{summary['calls_per_query']:.2f}  -> {output_dir}"
+        )
     print(json.dumps(summary, default=str))
 
 

@@ -88,7 +88,7 @@ def nondecreasing_convex_hull(points: Iterable[Sequence[float]]) -> np.ndarray:
                 break
         hull.append(p)
     top = int(np.argmax([q for _, q in hull]))  # first vertex of maximum quality
-    return np.asarray(hull[:top + 1], dtype=float)
+    return np.asarray(hull[: top + 1], dtype=float)
 
 
 def hull_quality_at(hull: np.ndarray, cost: float) -> float:
@@ -115,8 +115,9 @@ def aiq(points: Iterable[Sequence[float]], cost_range: tuple[float, float] | Non
     hull = nondecreasing_convex_hull(points)
     if len(hull) == 0:
         return float("nan")
-    lo, hi = ((float(hull[0, 0]), float(_as_points(points)[:, 0].max())) if cost_range is None
-              else map(float, cost_range))
+    lo, hi = (
+        (float(hull[0, 0]), float(_as_points(points)[:, 0].max())) if cost_range is None else map(float, cost_range)
+    )
     if hi < lo:
         raise ValueError(f"cost_range ({lo}, {hi}) is empty")
     if hi == lo:
@@ -161,8 +162,13 @@ def _pgr_curve(points: Iterable[Sequence[float]], weak_quality: float, strong_qu
     return np.asarray(sorted(curve.items()), dtype=float)
 
 
-def apgr(points: Iterable[Sequence[float]], weak_quality: float, strong_quality: float,
-         method: str = "integral", n_bins: int = 10) -> float:
+def apgr(
+    points: Iterable[Sequence[float]],
+    weak_quality: float,
+    strong_quality: float,
+    method: str = "integral",
+    n_bins: int = 10,
+) -> float:
     """Average Performance Gap Recovered (RouteLLM, Ong et al. 2024, Eq. 7-8).
 
     ``points`` are ``(c, q)``: ``c`` the fraction of queries the router sent to the strong model,
@@ -231,5 +237,4 @@ def oracle_gap(point: Sequence[float], oracle: Sequence[float]) -> dict[str, flo
     ``cost_ratio = c / c_oracle`` (the oracle: cheapest model scored correct on each query)."""
     cost, quality = map(float, point)
     c_oracle, q_oracle = map(float, oracle)
-    return {"accuracy_gap": q_oracle - quality,
-            "cost_ratio": cost / c_oracle if c_oracle > 0 else float("inf")}
+    return {"accuracy_gap": q_oracle - quality, "cost_ratio": cost / c_oracle if c_oracle > 0 else float("inf")}

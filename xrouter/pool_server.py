@@ -33,13 +33,23 @@ def run_pool_server(cfg: Any) -> None:
     pool = build_pool(cfg.pool, data_dir_of(cfg), cache_dir=Path(cache_dir) if cache_dir else None)
     faults = FaultConfig.from_mapping(to_plain(cfg.get("faults")) or {})
     if cfg.host not in ("127.0.0.1", "localhost", "::1"):
-        log.warning("serving on %s: this test server has no authentication and its /admin routes let any "
-                    "client change the faults", cfg.host)
+        log.warning(
+            "serving on %s: this test server has no authentication and its /admin routes let any "
+            "client change the faults",
+            cfg.host,
+        )
     log.info("serving pool %s on http://%s:%s/v1 with faults %s", pool.names, cfg.host, cfg.port, faults)
-    app = build_app(pool, faults, admin=bool(cfg.get("admin", True)),
-                    max_body_bytes=int(cfg.get("max_body_bytes", MAX_BODY_BYTES)))
-    uvicorn.run(app, host=cfg.host, port=int(cfg.port), log_level=str(cfg.get("log_level", "info")),
-                access_log=False, http=json_error_protocol())
+    app = build_app(
+        pool, faults, admin=bool(cfg.get("admin", True)), max_body_bytes=int(cfg.get("max_body_bytes", MAX_BODY_BYTES))
+    )
+    uvicorn.run(
+        app,
+        host=cfg.host,
+        port=int(cfg.port),
+        log_level=str(cfg.get("log_level", "info")),
+        access_log=False,
+        http=json_error_protocol(),
+    )
 
 
 @hydra.main(config_path=str(xrouter.CONF_DIR), config_name="pool_server", version_base="1.3")

@@ -62,8 +62,10 @@ def select_models(pool: Any, pool_name: str, models: Any) -> list[str]:
     wanted = [m.strip() for m in models.split(",")] if isinstance(models, str) else [str(m) for m in models]
     unknown = [m for m in wanted if m not in pool]
     if unknown or not wanted:
-        raise RecordError(f"models={wanted}: {unknown or 'empty'} not in pool '{pool_name}', whose models are: "
-                          f"{', '.join(pool.names)}")
+        raise RecordError(
+            f"models={wanted}: {unknown or 'empty'} not in pool '{pool_name}', whose models are: "
+            f"{', '.join(pool.names)}"
+        )
     return [m for m in pool.names if m in wanted]
 
 
@@ -101,8 +103,11 @@ def run_record(cfg: DictConfig) -> dict:
     todo = [(r, m) for r in rows for m in models if (r["prompt_id"], m) not in finished]
     pairs = len(rows) * len(models)
     sources = {m: f"record:{pool_name}:{served_name(pool.endpoint(m), m)}" for m in models}
-    print(f"record: {len(rows)} examples x {len(models)} models = {pairs} pairs; {pairs - len(todo)} done in "
-          f"{output}; {len(todo)} to call", flush=True)
+    print(
+        f"record: {len(rows)} examples x {len(models)} models = {pairs} pairs; {pairs - len(todo)} done in "
+        f"{output}; {len(todo)} to call",
+        flush=True,
+    )
     writer = RowWriter(output, cfg.fsync_every)
     recorder = Recorder(cfg, pool, writer, sources)
     try:
@@ -112,16 +117,29 @@ def run_record(cfg: DictConfig) -> dict:
     parquet = output.with_suffix(".parquet")
     compact_traces(output).to_parquet(parquet, index=False)
     ok = recorder.written - recorder.errors
-    summary = {"pairs": pairs, "rows_written": recorder.written, "skipped_done": pairs - len(todo),
-               "errors": recorder.errors, "usd": float(pool.ledger.totals()["cost_usd"]), "remaining": len(todo) - ok,
-               "stopped": stopped, "max_usd": recorder.max_usd, "exit_code": EXIT_CODES[stopped],
-               "output": str(output), "parquet": str(parquet)}
-    print(f"record: {summary['rows_written']} rows written ({summary['errors']} with errors), "
-          f"{summary['skipped_done']} skipped as done, ${summary['usd']:.6f} spent; {summary['remaining']} "
-          f"pairs left; traces in {output} and {parquet}")
+    summary = {
+        "pairs": pairs,
+        "rows_written": recorder.written,
+        "skipped_done": pairs - len(todo),
+        "errors": recorder.errors,
+        "usd": float(pool.ledger.totals()["cost_usd"]),
+        "remaining": len(todo) - ok,
+        "stopped": stopped,
+        "max_usd": recorder.max_usd,
+        "exit_code": EXIT_CODES[stopped],
+        "output": str(output),
+        "parquet": str(parquet),
+    }
+    print(
+        f"record: {summary['rows_written']} rows written ({summary['errors']} with errors), "
+        f"{summary['skipped_done']} skipped as done, ${summary['usd']:.6f} spent; {summary['remaining']} "
+        f"pairs left; traces in {output} and {parquet}"
+    )
     if stopped == "budget":
-        print(f"record: stopped by the budget: the next call would take this run past max_usd={recorder.max_usd:g} "
-              f"(spent ${summary['usd']:.6f}); rerun with a higher max_usd to record the rest")
+        print(
+            f"record: stopped by the budget: the next call would take this run past max_usd={recorder.max_usd:g} "
+            f"(spent ${summary['usd']:.6f}); rerun with a higher max_usd to record the rest"
+        )
     elif stopped != "complete":
         print(f"record: stopped ({stopped}); rerun the same command to record the rest")
     print(json.dumps(summary), flush=True)

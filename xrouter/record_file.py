@@ -35,16 +35,20 @@ def scan_rows(path: Path, on_row: Callable[[dict], None], repair: bool = False) 
         for number, line in enumerate(handle, start=1):
             if line.strip():
                 if bad is not None:
-                    raise RecordError(f"{path}: line {bad[0]} is not valid JSON ({bad[2]}) and is not the last "
-                                      "line: the file is damaged; fix or move it")
+                    raise RecordError(
+                        f"{path}: line {bad[0]} is not valid JSON ({bad[2]}) and is not the last "
+                        "line: the file is damaged; fix or move it"
+                    )
                 try:
                     row = json.loads(line)
                 except ValueError as error:
                     bad = (number, offset, getattr(error, "msg", str(error)))
                 else:
                     if not isinstance(row, dict) or not {"prompt_id", "model"} <= set(row):
-                        raise RecordError(f"{path}: line {number} is not a trace row (a JSON object with "
-                                          "prompt_id and model); is this the right output file?")
+                        raise RecordError(
+                            f"{path}: line {number} is not a trace row (a JSON object with "
+                            "prompt_id and model); is this the right output file?"
+                        )
                     on_row(row)
             offset += len(line)
     if bad is None:
@@ -52,8 +56,13 @@ def scan_rows(path: Path, on_row: Callable[[dict], None], repair: bool = False) 
             with open(path, "ab") as handle:
                 handle.write(b"\n")
         return
-    log.warning("%s: line %d is incomplete (%s), probably cut short by a kill; skipped%s", path, bad[0], bad[2],
-                " and removed" if repair else "")
+    log.warning(
+        "%s: line %d is incomplete (%s), probably cut short by a kill; skipped%s",
+        path,
+        bad[0],
+        bad[2],
+        " and removed" if repair else "",
+    )
     if repair:
         with open(path, "r+b") as handle:
             handle.truncate(bad[1])
@@ -110,15 +119,18 @@ def prepare_output(output: Any) -> Path:
         raise RecordError("output=<file.jsonl> is required")
     path = Path(str(output)).expanduser()
     if path.suffix != ".jsonl":
-        raise RecordError(f"output={output}: use a .jsonl file (the append-only log); the compacted traces "
-                          "go beside it as <stem>.parquet")
+        raise RecordError(
+            f"output={output}: use a .jsonl file (the append-only log); the compacted traces "
+            "go beside it as <stem>.parquet"
+        )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "a", encoding="utf-8"):
             pass
     except OSError as error:
-        blocker = next((p for p in (path, path.parent, *path.parent.parents) if p.exists() and not p.is_dir()
-                        and p != path), None)
+        blocker = next(
+            (p for p in (path, path.parent, *path.parent.parents) if p.exists() and not p.is_dir() and p != path), None
+        )
         why = f"{blocker} is a file, not a folder" if blocker else (error.strerror or str(error))
         raise RecordError(f"output={output}: cannot write there ({why}); choose a writable folder") from None
     return path

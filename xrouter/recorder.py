@@ -53,8 +53,9 @@ class Recorder:
 
     def messages(self, example: dict) -> list[dict]:
         system = self.cfg.get("system_prompt")
-        return ([{"role": "system", "content": system}] if system else []) + \
-               [{"role": "user", "content": example["prompt"]}]
+        return ([{"role": "system", "content": system}] if system else []) + [
+            {"role": "user", "content": example["prompt"]}
+        ]
 
     def estimate(self, example: dict, model: str) -> float:
         tokens, answers = self.outputs.get(model, (0, 0))
@@ -63,11 +64,24 @@ class Recorder:
         return self.pool.cards[model].price.cost(estimate_tokens(text), int(math.ceil(out)))
 
     def row(self, example: dict, model: str, **fields: Any) -> dict:
-        row = {"prompt_id": example["prompt_id"], "benchmark": example["benchmark"], "split": example["split"],
-               "prompt": example["prompt"], "gold": None if example.get("gold") is None else str(example["gold"]),
-               "model": model, "response": None, "score": 0.0, "input_tokens": None, "output_tokens": None,
-               "cost_usd": 0.0, "latency_s": None, "source": self.sources[model], "cost_estimated": False,
-               "error": None, "attempts": 1}
+        row = {
+            "prompt_id": example["prompt_id"],
+            "benchmark": example["benchmark"],
+            "split": example["split"],
+            "prompt": example["prompt"],
+            "gold": None if example.get("gold") is None else str(example["gold"]),
+            "model": model,
+            "response": None,
+            "score": 0.0,
+            "input_tokens": None,
+            "output_tokens": None,
+            "cost_usd": 0.0,
+            "latency_s": None,
+            "source": self.sources[model],
+            "cost_estimated": False,
+            "error": None,
+            "attempts": 1,
+        }
         row.update(fields)
         return row
 
@@ -76,8 +90,13 @@ class Recorder:
 
         cfg = self.cfg
         try:
-            done = await self.pool.call(model, self.messages(example), float(cfg.temperature), cfg.get("max_tokens"),
-                                        prompt_id=example["prompt_id"])
+            done = await self.pool.call(
+                model,
+                self.messages(example),
+                float(cfg.temperature),
+                cfg.get("max_tokens"),
+                prompt_id=example["prompt_id"],
+            )
         except EndpointError as error:
             return self.row(example, model, error=error.reason, attempts=error.attempts, latency_s=error.latency_s)
         except Exception as error:  # noqa: BLE001 - one broken call must not end a paid run
@@ -87,9 +106,18 @@ class Recorder:
         stats = self.outputs.setdefault(model, [0, 0])
         stats[0], stats[1] = stats[0] + (done.output_tokens or 0), stats[1] + 1
         score = await asyncio.to_thread(verify_example, example, done.text)
-        return self.row(example, model, response=done.text, score=score.value, input_tokens=done.input_tokens,
-                        output_tokens=done.output_tokens, cost_usd=done.cost_usd, latency_s=done.latency_s,
-                        cost_estimated=bool(done.usage_estimated), attempts=done.attempts)
+        return self.row(
+            example,
+            model,
+            response=done.text,
+            score=score.value,
+            input_tokens=done.input_tokens,
+            output_tokens=done.output_tokens,
+            cost_usd=done.cost_usd,
+            latency_s=done.latency_s,
+            cost_estimated=bool(done.usage_estimated),
+            attempts=done.attempts,
+        )
 
     async def worker(self, pending: Iterator[tuple[dict, str]]) -> None:
         while self.stopped is None:
@@ -135,8 +163,12 @@ class Recorder:
         self.signals += 1
         if self.signals == 1:
             self.stopped = "interrupted" if signum == signal.SIGINT else "terminated"
-            print(f"\nrecord: {signal.Signals(signum).name}: launching no more calls; waiting for "
-                  f"{len(self.in_flight)} in flight (send it again to abandon them)", file=sys.stderr, flush=True)
+            print(
+                f"\nrecord: {signal.Signals(signum).name}: launching no more calls; waiting for "
+                f"{len(self.in_flight)} in flight (send it again to abandon them)",
+                file=sys.stderr,
+                flush=True,
+            )
             self.waking = asyncio.get_running_loop().create_task(self.wake())
         else:
             for task in self.workers:
@@ -153,12 +185,12 @@ class Recorder:
                 handled.append(sig)
             except (RuntimeError, ValueError, NotImplementedError):  # not the main thread / platform
                 pass
-        self.bar = tqdm(total=len(todo), desc="record", unit="call", disable=not self.cfg.progress,
-                        dynamic_ncols=True)
+        self.bar = tqdm(total=len(todo), desc="record", unit="call", disable=not self.cfg.progress, dynamic_ncols=True)
         pending = iter(todo)
         try:
-            self.workers = [asyncio.create_task(self.worker(pending))
-                            for _ in range(min(int(self.cfg.concurrency), len(todo)))]
+            self.workers = [
+                asyncio.create_task(self.worker(pending)) for _ in range(min(int(self.cfg.concurrency), len(todo)))
+            ]
             await asyncio.gather(*self.workers, return_exceptions=True)
             for task in self.workers:  # a worker's own failure (not a cancellation) is a bug: show it
                 if not task.cancelled() and task.exception() is not None:

@@ -43,16 +43,22 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     output_dir = prepare_run(cfg)
     device = run_device(cfg)
     run = build_run(cfg, device=device)
-    log.info("router: %.2fM parameters; %d train / %d dev prompts; pool %s (%d models)",
-             sum(p.numel() for p in run.model.parameters()) / 1e6, len(run.train), len(run.dev), cfg.pool.name,
-             len(run.pool.names))
+    log.info(
+        "router: %.2fM parameters; %d train / %d dev prompts; pool %s (%d models)",
+        sum(p.numel() for p in run.model.parameters()) / 1e6,
+        len(run.train),
+        len(run.dev),
+        cfg.pool.name,
+        len(run.pool.names),
+    )
     meter = SpendMeter(run.pool.ledger)  # what each phase's pool calls cost
     warm_start(cfg, run, device)
     meter.mark("cold_start")
     step0, validation = starting_point(cfg, run, output_dir)
     meter.mark("dev_before_rl")
-    trainer, checkpoints = fit(cfg, run, validation, output_dir, device, trainer_arguments(cfg.trainer),
-                               build_logger(cfg, output_dir))
+    trainer, checkpoints = fit(
+        cfg, run, validation, output_dir, device, trainer_arguments(cfg.trainer), build_logger(cfg, output_dir)
+    )
     meter.mark("rl_rollouts", {"val": "validation"})
     if not trainer.is_global_zero:  # rank 0 alone saves and evaluates
         run.loop.close()
@@ -62,12 +68,22 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     calibrate(cfg, run, output_dir, router_dir)
     run.pool.ledger.save(output_dir / "ledger.jsonl")
     train_ids = [str(e["prompt_id"]) for e in run.train]
-    spend = meter.report(["cold_start", "rl_rollouts"],
-                         full_table_cost(to_plain(cfg.pool), train_ids, data_dir_of(cfg), Path(cfg.paths.cache_dir)))
-    result = {"output_dir": str(output_dir), "router": str(router_dir), "initial_router": run.settings.initial_router,
-              "best_checkpoint": checkpoints.best_model_path, "global_step": trainer.global_step,
-              "dev_before_rl": step0.summary, "delivered": delivered, "spend": spend,
-              "threads": torch_threads(), "best_val_reward": delivered["dev_reward"]}
+    spend = meter.report(
+        ["cold_start", "rl_rollouts"],
+        full_table_cost(to_plain(cfg.pool), train_ids, data_dir_of(cfg), Path(cfg.paths.cache_dir)),
+    )
+    result = {
+        "output_dir": str(output_dir),
+        "router": str(router_dir),
+        "initial_router": run.settings.initial_router,
+        "best_checkpoint": checkpoints.best_model_path,
+        "global_step": trainer.global_step,
+        "dev_before_rl": step0.summary,
+        "delivered": delivered,
+        "spend": spend,
+        "threads": torch_threads(),
+        "best_val_reward": delivered["dev_reward"],
+    }
     if cfg.get("evaluate_test", True):
         result.update(evaluate_on_test(cfg, run, output_dir))
     run.loop.close()
@@ -88,17 +104,22 @@ def check_train_config(cfg: DictConfig) -> None:
 
     AlgoConfig.from_config(to_plain(cfg.algo))
     if cfg.trainer.get("strategy") == "fsdp" and cfg.rollout.backend == "vllm":
-        raise ValueError("trainer=fsdp with rollout=vllm is not supported yet (the engine would need the gathered "
-                         "weights after every step): use rollout=hf with trainer=fsdp, "
-                         "or trainer=ddp with rollout=vllm")
+        raise ValueError(
+            "trainer=fsdp with rollout=vllm is not supported yet (the engine would need the gathered "
+            "weights after every step): use rollout=hf with trainer=fsdp, "
+            "or trainer=ddp with rollout=vllm"
+        )
     require(cfg, "trainer.max_steps", int, lambda v: v > 0, "a positive integer (optimizer steps)")
     require(cfg, "cold_start.steps", int, lambda v: v >= 0, "an integer >= 0 (0: no cold start)")
     require(cfg, "cold_start.batch_size", int, lambda v: v > 0, "a positive integer")
-    if cfg.cold_start.get("escalation") is not None and (cfg.env.mode != "full" or
-                                                         cfg.cold_start.get("weighting") != "teacher"):
-        raise ValueError(f"cold_start.escalation={cfg.cold_start.escalation} scripts a teacher's second call after "
-                         f"reading the first answer: it needs env=full and cold_start.weighting=teacher (got "
-                         f"env.mode={cfg.env.mode}, weighting={cfg.cold_start.get('weighting')})")
+    if cfg.cold_start.get("escalation") is not None and (
+        cfg.env.mode != "full" or cfg.cold_start.get("weighting") != "teacher"
+    ):
+        raise ValueError(
+            f"cold_start.escalation={cfg.cold_start.escalation} scripts a teacher's second call after "
+            f"reading the first answer: it needs env=full and cold_start.weighting=teacher (got "
+            f"env.mode={cfg.env.mode}, weighting={cfg.cold_start.get('weighting')})"
+        )
     require(cfg, "data.prompts_per_step", int, lambda v: v > 0, "a positive integer")
     require(cfg, "data.val_batch_size", int, lambda v: v > 0, "a positive integer")
     require(cfg, "data.dev_fraction", float, lambda v: 0 <= v < 1, "a number in [0, 1)")
@@ -108,22 +129,30 @@ def check_train_config(cfg: DictConfig) -> None:
         if knob in cfg.reward:
             require(cfg, f"reward.{knob}", float, lambda v: v >= 0, "a number >= 0")
     if cfg.get("recipe_name") == "rl_only" and cfg.router.kind != "tiny_encoder":
-        raise ValueError("recipe=rl_only (the default) learns the routing in router=tiny_encoder's routing head, "
-                         f"which router={cfg.router.name} has not: add recipe=text_only (its own cold start and RL "
-                         "over the whole LM at one reward.lam) or recipe=teacher")
+        raise ValueError(
+            "recipe=rl_only (the default) learns the routing in router=tiny_encoder's routing head, "
+            f"which router={cfg.router.name} has not: add recipe=text_only (its own cold start and RL "
+            "over the whole LM at one reward.lam) or recipe=teacher"
+        )
     if cfg.logger.name == "wandb" and importlib.util.find_spec("wandb") is None:
-        raise ValueError('logger=wandb needs the wandb package: pip install -e ".[wandb]" (it logs offline, into '
-                         "the run directory, unless logger.offline=false); or logger=csv")
+        raise ValueError(
+            'logger=wandb needs the wandb package: pip install -e ".[wandb]" (it logs offline, into '
+            "the run directory, unless logger.offline=false); or logger=csv"
+        )
     sampling = LamSampling.from_config(to_plain(cfg.reward.get("lam_sampling")))
     if sampling is not None and cfg.router.kind != "tiny_encoder":
-        log.warning("router=%s is not told lambda: trained over reward.lam_sampling's draws it learns one policy for "
-                    "their mix (reward.lam_sampling=null trains it for reward.lam; router=tiny_encoder reads lambda)",
-                    cfg.router.name)
+        log.warning(
+            "router=%s is not told lambda: trained over reward.lam_sampling's draws it learns one policy for "
+            "their mix (reward.lam_sampling=null trains it for reward.lam; router=tiny_encoder reads lambda)",
+            cfg.router.name,
+        )
     if sampling is not None and cfg.reward.name != "xrouter":
-        raise ValueError(f"reward.lam_sampling needs reward=xrouter (its lam is what is drawn), not "
-                         f"reward={cfg.reward.get('name')}, which has none: "
-                         "router=tiny_encoder draws lambda by default; "
-                         "train router=tiny with this reward (e.g. router=tiny env=router_r1 reward=router_r1)")
+        raise ValueError(
+            f"reward.lam_sampling needs reward=xrouter (its lam is what is drawn), not "
+            f"reward={cfg.reward.get('name')}, which has none: "
+            "router=tiny_encoder draws lambda by default; "
+            "train router=tiny with this reward (e.g. router=tiny env=router_r1 reward=router_r1)"
+        )
 
 
 def trainer_arguments(trainer_cfg: DictConfig) -> dict[str, Any]:
@@ -149,8 +178,9 @@ def build_logger(cfg: DictConfig, output_dir: Path):
     if name == "wandb":
         from lightning.pytorch.loggers import WandbLogger
 
-        return WandbLogger(save_dir=str(output_dir), project=cfg.logger.project, offline=cfg.logger.offline,
-                           config=to_plain(cfg))
+        return WandbLogger(
+            save_dir=str(output_dir), project=cfg.logger.project, offline=cfg.logger.offline, config=to_plain(cfg)
+        )
     raise ValueError(f"logger must be 'csv' or 'wandb', not '{name}'")
 
 
@@ -172,13 +202,18 @@ def fix_lambda_when_swept(cfg: DictConfig) -> None:
     if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
         return
     overrides = [o.lstrip("+~") for o in HydraConfig.get().overrides.task]
-    if (any(o.startswith("reward.lam=") for o in overrides) and not any(o.startswith("reward.lam_sampling")
-                                                                         for o in overrides)
-            and cfg.reward.get("lam_sampling") is not None):
+    if (
+        any(o.startswith("reward.lam=") for o in overrides)
+        and not any(o.startswith("reward.lam_sampling") for o in overrides)
+        and cfg.reward.get("lam_sampling") is not None
+    ):
         with open_dict(cfg):
             cfg.reward.lam_sampling = None
-        log.info("reward.lam=%s is swept: this job trains for that lambda (reward.lam_sampling=null; name "
-                 "reward.lam_sampling to draw lambdas instead)", cfg.reward.lam)
+        log.info(
+            "reward.lam=%s is swept: this job trains for that lambda (reward.lam_sampling=null; name "
+            "reward.lam_sampling to draw lambdas instead)",
+            cfg.reward.lam,
+        )
 
 
 if __name__ == "__main__":

@@ -60,14 +60,26 @@ def cold_start_teacher(cfg: DictConfig, run):
     if not path.exists():
         raise ValueError(f"cold_start.teacher={name!r}: no conf/policy/{name}.yaml; use knn, mlp or agreement")
     policy_cfg = OmegaConf.load(path)
-    context_cfg = OmegaConf.create({"pool": cfg.pool, "policy": policy_cfg, "reward": cfg.reward, "seed": cfg.seed,
-                                    "embedding": cfg.get("embedding")})
+    context_cfg = OmegaConf.create(
+        {
+            "pool": cfg.pool,
+            "policy": policy_cfg,
+            "reward": cfg.reward,
+            "seed": cfg.seed,
+            "embedding": cfg.get("embedding"),
+        }
+    )
     ctx = policy_context(context_cfg, run.pool, data_dir_of(cfg), Path(cfg.paths.cache_dir))
-    teacher = fit_teacher(to_plain(policy_cfg), ctx, run.train, {str(e["prompt_id"]) for e in run.dev},
-                          float(cfg.reward.get("lam") or 0.0), escalation=cfg.cold_start.get("escalation"),
-                          reward_cfg=to_plain(cfg.reward))
-    log.info("cold start teacher: %s, fitted on %d train prompts outside the dev slice", teacher.label,
-             len(run.train))
+    teacher = fit_teacher(
+        to_plain(policy_cfg),
+        ctx,
+        run.train,
+        {str(e["prompt_id"]) for e in run.dev},
+        float(cfg.reward.get("lam") or 0.0),
+        escalation=cfg.cold_start.get("escalation"),
+        reward_cfg=to_plain(cfg.reward),
+    )
+    log.info("cold start teacher: %s, fitted on %d train prompts outside the dev slice", teacher.label, len(run.train))
     return teacher
 
 
@@ -77,13 +89,24 @@ def warm_start(cfg: DictConfig, run, device: str) -> None:
 
     if cfg.cold_start.steps <= 0 or cfg.get("ckpt_path"):
         return
-    cold_start(run.model, run.loop, run.train, run.pool.names, steps=cfg.cold_start.steps,
-               batch_size=cfg.cold_start.batch_size, lr=cfg.cold_start.lr,
-               micro_batch_size=cfg.rollout.micro_batch_size,
-               seed=cfg.seed, device=device, system_prompt=None if cfg.cold_start.arguments == "none" else "",
-               warmup_steps=cfg.cold_start.warmup_steps, weighting=str(cfg.cold_start.get("weighting", "uniform")),
-               temperature=float(cfg.cold_start.get("temperature", 0.1)), lam_sampling=lam_sampling_of(cfg),
-               teacher=cold_start_teacher(cfg, run))
+    cold_start(
+        run.model,
+        run.loop,
+        run.train,
+        run.pool.names,
+        steps=cfg.cold_start.steps,
+        batch_size=cfg.cold_start.batch_size,
+        lr=cfg.cold_start.lr,
+        micro_batch_size=cfg.rollout.micro_batch_size,
+        seed=cfg.seed,
+        device=device,
+        system_prompt=None if cfg.cold_start.arguments == "none" else "",
+        warmup_steps=cfg.cold_start.warmup_steps,
+        weighting=str(cfg.cold_start.get("weighting", "uniform")),
+        temperature=float(cfg.cold_start.get("temperature", 0.1)),
+        lam_sampling=lam_sampling_of(cfg),
+        teacher=cold_start_teacher(cfg, run),
+    )
 
 
 def starting_point(cfg: DictConfig, run, output_dir: Path):
@@ -97,8 +120,12 @@ def starting_point(cfg: DictConfig, run, output_dir: Path):
     step0 = StartingPoint(output_dir / "step0")
     if validation and not cfg.get("ckpt_path") and launch_rank() == 0:
         before = evaluate_router(run.loop, validation, output_dir / "eval_dev_before_rl", cfg.rollout.max_new_tokens)
-        log.info("dev before RL: accuracy %.3f, cost/query $%.2e, reward %.3f", before["accuracy"],
-                 before["cost_per_query"], before["reward"])
+        log.info(
+            "dev before RL: accuracy %.3f, cost/query $%.2e, reward %.3f",
+            before["accuracy"],
+            before["cost_per_query"],
+            before["reward"],
+        )
         step0.save(run.model, before)
     return step0, validation
 
@@ -116,14 +143,27 @@ def fit(cfg: DictConfig, run, validation: list, output_dir: Path, device: str, t
     from xrouter.rl.progress import StepProgressBar
 
     datamodule = PromptDataModule(run.train, validation, cfg.data.prompts_per_step, cfg.data.val_batch_size, cfg.seed)
-    module = RouterRLModule(run.model, run.loop, to_plain(cfg.algo), to_plain(cfg.rollout),
-                            refill=datamodule.refill_sampler(), lam_sampling=lam_sampling_of(cfg), seed=cfg.seed)
-    checkpoints = ModelCheckpoint(dirpath=output_dir / "checkpoints", monitor="val_reward", mode="max",
-                                  filename="step{step}-reward{val_reward:.3f}", auto_insert_metric_name=False)
+    module = RouterRLModule(
+        run.model,
+        run.loop,
+        to_plain(cfg.algo),
+        to_plain(cfg.rollout),
+        refill=datamodule.refill_sampler(),
+        lam_sampling=lam_sampling_of(cfg),
+        seed=cfg.seed,
+    )
+    checkpoints = ModelCheckpoint(
+        dirpath=output_dir / "checkpoints",
+        monitor="val_reward",
+        mode="max",
+        filename="step{step}-reward{val_reward:.3f}",
+        auto_insert_metric_name=False,
+    )
     # last.ckpt at every validation, for resume.  Not ``save_last=True`` above: Lightning only
     # refreshes that one when a new best is saved, so a run resumed from it would restart at the best step.
-    latest = ModelCheckpoint(dirpath=output_dir / "checkpoints", filename="last", monitor=None, save_top_k=1,
-                             enable_version_counter=False)
+    latest = ModelCheckpoint(
+        dirpath=output_dir / "checkpoints", filename="last", monitor=None, save_top_k=1, enable_version_counter=False
+    )
     job_output_dir_for_children(output_dir)  # DDP ranks 1..N-1 join this output dir (also under -m)
     callbacks = [checkpoints, latest] + ([StepProgressBar()] if cfg.trainer.get("enable_progress_bar", True) else [])
     trainer = L.Trainer(**trainer_arguments, logger=logger, callbacks=callbacks, default_root_dir=str(output_dir))
@@ -145,8 +185,12 @@ def deliver(run, step0, checkpoints, device: str) -> dict[str, Any]:
     if delivered["checkpoint"]:
         state = torch.load(delivered["checkpoint"], map_location=device, weights_only=False)["state_dict"]
         run.model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
-    log.info("delivered: %s (dev reward %s; RL changed dev reward by %s)",
-             delivered["checkpoint"] or "the last weights", delivered["dev_reward"], delivered["rl_change"])
+    log.info(
+        "delivered: %s (dev reward %s; RL changed dev reward by %s)",
+        delivered["checkpoint"] or "the last weights",
+        delivered["dev_reward"],
+        delivered["rl_change"],
+    )
     return delivered
 
 
@@ -162,11 +206,24 @@ def calibrate(cfg: DictConfig, run, output_dir: Path, router_dir: Path) -> None:
 
     if not run.dev or not cfg.get("lam_grid") or not lam_conditioned(run):
         return
-    curve = evaluate_lam_grid(run.loop, run.dev, output_dir / "eval_dev_curve", list(cfg.lam_grid),
-                              cfg.rollout.max_new_tokens, label="calibration", reference=None, policy="router",
-                              benchmark=cfg.benchmark.name, pool=cfg.pool.name, split="dev")
-    save_calibration(router_dir, calibration_points(curve), f"dev slice of seed {cfg.seed} ({len(run.dev)} prompts), "
-                     f"{output_dir / 'eval_dev_curve'}")
+    curve = evaluate_lam_grid(
+        run.loop,
+        run.dev,
+        output_dir / "eval_dev_curve",
+        list(cfg.lam_grid),
+        cfg.rollout.max_new_tokens,
+        label="calibration",
+        reference=None,
+        policy="router",
+        benchmark=cfg.benchmark.name,
+        pool=cfg.pool.name,
+        split="dev",
+    )
+    save_calibration(
+        router_dir,
+        calibration_points(curve),
+        f"dev slice of seed {cfg.seed} ({len(run.dev)} prompts), {output_dir / 'eval_dev_curve'}",
+    )
 
 
 def evaluate_on_test(cfg: DictConfig, run, output_dir: Path) -> dict[str, Any]:
@@ -179,11 +236,24 @@ def evaluate_on_test(cfg: DictConfig, run, output_dir: Path) -> dict[str, Any]:
     split = cfg.data.test_split
     test = load_examples(cfg, split, cfg.data.get("test_max"))
     knob, action_format = run.settings.knob, run.settings.action_format  # a Router-R1-format run is its own curve
-    label = " ".join(["xrouter", str(cfg.router.name)] + ([action_format] if action_format != "tool_calls" else [])
-                     + [f"{k}={v}" for k, v in knob.items()])
-    summary = evaluate_router(run.loop, test, output_dir / f"eval_{split}", max_new_tokens=cfg.rollout.max_new_tokens,
-                              policy="router", label=label, knob=knob, benchmark=cfg.benchmark.name,
-                              pool=cfg.pool.name, split=split, config_yaml=OmegaConf.to_yaml(cfg, resolve=True))
+    label = " ".join(
+        ["xrouter", str(cfg.router.name)]
+        + ([action_format] if action_format != "tool_calls" else [])
+        + [f"{k}={v}" for k, v in knob.items()]
+    )
+    summary = evaluate_router(
+        run.loop,
+        test,
+        output_dir / f"eval_{split}",
+        max_new_tokens=cfg.rollout.max_new_tokens,
+        policy="router",
+        label=label,
+        knob=knob,
+        benchmark=cfg.benchmark.name,
+        pool=cfg.pool.name,
+        split=split,
+        config_yaml=OmegaConf.to_yaml(cfg, resolve=True),
+    )
     print_comparison(summary, cfg, data_dir_of(cfg), Path(cfg.paths.cache_dir))
     result: dict[str, Any] = {"test": summary}
     if cfg.get("lam_grid") and lam_conditioned(run):
@@ -197,8 +267,9 @@ def finish(result: dict[str, Any], cfg: DictConfig, output_dir: Path) -> dict[st
 
     print(format_spend(result["spend"]))
     print(f"delivered: {result['delivered']['label']}")
-    print(f"checkpoints: {output_dir / 'checkpoints'}\nrouter: {result['router']}\n"
-          f"metrics: {output_dir / 'metrics.csv'}")
+    print(
+        f"checkpoints: {output_dir / 'checkpoints'}\nrouter: {result['router']}\nmetrics: {output_dir / 'metrics.csv'}"
+    )
     if "test" in result:
         print(f"episodes: {output_dir / ('eval_' + cfg.data.test_split) / 'episodes.parquet'}")
     if "test_curve" in result:

@@ -29,12 +29,15 @@ def summarize(metrics: pd.DataFrame) -> dict[str, float]:
         if column not in rows:
             rows[column] = float("nan")
     updated = rows.dropna(subset=["perf/step_s"])
-    return {"steps_measured": int(len(rows)), "steps_with_update": int(len(updated)),
-            "s_per_step": float(rows["perf/step_s"].fillna(rows["perf/rollout_s"]).median()),
-            "rollout_s_per_step": float(rows["perf/rollout_s"].median()),
-            "update_s_per_step": float(updated["perf/update_s"].median()),
-            "tokens_per_s": float(updated["perf/tokens_per_s"].median()),
-            "episodes_per_s": float(updated["perf/episodes_per_s"].median())}
+    return {
+        "steps_measured": int(len(rows)),
+        "steps_with_update": int(len(updated)),
+        "s_per_step": float(rows["perf/step_s"].fillna(rows["perf/rollout_s"]).median()),
+        "rollout_s_per_step": float(rows["perf/rollout_s"].median()),
+        "update_s_per_step": float(updated["perf/update_s"].median()),
+        "tokens_per_s": float(updated["perf/tokens_per_s"].median()),
+        "episodes_per_s": float(updated["perf/episodes_per_s"].median()),
+    }
 
 
 def main(label: str, overrides: list[str]) -> dict[str, object]:
@@ -57,15 +60,30 @@ def main(label: str, overrides: list[str]) -> dict[str, object]:
     wall = time.perf_counter() - started
     metrics = pd.read_csv(f"{out}/metrics.csv")
     free, total = torch.cuda.mem_get_info() if on_gpu else (float("nan"), float("nan"))
-    summary = {"label": label, "gpu": torch.cuda.get_device_name(0) if on_gpu else "cpu (dry run)",
-               "torch": torch.__version__, **summarize(metrics), "global_step": result["global_step"],
-               # the PyTorch allocator's peak (vLLM's own pool under sleep mode is not in it) and
-               # the device's used memory at the end, all processes and pools included
-               "peak_gpu_mem_gib_torch": torch.cuda.max_memory_allocated() / 2**30 if on_gpu else float("nan"),
-               "gpu_mem_used_gib_at_end": (total - free) / 2**30, "wall_s": wall, "output_dir": out}
+    summary = {
+        "label": label,
+        "gpu": torch.cuda.get_device_name(0) if on_gpu else "cpu (dry run)",
+        "torch": torch.__version__,
+        **summarize(metrics),
+        "global_step": result["global_step"],
+        # the PyTorch allocator's peak (vLLM's own pool under sleep mode is not in it) and
+        # the device's used memory at the end, all processes and pools included
+        "peak_gpu_mem_gib_torch": torch.cuda.max_memory_allocated() / 2**30 if on_gpu else float("nan"),
+        "gpu_mem_used_gib_at_end": (total - free) / 2**30,
+        "wall_s": wall,
+        "output_dir": out,
+    }
     print(f"\n== gpu_check {label} on {summary['gpu']} ==")
-    for key in ("s_per_step", "rollout_s_per_step", "update_s_per_step", "tokens_per_s", "episodes_per_s",
-                "peak_gpu_mem_gib_torch", "gpu_mem_used_gib_at_end", "wall_s"):
+    for key in (
+        "s_per_step",
+        "rollout_s_per_step",
+        "update_s_per_step",
+        "tokens_per_s",
+        "episodes_per_s",
+        "peak_gpu_mem_gib_torch",
+        "gpu_mem_used_gib_at_end",
+        "wall_s",
+    ):
         print(f"  {key:24s} {summary[key]:.3f}")
     print(json.dumps(summary))
     return summary

@@ -23,16 +23,20 @@ def collect(sweep_dir: Path) -> pd.DataFrame:
         test = result.get("test", {})
         metrics = pd.read_csv(run / "metrics.csv")
         val = metrics.dropna(subset=["val/reward"]) if "val/reward" in metrics else pd.DataFrame()
-        rows.append({
-            "lam": config["reward"]["lam"], "test_accuracy": test.get("accuracy"),
-            "test_cost_per_query": test.get("cost_per_query"), "calls_per_query": test.get("calls_per_query"),
-            "direct_rate": test.get("direct_answer_rate"),
-            "val_reward_first": float(val["val/reward"].iloc[0]) if len(val) else None,
-            "val_reward_last": float(val["val/reward"].iloc[-1]) if len(val) else None,
-            "val_reward_best": float(val["val/reward"].max()) if len(val) else None,
-            "top_model_share": max(test.get("model_share", {}).items(), key=lambda kv: kv[1], default=(None, None)),
-            "run": str(run),
-        })
+        rows.append(
+            {
+                "lam": config["reward"]["lam"],
+                "test_accuracy": test.get("accuracy"),
+                "test_cost_per_query": test.get("cost_per_query"),
+                "calls_per_query": test.get("calls_per_query"),
+                "direct_rate": test.get("direct_answer_rate"),
+                "val_reward_first": float(val["val/reward"].iloc[0]) if len(val) else None,
+                "val_reward_last": float(val["val/reward"].iloc[-1]) if len(val) else None,
+                "val_reward_best": float(val["val/reward"].max()) if len(val) else None,
+                "top_model_share": max(test.get("model_share", {}).items(), key=lambda kv: kv[1], default=(None, None)),
+                "run": str(run),
+            }
+        )
     return pd.DataFrame(rows).sort_values("lam").reset_index(drop=True)
 
 

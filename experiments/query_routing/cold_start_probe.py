@@ -49,23 +49,41 @@ def main() -> None:
     lams = (float(cfg.reward.lam),) if sampling is None else (0.0, 1.0, 10.0)
     started = time.perf_counter()
     for chunk in range(args.steps // args.every):
-        cold_start(run.model, run.loop, run.train, run.pool.names, steps=args.every,
-                   batch_size=cfg.cold_start.batch_size,
-                   lr=cfg.cold_start.lr, micro_batch_size=cfg.rollout.micro_batch_size, seed=cfg.seed + chunk,
-                   system_prompt=None, weighting=args.weighting, temperature=args.temperature, lam_sampling=sampling,
-                   warmup_steps=cfg.cold_start.warmup_steps if chunk == 0 else 1)
+        cold_start(
+            run.model,
+            run.loop,
+            run.train,
+            run.pool.names,
+            steps=args.every,
+            batch_size=cfg.cold_start.batch_size,
+            lr=cfg.cold_start.lr,
+            micro_batch_size=cfg.rollout.micro_batch_size,
+            seed=cfg.seed + chunk,
+            system_prompt=None,
+            weighting=args.weighting,
+            temperature=args.temperature,
+            lam_sampling=sampling,
+            warmup_steps=cfg.cold_start.warmup_steps if chunk == 0 else 1,
+        )
         for lam in lams:
-            batch = run.loop.run([{**e, "lam": lam} for e in run.dev], 1,
-                                 SamplingConfig(max_new_tokens=cfg.rollout.max_new_tokens, do_sample=False))
+            batch = run.loop.run(
+                [{**e, "lam": lam} for e in run.dev],
+                1,
+                SamplingConfig(max_new_tokens=cfg.rollout.max_new_tokens, do_sample=False),
+            )
             by = collections.defaultdict(collections.Counter)
             for e in batch.episodes:
                 by[e.example["benchmark"]][e.calls[-1].model if e.calls else "direct"] += 1
             accuracy = sum(e.score for e in batch.episodes) / len(batch.episodes)
             cost = sum(e.tool_cost_usd for e in batch.episodes) / len(batch.episodes)
-            choices = "  ".join(f"{b}: " + ", ".join(f"{m} {n}" for m, n in c.most_common(2))
-                                for b, c in sorted(by.items()))
-            print(f"step {(chunk + 1) * args.every:4d} ({time.perf_counter() - started:4.0f} s) lam {lam:g}: "
-                  f"dev accuracy {accuracy:.3f} at ${cost:.2e}  {choices}", flush=True)
+            choices = "  ".join(
+                f"{b}: " + ", ".join(f"{m} {n}" for m, n in c.most_common(2)) for b, c in sorted(by.items())
+            )
+            print(
+                f"step {(chunk + 1) * args.every:4d} ({time.perf_counter() - started:4.0f} s) lam {lam:g}: "
+                f"dev accuracy {accuracy:.3f} at ${cost:.2e}  {choices}",
+                flush=True,
+            )
     run.close()
 
 

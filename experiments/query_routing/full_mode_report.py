@@ -46,31 +46,44 @@ def escalation_row(run_dir: Path) -> dict:
     episodes = pd.read_parquet(run_dir / "episodes.parquet")
     scores = recorded_scores(run_dir, episodes["prompt_id"].astype(str).tolist())
     called = episodes["models_called"].map(list)
-    first_score = pd.Series([scores.at[p, models[0]] if models else float("nan")
-                             for p, models in zip(episodes["prompt_id"].astype(str), called)], index=episodes.index)
+    first_score = pd.Series(
+        [
+            scores.at[p, models[0]] if models else float("nan")
+            for p, models in zip(episodes["prompt_id"].astype(str), called)
+        ],
+        index=episodes.index,
+    )
     escalated = called.map(lambda models: len(set(models)) >= 2)
     first_only = first_score.fillna(episodes["score"])  # a direct answer keeps its own score
     summary = pd.read_json(run_dir / "summary.json", typ="series")
     shown = run_dir.relative_to(Path.cwd()) if run_dir.is_relative_to(Path.cwd()) else run_dir
-    return {"run": str(shown), "label": f"{summary.get('label')} ({shown})", "n": len(episodes),
-            "accuracy": float(episodes["score"].mean()), "cost_per_query": float(episodes["tool_cost_usd"].mean()),
-            "calls_per_query": float(called.map(len).mean()),
-            "direct_rate": float((called.map(len) == 0).mean()),
-            "escalation_rate": float(escalated.mean()),
-            "escalation_precision": float((first_score[escalated] < 0.5).mean()) if escalated.any() else None,
-            "rescued": float(((first_score < 0.5) & (episodes["score"] >= 0.5) & escalated).mean()),
-            "first_only_accuracy": float(first_only.mean())}
+    return {
+        "run": str(shown),
+        "label": f"{summary.get('label')} ({shown})",
+        "n": len(episodes),
+        "accuracy": float(episodes["score"].mean()),
+        "cost_per_query": float(episodes["tool_cost_usd"].mean()),
+        "calls_per_query": float(called.map(len).mean()),
+        "direct_rate": float((called.map(len) == 0).mean()),
+        "escalation_rate": float(escalated.mean()),
+        "escalation_precision": float((first_score[escalated] < 0.5).mean()) if escalated.any() else None,
+        "rescued": float(((first_score < 0.5) & (episodes["score"] >= 0.5) & escalated).mean()),
+        "first_only_accuracy": float(first_only.mean()),
+    }
 
 
 def to_markdown(rows: list[dict]) -> str:
-    head = ("| run | accuracy | $/query | calls/query | direct | escalation | esc. precision | rescued | "
-            "first-only acc. |")
+    head = (
+        "| run | accuracy | $/query | calls/query | direct | escalation | esc. precision | rescued | first-only acc. |"
+    )
     lines = [head, "|" + "---|" * 9]
     for r in rows:
         precision = "-" if r["escalation_precision"] is None else f"{r['escalation_precision']:.2f}"
-        lines.append(f"| {r['label']} | {r['accuracy']:.4f} | {r['cost_per_query']:.2e} | "
-                     f"{r['calls_per_query']:.2f} | {r['direct_rate']:.3f} | {r['escalation_rate']:.3f} | "
-                     f"{precision} | {r['rescued']:.3f} | {r['first_only_accuracy']:.4f} |")
+        lines.append(
+            f"| {r['label']} | {r['accuracy']:.4f} | {r['cost_per_query']:.2e} | "
+            f"{r['calls_per_query']:.2f} | {r['direct_rate']:.3f} | {r['escalation_rate']:.3f} | "
+            f"{precision} | {r['rescued']:.3f} | {r['first_only_accuracy']:.4f} |"
+        )
     return "\n".join(lines)
 
 

@@ -44,8 +44,15 @@ def load(data_dir: Path, cache_dir: Path) -> dict[str, np.ndarray]:
     names = pool_trace_models(pool, traces)
     train, test = route_table(traces, names, "train"), route_table(traces, names, "test")
     embed = Embedder(kind="minilm", max_tokens=96, cache_dir=cache_dir)  # router=tiny_encoder's encoder
-    return {"x": embed.embed(train.prompts), "score": train.score, "cost": train.cost_usd, "ids": train.prompt_ids,
-            "x_test": embed.embed(test.prompts), "score_test": test.score, "cost_test": test.cost_usd}
+    return {
+        "x": embed.embed(train.prompts),
+        "score": train.score,
+        "cost": train.cost_usd,
+        "ids": train.prompt_ids,
+        "x_test": embed.embed(test.prompts),
+        "score_test": test.score,
+        "cost_test": test.cost_usd,
+    }
 
 
 def lam_features(lam: np.ndarray, feature_set: str) -> np.ndarray:
@@ -66,8 +73,13 @@ class Head(torch.nn.Module):
         super().__init__()
         self.form, self.lam_scale = form, lam_scale
         out = 2 * n_models if form == "structured" else n_models
-        self.net = torch.nn.Sequential(torch.nn.Linear(dim + n_features, hidden), torch.nn.GELU(),
-                                       torch.nn.Linear(hidden, hidden), torch.nn.GELU(), torch.nn.Linear(hidden, out))
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(dim + n_features, hidden),
+            torch.nn.GELU(),
+            torch.nn.Linear(hidden, hidden),
+            torch.nn.GELU(),
+            torch.nn.Linear(hidden, out),
+        )
 
     def forward(self, x: torch.Tensor, features: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
         out = self.net(torch.cat([x, features * self.lam_scale], 1))
@@ -97,8 +109,11 @@ def run(data: dict[str, np.ndarray], args: argparse.Namespace, seed: int) -> tup
         return np.where(rng.random(k) < 0.1, 0.0, np.exp(rng.uniform(np.log(0.1), np.log(LAM_MAX), k)))
 
     def logits_of(rows: np.ndarray, lam: np.ndarray) -> torch.Tensor:
-        return head(x_t[rows], torch.tensor(lam_features(lam, args.features), dtype=torch.float32),
-                    torch.tensor(lam, dtype=torch.float32))
+        return head(
+            x_t[rows],
+            torch.tensor(lam_features(lam, args.features), dtype=torch.float32),
+            torch.tensor(lam, dtype=torch.float32),
+        )
 
     started = time.perf_counter()
     for _ in range(args.steps):
@@ -133,8 +148,15 @@ def run(data: dict[str, np.ndarray], args: argparse.Namespace, seed: int) -> tup
         x_eval_t = torch.tensor(x_eval, dtype=torch.float32)
         for lam in GRID:
             lams = np.full(len(x_eval), float(lam))
-            choice = head(x_eval_t, torch.tensor(lam_features(lams, args.features), dtype=torch.float32),
-                          torch.tensor(lams, dtype=torch.float32)).argmax(1).numpy()
+            choice = (
+                head(
+                    x_eval_t,
+                    torch.tensor(lam_features(lams, args.features), dtype=torch.float32),
+                    torch.tensor(lams, dtype=torch.float32),
+                )
+                .argmax(1)
+                .numpy()
+            )
             rows = np.arange(len(x_eval))
             points.append((cost_eval[rows, choice].mean(), score_eval[rows, choice].mean()))
     singles = list(zip(cost_eval.mean(0), score_eval.mean(0)))
@@ -168,10 +190,12 @@ def main() -> None:
     data = load(data_dir, args.cache_dir)
     results = [run(data, args, seed) for seed in args.seeds]
     aiqs = [r[0] for r in results]
-    print(f"{args.eval} AIQ mean {statistics.fmean(aiqs):.4f} (" + ", ".join(
-        f"seed {s}: {a:.4f} / hull {h:.4f}" for s, (a, h, _) in zip(args.seeds, results))
+    print(
+        f"{args.eval} AIQ mean {statistics.fmean(aiqs):.4f} ("
+        + ", ".join(f"seed {s}: {a:.4f} / hull {h:.4f}" for s, (a, h, _) in zip(args.seeds, results))
         + f"); {statistics.fmean(r[2] for r in results):.1f} s per seed; "
-        + " ".join(f"{k}={v}" for k, v in vars(args).items() if k not in ("seeds", "data_dir", "cache_dir", "threads")))
+        + " ".join(f"{k}={v}" for k, v in vars(args).items() if k not in ("seeds", "data_dir", "cache_dir", "threads"))
+    )
 
 
 if __name__ == "__main__":

@@ -29,8 +29,10 @@ def main() -> None:
     parser.add_argument("--baselines", type=Path, required=True, help="a training run's eval_test_baselines folder")
     args = parser.parse_args()
     hulls = {name: hull_of(args.baselines / name / "sweep.json") for name in ("knn", "mlp")}
-    print("| lambda | test accuracy | $/query | test reward | kNN hull at that cost | MLP hull at that cost |"
-          " vs kNN | vs MLP |")
+    print(
+        "| lambda | test accuracy | $/query | test reward | kNN hull at that cost | MLP hull at that cost |"
+        " vs kNN | vs MLP |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     runs = sorted(args.multirun.glob("lam_*/eval_test/summary.json"), key=lambda p: float(p.parent.parent.name[4:]))
     if not runs:
@@ -41,8 +43,11 @@ def main() -> None:
         at = {name: metrics.hull_quality_at(hull, cost) for name, hull in hulls.items()}
         cells = [f"{at[n]:.4f}" if at[n] == at[n] else "-" for n in ("knn", "mlp")]
         gaps = [f"{accuracy - at[n]:+.4f}" if at[n] == at[n] else "-" for n in ("knn", "mlp")]
-        print(f"| {path.parent.parent.name[4:]} | {accuracy:.4f} | {cost:.2e} | {point['reward']:.4f} | "
-              + " | ".join(cells + gaps) + " |")
+        print(
+            f"| {path.parent.parent.name[4:]} | {accuracy:.4f} | {cost:.2e} | {point['reward']:.4f} | "
+            + " | ".join(cells + gaps)
+            + " |"
+        )
 
 
 if __name__ == "__main__":

@@ -30,8 +30,9 @@ FORMATS = ["tool_calls", "router_r1"]
 def single_points(runs: Path, bench: str) -> list[tuple[float, float]]:
     paths = sorted((runs / bench / "single").glob("*/summary.json"))
     if not paths:
-        raise FileNotFoundError(f"no single-model runs under {runs / bench / 'single'}: run "
-                                "experiments/seed_systems/run_systems.sh first")
+        raise FileNotFoundError(
+            f"no single-model runs under {runs / bench / 'single'}: run experiments/seed_systems/run_systems.sh first"
+        )
     return [(s["cost_per_query"], s["accuracy"]) for s in (json.loads(p.read_text()) for p in paths)]
 
 
@@ -42,8 +43,10 @@ def nearest(points: list[dict], target: float) -> dict:
 def mean_text(values: list[float]) -> str:
     if len(values) < 2:
         return f"{values[0]:.4f}" if values else "-"
-    return (f"{' / '.join(f'{v:.4f}' for v in values)} "
-            f"(mean {statistics.mean(values):.4f}, sd {statistics.stdev(values):.4f})")
+    return (
+        f"{' / '.join(f'{v:.4f}' for v in values)} "
+        f"(mean {statistics.mean(values):.4f}, sd {statistics.stdev(values):.4f})"
+    )
 
 
 def swept_rows(runs: Path, bench: str, span: tuple[float, float]) -> list[str]:
@@ -79,14 +82,18 @@ def rl_rows(rl: Path, bench: str, span: tuple[float, float], more: dict[str, str
             continue
         seeds = [str(seed_of(p / "eval_test", s)) for p, s in zip(paths, summaries)]
         point = " / ".join(f"{s['accuracy']:.4f} @ {s['cost_per_query']:.2e}" for s in summaries)
-        aiqs = [one_checkpoint_aiq(p) or metrics.aiq([(s["cost_per_query"], s["accuracy"])], span)
-                for p, s in zip(paths, summaries)]
+        aiqs = [
+            one_checkpoint_aiq(p) or metrics.aiq([(s["cost_per_query"], s["accuracy"])], span)
+            for p, s in zip(paths, summaries)
+        ]
 
         def each(key: str, summaries=summaries) -> str:  # called in this iteration: bind its summaries
             return " / ".join(f"{s.get(key, float('nan')):.3f}" for s in summaries)
 
-        rows.append(f"| {BENCHES[bench]} | {action_format} | {','.join(seeds)} | {point} | {mean_text(aiqs)} | "
-                    f"{each('calls_per_query')} | {each('direct_answer_rate')} | {each('malformed_rate')} |")
+        rows.append(
+            f"| {BENCHES[bench]} | {action_format} | {','.join(seeds)} | {point} | {mean_text(aiqs)} | "
+            f"{each('calls_per_query')} | {each('direct_answer_rate')} | {each('malformed_rate')} |"
+        )
     return rows
 
 
@@ -94,9 +101,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=Path, default=Path("outputs/seed_systems/runs"))
     parser.add_argument("--rl", type=Path, default=Path("outputs/seed_systems/rl"))
-    parser.add_argument("--more", nargs="*", default=[], metavar="BENCH:NAME=GLOB",
-                        help="more training runs as a row, e.g. "
-                             "routerbench:tiny_encoder=outputs/query_routing/default_s*")
+    parser.add_argument(
+        "--more",
+        nargs="*",
+        default=[],
+        metavar="BENCH:NAME=GLOB",
+        help="more training runs as a row, e.g. routerbench:tiny_encoder=outputs/query_routing/default_s*",
+    )
     args = parser.parse_args()
     more: dict[str, dict[str, str]] = {}
     for item in args.more:
@@ -117,8 +128,10 @@ def main() -> None:
     print("|---|---|---|---|---|")
     print("\n".join(swept))
     print()
-    print("| benchmark | format | seeds | test accuracy @ $/query | AIQ (curve, or the one point) | calls/query "
-          "| direct-answer rate | malformed rate |")
+    print(
+        "| benchmark | format | seeds | test accuracy @ $/query | AIQ (curve, or the one point) | calls/query "
+        "| direct-answer rate | malformed rate |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     print("\n".join(trained))
 

@@ -61,8 +61,10 @@ def main() -> None:
     ctx = dataclasses.replace(ctx, fit_table=lambda split: fit, splits_available=lambda: ["train"])
     singles = dev_table.single_model_points()
     cost_range = (min(c for c, _ in singles.values()), max(c for c, _ in singles.values()))
-    print(f"fit on {len(fit)} train prompts, scored on {len(dev_table)} dev prompts; "
-          f"dev zero-router AIQ {metrics.aiq(list(singles.values()), cost_range):.4f}")
+    print(
+        f"fit on {len(fit)} train prompts, scored on {len(dev_table)} dev prompts; "
+        f"dev zero-router AIQ {metrics.aiq(list(singles.values()), cost_range):.4f}"
+    )
     if args.points:
         print("   singles:", {m: (f"{c:.2e}", round(q, 3)) for m, (c, q) in singles.items()})
     grid = json.loads(args.grid)
@@ -76,9 +78,19 @@ def main() -> None:
         policy.prepare(dev_examples)
         points = dev_curve(policy, dev_table, values)
         distinct = len(set(points))
-        print(json.dumps({"variant": variant, "seed": seed, "dev_aiq": round(metrics.aiq(points, cost_range), 4),
-                          "distinct_points": distinct, "best_accuracy": round(max(q for _, q in points), 4),
-                          "seconds": round(time.time() - start, 1)}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "variant": variant,
+                    "seed": seed,
+                    "dev_aiq": round(metrics.aiq(points, cost_range), 4),
+                    "distinct_points": distinct,
+                    "best_accuracy": round(max(q for _, q in points), 4),
+                    "seconds": round(time.time() - start, 1),
+                }
+            ),
+            flush=True,
+        )
         if args.points:
             print("   ", [(v, f"{c:.2e}", round(q, 3)) for v, (c, q) in zip(values, points)])
 

@@ -1,6 +1,5 @@
 """The agent loop's token bookkeeping: router tokens masked 1, prompt and tool results exactly 0."""
 
-
 import pytest
 
 from xrouter.rollout.hf import SamplingConfig
@@ -22,7 +21,7 @@ def test_mask_is_one_exactly_on_router_tokens(loop):
     tok = agent.tokenizer
     router_text = tok.decode([t for t, m in zip(ids, mask) if m == 1], skip_special_tokens=False)
     assert router_text == scripts[0][0] + IM_END + scripts[0][1] + IM_END
-    tool_tokens = [t for t, m in zip(ids[batch.prompt_lengths[0]:], mask[batch.prompt_lengths[0]:]) if m == 0]
+    tool_tokens = [t for t, m in zip(ids[batch.prompt_lengths[0] :], mask[batch.prompt_lengths[0] :]) if m == 0]
     tool_text = tok.decode(tool_tokens, skip_special_tokens=False)
     recorded = batch.episodes[0].calls[0].text
     assert "<tool_response>" in tool_text and recorded[:20] in tool_text  # the tool result is there, masked 0

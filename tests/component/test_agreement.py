@@ -23,9 +23,10 @@ def test_the_pool_prices_hidden_reasoning_by_its_rule(shared_data_dir):
     cfg = compose("evaluate", ["pool=zeroeval_reasoning"]).pool
     plain = {**cfg, "hidden_reasoning": None}
     base = pool_traces(plain, shared_data_dir)
-    at5, at2 = pool_traces(cfg, shared_data_dir), pool_traces({**cfg, "hidden_reasoning": {**cfg.hidden_reasoning,
-                                                                                              "ratio": 2}},
-                                                              shared_data_dir)
+    at5, at2 = (
+        pool_traces(cfg, shared_data_dir),
+        pool_traces({**cfg, "hidden_reasoning": {**cfg.hidden_reasoning, "ratio": 2}}, shared_data_dir),
+    )
     o1 = base["model"] == "o1-mini-2024-09-12"
     extra = at5.loc[o1, "cost_usd"] - base.loc[o1, "cost_usd"]
     assert (at5.loc[o1, "reasoning_tokens"] == (base.loc[o1, "output_tokens"] * 5).round()).all()
@@ -47,15 +48,18 @@ def test_agreement_calls_cheap_models_in_parallel_and_escalates_when_they_disagr
     examples = load_examples(cfg, "test", 60)
     summary = evaluate_baseline(cfg, pool, examples, tmp_path, shared_data_dir, None)
     episodes = pd.read_parquet(tmp_path / "episodes.parquet").set_index("prompt_id")
-    assert (summary["n"] == 60
-            and json.loads((tmp_path / "summary.json").read_text())["label"] == "agreement budget=0.003")
+    assert (
+        summary["n"] == 60 and json.loads((tmp_path / "summary.json").read_text())["label"] == "agreement budget=0.003"
+    )
     group = tuple(episodes["models_called"].iloc[0][:2])
     assert (episodes["models_called"].map(lambda m: tuple(m[:2])) == group).all()  # one cheap pair, in one turn
     escalations = 0
     for example in examples:
         row = episodes.loc[example["prompt_id"]]
-        answers = [final_answer(example["verifier"], pool.endpoints[m].lookup(prompt_id=example["prompt_id"]).text,
-                                example) for m in group]
+        answers = [
+            final_answer(example["verifier"], pool.endpoints[m].lookup(prompt_id=example["prompt_id"]).text, example)
+            for m in group
+        ]
         agree = answers[0] is not None and answers[0] == answers[1]
         assert (row.n_calls == 2) == agree  # it stops exactly when the two parsed answers agree
         assert row.final_source == (f"call_{group[0]}" if agree else f"call_{row.models_called[-1]}")

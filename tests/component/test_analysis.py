@@ -33,28 +33,47 @@ def _write_run(root: Path, name: str, chosen: pd.DataFrame, identity: dict, dire
     chosen = chosen.reset_index(drop=True)
     is_direct = np.zeros(len(chosen), bool) if direct is None else chosen["prompt_id"].isin(direct).to_numpy()
     cost = np.where(is_direct, 0.0, chosen["cost_usd"].astype(float))
-    episodes = pd.DataFrame({
-        "episode_id": [f"{name}/{i}" for i in range(len(chosen))], "prompt_id": chosen["prompt_id"],
-        "benchmark": chosen["benchmark"], "termination": np.where(is_direct, "final_text", "select"),
-        "final_source": np.where(is_direct, "direct", "call_" + chosen["model"]),
-        "final_answer": chosen["response"], "score": chosen["score"].astype(float),
-        "tool_cost_usd": cost, "router_cost_usd": 0.0, "turns": 1, "n_calls": np.where(is_direct, 0, 1),
-        "models_called": [[] if d else [m] for d, m in zip(is_direct, chosen["model"])],
-        "n_malformed": 0, "strategy": np.where(is_direct, "direct", "single"), "latency_s": 0.0,
-    })
+    episodes = pd.DataFrame(
+        {
+            "episode_id": [f"{name}/{i}" for i in range(len(chosen))],
+            "prompt_id": chosen["prompt_id"],
+            "benchmark": chosen["benchmark"],
+            "termination": np.where(is_direct, "final_text", "select"),
+            "final_source": np.where(is_direct, "direct", "call_" + chosen["model"]),
+            "final_answer": chosen["response"],
+            "score": chosen["score"].astype(float),
+            "tool_cost_usd": cost,
+            "router_cost_usd": 0.0,
+            "turns": 1,
+            "n_calls": np.where(is_direct, 0, 1),
+            "models_called": [[] if d else [m] for d, m in zip(is_direct, chosen["model"])],
+            "n_malformed": 0,
+            "strategy": np.where(is_direct, "direct", "single"),
+            "latency_s": 0.0,
+        }
+    )
     episodes.to_parquet(run / "episodes.parquet", index=False)
 
     def figures(ep: pd.DataFrame) -> dict:
         called = pd.Series([m for ms in ep["models_called"] for m in ms], dtype=object)
-        return {"n": len(ep), "accuracy": float(ep["score"].mean()),
-                "cost_per_query": float(ep["tool_cost_usd"].mean()),
-                "model_share": {m: float(s) for m, s in called.value_counts(normalize=True).sort_index().items()}}
+        return {
+            "n": len(ep),
+            "accuracy": float(ep["score"].mean()),
+            "cost_per_query": float(ep["tool_cost_usd"].mean()),
+            "model_share": {m: float(s) for m, s in called.value_counts(normalize=True).sort_index().items()},
+        }
 
-    summary = {**figures(episodes), "total_cost_usd": float(episodes["tool_cost_usd"].sum()),
-               "calls_per_query": float(episodes["n_calls"].mean()),
-               "direct_answer_rate": float((episodes["final_source"] == "direct").mean()),
-               "benchmark": "routerbench", "pool": "routerbench", "split": "test", **identity,
-               "per_benchmark": {b: figures(g) for b, g in episodes.groupby("benchmark")}}
+    summary = {
+        **figures(episodes),
+        "total_cost_usd": float(episodes["tool_cost_usd"].sum()),
+        "calls_per_query": float(episodes["n_calls"].mean()),
+        "direct_answer_rate": float((episodes["final_source"] == "direct").mean()),
+        "benchmark": "routerbench",
+        "pool": "routerbench",
+        "split": "test",
+        **identity,
+        "per_benchmark": {b: figures(g) for b, g in episodes.groupby("benchmark")},
+    }
     (run / "summary.json").write_text(json.dumps(summary, indent=2))
     (run / "config.yaml").write_text(f"policy: {identity['policy']}\nknob: {json.dumps(identity['knob'])}\n")
     return run
@@ -68,8 +87,9 @@ def write_fixture_runs(traces: pd.DataFrame, root: Path) -> list[Path]:
     test = test.sort_values(["prompt_id", "model"]).reset_index(drop=True)
     runs = []
     for i, (model, rows) in enumerate(test.groupby("model", sort=True)):
-        runs.append(_write_run(root, f"single_{i:02d}", rows,
-                               {"policy": "single", "label": f"single {model}", "knob": {}}))
+        runs.append(
+            _write_run(root, f"single_{i:02d}", rows, {"policy": "single", "label": f"single {model}", "knob": {}})
+        )
     runs.append(_write_run(root, "oracle", oracle_choice(test), {"policy": "oracle", "label": "oracle", "knob": {}}))
     rng = np.random.default_rng(0)
     models = sorted(test["model"].unique())
@@ -80,8 +100,14 @@ def write_fixture_runs(traces: pd.DataFrame, root: Path) -> list[Path]:
     for t in THRESHOLDS:  # long prompts to GPT-4, short ones to Mixtral
         pick = (length > length.quantile(t)).map({True: "gpt-4-1106-preview", False: "mistralai/mixtral-8x7b-chat"})
         chosen = test.merge(pick.rename("model").reset_index())
-        runs.append(_write_run(root, f"threshold_{t}", chosen,
-                               {"policy": "threshold", "label": f"threshold t={t}", "knob": {"threshold": t}}))
+        runs.append(
+            _write_run(
+                root,
+                f"threshold_{t}",
+                chosen,
+                {"policy": "threshold", "label": f"threshold t={t}", "knob": {"threshold": t}},
+            )
+        )
     per_task = train.groupby(["benchmark", "model"]).agg(acc=("score", "mean"), cost=("cost_usd", "mean")).reset_index()
     cheapest = test.loc[test.groupby("prompt_id")["cost_usd"].idxmin()]
     for lam in LAMBDAS:  # the per-task model maximising train accuracy - lam * cost (cost in cents)
@@ -89,8 +115,15 @@ def write_fixture_runs(traces: pd.DataFrame, root: Path) -> list[Path]:
         best = utility.loc[utility.groupby("benchmark")["u"].idxmax(), ["benchmark", "model"]]
         chosen = test.merge(best)
         direct = cheapest.loc[cheapest["score"] > 0, "prompt_id"] if lam == 10.0 else None
-        runs.append(_write_run(root, f"router_lam{lam:g}", chosen,
-                               {"policy": "router", "label": f"xrouter lam={lam:g}", "knob": {"lam": lam}}, direct))
+        runs.append(
+            _write_run(
+                root,
+                f"router_lam{lam:g}",
+                chosen,
+                {"policy": "router", "label": f"xrouter lam={lam:g}", "knob": {"lam": lam}},
+                direct,
+            )
+        )
     return runs
 
 
@@ -135,9 +168,15 @@ def test_load_runs_errors_name_the_problem(tmp_path):
     (tmp_path / "bad" / "summary.json").write_text('{"accuracy": 0.5}')
     with pytest.raises(ValueError, match=r"bad/summary.json: no 'cost_per_query'"):
         load_runs(str(tmp_path))
-    (tmp_path / "bad" / "summary.json").write_text(json.dumps(
-        {"accuracy": 0.5, "cost_per_query": 1e-3, "per_benchmark": {"empty": {"n": 0}, "ok": {
-            "n": 2, "accuracy": 1.0, "cost_per_query": 0.0}}}))
+    (tmp_path / "bad" / "summary.json").write_text(
+        json.dumps(
+            {
+                "accuracy": 0.5,
+                "cost_per_query": 1e-3,
+                "per_benchmark": {"empty": {"n": 0}, "ok": {"n": 2, "accuracy": 1.0, "cost_per_query": 0.0}},
+            }
+        )
+    )
     with pytest.warns(UserWarning, match="bad/empty"):
         frame = load_runs(str(tmp_path))
     assert list(frame.scope) == ["all", "ok"] and frame.policy.eq("unknown").all()
@@ -156,16 +195,22 @@ def test_ranking_one_row_per_run_in_aiq_order(fixture_runs):
     # models' cost range (mistral-7b's to gpt-4's)
     span = common_cost_range([[(s["cost_per_query"], s["accuracy"]) for s in summaries if s["policy"] == "single"]])
     assert (round(span[0] * 1e3, 4), round(span[1] * 1e3, 4)) == (0.0811, 5.0034)
-    expected = sorted((-aiq([(s["cost_per_query"], s["accuracy"])], span), s["cost_per_query"], s["label"])
-                       for s in summaries)
+    expected = sorted(
+        (-aiq([(s["cost_per_query"], s["accuracy"])], span), s["cost_per_query"], s["label"]) for s in summaries
+    )
     assert list(table["label"]) == [label for _, _, label in expected]
     assert list(table["rank"]) == list(range(1, 22)) and table["AIQ"].is_monotonic_decreasing
     assert table.loc[0, "policy"] == "oracle"
     # the frontier: every non-oracle run that no other non-oracle run dominates
     deployable = [s for s in summaries if s["policy"] != "oracle"]
-    dominated = {s["label"] for s in deployable for o in deployable
-                 if o["cost_per_query"] <= s["cost_per_query"] and o["accuracy"] >= s["accuracy"]
-                 and (o["cost_per_query"], o["accuracy"]) != (s["cost_per_query"], s["accuracy"])}
+    dominated = {
+        s["label"]
+        for s in deployable
+        for o in deployable
+        if o["cost_per_query"] <= s["cost_per_query"]
+        and o["accuracy"] >= s["accuracy"]
+        and (o["cost_per_query"], o["accuracy"]) != (s["cost_per_query"], s["accuracy"])
+    }
     assert set(table.loc[table.pareto == "yes", "label"]) == {s["label"] for s in deployable} - dominated
     assert "single gpt-4-1106-preview" not in dominated and "single claude-v1" in dominated
     families = families_ranked(frame, "routerbench")
@@ -202,14 +247,25 @@ def _nontrivial_png(path: Path) -> None:
 
 def test_make_figures_cli(fixture_runs, tmp_path):
     out = tmp_path / "figures"
-    result = subprocess.run([sys.executable, "-m", "analysis.make_figures", f"runs={fixture_runs}/**", f"out={out}"],
-                            capture_output=True, text=True, timeout=240)
+    result = subprocess.run(
+        [sys.executable, "-m", "analysis.make_figures", f"runs={fixture_runs}/**", f"out={out}"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert result.returncode == 0, result.stderr
     files = json.loads(result.stdout.strip().splitlines()[-1])["files"]["routerbench"]
     names = {Path(f).name for f in files}
-    assert {"pareto_routerbench.png", "shares_routerbench.png", "ranking_routerbench.md", "ranking_routerbench.tex",
-            "families_routerbench.md", "lambda_sweep_routerbench.md", "lambda_sweep_routerbench.tex",
-            "sweep_threshold_routerbench.md"} <= names
+    assert {
+        "pareto_routerbench.png",
+        "shares_routerbench.png",
+        "ranking_routerbench.md",
+        "ranking_routerbench.tex",
+        "families_routerbench.md",
+        "lambda_sweep_routerbench.md",
+        "lambda_sweep_routerbench.tex",
+        "sweep_threshold_routerbench.md",
+    } <= names
     for png in ("pareto_routerbench.png", "shares_routerbench.png"):
         _nontrivial_png(out / png)
     ranking = (out / "ranking_routerbench.md").read_text().splitlines()
@@ -222,8 +278,12 @@ def test_make_figures_cli(fixture_runs, tmp_path):
 
 
 def test_make_figures_cli_errors(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "analysis.make_figures", f"runs={tmp_path}/none*"],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "analysis.make_figures", f"runs={tmp_path}/none*"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode != 0 and "no run directory" in result.stderr
     result = subprocess.run([sys.executable, "-m", "analysis.make_figures", "out=x"], capture_output=True, text=True)
     assert result.returncode != 0 and "runs=<glob> is required" in result.stderr
@@ -234,15 +294,26 @@ def test_figures_from_the_evaluate_cli(tmp_path):
     Hydra multirun, the oracle, a best_fixed_per_task sweep) -> make_figures -> PNGs and tables."""
     runs = tmp_path / "runs"
     evaluate = [sys.executable, "-m", "xrouter.evaluate"]
-    for args in (["-m", "policy=single", "policy.model=gpt-4-1106-preview,mistral-7b-chat",
-                  f"hydra.sweep.dir={runs / 'single'}", "hydra.sweep.subdir=${policy.model}"],
-                 ["policy=oracle", f"output_dir={runs / 'oracle'}"],
-                 ["policy=best_fixed_per_task", "sweep=[0,0.3,1,10]", f"output_dir={runs / 'bfpt'}"]):
+    for args in (
+        [
+            "-m",
+            "policy=single",
+            "policy.model=gpt-4-1106-preview,mistral-7b-chat",
+            f"hydra.sweep.dir={runs / 'single'}",
+            "hydra.sweep.subdir=${policy.model}",
+        ],
+        ["policy=oracle", f"output_dir={runs / 'oracle'}"],
+        ["policy=best_fixed_per_task", "sweep=[0,0.3,1,10]", f"output_dir={runs / 'bfpt'}"],
+    ):
         result = subprocess.run(evaluate + args + ["progress=false"], capture_output=True, text=True, timeout=240)
         assert result.returncode == 0, result.stderr[-3000:]
     out = tmp_path / "figures"
-    result = subprocess.run([sys.executable, "-m", "analysis.make_figures", f"runs={runs}", f"out={out}"],
-                            capture_output=True, text=True, timeout=240)
+    result = subprocess.run(
+        [sys.executable, "-m", "analysis.make_figures", f"runs={runs}", f"out={out}"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert result.returncode == 0, result.stderr
     _nontrivial_png(out / "pareto_routerbench.png")
     ranking = [line for line in (out / "ranking_routerbench.md").read_text().splitlines() if line.startswith("|")][2:]

@@ -37,15 +37,55 @@ def test_paper_table_with_and_without_matching_runs(tmp_path):
     from analysis.runs import load_runs
 
     runs = tmp_path / "runs"
-    _run(runs, "a", policy="single", label="single gpt-4-1", knob={}, benchmark="aime25", n=30,
-         accuracy=0.5, cost_per_query=0.02, model_share={"gpt-4-1": 1.0})
-    _run(runs, "b", policy="router", label="xrouter lam=1", knob={"lam": 1}, benchmark="aime25", n=30,
-         accuracy=0.6, cost_per_query=0.01, model_share={"gpt-4-1": 0.5, "o3": 0.5})
-    _run(runs, "c", policy="single", label="single kimi-k2", knob={}, benchmark="livebench", n=100,
-         accuracy=0.55, cost_per_query=0.03, model_share={"kimi-k2": 1.0})
-    _run(runs, "d", policy="single", label="single gpt-4-1106-preview", knob={}, benchmark="routerbench", n=945,
-         accuracy=0.88, cost_per_query=0.005, model_share={"gpt-4-1106-preview": 1.0},
-         per_benchmark={"mbpp": {"n": 128, "accuracy": 0.69, "cost_per_query": 0.0099, "model_share": {}}})
+    _run(
+        runs,
+        "a",
+        policy="single",
+        label="single gpt-4-1",
+        knob={},
+        benchmark="aime25",
+        n=30,
+        accuracy=0.5,
+        cost_per_query=0.02,
+        model_share={"gpt-4-1": 1.0},
+    )
+    _run(
+        runs,
+        "b",
+        policy="router",
+        label="xrouter lam=1",
+        knob={"lam": 1},
+        benchmark="aime25",
+        n=30,
+        accuracy=0.6,
+        cost_per_query=0.01,
+        model_share={"gpt-4-1": 0.5, "o3": 0.5},
+    )
+    _run(
+        runs,
+        "c",
+        policy="single",
+        label="single kimi-k2",
+        knob={},
+        benchmark="livebench",
+        n=100,
+        accuracy=0.55,
+        cost_per_query=0.03,
+        model_share={"kimi-k2": 1.0},
+    )
+    _run(
+        runs,
+        "d",
+        policy="single",
+        label="single gpt-4-1106-preview",
+        knob={},
+        benchmark="routerbench",
+        n=945,
+        accuracy=0.88,
+        cost_per_query=0.005,
+        model_share={"gpt-4-1106-preview": 1.0},
+        per_benchmark={"mbpp": {"n": 128, "accuracy": 0.69, "cost_per_query": 0.0099, "model_share": {}}},
+    )
     long, wide, note = report(load_runs(str(runs)), load_reference())
     wide = wide.set_index("model")
     assert wide.loc["GPT-4.1", "AIME25"] == "0.4000 ($2.58e-02)"  # the paper's figure
@@ -63,15 +103,30 @@ def test_paper_table_with_and_without_matching_runs(tmp_path):
 
 def test_paper_tables_cli_says_when_nothing_matches(tmp_path):
     runs = tmp_path / "runs"
-    _run(runs, "d", policy="oracle", label="oracle", knob={}, benchmark="routerbench", n=945,
-         accuracy=0.97, cost_per_query=0.0002, model_share={})
-    result = subprocess.run([sys.executable, "-m", "analysis.paper_tables", f"runs={runs}", f"out={tmp_path / 'out'}"],
-                            capture_output=True, text=True, timeout=120)
+    _run(
+        runs,
+        "d",
+        policy="oracle",
+        label="oracle",
+        knob={},
+        benchmark="routerbench",
+        n=945,
+        accuracy=0.97,
+        cost_per_query=0.0002,
+        model_share={},
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "analysis.paper_tables", f"runs={runs}", f"out={tmp_path / 'out'}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     table = [line for line in lines if line.startswith("|")]
     assert len(table) == 2 + 11  # header, rule, the paper's 11 rows
     assert "xRouter-7B-lambda1" in result.stdout and "None of them is a paper benchmark" in result.stdout
     assert all(cell.strip() == "—" for line in table[2:] for cell in line.split("|")[2:-1][1::2])  # ours columns
-    assert ((tmp_path / "out" / "paper_table.md").exists()
-            and "\\begin{tabular}" in (tmp_path / "out" / "paper_table.tex").read_text())
+    assert (tmp_path / "out" / "paper_table.md").exists() and "\\begin{tabular}" in (
+        tmp_path / "out" / "paper_table.tex"
+    ).read_text()

@@ -17,10 +17,23 @@ def test_the_router_reads_each_view_of_a_real_answer(routerbench_pool, routerben
     traces = routerbench_traces[routerbench_traces.model == "gpt-3.5-turbo-1106"]
     arc = traces[traces.benchmark == "arc_challenge"].iloc[0]
     mbpp = traces[(traces.benchmark == "mbpp") & (traces.response.str.len() > 200)].iloc[0]
-    examples = [{"prompt_id": arc.prompt_id, "prompt": arc.prompt, "verifier": "choice", "gold": arc.gold,
-                 "letters": "ABCD", "benchmark": "arc_challenge"},
-                {"prompt_id": mbpp.prompt_id, "prompt": mbpp.prompt, "verifier": "code_mbpp", "gold": None,
-                 "benchmark": "mbpp"}]
+    examples = [
+        {
+            "prompt_id": arc.prompt_id,
+            "prompt": arc.prompt,
+            "verifier": "choice",
+            "gold": arc.gold,
+            "letters": "ABCD",
+            "benchmark": "arc_challenge",
+        },
+        {
+            "prompt_id": mbpp.prompt_id,
+            "prompt": mbpp.prompt,
+            "verifier": "code_mbpp",
+            "gold": None,
+            "benchmark": "mbpp",
+        },
+    ]
     reward = build_reward({"name": "xrouter", "K": 1.0, "lam": 1.0, "cap": 0.8, "cost_unit_usd": 0.01})
     views = {}
     for view in ("clip", "answer", "full"):

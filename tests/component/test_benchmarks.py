@@ -75,8 +75,10 @@ def test_benchmark_loads_with_counts_ids_and_splits(name, shared_data_dir, tmp_p
     again = load_benchmark(cfg.benchmark, shared_data_dir, split="all")
     assert dict(zip(again.prompt_id, again.split)) == dict(zip(examples.prompt_id, examples.split))
     # splits are disjoint and cover the benchmark
-    parts = [set(load_benchmark(cfg.benchmark, shared_data_dir, split=s, cache_dir=tmp_path).prompt_id)
-             for s in EXPECTED[name]]
+    parts = [
+        set(load_benchmark(cfg.benchmark, shared_data_dir, split=s, cache_dir=tmp_path).prompt_id)
+        for s in EXPECTED[name]
+    ]
     assert sum(len(p) for p in parts) == len(set().union(*parts)) == len(examples)
 
 
@@ -180,8 +182,9 @@ def wrong_answer(row: dict) -> str:
 def sample_rows(name: str, per_verifier: int = 3) -> list[dict]:
     examples = benchmark(name)
     graded = examples[examples["verifier"] != "recorded"]
-    picks = [group.iloc[[0, len(group) // 2, -1][:per_verifier]]
-             for _, group in graded.groupby(["benchmark", "verifier"])]
+    picks = [
+        group.iloc[[0, len(group) // 2, -1][:per_verifier]] for _, group in graded.groupby(["benchmark", "verifier"])
+    ]
     return pd.concat(picks).drop_duplicates("prompt_id").to_dict("records")
 
 
@@ -190,8 +193,9 @@ def test_verifier_scores_reference_one_and_wrong_zero(name):
     rows = sample_rows(name)
     good = verify_examples(rows, [reference_answer(r) for r in rows])
     bad = verify_examples(rows, [wrong_answer(r) for r in rows])
-    assert [(r["prompt_id"], s.value) for r, s in zip(rows, good)] == [(r["prompt_id"], 1.0) for r in rows], \
-        [s.reason for s in good]
+    assert [(r["prompt_id"], s.value) for r, s in zip(rows, good)] == [(r["prompt_id"], 1.0) for r in rows], [
+        s.reason for s in good
+    ]
     assert all(s.value == 0.0 for s in bad), [(r["prompt_id"], s.reason) for r, s in zip(rows, bad) if s.value]
 
 

@@ -17,9 +17,15 @@ from xrouter.data.traces import validate_traces
 
 GPT4, MIXTRAL = "gpt-4-1106-preview", "mistralai/Mixtral-8x7B-Instruct-v0.1"
 LLMROUTER_MODELS = {
-    "codegemma-7b", "gemma-2-9b-it", "llama-3.1-8b-instruct", "llama-3.1-nemotron-51b-instruct",
-    "llama-3.3-nemotron-super-49b-v1", "llama3-chatqa-1.5-70b", "llama3-chatqa-1.5-8b",
-    "mistral-7b-instruct-v0.3", "qwen2.5-7b-instruct",
+    "codegemma-7b",
+    "gemma-2-9b-it",
+    "llama-3.1-8b-instruct",
+    "llama-3.1-nemotron-51b-instruct",
+    "llama-3.3-nemotron-super-49b-v1",
+    "llama3-chatqa-1.5-70b",
+    "llama3-chatqa-1.5-8b",
+    "mistral-7b-instruct-v0.3",
+    "qwen2.5-7b-instruct",
 }
 
 
@@ -65,6 +71,7 @@ def _check_common(traces, models, n_prompts):
 
 # --- RouteLLM GSM8K -----------------------------------------------------------------------------
 
+
 def test_gsm8k_shape_join_and_gold(gsm8k, shared_data_dir):
     frame = _check_common(gsm8k, {GPT4, MIXTRAL}, 1319)
     assert gsm8k.attrs["report"]["gsm8k_gold_joined"] == 1319  # every prompt joins test.jsonl
@@ -97,6 +104,7 @@ def test_gsm8k_costs_follow_the_char_rule_and_given_prices(routellm_files):
 
 
 # --- RouteLLM MMLU ------------------------------------------------------------------------------
+
 
 def test_mmlu_shape_join_and_gold(mmlu, routellm_files):
     frame = _check_common(mmlu, {GPT4, MIXTRAL}, 14042)
@@ -131,6 +139,7 @@ def test_routellm_convert_dispatches_on_the_files_given(routellm_files):
 
 
 # --- LLMRouter ----------------------------------------------------------------------------------
+
 
 def test_llmrouter_shape_and_join(llm):
     frame = _check_common(llm, LLMROUTER_MODELS, 6108)

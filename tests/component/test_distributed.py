@@ -35,10 +35,18 @@ LR = 0.01
 # grad_clip off: clipping (like Adam's first step) is blind to a gradient's scale, and the test
 # compares gradients too
 # the text-only router (scripted turns); plain DAPO: no reference model
-OVERRIDES = ["router=tiny", "recipe=text_only", "algo=dapo",
-             f"rollout.group_size={GROUP}", "rollout.micro_batch_size=3", "algo.dynamic_sampling=true",
-             "algo.max_refill=0",
-             f"algo.lr={LR}", "algo.warmup_steps=1", "algo.grad_clip=1.0e9"]
+OVERRIDES = [
+    "router=tiny",
+    "recipe=text_only",
+    "algo=dapo",
+    f"rollout.group_size={GROUP}",
+    "rollout.micro_batch_size=3",
+    "algo.dynamic_sampling=true",
+    "algo.max_refill=0",
+    f"algo.lr={LR}",
+    "algo.warmup_steps=1",
+    "algo.grad_clip=1.0e9",
+]
 
 
 MODES = ["ddp", "zero", "fsdp"]
@@ -51,12 +59,21 @@ def _free_port() -> int:
 
 
 def _worker_env(rank: int | None, port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT")
+    }
     env.update(OMP_NUM_THREADS="1", PYTHONPATH=str(PROJECT_ROOT))
     if rank is not None:
-        env.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(WORLD), NODE_RANK="0",
-                   MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+        env.update(
+            RANK=str(rank),
+            LOCAL_RANK=str(rank),
+            WORLD_SIZE=str(WORLD),
+            NODE_RANK="0",
+            MASTER_ADDR="127.0.0.1",
+            MASTER_PORT=str(port),
+        )
     return env
 
 
@@ -76,12 +93,21 @@ def runs(tmp_path_factory, shared_data_dir):
     # last: it reads which prompts rank 1 had, to script the same zero-variance groups
     subprocess.run(command + ["single"], check=True, env=_worker_env(None, 0), cwd=PROJECT_ROOT, timeout=300)
     load = lambda name: torch.load(out / name, weights_only=True)  # noqa: E731
-    return {mode: {"ranks": [load(f"{mode}_rank{r}.pt") for r in range(WORLD)],
-                   "grads": [load(f"{mode}_rank{r}.grad.pt") for r in range(WORLD)]} for mode in MODES} | {
-            "single": load("single.pt"), "initial": load("initial.pt"), "single_grads": load("single.grad.pt"),
-            "out": out,
-            "prompts": {p.name.removesuffix(".prompts.json"): json.loads(p.read_text())
-                        for p in out.glob("*.prompts.json")}}
+    return {
+        mode: {
+            "ranks": [load(f"{mode}_rank{r}.pt") for r in range(WORLD)],
+            "grads": [load(f"{mode}_rank{r}.grad.pt") for r in range(WORLD)],
+        }
+        for mode in MODES
+    } | {
+        "single": load("single.pt"),
+        "initial": load("initial.pt"),
+        "single_grads": load("single.grad.pt"),
+        "out": out,
+        "prompts": {
+            p.name.removesuffix(".prompts.json"): json.loads(p.read_text()) for p in out.glob("*.prompts.json")
+        },
+    }
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -141,6 +167,7 @@ def test_sharded_checkpoint_holds_every_parameters_optimizer_state(runs, mode):
 
 # ---- the worker (each process) ------------------------------------------------------------------
 
+
 def _worker(out: Path, cache: Path, mode: str) -> None:
     import lightning as L
 
@@ -155,10 +182,14 @@ def _worker(out: Path, cache: Path, mode: str) -> None:
     torch.set_num_threads(1)
     # zero: sharded AdamW state and gradient checkpointing, which must not change the step either;
     # fsdp: parameters, gradients and AdamW state sharded (FSDP2), micro-batches padded across ranks
-    extra = {"zero": ["+algo.shard_optimizer_state=true", "+rollout.gradient_checkpointing=true"],
-             "fsdp": []}  # rank 0 runs 3 micro-batches of 3 rows, rank 1 (nothing kept) 3 zero-weight ones
-    cfg = compose("train", OVERRIDES + extra.get(mode, []) + [f"paths.cache_dir={cache}",
-                                                              f"data.train_max={WORLD * PROMPTS_PER_RANK}"])
+    extra = {
+        "zero": ["+algo.shard_optimizer_state=true", "+rollout.gradient_checkpointing=true"],
+        "fsdp": [],
+    }  # rank 0 runs 3 micro-batches of 3 rows, rank 1 (nothing kept) 3 zero-weight ones
+    cfg = compose(
+        "train",
+        OVERRIDES + extra.get(mode, []) + [f"paths.cache_dir={cache}", f"data.train_max={WORLD * PROMPTS_PER_RANK}"],
+    )
     run = build_run(cfg)
     pool, model, loop, examples = run.pool, run.model, run.loop, run.train
     if mode == "build":
@@ -203,9 +234,17 @@ def _worker(out: Path, cache: Path, mode: str) -> None:
     data = PromptDataModule(examples, [], PROMPTS_PER_RANK * WORLD // world, seed=0)
     module = RecordingModule(model, loop, to_plain(cfg.algo), to_plain(cfg.rollout))
     strategy = fsdp_strategy(WORLD) if mode == "fsdp" else "ddp" if world > 1 else "auto"
-    trainer = L.Trainer(accelerator="cpu", devices=world, strategy=strategy, max_steps=1,
-                        logger=False, enable_checkpointing=False, enable_progress_bar=False, limit_val_batches=0,
-                        enable_model_summary=False)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        devices=world,
+        strategy=strategy,
+        max_steps=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        limit_val_batches=0,
+        enable_model_summary=False,
+    )
     trainer.fit(module, datamodule=data)
     if mode == "zero":  # the optimizer really is sharded
         from torch.distributed.optim import ZeroRedundancyOptimizer

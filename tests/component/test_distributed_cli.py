@@ -28,8 +28,15 @@ def train(args: list[str], root: Path, timeout: int = 600) -> subprocess.Complet
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(PROJECT_ROOT)}
     for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(name, None)
-    command = [sys.executable, "-m", "xrouter.train", *args, f"hydra.run.dir={root / 'run'}",
-               f"hydra.sweep.dir={root / 'sweep'}", "hydra.sweep.subdir=lam${reward.lam}"]  # names < 255 chars
+    command = [
+        sys.executable,
+        "-m",
+        "xrouter.train",
+        *args,
+        f"hydra.run.dir={root / 'run'}",
+        f"hydra.sweep.dir={root / 'sweep'}",
+        "hydra.sweep.subdir=lam${reward.lam}",
+    ]  # names < 255 chars
     result = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     return result
@@ -51,8 +58,9 @@ def assert_one_complete_run(run: Path, ranks: int = 1, steps: int = 2) -> dict:
     assert (run / "checkpoints" / "last.ckpt").exists() and (run / "router" / "config.json").exists()
     assert (run / "metrics.csv").exists() and (run / "eval_test" / "summary.json").exists()
     if ranks > 1:  # the other ranks logged into this same directory
-        assert sorted(p.name for p in run.glob("train_ddp_process_*.log")) == \
-            [f"train_ddp_process_{r}.log" for r in range(1, ranks)]
+        assert sorted(p.name for p in run.glob("train_ddp_process_*.log")) == [
+            f"train_ddp_process_{r}.log" for r in range(1, ranks)
+        ]
     return result
 
 
@@ -80,8 +88,12 @@ def test_fsdp_run_writes_one_output_directory_and_resumes(tmp_path):
     for name, value in router.state_dict().items():
         assert checkpoint["state_dict"][f"model.{name}"].shape == value.shape, name
     resumed = tmp_path / "resumed"
-    train(FSDP_CPU + SMALL + ["trainer.max_steps=3", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}",
-                                  f"output_dir={resumed}"], tmp_path)
+    train(
+        FSDP_CPU
+        + SMALL
+        + ["trainer.max_steps=3", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}", f"output_dir={resumed}"],
+        tmp_path,
+    )
     assert json.loads((resumed / "result.json").read_text())["global_step"] == 3
 
 

@@ -20,8 +20,11 @@ from xrouter.eval.baseline_policy import evaluate_baseline
 
 FAST = ["progress=false", "embedding.kind=hashing", "embedding.dim=1024"]  # hashing embeddings: no model, instant
 # the reference figures of ../shared/data/README.md (RouterBench test, 945 prompts)
-REFERENCE = {"gpt-4-1106-preview": (0.8794, 5.0034e-3), "mistral-7b-chat": (0.5926, 0.0811e-3),
-             "oracle": (0.9757, 0.2111e-3)}
+REFERENCE = {
+    "gpt-4-1106-preview": (0.8794, 5.0034e-3),
+    "mistral-7b-chat": (0.5926, 0.0811e-3),
+    "oracle": (0.9757, 0.2111e-3),
+}
 
 
 def setting(name: str, overrides: list[str], shared_data_dir: Path):
@@ -42,8 +45,9 @@ def evaluate(routerbench, shared_data_dir, out: Path, overrides: list[str], pool
     return evaluate_baseline(cfg, pool or default_pool, examples, out, shared_data_dir, cache_dir)
 
 
-def test_oracle_and_every_single_model_reproduce_the_reference_figures(routerbench, shared_data_dir,
-                                                                        routerbench_traces, tmp_path):
+def test_oracle_and_every_single_model_reproduce_the_reference_figures(
+    routerbench, shared_data_dir, routerbench_traces, tmp_path
+):
     cfg, pool, examples, _ = routerbench
     assert len(examples) == 945
     traces, dropped = complete_prompts(select_split(routerbench_traces, "test"))
@@ -69,20 +73,51 @@ def test_run_files_follow_the_contract(routerbench, shared_data_dir, tmp_path):
     s = evaluate(routerbench, shared_data_dir, tmp_path, ["policy=knn", "policy.lam=0.5"])
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary == json.loads(json.dumps(s, default=str))
-    for key in ("n", "accuracy", "cost_per_query", "total_cost_usd", "cost_per_correct", "calls_per_query",
-                "direct_answer_rate", "model_share", "per_benchmark"):
+    for key in (
+        "n",
+        "accuracy",
+        "cost_per_query",
+        "total_cost_usd",
+        "cost_per_correct",
+        "calls_per_query",
+        "direct_answer_rate",
+        "model_share",
+        "per_benchmark",
+    ):
         assert key in summary
     assert {k: summary[k] for k in ("policy", "label", "knob", "benchmark", "pool", "split")} == {
-        "policy": "knn", "label": "knn lam=0.5 (hashing)", "knob": {"lam": 0.5}, "benchmark": "routerbench",
-        "pool": "routerbench", "split": "test"}
+        "policy": "knn",
+        "label": "knn lam=0.5 (hashing)",
+        "knob": {"lam": 0.5},
+        "benchmark": "routerbench",
+        "pool": "routerbench",
+        "split": "test",
+    }
     assert set(summary["per_benchmark"]) == {"arc_challenge", "mbpp", "winogrande"}
     assert sum(b["n"] for b in summary["per_benchmark"].values()) == 945
     assert set(summary["per_benchmark"]["mbpp"]) == {"n", "accuracy", "cost_per_query", "model_share"}
     episodes = pd.read_parquet(tmp_path / "episodes.parquet")
     assert len(episodes) == 945 and episodes["prompt_id"].is_unique
-    for column in ("episode_id", "prompt_id", "benchmark", "termination", "final_source", "final_answer", "score",
-                   "tool_cost_usd", "router_cost_usd", "turns", "n_calls", "models_called", "n_malformed", "strategy",
-                   "reward_total", "latency_s", "actions", "call_costs_usd"):
+    for column in (
+        "episode_id",
+        "prompt_id",
+        "benchmark",
+        "termination",
+        "final_source",
+        "final_answer",
+        "score",
+        "tool_cost_usd",
+        "router_cost_usd",
+        "turns",
+        "n_calls",
+        "models_called",
+        "n_malformed",
+        "strategy",
+        "reward_total",
+        "latency_s",
+        "actions",
+        "call_costs_usd",
+    ):
         assert column in episodes.columns
     assert episodes["tool_cost_usd"].sum() == pytest.approx(summary["total_cost_usd"])
     assert episodes["score"].mean() == pytest.approx(summary["accuracy"])
@@ -90,11 +125,18 @@ def test_run_files_follow_the_contract(routerbench, shared_data_dir, tmp_path):
     assert config.policy.name == "knn" and config.policy.lam == 0.5 and not (tmp_path / "episodes.jsonl").exists()
 
 
-BASELINES = [["policy=single", "policy.model=claude-v2"], ["policy=cheapest"], ["policy=random"],
-             ["policy=random", "policy.budget=0.4"], ["policy=oracle"],
-             ["policy=best_fixed_per_task", "policy.lam=0.5"],
-             ["policy=knn", "policy.lam=0.3"], ["policy=mlp", "policy.lam=0.3", "policy.epochs=20", "policy.hidden=32"],
-             ["policy=cascade", "policy.threshold=0.7"], ["policy=agreement", "policy.budget=1e-3"]]
+BASELINES = [
+    ["policy=single", "policy.model=claude-v2"],
+    ["policy=cheapest"],
+    ["policy=random"],
+    ["policy=random", "policy.budget=0.4"],
+    ["policy=oracle"],
+    ["policy=best_fixed_per_task", "policy.lam=0.5"],
+    ["policy=knn", "policy.lam=0.3"],
+    ["policy=mlp", "policy.lam=0.3", "policy.epochs=20", "policy.hidden=32"],
+    ["policy=cascade", "policy.threshold=0.7"],
+    ["policy=agreement", "policy.budget=1e-3"],
+]
 
 
 @pytest.mark.parametrize("overrides", BASELINES, ids=lambda o: "-".join(x.split("=")[1] for x in o))
@@ -122,8 +164,13 @@ def test_cascade_and_threshold_engines_agree_on_multi_call_and_two_model_pools(s
         for engine in ("env", "replay"):
             out = tmp_path / overrides[0].split("=")[1] / engine
             pool = build_pool(cfg.pool, shared_data_dir, cache_dir)
-            evaluate(gsm, shared_data_dir, out, ["pool=routellm_gsm8k", "benchmark=routellm_gsm8k", *overrides,
-                                                 f"engine={engine}"], pool=pool)
+            evaluate(
+                gsm,
+                shared_data_dir,
+                out,
+                ["pool=routellm_gsm8k", "benchmark=routellm_gsm8k", *overrides, f"engine={engine}"],
+                pool=pool,
+            )
             rows[engine] = pd.read_parquet(out / "episodes.parquet")
         pd.testing.assert_frame_equal(rows["env"], rows["replay"], check_exact=True)
         assert len(rows["env"]) == 1319
@@ -136,8 +183,9 @@ def test_runs_are_deterministic(routerbench, shared_data_dir, tmp_path):
         a = evaluate(routerbench, shared_data_dir, tmp_path / "a", [*overrides, "overwrite=true"])
         b = evaluate(routerbench, shared_data_dir, tmp_path / "b", [*overrides, "overwrite=true"])
         assert a == b
-        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "a" / "episodes.parquet"),
-                                      pd.read_parquet(tmp_path / "b" / "episodes.parquet"))
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(tmp_path / "a" / "episodes.parquet"), pd.read_parquet(tmp_path / "b" / "episodes.parquet")
+        )
 
 
 class Interrupted(Exception):
@@ -166,12 +214,14 @@ def test_an_interrupted_run_resumes_where_it_stopped(routerbench, shared_data_di
     with open(log, "a") as handle:  # a kill in the middle of a line
         handle.write('{"episode_id": "eval/cut sh')
     seen = []
-    monkeypatch.setattr(engines.ReplayEngine, "run",
-                        lambda self, ex, rows: seen.extend(rows) or original(self, ex, rows))
+    monkeypatch.setattr(
+        engines.ReplayEngine, "run", lambda self, ex, rows: seen.extend(rows) or original(self, ex, rows)
+    )
     resumed = evaluate(routerbench, shared_data_dir, tmp_path / "cut", overrides)
     assert len(seen) == 945 - 300 and min(seen) == 300  # only the unfinished episodes ran
-    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "whole" / "episodes.parquet"),
-                                  pd.read_parquet(tmp_path / "cut" / "episodes.parquet"))
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "whole" / "episodes.parquet"), pd.read_parquet(tmp_path / "cut" / "episodes.parquet")
+    )
     assert resumed == json.loads((tmp_path / "whole" / "summary.json").read_text())
     seen.clear()
     evaluate(routerbench, shared_data_dir, tmp_path / "cut", overrides)  # finished: nothing to run
@@ -190,13 +240,21 @@ def test_sweep_writes_one_run_per_knob_value_and_the_curve(routerbench, shared_d
     assert json.loads((tmp_path / "sweep.json").read_text()) == json.loads(json.dumps(report, default=str))
     assert [p["knob"] for p in report["points"]] == [{"lam": 0}, {"lam": 0.5}, {"lam": 1000}]
     assert report["points"][2]["accuracy"] == pytest.approx(
-        report["reference"]["single"]["mistral-7b-chat"]["accuracy"])
+        report["reference"]["single"]["mistral-7b-chat"]["accuracy"]
+    )
     assert 0 < report["aiq"] <= 1 and report["pareto"] and "oracle_gap_of_best_point" in report
 
 
 def test_cli_writes_the_run_and_a_rerun_skips_finished_episodes(tmp_path, shared_data_dir):
-    command = [sys.executable, "-m", "xrouter.evaluate", "policy=single", "policy.model=mistral-7b-chat",
-               f"output_dir={tmp_path}", "limit=50"]
+    command = [
+        sys.executable,
+        "-m",
+        "xrouter.evaluate",
+        "policy=single",
+        "policy.model=mistral-7b-chat",
+        f"output_dir={tmp_path}",
+        "limit=50",
+    ]
     first = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=240)
     assert first.returncode == 0, first.stderr[-2000:]
     summary = json.loads(first.stdout.strip().splitlines()[-1])

@@ -40,8 +40,13 @@ def test_paper_setting(name):
     assert cfg.router.path == "Qwen/Qwen2.5-7B-Instruct" and cfg.router.kind == "pretrained"
     assert cfg.env.max_turns == 3 and cfg.env.mode == "full"
     algo = cfg.algo
-    assert ((algo.name, algo.lr, algo.eps_low, algo.eps_high, algo.aggregation)
-            == ("dapo", 1e-6, 0.2, 0.28, "token-mean"))
+    assert (algo.name, algo.lr, algo.eps_low, algo.eps_high, algo.aggregation) == (
+        "dapo",
+        1e-6,
+        0.2,
+        0.28,
+        "token-mean",
+    )
     assert algo.dynamic_sampling and algo.kl_beta == 0.0
     assert (cfg.reward.name, cfg.reward.K, cfg.reward.cap) == ("xrouter", 1.0, 0.8)
     assert cfg.rollout.backend == "vllm" and cfg.cold_start.steps == 0
@@ -68,8 +73,14 @@ def test_replay_experiment_builds_its_pool_offline(shared_data_dir):
 
 
 def test_slurm_launcher_composes_with_one_task_per_gpu():
-    cfg = compose_with_hydra(["experiment=paper_xrouter7b_replay", "hydra/launcher=slurm",
-                              "hydra.launcher.partition=gpu", "hydra.launcher.account=lab"])
+    cfg = compose_with_hydra(
+        [
+            "experiment=paper_xrouter7b_replay",
+            "hydra/launcher=slurm",
+            "hydra.launcher.partition=gpu",
+            "hydra.launcher.account=lab",
+        ]
+    )
     launcher = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
     assert launcher["_target_"].endswith("SlurmLauncher")
     assert launcher["gpus_per_node"] == launcher["tasks_per_node"] == 8 and launcher["nodes"] == 1
@@ -97,14 +108,29 @@ def test_ddp_trainer_config():
 
 # ---- rollout=vllm ---------------------------------------------------------------------------------
 
+
 def test_vllm_sampling_parameters_come_from_the_config():
-    cfg = compose("train", ["rollout=vllm", "rollout.temperature=0.7", "rollout.top_p=0.9",
-                            "rollout.max_new_tokens=64"])
-    sampling = SamplingConfig(max_new_tokens=cfg.rollout.max_new_tokens, temperature=cfg.rollout.temperature,
-                              top_p=cfg.rollout.top_p, do_sample=True)
+    cfg = compose(
+        "train", ["rollout=vllm", "rollout.temperature=0.7", "rollout.top_p=0.9", "rollout.max_new_tokens=64"]
+    )
+    sampling = SamplingConfig(
+        max_new_tokens=cfg.rollout.max_new_tokens,
+        temperature=cfg.rollout.temperature,
+        top_p=cfg.rollout.top_p,
+        do_sample=True,
+    )
     kwargs = sampling_params_kwargs(sampling, eos_token_id=7, seed=3)
-    assert kwargs == {"n": 1, "max_tokens": 64, "stop_token_ids": [7], "detokenize": False,
-                      "skip_special_tokens": False, "temperature": 0.7, "top_p": 0.9, "top_k": -1, "seed": 3}
+    assert kwargs == {
+        "n": 1,
+        "max_tokens": 64,
+        "stop_token_ids": [7],
+        "detokenize": False,
+        "skip_special_tokens": False,
+        "temperature": 0.7,
+        "top_p": 0.9,
+        "top_k": -1,
+        "seed": 3,
+    }
     greedy = sampling_params_kwargs(SamplingConfig(max_new_tokens=8, do_sample=False), eos_token_id=7)
     assert greedy["temperature"] == 0.0 and "seed" not in greedy
 
@@ -118,7 +144,8 @@ def test_vllm_turns_end_at_the_end_of_turn_token():
 def test_rollout_vllm_without_vllm_says_what_to_do(shared_data_dir, tmp_path):
     from xrouter.build import build_run
 
-    cfg = compose("train", ["router=tiny", "recipe=text_only", "rollout=vllm", "data.train_max=50",
-                            f"paths.cache_dir={tmp_path}"])
+    cfg = compose(
+        "train", ["router=tiny", "recipe=text_only", "rollout=vllm", "data.train_max=50", f"paths.cache_dir={tmp_path}"]
+    )
     with pytest.raises(ImportError, match=r'pip install -e "\.\[gpu\]".*rollout=hf'):
         build_run(cfg)

@@ -37,8 +37,9 @@ def test_add_a_routing_policy(monkeypatch, tmp_path):
     assert policies.BASELINES["length_threshold"] is module.LengthThreshold
     policy = yaml.safe_load(blocks("add_policy.md", "yaml")[0])
 
-    cfg = compose("evaluate", ["split=test", "limit=60", "progress=false", "sweep=default",
-                               f"output_dir={tmp_path / 'sweep'}"])
+    cfg = compose(
+        "evaluate", ["split=test", "limit=60", "progress=false", "sweep=default", f"output_dir={tmp_path / 'sweep'}"]
+    )
     cfg.policy = OmegaConf.create(policy)
     run_evaluate(cfg)
     points = json.loads((tmp_path / "sweep" / "sweep.json").read_text())["points"]
@@ -57,20 +58,41 @@ def test_run_a_lambda_sweep(tmp_path):
     arguments = [a for a in arguments if not a.startswith("hydra.sweep.dir=")]
     arguments = [re.sub(r"reward.lam=.*", "reward.lam=0,3", a) for a in arguments]
     sweep = tmp_path / "lams"
-    done = subprocess.run([sys.executable, "-m", "xrouter.train", *arguments, f"hydra.sweep.dir={sweep}",
-                           "debug=fast", "threads=1"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [sys.executable, "-m", "xrouter.train", *arguments, f"hydra.sweep.dir={sweep}", "debug=fast", "threads=1"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["lam_0", "lam_3"]
     for lam in (0, 3):  # a sweep over reward.lam trains each job at its lambda: the recipe's draws are off
         job = yaml.safe_load((sweep / f"lam_{lam}" / "config.yaml").read_text())
         assert job["reward"]["lam"] == lam and job["reward"]["lam_sampling"] is None
     for name in ("knn", "mlp"):  # the baselines' curves a default run prints
-        run_evaluate(compose("evaluate", [f"policy={name}", "sweep=default", "split=test", "limit=6", "progress=false",
-                                          f"output_dir={tmp_path / 'baselines' / name}"]))
+        run_evaluate(
+            compose(
+                "evaluate",
+                [
+                    f"policy={name}",
+                    "sweep=default",
+                    "split=test",
+                    "limit=6",
+                    "progress=false",
+                    f"output_dir={tmp_path / 'baselines' / name}",
+                ],
+            )
+        )
     table = table_command.split()
     assert table[1] == "experiments/rl_learning/lam_table.py"
-    done = subprocess.run([sys.executable, table[1], str(sweep), "--baselines", str(tmp_path / "baselines")],
-                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, table[1], str(sweep), "--baselines", str(tmp_path / "baselines")],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     rows = [line for line in done.stdout.splitlines() if line.startswith("| 0") or line.startswith("| 3")]
     assert len(rows) == 2, done.stdout
@@ -79,7 +101,7 @@ def test_run_a_lambda_sweep(tmp_path):
 def command_arguments(command: str, module: str) -> list[str]:
     """The Hydra overrides of a page's ``python -m <module> ...`` line (continuations joined)."""
     words = command.replace("\\\n", " ").split()
-    return [w.strip("'") for w in words[words.index(module) + 1:]]
+    return [w.strip("'") for w in words[words.index(module) + 1 :]]
 
 
 @contextlib.contextmanager
@@ -130,8 +152,12 @@ def test_add_a_model_pool(monkeypatch, tmp_path, routerbench_pool_server):
     out = tmp_path / "my_server_large"
     with config_file("pool", "my_server", blocks("add_pool.md", "yaml")[0]):
         arguments = [a for a in command_arguments(evaluate_command, "xrouter.evaluate") if "output_dir" not in a]
-        summary = run_evaluate(compose("evaluate", [*arguments, "progress=false", f"output_dir={out}",
-                                                    f"pool.common.base_url={routerbench_pool_server}"]))
+        summary = run_evaluate(
+            compose(
+                "evaluate",
+                [*arguments, "progress=false", f"output_dir={out}", f"pool.common.base_url={routerbench_pool_server}"],
+            )
+        )
     episodes = pd.read_parquet(out / "episodes.parquet")
     assert len(episodes) == 20 and episodes["reward_cost_usd"].gt(0).all()
     assert summary["n"] == 20 and summary["model_share"] == {"large": 1.0}
@@ -152,9 +178,17 @@ def answer_log_from_routerbench(shared_data_dir, path, per_split: int = 40):
         ids += in_split[:per_split]
     rows = traces[traces["prompt_id"].isin(ids)]
     path.parent.mkdir(parents=True)
-    rows.rename(columns={"prompt_id": "query_id", "benchmark": "task", "prompt": "question", "response": "answer",
-                         "cost_usd": "usd"}).assign(correct=rows["score"].ge(0.5).astype(int))[
-        ["query_id", "task", "split", "question", "model", "answer", "correct", "usd"]].to_csv(path, index=False)
+    rows.rename(
+        columns={
+            "prompt_id": "query_id",
+            "benchmark": "task",
+            "prompt": "question",
+            "response": "answer",
+            "cost_usd": "usd",
+        }
+    ).assign(correct=rows["score"].ge(0.5).astype(int))[
+        ["query_id", "task", "split", "question", "model", "answer", "correct", "usd"]
+    ].to_csv(path, index=False)
     return rows
 
 
@@ -179,12 +213,14 @@ def test_add_a_dataset_converter(monkeypatch, tmp_path, shared_data_dir):
     monkeypatch.setenv("XROUTER_DATA_DIR", str(data_dir))  # the user's data directory, which holds the log
     where = [f"paths.cache_dir={cache}"]
     stats_command, evaluate_command, train_command = [
-        "python" + c for c in blocks("add_converter.md", "bash")[0].split(".venv/bin/python")[1:]]
+        "python" + c for c in blocks("add_converter.md", "bash")[0].split(".venv/bin/python")[1:]
+    ]
     with config_file("dataset", "answer_log", dataset_yaml):
         stats = run_stats(compose("stats", [*command_arguments(stats_command, "xrouter.data.stats"), *where]))
         arguments = [a for a in command_arguments(evaluate_command, "xrouter.evaluate") if "output_dir" not in a]
-        summary = run_evaluate(compose("evaluate", [*arguments, *where, "progress=false",
-                                                    f"output_dir={tmp_path / 'oracle'}"]))
+        summary = run_evaluate(
+            compose("evaluate", [*arguments, *where, "progress=false", f"output_dir={tmp_path / 'oracle'}"])
+        )
         train_cfg = compose("train", [*command_arguments(train_command, "xrouter.train"), *where])
         pool = build_pool(train_cfg.pool, data_dir, cache)
     assert stats["n_prompts"] == 80 and len(stats["models"]) == 3
@@ -196,16 +232,21 @@ def test_add_a_dataset_converter(monkeypatch, tmp_path, shared_data_dir):
 
 @pytest.mark.parametrize("page", sorted(p.name for p in HOWTO.glob("*.md")))
 def test_every_howto_is_followed_by_a_test(page):
-    assert page.removesuffix(".md") in {"add_policy", "lambda_sweep", "add_reward", "add_pool",
-                                              "add_converter"}, (
-        f"docs/howto/{page} has no test here")
+    assert page.removesuffix(".md") in {"add_policy", "lambda_sweep", "add_reward", "add_pool", "add_converter"}, (
+        f"docs/howto/{page} has no test here"
+    )
 
 
 def test_the_manual_builds_strictly(tmp_path):
     """``mkdocs build --strict``: a broken link, a page missing from the nav or an API page whose module does not
     resolve fails the suite."""
-    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(tmp_path / "site")],
-                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    done = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(tmp_path / "site")],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "nondecreasing_convex_hull" in (tmp_path / "site" / "api" / "metrics" / "index.html").read_text()

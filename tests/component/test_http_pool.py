@@ -37,8 +37,14 @@ class FixedEndpoint:
 
     async def complete(self, messages, temperature=0.0, max_tokens=None, *, prompt_id=None) -> Completion:
         self.prompt_ids.append(prompt_id)
-        return Completion(text=f"{self.name} says: {user_query(messages)}", input_tokens=self.input_tokens,
-                          output_tokens=self.output_tokens, cost_usd=0.0, latency_s=0.0, model=self.name)
+        return Completion(
+            text=f"{self.name} says: {user_query(messages)}",
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            cost_usd=0.0,
+            latency_s=0.0,
+            model=self.name,
+        )
 
 
 class BrokenEndpoint:
@@ -77,8 +83,16 @@ def stats(base_url: str) -> dict:
 
 
 def endpoint(base_url: str, **options) -> OpenAICompatEndpoint:
-    settings = dict(name="alpha", api_model="alpha", base_url=base_url, price=PRICE, timeout_s=5.0, max_attempts=3,
-                    backoff_base_s=0.01, backoff_max_s=0.05)
+    settings = dict(
+        name="alpha",
+        api_model="alpha",
+        base_url=base_url,
+        price=PRICE,
+        timeout_s=5.0,
+        max_attempts=3,
+        backoff_base_s=0.01,
+        backoff_max_s=0.05,
+    )
     settings.update(options)
     return OpenAICompatEndpoint(**settings)
 
@@ -253,19 +267,37 @@ def test_server_rejects_bad_requests_with_openai_error_bodies(base_url):
 POOL_SERVER_BAD_BODIES = {  # the probe's six bad bodies (four gave plain-text 500s), and more
     "nested JSON": (b'{"model": "alpha", "messages": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 400, None),
     "numeric content": ({"model": "alpha", "messages": [{"role": "user", "content": 5}]}, 400, "messages[0].content"),
-    "object as a text part": ({"model": "alpha", "messages": [{"role": "user", "content": [
-        {"type": "text", "text": {"a": 1}}]}]}, 400, "messages[0].content"),
-    "list as prompt_id": ({"model": "alpha", "messages": [{"role": "user", "content": "hi"}],
-                           "metadata": {"prompt_id": ["p"]}}, 400, "metadata.prompt_id"),
+    "object as a text part": (
+        {"model": "alpha", "messages": [{"role": "user", "content": [{"type": "text", "text": {"a": 1}}]}]},
+        400,
+        "messages[0].content",
+    ),
+    "list as prompt_id": (
+        {"model": "alpha", "messages": [{"role": "user", "content": "hi"}], "metadata": {"prompt_id": ["p"]}},
+        400,
+        "metadata.prompt_id",
+    ),
     "role a list": ({"model": "alpha", "messages": [{"role": ["user"], "content": "hi"}]}, 400, "messages[0].role"),
-    "lone surrogate": (b'{"model": "alpha", "messages": [{"role": "user", "content": "\\ud800"}]}', 400,
-                       "messages[0].content"),
-    "temperature 100": ({"model": "alpha", "messages": [{"role": "user", "content": "hi"}], "temperature": 100}, 400,
-                        "temperature"),
-    "max_tokens 1e12": ({"model": "alpha", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1e12}, 400,
-                        "max_tokens"),
-    "body too large": (b'{"model": "alpha", "messages": [{"role": "user", "content": "' + b"x" * (5 << 20) + b'"}]}',
-                       413, None),
+    "lone surrogate": (
+        b'{"model": "alpha", "messages": [{"role": "user", "content": "\\ud800"}]}',
+        400,
+        "messages[0].content",
+    ),
+    "temperature 100": (
+        {"model": "alpha", "messages": [{"role": "user", "content": "hi"}], "temperature": 100},
+        400,
+        "temperature",
+    ),
+    "max_tokens 1e12": (
+        {"model": "alpha", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1e12},
+        400,
+        "max_tokens",
+    ),
+    "body too large": (
+        b'{"model": "alpha", "messages": [{"role": "user", "content": "' + b"x" * (5 << 20) + b'"}]}',
+        413,
+        None,
+    ),
 }
 
 
@@ -273,8 +305,9 @@ POOL_SERVER_BAD_BODIES = {  # the probe's six bad bodies (four gave plain-text 5
 def test_pool_server_answers_every_bad_body_with_a_4xx_openai_error(base_url, case):
     body, status, param = POOL_SERVER_BAD_BODIES[case]
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    response = httpx.post(base_url + "/chat/completions", content=raw, headers={"content-type": "application/json"},
-                          timeout=30)
+    response = httpx.post(
+        base_url + "/chat/completions", content=raw, headers={"content-type": "application/json"}, timeout=30
+    )
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/json"
     error = response.json()["error"]
@@ -320,8 +353,9 @@ def test_fault_config_validation_and_retry_after_parsing():
     assert parse_retry_after({"retry-after": "2"}) == 2.0
     assert parse_retry_after({"retry-after-ms": "250"}) == 0.25
     assert parse_retry_after({}) is None
-    ep = OpenAICompatEndpoint(name="a", api_model="a", base_url="http://127.0.0.1:1/v1", price=PRICE,
-                              backoff_base_s=1.0, backoff_max_s=3.0)
+    ep = OpenAICompatEndpoint(
+        name="a", api_model="a", base_url="http://127.0.0.1:1/v1", price=PRICE, backoff_base_s=1.0, backoff_max_s=3.0
+    )
     assert ep.backoff_s(1, retry_after=60.0) == 3.0  # capped by backoff_max_s
     assert all(0.0 <= ep.backoff_s(attempt) <= 3.0 for attempt in range(1, 10))
 

@@ -29,8 +29,14 @@ class EchoEndpoint:
     name = "alpha"
 
     async def complete(self, messages, temperature=0.0, max_tokens=None, *, prompt_id=None) -> Completion:
-        return Completion(text=f"echo: {user_query(messages)}", input_tokens=10, output_tokens=2, cost_usd=0.0,
-                          latency_s=0.0, model=self.name)
+        return Completion(
+            text=f"echo: {user_query(messages)}",
+            input_tokens=10,
+            output_tokens=2,
+            cost_usd=0.0,
+            latency_s=0.0,
+            model=self.name,
+        )
 
 
 class LyingEndpoint:
@@ -46,8 +52,12 @@ class LyingEndpoint:
             raise AttributeError("'list' object has no attribute 'get'")
         if self.behaviour == "hangs":
             await asyncio.sleep(60)
-        values = {"negative_cost": dict(cost_usd=-24.0), "nan_cost": dict(cost_usd=math.nan),
-                  "bool_tokens": dict(input_tokens=True), "negative_tokens": dict(output_tokens=-3)}[self.behaviour]
+        values = {
+            "negative_cost": dict(cost_usd=-24.0),
+            "nan_cost": dict(cost_usd=math.nan),
+            "bool_tokens": dict(input_tokens=True),
+            "negative_tokens": dict(output_tokens=-3),
+        }[self.behaviour]
         fields = dict(text="x", input_tokens=1, output_tokens=1, cost_usd=0.001, latency_s=0.0, model=self.name)
         return Completion(**{**fields, **values})
 
@@ -65,8 +75,17 @@ def set_faults(base_url: str, **faults) -> None:
 
 
 def http_pool(base_url: str, **options) -> ModelPool:
-    settings = dict(name="alpha", api_model="alpha", base_url=base_url, price=PRICE, timeout_s=5.0,
-                    max_attempts=2, backoff_base_s=0.01, backoff_max_s=0.02, http_backend="httpx")
+    settings = dict(
+        name="alpha",
+        api_model="alpha",
+        base_url=base_url,
+        price=PRICE,
+        timeout_s=5.0,
+        max_attempts=2,
+        backoff_base_s=0.01,
+        backoff_max_s=0.02,
+        http_backend="httpx",
+    )
     settings.update(options)
     return ModelPool({"alpha": OpenAICompatEndpoint(**settings)}, {"alpha": ModelCard("alpha", PRICE)})
 
@@ -77,6 +96,7 @@ async def calls(pool: ModelPool, n: int) -> list:
             return await pool.call("alpha", MESSAGES)
         except EndpointError as error:
             return error
+
     try:
         return await asyncio.gather(*(one() for _ in range(n)))
     finally:
@@ -102,8 +122,9 @@ def test_a_partly_bad_upstream_books_every_call_once_and_never_negative(upstream
     assert len(records) == 60 and all(r.cost_usd >= 0 for r in records)
     ok = [o for o in outcomes if isinstance(o, Completion)]
     assert 0 < len(ok) < 60 and sum(r.error is None for r in records) == len(ok)
-    assert (pool.ledger.totals()["cost_usd"] == pytest.approx(sum(c.cost_usd for c in ok))
-            and all(c.cost_usd > 0 for c in ok))
+    assert pool.ledger.totals()["cost_usd"] == pytest.approx(sum(c.cost_usd for c in ok)) and all(
+        c.cost_usd > 0 for c in ok
+    )
 
 
 def test_a_slow_drip_reply_is_cut_at_the_per_try_deadline(upstream):
@@ -150,15 +171,19 @@ def test_through_a_pool_server_in_front_bad_upstream_bodies_are_502s_and_booked(
     set_faults(upstream, bad_reply="usage_list")
     front_pool = http_pool(upstream, max_attempts=1)
     with serve_in_thread(build_app(front_pool)) as front:
-        statuses = [httpx.post(f"{front}/chat/completions", json={"model": "alpha", "messages": MESSAGES}).status_code
-                    for _ in range(15)]
+        statuses = [
+            httpx.post(f"{front}/chat/completions", json={"model": "alpha", "messages": MESSAGES}).status_code
+            for _ in range(15)
+        ]
     assert statuses == [502] * 15
     assert len(front_pool.ledger) == 15 and all(r.error and r.cost_usd == 0.0 for r in front_pool.ledger.records)
 
 
 def test_reply_validation_directly():
-    ok = parse_reply(b'{"choices": [{"message": {"content": "hi"}, "finish_reason": "stop"}],'
-                     b' "usage": {"prompt_tokens": 3, "completion_tokens": 1}}')
+    ok = parse_reply(
+        b'{"choices": [{"message": {"content": "hi"}, "finish_reason": "stop"}],'
+        b' "usage": {"prompt_tokens": 3, "completion_tokens": 1}}'
+    )
     assert (ok.text, ok.input_tokens, ok.output_tokens, ok.finish_reason) == ("hi", 3, 1, "stop")
     partial = parse_reply(b'{"choices": [{"message": {"content": null}}], "usage": {"prompt_tokens": 3}}')
     assert (partial.text, partial.input_tokens, partial.output_tokens) == ("", 3, None)
@@ -167,7 +192,7 @@ def test_reply_validation_directly():
             parse_reply(body)
     assert json_depth(b'{"a": "[[[[", "b": [[1]]}', 64) == 3
     assert json_depth(b"[" * 1000 + b"]" * 1000, 64) == 65  # stops counting past the limit
-    assert json_depth(json.dumps({"s": "\\\"[[[" * 100}).encode(), 2) == 1
+    assert json_depth(json.dumps({"s": '\\"[[[' * 100}).encode(), 2) == 1
 
 
 def test_the_ledger_itself_refuses_negative_money():
@@ -175,5 +200,6 @@ def test_the_ledger_itself_refuses_negative_money():
 
     for bad in (dict(cost_usd=-24.0), dict(cost_usd=math.nan), dict(cost_usd=True), dict(input_tokens=-1)):
         with pytest.raises(ValueError):
-            CallRecord(**{"model": "m", "input_tokens": 1, "output_tokens": 1, "cost_usd": 0.0, "latency_s": 0.0,
-                          **bad})
+            CallRecord(
+                **{"model": "m", "input_tokens": 1, "output_tokens": 1, "cost_usd": 0.0, "latency_s": 0.0, **bad}
+            )

@@ -23,8 +23,9 @@ def test_notebook_executes_on_runs(routerbench_traces, tmp_path, monkeypatch):
     monkeypatch.setenv("XROUTER_RUNS", str(tmp_path / "runs"))  # the parameters cell reads it
     nb = nbformat.read(NOTEBOOK, as_version=4)
     assert any("parameters" in c.metadata.get("tags", []) for c in nb.cells)
-    NotebookClient(nb, timeout=240, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()  # raises on any cell error
+    NotebookClient(
+        nb, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()  # raises on any cell error
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert "21 runs on ['routerbench']" in text and "lambda sweep of xrouter" in text

@@ -14,16 +14,23 @@ from xrouter.data.embeddings import Embedder, hashing_vector
 from xrouter.eval.baseline_policy import evaluate_baseline, policy_context
 from xrouter.policies import build_policy
 
-SENTENCES = ["Which skin surface will produce the most heat when rubbed?", "Write a function to reverse a string.",
-             "Sarah was a much better surgeon than Maria so _ always got the harder cases."]
+SENTENCES = [
+    "Which skin surface will produce the most heat when rubbed?",
+    "Write a function to reverse a string.",
+    "Sarah was a much better surgeon than Maria so _ always got the harder cases.",
+]
 
 
 @pytest.fixture(scope="module")
 def routerbench(shared_data_dir):
     cfg = compose("evaluate", ["progress=false", "output_dir=unused"])
     cache_dir = Path(cfg.paths.cache_dir)
-    return (cfg, build_pool(cfg.pool, shared_data_dir, cache_dir), load_examples(cfg, cfg.split, cfg.get("limit")),
-            cache_dir)
+    return (
+        cfg,
+        build_pool(cfg.pool, shared_data_dir, cache_dir),
+        load_examples(cfg, cfg.split, cfg.get("limit")),
+        cache_dir,
+    )
 
 
 def sweep(routerbench, shared_data_dir, out: Path, overrides: list[str]) -> dict:
@@ -65,8 +72,9 @@ def test_knn_and_mlp_curves_beat_the_random_router(routerbench, shared_data_dir,
     their hull, the random policy's budget sweep), on the single models' cost range."""
     random_curve = sweep(routerbench, shared_data_dir, tmp_path / "random", ["policy=random"])
     uniform = sweep(routerbench, shared_data_dir, tmp_path / "uniform", ["policy=random", "sweep=null"])
-    cost_range = tuple(random_curve["reference"]["single"][m]["cost_per_query"] for m in ("mistral-7b-chat",
-                                                                                       "gpt-4-1106-preview"))
+    cost_range = tuple(
+        random_curve["reference"]["single"][m]["cost_per_query"] for m in ("mistral-7b-chat", "gpt-4-1106-preview")
+    )
     random_aiq = metrics.aiq([(p["cost_per_query"], p["accuracy"]) for p in random_curve["points"]], cost_range)
     uniform_aiq = metrics.aiq([(uniform["cost_per_query"], uniform["accuracy"])], cost_range)
     assert random_aiq == pytest.approx(random_curve["zero_router_aiq"], abs=0.01)  # it traces the hull
@@ -82,18 +90,30 @@ def test_knn_and_mlp_curves_beat_the_random_router(routerbench, shared_data_dir,
 
 
 def test_threshold_router_on_routellm_gsm8k(shared_data_dir, tmp_path):
-    cfg = compose("evaluate", ["progress=false", "pool=routellm_gsm8k", "benchmark=routellm_gsm8k", "policy=threshold",
-                               "sweep=default", f"output_dir={tmp_path}"])
+    cfg = compose(
+        "evaluate",
+        [
+            "progress=false",
+            "pool=routellm_gsm8k",
+            "benchmark=routellm_gsm8k",
+            "policy=threshold",
+            "sweep=default",
+            f"output_dir={tmp_path}",
+        ],
+    )
     cache_dir = Path(cfg.paths.cache_dir)
     pool = build_pool(cfg.pool, shared_data_dir, cache_dir)
-    report = evaluate_baseline(cfg, pool, load_examples(cfg, cfg.split, cfg.get("limit")), tmp_path, shared_data_dir,
-                               cache_dir)
+    report = evaluate_baseline(
+        cfg, pool, load_examples(cfg, cfg.split, cfg.get("limit")), tmp_path, shared_data_dir, cache_dir
+    )
     two = report["two_model"]
     assert (two["strong"], two["weak"]) == ("gpt-4-1106-preview", "mixtral-8x7b-instruct")
     single = report["reference"]["single"]
     first, last = report["points"][0], report["points"][-1]  # threshold 0: all strong; 1: all weak
-    assert (first["accuracy"], last["accuracy"]) == (pytest.approx(single["gpt-4-1106-preview"]["accuracy"]),
-                                                     pytest.approx(single["mixtral-8x7b-instruct"]["accuracy"]))
+    assert (first["accuracy"], last["accuracy"]) == (
+        pytest.approx(single["gpt-4-1106-preview"]["accuracy"]),
+        pytest.approx(single["mixtral-8x7b-instruct"]["accuracy"]),
+    )
     assert two["strong_call_share"][0] == 1.0 and two["strong_call_share"][-1] == 0.0
     assert two["apgr"] > 0.5  # better than the random router (0.5)
     assert 0 < two["cpt50"] < 0.5 and two["cpt50"] < two["cpt80"] <= 1

@@ -23,8 +23,12 @@ def train(tmp_path, name: str, overrides: list[str], router: str = "tiny_encoder
     from xrouter.train import run_train
 
     out = tmp_path / name
-    return out, run_train(compose("train", [f"router={router}", "debug=fast", f"output_dir={out}",
-                                            "compare_baselines=[]", "threads=1", *overrides]))
+    return out, run_train(
+        compose(
+            "train",
+            [f"router={router}", "debug=fast", f"output_dir={out}", "compare_baselines=[]", "threads=1", *overrides],
+        )
+    )
 
 
 @pytest.fixture(scope="module")
@@ -57,9 +61,19 @@ def test_evaluate_sweeps_one_checkpoint_over_lam_grid_with_each_points_reward(tr
     from xrouter.evaluate import run_evaluate
 
     (out, _), _ = trained
-    report = run_evaluate(compose("evaluate", ["policy=router", f"policy.path={out / 'router'}",
-                                               "policy.lam_grid=[0,1,30]", "limit=8", f"output_dir={tmp_path / 'ev'}",
-                                               "progress=false"]))
+    report = run_evaluate(
+        compose(
+            "evaluate",
+            [
+                "policy=router",
+                f"policy.path={out / 'router'}",
+                "policy.lam_grid=[0,1,30]",
+                "limit=8",
+                f"output_dir={tmp_path / 'ev'}",
+                "progress=false",
+            ],
+        )
+    )
     assert [p["knob"]["lam"] for p in report["points"]] == [0.0, 1.0, 30.0]
     assert 0 <= report["aiq"] <= 1 and report["zero_router_aiq"] > 0  # a debug=fast router may score 0
     for lam in (0, 30):
@@ -76,20 +90,35 @@ def test_a_fixed_lambda_router_is_swept_nowhere_and_says_why(trained, tmp_path, 
     _, (fixed, _) = trained
     assert json.loads((fixed / "router" / "xrouter.json").read_text())["conditioning"]["lam_conditioned"] is False
     with pytest.raises(ValueError, match="lambda-conditioned"):
-        run_evaluate(compose("evaluate", ["policy=router", f"policy.path={fixed / 'router'}", "policy.lam_grid=[0,1]",
-                                          "limit=4", f"output_dir={tmp_path / 'ev'}", "progress=false"]))
+        run_evaluate(
+            compose(
+                "evaluate",
+                [
+                    "policy=router",
+                    f"policy.path={fixed / 'router'}",
+                    "policy.lam_grid=[0,1]",
+                    "limit=4",
+                    f"output_dir={tmp_path / 'ev'}",
+                    "progress=false",
+                ],
+            )
+        )
     # a router not told lambda, trained over sampled lambdas, learns one policy for their mix and is told so
     with caplog.at_level(logging.WARNING, logger="xrouter.train"):
-        _, result = train(tmp_path, "tiny", ["reward.lam_sampling={low: 0.1, high: 3}", "recipe=text_only"],
-                          router="tiny")
+        _, result = train(
+            tmp_path, "tiny", ["reward.lam_sampling={low: 0.1, high: 3}", "recipe=text_only"], router="tiny"
+        )
     assert "is not told lambda" in caplog.text and "test_curve" not in result
 
 
 def serve(router_dir, overrides=()):
     from xrouter.serve.service import build_server
 
-    return build_server(compose("serve", [f"router_path={router_dir}", "auth.required=false", "inference=thread",
-                                          "threads=1", *overrides]))
+    return build_server(
+        compose(
+            "serve", [f"router_path={router_dir}", "auth.required=false", "inference=thread", "threads=1", *overrides]
+        )
+    )
 
 
 def test_serve_takes_lambda_per_request_and_refuses_unknown_fields(trained, routerbench_traces):
@@ -108,8 +137,9 @@ def test_serve_takes_lambda_per_request_and_refuses_unknown_fields(trained, rout
     inner.generate = recording
     encoder_threads = []
     conditioner = service.conditioner
-    service.encoder.fn = lambda examples: encoder_threads.append(threading.current_thread().name) or list(
-        conditioner(examples))
+    service.encoder.fn = lambda examples: (
+        encoder_threads.append(threading.current_thread().name) or list(conditioner(examples))
+    )
     body = {"model": "xrouter", "messages": [{"role": "user", "content": query}]}
     with serve_in_thread(app) as base_url:
         answers = {}
@@ -123,18 +153,24 @@ def test_serve_takes_lambda_per_request_and_refuses_unknown_fields(trained, rout
         assert seen[0][0, -2:].tolist() == [0.0, 1.0] and seen[1][0, -2:].tolist() == [1.0, 0.0]
         assert seen[0][0, :-3].tolist() == seen[1][0, :-3].tolist()  # the same query embedding
         # above the trained range (issue 28: silently clamped to 30 while limits.lam echoed 1000): a 400, never clamped
-        for bad, param in (({"lambda": 1}, "xrouter"), ({"lam": -1}, "xrouter.lam"), ({"lam": "high"}, "xrouter.lam"),
-                           ({"lam": 31}, "xrouter.lam"), ({"lam": 1e308}, "xrouter.lam"),
-                           ({"lam": 10 ** 309}, "xrouter.lam"),
-                           ({"lam": 1, "max_cost_per_query": 1e-3}, "xrouter.max_cost_per_query"),
-                           ({"max_cost_per_query": 0}, "xrouter.max_cost_per_query")):
+        for bad, param in (
+            ({"lambda": 1}, "xrouter"),
+            ({"lam": -1}, "xrouter.lam"),
+            ({"lam": "high"}, "xrouter.lam"),
+            ({"lam": 31}, "xrouter.lam"),
+            ({"lam": 1e308}, "xrouter.lam"),
+            ({"lam": 10**309}, "xrouter.lam"),
+            ({"lam": 1, "max_cost_per_query": 1e-3}, "xrouter.max_cost_per_query"),
+            ({"max_cost_per_query": 0}, "xrouter.max_cost_per_query"),
+        ):
             reply = httpx.post(f"{base_url}/chat/completions", json={**body, "xrouter": bad}, timeout=60)
             assert reply.status_code == 400 and reply.json()["error"]["param"] == param, reply.text
         # a target cost per query: the lambda of the router's dev calibration with the largest cost within it
         calibration = json.loads((out / "router" / "calibration.json").read_text())["points"]
         target = max(max(p["cost_per_query"] for p in calibration) * 1.01, 1e-6)  # debug=fast may never call
-        reply = httpx.post(f"{base_url}/chat/completions", json={**body, "xrouter": {"max_cost_per_query": target}},
-                           timeout=60)
+        reply = httpx.post(
+            f"{base_url}/chat/completions", json={**body, "xrouter": {"max_cost_per_query": target}}, timeout=60
+        )
         assert reply.status_code == 200, reply.text
         routing = reply.json()["xrouter"]["routing"]
         best = max(calibration, key=lambda p: (p["cost_per_query"], p["accuracy"], p["lam"]))

@@ -9,6 +9,7 @@ from tests.conftest import compose
 from xrouter.build import build_pool, router_extra_tokens
 from xrouter.data.benchmarks import load_benchmark
 from xrouter.env.router_env import RouterEnv
+from xrouter.env.tool_calls import clip_tool_result
 from xrouter.reward import build_reward
 from xrouter.router.chat_format import IM_END, IM_START
 from xrouter.router.r1_format import parse_r1_turn, render_answer, render_route
@@ -24,8 +25,9 @@ def setting(shared_data_dir):
 
 
 def r1_env(pool, **kwargs):
-    return RouterEnv(pool, verify, build_reward(R1_REWARD), mode="full", max_turns=3, action_format="router_r1",
-                     **kwargs)
+    return RouterEnv(
+        pool, verify, build_reward(R1_REWARD), mode="full", max_turns=3, action_format="router_r1", **kwargs
+    )
 
 
 def an_example(examples, benchmark="arc_challenge"):
@@ -40,15 +42,18 @@ def test_route_then_answer_by_name_returns_the_recorded_answer(setting, routerbe
     [contents] = asyncio.run(env.step([episode], [render_route("mixtral-8x7b-chat", "which option is right?")]))
     recorded = routerbench_traces[routerbench_traces.prompt_id == ex["prompt_id"]].set_index("model")
     answer = recorded.loc["mistralai/mixtral-8x7b-chat", "response"]
-    assert contents == [f"mixtral-8x7b-chat: {env._clip(answer)}"]
+    assert contents == [f"mixtral-8x7b-chat: {clip_tool_result(answer, env.max_tool_result_chars)}"]
     assert episode.calls[0].sub_query == "which option is right?" and episode.calls[0].model == "mixtral-8x7b-chat"
     segment = env.results_segment(contents)
     assert segment.startswith(f"\n{IM_START}user\n<information>mixtral-8x7b-chat: ") and segment.endswith(
-        f"</information>{IM_END}\n{IM_START}assistant\n")
+        f"</information>{IM_END}\n{IM_START}assistant\n"
+    )
     assert asyncio.run(env.step([episode], [render_answer("mixtral-8x7b-chat")])) == [None]
     assert episode.termination == "select" and episode.final_answer == answer
-    score, cost = (recorded.loc["mistralai/mixtral-8x7b-chat", "score"],
-                   recorded.loc["mistralai/mixtral-8x7b-chat", "cost_usd"])
+    score, cost = (
+        recorded.loc["mistralai/mixtral-8x7b-chat", "score"],
+        recorded.loc["mistralai/mixtral-8x7b-chat", "cost_usd"],
+    )
     assert episode.score == score
     assert episode.reward["total"] == pytest.approx(0.7 * score + 0.3 * (1 - cost / 0.01))
 
@@ -106,7 +111,8 @@ def test_scripts_parse_back_and_names_are_whole_tokens(setting):
         assert parse_r1_turn(answer, pool.names).answer == model
     tokenizer = train_bpe_tokenizer(["a b c"], 300, router_extra_tokens(pool, "router_r1"))
     tokens = tokenizer.convert_ids_to_tokens(
-        tokenizer(render_route("claude-instant-v1"), add_special_tokens=False)["input_ids"])
+        tokenizer(render_route("claude-instant-v1"), add_special_tokens=False)["input_ids"]
+    )
     assert tokens[:4] == ["<think>", "</think>", "Ċ", "<search>"] and tokens[4] == "claude-instant-v1"
 
 
@@ -123,23 +129,42 @@ def test_train_evaluate_and_serve_a_router_r1_router(tmp_path, routerbench_trace
     from xrouter.train import run_train
 
     out = tmp_path / "r1"
-    run_train(compose("train", ["router=tiny", "recipe=text_only", "env=router_r1", "reward=router_r1", "debug=fast",
-                                f"output_dir={out}", "compare_baselines=[]", "threads=1"]))
+    run_train(
+        compose(
+            "train",
+            [
+                "router=tiny",
+                "recipe=text_only",
+                "env=router_r1",
+                "reward=router_r1",
+                "debug=fast",
+                f"output_dir={out}",
+                "compare_baselines=[]",
+                "threads=1",
+            ],
+        )
+    )
     settings = json.loads((out / "router" / "xrouter.json").read_text())
     assert settings["action_format"] == "router_r1" and settings["reward"]["name"] == "router_r1"
     summary = json.loads((out / "eval_test" / "summary.json").read_text())
     assert {"malformed_rate", "calls_per_query", "accuracy", "cost_per_query"} <= set(summary)
-    run = build_run(compose("evaluate", ["policy=router", f"policy.path={out / 'router'}", "output_dir=unused"]),
-                    router_path=out / "router")
+    run = build_run(
+        compose("evaluate", ["policy=router", f"policy.path={out / 'router'}", "output_dir=unused"]),
+        router_path=out / "router",
+    )
     assert run.env.action_format == "router_r1" and run.env.tools() is None
     assert "<search>" in run.tokenizer.convert_ids_to_tokens(run.tokenizer("<search>")["input_ids"])
     run.close()
-    app, service = build_server(compose("serve", [f"router_path={out / 'router'}", "auth.required=false",
-                                                  "inference=thread", "threads=1"]))
+    app, service = build_server(
+        compose("serve", [f"router_path={out / 'router'}", "auth.required=false", "inference=thread", "threads=1"])
+    )
     query = routerbench_traces[routerbench_traces["split"] == "test"]["prompt"].iloc[0]
     with serve_in_thread(app) as base_url:
-        reply = httpx.post(f"{base_url}/chat/completions", timeout=60,
-                           json={"model": "xrouter", "messages": [{"role": "user", "content": query}]})
+        reply = httpx.post(
+            f"{base_url}/chat/completions",
+            timeout=60,
+            json={"model": "xrouter", "messages": [{"role": "user", "content": query}]},
+        )
     service.generator.close()
     assert reply.status_code == 200, reply.text
     assert reply.json()["choices"][0]["message"]["content"]  # the router's answer, or the fallback's

@@ -61,9 +61,18 @@ def set_faults(base_url: str, **faults) -> None:
 
 
 def overrides(base_url: str, output: Path, *extra: str) -> list[str]:
-    return ["pool=local_server", "benchmark=routerbench", "split=test", f"limit={LIMIT}", f"output={output}",
-            f"pool.common.base_url={base_url}", "pool.common.backoff_base_s=0.01", "pool.common.backoff_max_s=0.05",
-            "progress=false", *extra]
+    return [
+        "pool=local_server",
+        "benchmark=routerbench",
+        "split=test",
+        f"limit={LIMIT}",
+        f"output={output}",
+        f"pool.common.base_url={base_url}",
+        "pool.common.backoff_base_s=0.01",
+        "pool.common.backoff_max_s=0.05",
+        "progress=false",
+        *extra,
+    ]
 
 
 def record(base_url: str, output: Path, *extra: str) -> dict:
@@ -71,11 +80,17 @@ def record(base_url: str, output: Path, *extra: str) -> dict:
 
 
 def start_cli(base_url: str, output: Path, *extra: str) -> subprocess.Popen:
-    command = [sys.executable, "-m", "xrouter.record", *overrides(base_url, output, *extra),
-               f"hydra.run.dir={output.parent / 'hydra'}"]
+    command = [
+        sys.executable,
+        "-m",
+        "xrouter.record",
+        *overrides(base_url, output, *extra),
+        f"hydra.run.dir={output.parent / 'hydra'}",
+    ]
     env = {**os.environ, "XROUTER_DATA_DIR": str(SHARED_DATA)}
-    return subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    return subprocess.Popen(
+        command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def wait_for_lines(path: Path, count: int, process: subprocess.Popen, timeout_s: float = 60.0) -> None:
@@ -100,12 +115,17 @@ def test_complete_run_under_faults_then_errors_retried(base_url, server, example
     set_faults(base_url, error_rate=0.2, rate_limit_burst=2, latency_s=0.01, fail_models=["claude-instant-v1"], seed=3)
     output = tmp_path / "traces.jsonl"
     summary = record(base_url, output, "concurrency=8", "pool.common.api_key_env=XR_TEST_KEY")
-    assert (summary["stopped"], summary["exit_code"], summary["rows_written"], summary["skipped_done"]) == \
-        ("complete", 0, PAIRS, 0)
+    assert (summary["stopped"], summary["exit_code"], summary["rows_written"], summary["skipped_done"]) == (
+        "complete",
+        0,
+        PAIRS,
+        0,
+    )
     traces = compact_traces(output)
     assert len(traces) == PAIRS and set(zip(traces.prompt_id, traces.model)) == expected_pairs(examples)
-    assert set(zip(*pd.read_parquet(output.with_suffix(".parquet"))[["prompt_id", "model"]].T.values)) == \
-        expected_pairs(examples)
+    assert set(
+        zip(*pd.read_parquet(output.with_suffix(".parquet"))[["prompt_id", "model"]].T.values)
+    ) == expected_pairs(examples)
     assert summary["errors"] == int(traces.error.notna().sum())
     assert summary["usd"] == pytest.approx(traces.cost_usd.sum())
     assert SECRET not in output.read_text()
@@ -151,8 +171,11 @@ def test_sigkill_mid_run_then_resume_loses_and_repeats_nothing(base_url, tmp_pat
     set_faults(base_url)
     summary = record(base_url, output)
     assert "incomplete" in caplog.text and "cut short by a kill" in caplog.text
-    assert (summary["stopped"], summary["skipped_done"], summary["rows_written"]) == \
-        ("complete", len(before), PAIRS - len(before))
+    assert (summary["stopped"], summary["skipped_done"], summary["rows_written"]) == (
+        "complete",
+        len(before),
+        PAIRS - len(before),
+    )
     after = jsonl_rows(output)  # every line valid JSON: the partial line was removed
     assert len(after) == PAIRS and not after.duplicated(["prompt_id", "model"]).any()
     pd.testing.assert_frame_equal(after.head(len(before)), before)  # nothing written before was touched
@@ -194,8 +217,10 @@ def test_budget_cap_stops_then_a_higher_cap_resumes(base_url, tmp_path, examples
 
 def test_bad_input_fails_clearly(tmp_path):
     url = "http://127.0.0.1:9/v1"  # never contacted: these fail before any call
-    with pytest.raises(RecordError, match="not in pool 'local_server', whose models are: "
-                       "gpt-4-1106-preview, claude-instant-v1, mistral-7b-chat"):
+    with pytest.raises(
+        RecordError,
+        match="not in pool 'local_server', whose models are: gpt-4-1106-preview, claude-instant-v1, mistral-7b-chat",
+    ):
         record(url, tmp_path / "a.jsonl", "models=[mistral-7b-chat,gpt-5]")
     (tmp_path / "file").write_text("")
     with pytest.raises(RecordError, match=r"cannot write there \(.*file is a file, not a folder\)"):
@@ -214,8 +239,9 @@ def test_bad_input_fails_clearly(tmp_path):
     assert stderr.strip().splitlines()[-1].startswith("record: error: models=['nope']: ['nope'] not in pool")
 
 
-def test_negative_or_broken_usage_from_upstream_never_lowers_the_spend_and_the_file_resumes(base_url, tmp_path,
-                                                                                           examples):
+def test_negative_or_broken_usage_from_upstream_never_lowers_the_spend_and_the_file_resumes(
+    base_url, tmp_path, examples
+):
     """Issue 15: an upstream reporting negative token counts booked -$872 over 60 rows, so max_usd limited
     nothing and every rerun died on the file.  Now such replies are error rows costing 0."""
     output, cap = tmp_path / "traces.jsonl", 0.05

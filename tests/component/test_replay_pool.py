@@ -57,10 +57,23 @@ def user_traces(with_tokens: bool) -> pd.DataFrame:
     rows = []
     for i in range(4):
         for model, cost in (("org/big-model", 0.01), ("small.v1", 0.001)):
-            rows.append(dict(prompt_id=f"q{i}", benchmark="mine", split="test", prompt=f"question {i}", gold="1",
-                             model=model, response=f"{model} says {i}", score=float(i % 2), cost_usd=cost,
-                             input_tokens=100 if with_tokens else None, output_tokens=100 if with_tokens else None,
-                             latency_s=None, source="my lab"))
+            rows.append(
+                dict(
+                    prompt_id=f"q{i}",
+                    benchmark="mine",
+                    split="test",
+                    prompt=f"question {i}",
+                    gold="1",
+                    model=model,
+                    response=f"{model} says {i}",
+                    score=float(i % 2),
+                    cost_usd=cost,
+                    input_tokens=100 if with_tokens else None,
+                    output_tokens=100 if with_tokens else None,
+                    latency_s=None,
+                    source="my lab",
+                )
+            )
     return pd.DataFrame(rows)
 
 
@@ -111,15 +124,21 @@ def test_benchmark_from_user_traces_and_from_routerbench(tmp_path, shared_data_d
     examples = load_benchmark(cfg.benchmark, shared_data_dir, split="test")
     assert len(examples) == 945
     assert examples.groupby("benchmark")["verifier"].first().to_dict() == {
-        "arc_challenge": "choice", "mbpp": "code_mbpp", "winogrande": "choice"}
+        "arc_challenge": "choice",
+        "mbpp": "code_mbpp",
+        "winogrande": "choice",
+    }
     with pytest.raises(ValueError, match="split 'dev' is not in this dataset"):
         load_benchmark(cfg.benchmark, shared_data_dir, split="dev")
 
 
-@pytest.mark.parametrize("pool_name,n_models,model,price", [
-    ("routellm_gsm8k", 2, "mixtral-8x7b-instruct", (0.6, 0.6)),
-    ("llmrouter", 9, "gemma-2-9b-it", (0.1, 0.1)),
-])
+@pytest.mark.parametrize(
+    "pool_name,n_models,model,price",
+    [
+        ("routellm_gsm8k", 2, "mixtral-8x7b-instruct", (0.6, 0.6)),
+        ("llmrouter", 9, "gemma-2-9b-it", (0.1, 0.1)),
+    ],
+)
 def test_other_replay_pools_build(shared_data_dir, pool_name, n_models, model, price):
     pool = build_pool(compose("stats", [f"+pool={pool_name}"]).pool, shared_data_dir)
     assert len(pool.names) == n_models and model in pool

@@ -19,9 +19,18 @@ from tests.conftest import compose
 from xrouter.pool.ledger import CostLedger
 
 pytestmark = pytest.mark.timeout(900)
-SMALL = ["experiment=rl_only", "debug=fast", "trainer.max_steps=6", "trainer.val_check_interval=1",
-         "rollout.max_new_tokens=16", "evaluate_test=false", "compare_baselines=[]", "threads=1",
-         "cold_start.steps=60", "algo.lr=1e-3"]  # enough cold start that the router writes calls
+SMALL = [
+    "experiment=rl_only",
+    "debug=fast",
+    "trainer.max_steps=6",
+    "trainer.val_check_interval=1",
+    "rollout.max_new_tokens=16",
+    "evaluate_test=false",
+    "compare_baselines=[]",
+    "threads=1",
+    "cold_start.steps=60",
+    "algo.lr=1e-3",
+]  # enough cold start that the router writes calls
 POLICY_EPISODE = re.compile(r"^(s\d+(r\d+)?|val\d+|eval\d+)-")  # RL rollouts, validations, evaluations
 
 
@@ -73,8 +82,11 @@ def test_rl_only_reads_only_the_outcomes_of_calls_its_policy_made(tmp_path, monk
     assert settings["reward"]["cost_unit_usd"] == 0.01  # cost_unit_usd: pool, resolved by RouterBench's prices
 
 
-@pytest.mark.parametrize("recipe", [["cold_start.weighting=teacher", "cold_start.teacher=knn"],
-                                    ["cold_start.weighting=expected_reward"]], ids=["teacher", "expected_reward"])
+@pytest.mark.parametrize(
+    "recipe",
+    [["cold_start.weighting=teacher", "cold_start.teacher=knn"], ["cold_start.weighting=expected_reward"]],
+    ids=["teacher", "expected_reward"],
+)
 def test_the_audit_catches_recipes_that_read_outcomes_the_policy_did_not_call(tmp_path, monkeypatch, recipe):
     lookups, tables, ledger, _ = audited_train(tmp_path, monkeypatch, recipe[-1].split("=")[-1], recipe)
     assert outcome_reads_outside_the_policy(lookups, tables, ledger) != []

@@ -28,13 +28,17 @@ def make_env(pool, **kwargs):
 
 
 def call(model, prompt="Answer with one letter."):
-    return (f'<tool_call>{json.dumps({"name": f"call_{model}", "arguments": {"optimized_system_prompt": prompt}})}'
-            '</tool_call>')
+    return (
+        f"<tool_call>{json.dumps({'name': f'call_{model}', 'arguments': {'optimized_system_prompt': prompt}})}"
+        "</tool_call>"
+    )
 
 
 def select(model):
-    return (f'<tool_call>{json.dumps({"name": "select_response", "arguments": {"model_call_name": f"call_{model}"}})}'
-            '</tool_call>')
+    return (
+        f"<tool_call>{json.dumps({'name': 'select_response', 'arguments': {'model_call_name': f'call_{model}'}})}"
+        "</tool_call>"
+    )
 
 
 def example(examples, benchmark="arc_challenge", i=0):

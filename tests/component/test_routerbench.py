@@ -12,8 +12,12 @@ from xrouter.data.stats import trace_stats
 from xrouter.data.traces import complete_prompts
 
 # ../shared/data/README.md, computed directly from the CSVs
-REFERENCE = {"n_prompts": 945, "gpt-4-1106-preview": (0.8794, 5.0034e-3),
-             "mistralai/mistral-7b-chat": (0.5926, 0.0811e-3), "oracle": (0.9757, 0.2111e-3)}
+REFERENCE = {
+    "n_prompts": 945,
+    "gpt-4-1106-preview": (0.8794, 5.0034e-3),
+    "mistralai/mistral-7b-chat": (0.5926, 0.0811e-3),
+    "oracle": (0.9757, 0.2111e-3),
+}
 
 
 def test_shape_and_columns(routerbench_traces):
@@ -57,8 +61,12 @@ def test_derived_gold(routerbench_traces):
 
 
 def test_stats_entry_point_prints_reference_json_last():
-    result = subprocess.run([sys.executable, "-m", "xrouter.data.stats", "dataset=routerbench", "split=test"],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "xrouter.data.stats", "dataset=routerbench", "split=test"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     last = json.loads(result.stdout.strip().splitlines()[-1])
     assert last["n_prompts"] == 945 and last["n_dropped"] == 8

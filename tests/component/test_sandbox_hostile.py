@@ -18,8 +18,12 @@ from xrouter.verify import verify
 from xrouter.verify.sandbox import isolation_level, level_works, run_program
 
 SECRET = f"sk-test-{uuid.uuid4().hex}"
-MBPP = {"verifier": "code_mbpp", "gold": None, "tests": ["assert add(1, 2) == 3", "assert add(0, 0) == 0"],
-        "timeout_s": 10}
+MBPP = {
+    "verifier": "code_mbpp",
+    "gold": None,
+    "tests": ["assert add(1, 2) == 3", "assert add(0, 0) == 0"],
+    "timeout_s": 10,
+}
 
 
 @pytest.fixture(params=["namespaces", "uid", "basic"])
@@ -59,11 +63,17 @@ def test_an_honest_program_passes(level):
     assert result.isolation == level
 
 
-@pytest.mark.parametrize("trick", [
-    "import os\nos._exit(0)\n", "import sys\nsys.exit(0)\n", "raise SystemExit\n", "exit()\n",
-    "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n",
-    "import atexit, os\natexit.register(os._exit, 0)\nraise SystemExit(0)\n",
-])
+@pytest.mark.parametrize(
+    "trick",
+    [
+        "import os\nos._exit(0)\n",
+        "import sys\nsys.exit(0)\n",
+        "raise SystemExit\n",
+        "exit()\n",
+        "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n",
+        "import atexit, os\natexit.register(os._exit, 0)\nraise SystemExit(0)\n",
+    ],
+)
 def test_exiting_before_the_asserts_does_not_pass(level, trick):
     score = verify(MBPP, f"def add(a, b):\n    return 0\n{trick}")
     assert score.value == 0.0, score
@@ -76,11 +86,13 @@ def test_a_forked_copy_falling_through_is_no_pass(level):
 
 
 def test_the_parents_secrets_are_unreadable(level):
-    program = ("import os, glob\nfound = []\n"
-               "for path in ['/proc/%d/environ' % os.getppid(), *glob.glob('/proc/*/environ')]:\n"
-               "    try:\n        found.append(open(path, 'rb').read().decode('latin-1'))\n"
-               "    except OSError:\n        pass\n"
-               "print(repr(os.environ))\nprint(found)\n")
+    program = (
+        "import os, glob\nfound = []\n"
+        "for path in ['/proc/%d/environ' % os.getppid(), *glob.glob('/proc/*/environ')]:\n"
+        "    try:\n        found.append(open(path, 'rb').read().decode('latin-1'))\n"
+        "    except OSError:\n        pass\n"
+        "print(repr(os.environ))\nprint(found)\n"
+    )
     result = run_program(program, timeout_s=10)
     assert result.passed, result
     assert "OPENAI_API_KEY" not in result.stdout_tail  # not in its own environment either
@@ -120,8 +132,9 @@ def test_writes_land_only_in_the_temp_dir(level, tmp_path):
     if level == "namespaces":
         targets.append(Path(__file__).parent / name)
     shell = "; ".join(f"echo x > {t}" for t in targets)
-    program = (f"import os\nos.system({shell!r})\n"
-               "open('inside.txt', 'w').write('fine')\nprint(open('inside.txt').read())\n")
+    program = (
+        f"import os\nos.system({shell!r})\nopen('inside.txt', 'w').write('fine')\nprint(open('inside.txt').read())\n"
+    )
     result = run_program(program, timeout_s=10)
     assert result.passed and result.stdout_tail.strip() == "fine", result
     escaped = [t for t in targets if t.exists()]
@@ -134,7 +147,7 @@ def test_writes_land_only_in_the_temp_dir(level, tmp_path):
 
 
 def test_a_setsid_child_does_not_outlive_the_run(level):
-    marker = f"{300 + uuid.uuid4().int % 1000}.{uuid.uuid4().int % 10 ** 6}"
+    marker = f"{300 + uuid.uuid4().int % 1000}.{uuid.uuid4().int % 10**6}"
     program = f"import subprocess\nsubprocess.Popen(['setsid', 'sleep', '{marker}'])\nimport time\ntime.sleep(0.3)\n"
     result = run_program(program, timeout_s=10)
     assert result.passed, result
@@ -147,9 +160,11 @@ def test_a_setsid_child_does_not_outlive_the_run(level):
 
 
 def test_the_process_limit_holds_for_root_too(level):
-    program = ("import os, time\nn = 0\ntry:\n    for _ in range(200):\n        if os.fork() == 0:\n"
-               "            time.sleep(3)\n            os._exit(0)\n        n += 1\n"
-               "except OSError:\n    pass\nprint(n)\n")
+    program = (
+        "import os, time\nn = 0\ntry:\n    for _ in range(200):\n        if os.fork() == 0:\n"
+        "            time.sleep(3)\n            os._exit(0)\n        n += 1\n"
+        "except OSError:\n    pass\nprint(n)\n"
+    )
     result = run_program(program, timeout_s=10, max_processes=16)
     assert result.passed, result
     if strong(level) or os.geteuid() != 0:

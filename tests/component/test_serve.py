@@ -27,6 +27,7 @@ KEYS_ENV = "XR_SERVE_TEST_KEYS"
 # the first test builds the demo router when .cache/ lacks it: minutes on a busy 2-core box
 pytestmark = pytest.mark.timeout(900)
 
+
 @functools.lru_cache(maxsize=1)
 def demo_router_dir() -> str:
     """The cold-started tiny demo router, built once and cached under .cache/ (about 2-3 minutes on a
@@ -37,8 +38,10 @@ def demo_router_dir() -> str:
 
 
 def serve_config(router_dir: str, overrides: list[str] = ()):
-    return compose("serve", [f"router_path={router_dir}", f"auth.api_keys_env={KEYS_ENV}",
-                             f"auth.api_keys=[{OTHER_KEY}]", *overrides])
+    return compose(
+        "serve",
+        [f"router_path={router_dir}", f"auth.api_keys_env={KEYS_ENV}", f"auth.api_keys=[{OTHER_KEY}]", *overrides],
+    )
 
 
 def build(cfg):
@@ -104,12 +107,13 @@ def test_completion_returns_the_selected_answer_with_costs_and_metadata(client, 
     [call] = meta["calls"]
     assert call["model"] in DEMO_MODELS and call["error"] is None and meta["answer_source"] == call["call_name"]
     row = recorded(prompts[1], prompt, call["model"])
-    assert answer.choices[0].message.content == row["response"]          # the called model's recorded answer
-    assert call["cost_usd"] == pytest.approx(row["cost_usd"])            # at its recorded cost
-    assert (meta["router_cost_usd"] > 0
-            and meta["total_cost_usd"] == pytest.approx(call["cost_usd"] + meta["router_cost_usd"]))
+    assert answer.choices[0].message.content == row["response"]  # the called model's recorded answer
+    assert call["cost_usd"] == pytest.approx(row["cost_usd"])  # at its recorded cost
+    assert meta["router_cost_usd"] > 0 and meta["total_cost_usd"] == pytest.approx(
+        call["cost_usd"] + meta["router_cost_usd"]
+    )
     router = meta["router_tokens"]
-    price = 0.04e-6 * router["input"] + 0.10e-6 * router["output"]       # conf/router/tiny.yaml's price
+    price = 0.04e-6 * router["input"] + 0.10e-6 * router["output"]  # conf/router/tiny.yaml's price
     assert meta["router_cost_usd"] == pytest.approx(price)
     assert answer.usage.prompt_tokens == router["input"] and answer.usage.completion_tokens == router["output"]
     assert answer.usage.total_tokens == router["input"] + router["output"]  # RouterBench records no call tokens
@@ -134,9 +138,12 @@ def test_streaming_sends_openai_chunks_with_usage_and_metadata(client, prompts):
 
 def test_a_client_system_message_and_history_are_accepted(client, prompts):
     prompt = clean_prompt(client, prompts)
-    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "earlier question"},
-                {"role": "assistant", "content": "earlier answer"},
-                {"role": "user", "content": [{"type": "text", "text": prompt}]}]
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "earlier question"},
+        {"role": "assistant", "content": "earlier answer"},
+        {"role": "user", "content": [{"type": "text", "text": prompt}]},
+    ]
     answer = client.chat.completions.create(model="xrouter", messages=messages)
     assert answer.choices[0].message.content == ask(client, prompt).choices[0].message.content
 
@@ -146,8 +153,12 @@ def test_concurrent_requests_share_batched_router_turns(server, prompts):
 
     async def go():
         async with openai.AsyncOpenAI(base_url=base_url, api_key=SECRET, max_retries=0) as aclient:
-            return await asyncio.gather(*(aclient.chat.completions.create(
-                model="xrouter", messages=[{"role": "user", "content": p}]) for p in prompts[0][:24]))
+            return await asyncio.gather(
+                *(
+                    aclient.chat.completions.create(model="xrouter", messages=[{"role": "user", "content": p}])
+                    for p in prompts[0][:24]
+                )
+            )
 
     before = metrics(base_url)
     answers = asyncio.run(go())
@@ -167,15 +178,21 @@ def test_requests_without_a_valid_key_get_401_and_keys_are_never_logged(server, 
             ask(openai.OpenAI(base_url=base_url, api_key=key, max_retries=0), prompts[0][0])
         assert raised.value.status_code == 401 and raised.value.body["code"] == "invalid_api_key"
     for headers in ({}, {"Authorization": SECRET}, {"Authorization": f"Basic {SECRET}"}):
-        response = httpx.post(base_url + "/chat/completions", headers=headers,
-                              json={"model": "xrouter", "messages": [{"role": "user", "content": "hi"}]})
+        response = httpx.post(
+            base_url + "/chat/completions",
+            headers=headers,
+            json={"model": "xrouter", "messages": [{"role": "user", "content": "hi"}]},
+        )
         assert response.status_code == 401 and response.json()["error"]["code"] == "invalid_api_key"
     assert httpx.get(base_url + "/models").status_code == 401
     models = openai.OpenAI(base_url=base_url, api_key=OTHER_KEY, max_retries=0).models.list()  # the config key
     assert [m.id for m in models.data] == ["xrouter"]
     captured = capfd.readouterr()  # the server's logs (this test's own openai client may log what it sends)
-    server_logs = [r.getMessage() for r in caplog.records if r.name.split(".")[0] in ("xrouter", "uvicorn", "starlette",
-                                                                                      "fastapi", "hydra")]
+    server_logs = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name.split(".")[0] in ("xrouter", "uvicorn", "starlette", "fastapi", "hydra")
+    ]
     assert not [t for t in server_logs + [captured.out, captured.err] if SECRET in t or OTHER_KEY in t]
 
 
@@ -195,10 +212,16 @@ BAD_BODIES = {
     "messages not a list": ({"model": "xrouter", "messages": "hi"}, 400, "messages"),
     "message not an object": ({"model": "xrouter", "messages": ["hi"]}, 400, "messages[0]"),
     "unknown role": ({"model": "xrouter", "messages": [{"role": "robot", "content": "hi"}]}, 400, "messages[0].role"),
-    "content not text": ({"model": "xrouter", "messages": [{"role": "user", "content": 42}]}, 400,
-                         "messages[0].content"),
-    "image part": ({"model": "xrouter", "messages": [{"role": "user", "content": [{"type": "image_url"}]}]}, 400,
-                   "messages[0].content"),
+    "content not text": (
+        {"model": "xrouter", "messages": [{"role": "user", "content": 42}]},
+        400,
+        "messages[0].content",
+    ),
+    "image part": (
+        {"model": "xrouter", "messages": [{"role": "user", "content": [{"type": "image_url"}]}]},
+        400,
+        "messages[0].content",
+    ),
     "no user text": ({"model": "xrouter", "messages": [{"role": "user", "content": "  "}]}, 400, "messages"),
     "missing model": ({"messages": USER}, 400, "model"),
     "model not a string": ({"model": 7, "messages": USER}, 400, "model"),
@@ -207,48 +230,85 @@ BAD_BODIES = {
     "stream not a bool": ({"model": "xrouter", "messages": USER, "stream": "yes"}, 400, "stream"),
     "n of 2": ({"model": "xrouter", "messages": USER, "n": 2}, 400, "n"),
     "client tools": ({"model": "xrouter", "messages": USER, "tools": [{"type": "function"}]}, 400, "tools"),
-    "limit above the server's": ({"model": "xrouter", "messages": USER, "xrouter": {"max_usd": 1.0}}, 400,
-                                 "xrouter.max_usd"),
+    "limit above the server's": (
+        {"model": "xrouter", "messages": USER, "xrouter": {"max_usd": 1.0}},
+        400,
+        "xrouter.max_usd",
+    ),
     "turns of zero": ({"model": "xrouter", "messages": USER, "xrouter": {"max_turns": 0}}, 400, "xrouter.max_turns"),
     "unknown limit": ({"model": "xrouter", "messages": USER, "xrouter": {"max_dollars": 1}}, 400, "xrouter"),
     "unknown model": ({"model": "gpt-5", "messages": USER}, 404, "model"),
     # the probe's shapes that gave 500 (issue 15), and the lenient ones it accepted silently
     "role a list": ({"model": "xrouter", "messages": [{"role": ["user"], "content": "hi"}]}, 400, "messages[0].role"),
-    "role an object": ({"model": "xrouter", "messages": [{"role": {"a": 1}, "content": "hi"}]}, 400,
-                       "messages[0].role"),
+    "role an object": (
+        {"model": "xrouter", "messages": [{"role": {"a": 1}, "content": "hi"}]},
+        400,
+        "messages[0].role",
+    ),
     "temperature -3": ({"model": "xrouter", "messages": USER, "temperature": -3}, 400, "temperature"),
     "temperature 100": ({"model": "xrouter", "messages": USER, "temperature": 100}, 400, "temperature"),
     "temperature true": ({"model": "xrouter", "messages": USER, "temperature": True}, 400, "temperature"),
     "max_tokens 1e12": ({"model": "xrouter", "messages": USER, "max_tokens": 1e12}, 400, "max_tokens"),
-    "max_tokens 10**12": ({"model": "xrouter", "messages": USER, "max_tokens": 10 ** 12}, 400, "max_tokens"),
-    "prompt_id a list": ({"model": "xrouter", "messages": USER, "metadata": {"prompt_id": ["a"]}}, 400,
-                         "metadata.prompt_id"),
-    "text part an object": ({"model": "xrouter", "messages": [{"role": "user", "content": [
-        {"type": "text", "text": {"a": 1}}]}]}, 400, "messages[0].content"),
+    "max_tokens 10**12": ({"model": "xrouter", "messages": USER, "max_tokens": 10**12}, 400, "max_tokens"),
+    "prompt_id a list": (
+        {"model": "xrouter", "messages": USER, "metadata": {"prompt_id": ["a"]}},
+        400,
+        "metadata.prompt_id",
+    ),
+    "text part an object": (
+        {"model": "xrouter", "messages": [{"role": "user", "content": [{"type": "text", "text": {"a": 1}}]}]},
+        400,
+        "messages[0].content",
+    ),
     # issue 28's probe: a number of 10^309 or more overflowed float conversion in the request check (500)
-    "timeout_s 10**309": ({"model": "xrouter", "messages": USER, "xrouter": {"timeout_s": 10 ** 309}}, 400,
-                          "xrouter.timeout_s"),
-    "max_usd 10**309": ({"model": "xrouter", "messages": USER, "xrouter": {"max_usd": 10 ** 309}}, 400,
-                        "xrouter.max_usd"),
-    "max_usd -10**400": ({"model": "xrouter", "messages": USER, "xrouter": {"max_usd": -10 ** 400}}, 400,
-                         "xrouter.max_usd"),
-    "streamed, max_usd 10**309": ({"model": "xrouter", "messages": USER, "stream": True,
-                                   "xrouter": {"max_usd": 10 ** 309}}, 400, "xrouter.max_usd"),
-    "max_cost_per_query of a one-lambda router": ({"model": "xrouter", "messages": USER,
-                                                   "xrouter": {"max_cost_per_query": 0.001}}, 400,
-                                                  "xrouter.max_cost_per_query"),
+    "timeout_s 10**309": (
+        {"model": "xrouter", "messages": USER, "xrouter": {"timeout_s": 10**309}},
+        400,
+        "xrouter.timeout_s",
+    ),
+    "max_usd 10**309": (
+        {"model": "xrouter", "messages": USER, "xrouter": {"max_usd": 10**309}},
+        400,
+        "xrouter.max_usd",
+    ),
+    "max_usd -10**400": (
+        {"model": "xrouter", "messages": USER, "xrouter": {"max_usd": -(10**400)}},
+        400,
+        "xrouter.max_usd",
+    ),
+    "streamed, max_usd 10**309": (
+        {"model": "xrouter", "messages": USER, "stream": True, "xrouter": {"max_usd": 10**309}},
+        400,
+        "xrouter.max_usd",
+    ),
+    "max_cost_per_query of a one-lambda router": (
+        {"model": "xrouter", "messages": USER, "xrouter": {"max_cost_per_query": 0.001}},
+        400,
+        "xrouter.max_cost_per_query",
+    ),
 }
 RAW_BAD_BODIES = {  # (raw body, param): shapes json.dumps cannot write or that crashed the parser
-    "lone surrogate": (b'{"model": "xrouter", "messages": [{"role": "user", "content": "\\ud800"}]}',
-                       "messages[0].content"),
-    "temperature NaN": (b'{"model": "xrouter", "messages": [{"role": "user", "content": "hi"}], "temperature": NaN}',
-                        "temperature"),
+    "lone surrogate": (
+        b'{"model": "xrouter", "messages": [{"role": "user", "content": "\\ud800"}]}',
+        "messages[0].content",
+    ),
+    "temperature NaN": (
+        b'{"model": "xrouter", "messages": [{"role": "user", "content": "hi"}], "temperature": NaN}',
+        "temperature",
+    ),
     # issue 28's probe: a lone surrogate in metadata.prompt_id got 502 (the replay pool failed on it), not 400
-    "lone surrogate in prompt_id": (b'{"model": "xrouter", "messages": [{"role": "user", "content": "hi"}], '
-                                    b'"metadata": {"prompt_id": "\\udc80"}}', "metadata.prompt_id"),
+    "lone surrogate in prompt_id": (
+        b'{"model": "xrouter", "messages": [{"role": "user", "content": "hi"}], "metadata": {"prompt_id": "\\udc80"}}',
+        "metadata.prompt_id",
+    ),
     # 9k deep: under this test server's 20 kB body limit (100k deep is refused as too large, 413)
-    "9k deep in a field": (b'{"model": "xrouter", "messages": [{"role": "user", "content": "hi"}], "x": '
-                           + b"[" * 9_000 + b"]" * 9_000 + b"}", None),
+    "9k deep in a field": (
+        b'{"model": "xrouter", "messages": [{"role": "user", "content": "hi"}], "x": '
+        + b"[" * 9_000
+        + b"]" * 9_000
+        + b"}",
+        None,
+    ),
     "9k deep body": (b"[" * 9_000 + b"]" * 9_000, None),
 }
 
@@ -257,8 +317,12 @@ RAW_BAD_BODIES = {  # (raw body, param): shapes json.dumps cannot write or that 
 def test_each_bad_body_gets_its_4xx_with_an_openai_error(client, case):
     body, status, param = BAD_BODIES[case]
     with pytest.raises(openai.APIStatusError) as raised:
-        client.post("/chat/completions", cast_to=httpx.Response, content=json.dumps(body).encode(),
-                    options={"headers": {"Content-Type": "application/json"}})
+        client.post(
+            "/chat/completions",
+            cast_to=httpx.Response,
+            content=json.dumps(body).encode(),
+            options={"headers": {"Content-Type": "application/json"}},
+        )
     error = raised.value
     assert error.status_code == status and error.body["param"] == param
     assert set(error.body) >= {"message", "type", "param", "code"} and len(error.body["message"]) > 20
@@ -272,15 +336,23 @@ def test_each_bad_body_gets_its_4xx_with_an_openai_error(client, case):
 def test_raw_bodies_that_crashed_the_parser_get_400(server, case):
     raw, param = RAW_BAD_BODIES[case]
     base_url, _ = server
-    response = httpx.post(base_url + "/chat/completions", content=raw, timeout=30,
-                          headers={"Authorization": f"Bearer {SECRET}", "Content-Type": "application/json"})
+    response = httpx.post(
+        base_url + "/chat/completions",
+        content=raw,
+        timeout=30,
+        headers={"Authorization": f"Bearer {SECRET}", "Content-Type": "application/json"},
+    )
     assert response.status_code == 400, response.text
     error = response.json()["error"]
     assert error["param"] == param and error["type"] == "invalid_request_error" and "Traceback" not in response.text
     if "deep" in case:
         assert error["code"] == "json_too_deep"
-    deep = httpx.post(base_url + "/chat/completions", content=b"[" * 100_000 + b"]" * 100_000, timeout=30,
-                      headers={"Authorization": f"Bearer {SECRET}", "Content-Type": "application/json"})
+    deep = httpx.post(
+        base_url + "/chat/completions",
+        content=b"[" * 100_000 + b"]" * 100_000,
+        timeout=30,
+        headers={"Authorization": f"Bearer {SECRET}", "Content-Type": "application/json"},
+    )
     assert deep.status_code == 413 and deep.json()["error"]["code"] == "request_too_large"
 
 
@@ -302,24 +374,35 @@ def test_uvicorn_level_errors_carry_an_openai_error_body(server):
 @pytest.mark.parametrize("raw", [b"{not json", b"", b"[1, 2]", b'"text"', b"\xff\xfe"])
 def test_malformed_json_gets_400(client, raw):
     with pytest.raises(openai.BadRequestError) as raised:
-        client.post("/chat/completions", cast_to=httpx.Response, content=raw,
-                    options={"headers": {"Content-Type": "application/json"}})
+        client.post(
+            "/chat/completions",
+            cast_to=httpx.Response,
+            content=raw,
+            options={"headers": {"Content-Type": "application/json"}},
+        )
     assert raised.value.body["type"] == "invalid_request_error" and "JSON" in raised.value.body["message"]
 
 
 def test_oversized_bodies_get_413(client):
     huge = json.dumps({"model": "xrouter", "messages": [{"role": "user", "content": "x" * 30000}]}).encode()
     with pytest.raises(openai.APIStatusError) as raised:
-        client.post("/chat/completions", cast_to=httpx.Response, content=huge,
-                    options={"headers": {"Content-Type": "application/json"}})
+        client.post(
+            "/chat/completions",
+            cast_to=httpx.Response,
+            content=huge,
+            options={"headers": {"Content-Type": "application/json"}},
+        )
     assert raised.value.status_code == 413 and raised.value.body["code"] == "request_too_large"
 
     def chunked():  # no Content-Length: the limit holds while reading
         yield huge[:10000]
         yield huge[10000:]
 
-    response = httpx.post(str(client.base_url) + "chat/completions", content=chunked(),
-                          headers={"Authorization": f"Bearer {SECRET}", "Content-Type": "application/json"})
+    response = httpx.post(
+        str(client.base_url) + "chat/completions",
+        content=chunked(),
+        headers={"Authorization": f"Bearer {SECRET}", "Content-Type": "application/json"},
+    )
     assert response.status_code == 413 and response.json()["error"]["code"] == "request_too_large"
 
 

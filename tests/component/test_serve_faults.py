@@ -17,6 +17,7 @@ from xrouter.serve.demo import DEMO_MODELS
 # the first test builds the demo router when .cache/ lacks it: minutes on a busy 2-core box
 pytestmark = pytest.mark.timeout(900)
 
+
 @pytest.fixture(scope="module")
 def pool_server(routerbench_pool_server):
     return routerbench_pool_server
@@ -32,10 +33,19 @@ def compose_pool():
 def server(pool_server):
     from xrouter.pool.server import serve_in_thread
 
-    cfg = serve_config(demo_router_dir(), [
-        "pool=local_server", f"pool.common.base_url={pool_server}", "pool.common.max_attempts=2",
-        "pool.common.backoff_base_s=0.01", "pool.common.backoff_max_s=0.02", "pool.common.timeout_s=10",
-        "fallback.timeout_s=5", "inference=thread"])  # test_serve.py covers the default, a child process
+    cfg = serve_config(
+        demo_router_dir(),
+        [
+            "pool=local_server",
+            f"pool.common.base_url={pool_server}",
+            "pool.common.max_attempts=2",
+            "pool.common.backoff_base_s=0.01",
+            "pool.common.backoff_max_s=0.02",
+            "pool.common.timeout_s=10",
+            "fallback.timeout_s=5",
+            "inference=thread",
+        ],
+    )  # test_serve.py covers the default, a child process
     app, service = build(cfg)
     with serve_in_thread(app) as base_url:
         yield base_url, service

@@ -44,10 +44,19 @@ def slow_pool_server(routerbench_pool_server):
 
 @pytest.fixture(scope="module")
 def over_http(slow_pool_server):
-    cfg = serve_config(demo_router_dir(), [
-        "pool=local_server", f"pool.common.base_url={slow_pool_server}", "pool.common.max_attempts=8",
-        "pool.common.backoff_base_s=0.01", "pool.common.backoff_max_s=0.02", "pool.common.timeout_s=10",
-        "fallback.timeout_s=10", "inference=thread"])
+    cfg = serve_config(
+        demo_router_dir(),
+        [
+            "pool=local_server",
+            f"pool.common.base_url={slow_pool_server}",
+            "pool.common.max_attempts=8",
+            "pool.common.backoff_base_s=0.01",
+            "pool.common.backoff_max_s=0.02",
+            "pool.common.timeout_s=10",
+            "fallback.timeout_s=10",
+            "inference=thread",
+        ],
+    )
     app, service = build(cfg)
     with serve_in_thread(app) as base_url:
         yield base_url, service
@@ -91,8 +100,10 @@ def test_a_failed_call_reports_its_retries_time_and_attempts(over_http, slow_poo
 def test_requests_beyond_max_in_flight_get_503_with_retry_after(slow_pool_server, routerbench_traces):
     import concurrent.futures
 
-    cfg = serve_config(demo_router_dir(), [
-        "pool=local_server", f"pool.common.base_url={slow_pool_server}", "inference=thread", "limits.max_in_flight=1"])
+    cfg = serve_config(
+        demo_router_dir(),
+        ["pool=local_server", f"pool.common.base_url={slow_pool_server}", "inference=thread", "limits.max_in_flight=1"],
+    )
     app, service = build(cfg)
     prompts = list(routerbench_traces[routerbench_traces["split"] == "test"]["prompt"].iloc[20:22])
     set_faults(slow_pool_server, latency_s=1.5)  # the first request holds the only slot for > 1.5 s
@@ -114,10 +125,17 @@ def test_requests_beyond_max_in_flight_get_503_with_retry_after(slow_pool_server
 @pytest.fixture(scope="module")
 def budgeted(tmp_path_factory, routerbench_traces):
     folder = tmp_path_factory.mktemp("budget")
-    cfg = serve_config(demo_router_dir(), [
-        "inference=thread", "limits.max_usd=0.004", f"budgets.spend_file={folder / 'spend.jsonl'}",
-        "+budgets.per_key.alice={total_usd: 0.006}", f"decision_log={folder / 'decisions.jsonl'}",
-        "auth.api_keys=[alice:sk-alice-key-1234]"])
+    cfg = serve_config(
+        demo_router_dir(),
+        [
+            "inference=thread",
+            "limits.max_usd=0.004",
+            f"budgets.spend_file={folder / 'spend.jsonl'}",
+            "+budgets.per_key.alice={total_usd: 0.006}",
+            f"decision_log={folder / 'decisions.jsonl'}",
+            "auth.api_keys=[alice:sk-alice-key-1234]",
+        ],
+    )
     app, service = build(cfg)
     with serve_in_thread(app) as base_url:
         yield base_url, service, folder
@@ -158,9 +176,23 @@ def free_port() -> int:
 def start_server(spend_file, port: int) -> subprocess.Popen:
     env = {**os.environ, "XROUTER_API_KEYS": "alice:sk-alice-key-1234", "XROUTER_DATA_DIR": str(SHARED_DATA)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "xrouter.serve", f"router={demo_router_dir()}", f"port={port}", "inference=thread",
-         "limits.max_usd=0.004", f"budgets.spend_file={spend_file}", "+budgets.per_key.alice={total_usd: 0.012}",
-         "log_level=warning"], cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        [
+            sys.executable,
+            "-m",
+            "xrouter.serve",
+            f"router={demo_router_dir()}",
+            f"port={port}",
+            "inference=thread",
+            "limits.max_usd=0.004",
+            f"budgets.spend_file={spend_file}",
+            "+budgets.per_key.alice={total_usd: 0.012}",
+            "log_level=warning",
+        ],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         try:
@@ -186,15 +218,16 @@ def test_budgets_survive_a_sigkill(tmp_path, routerbench_traces):
         server = start_server(spend_file, port)
         base = f"http://127.0.0.1:{port}/v1"
         if round_ == 1:  # the restarted server starts from what the killed one had booked
-            booked_before_restart = sum(json.loads(line)["usd"] for line in spend_file.read_text().splitlines()
-                                        if line.strip())
+            booked_before_restart = sum(
+                json.loads(line)["usd"] for line in spend_file.read_text().splitlines() if line.strip()
+            )
             budget = httpx.get(f"{base}/budget", headers=alice).json()
             assert booked_before_restart > 0 and budget["key"] == "alice"
             assert budget["total_usd"] == pytest.approx(booked_before_restart)
             assert budget["total_limit_usd"] == 0.012
         try:
             with concurrent.futures.ThreadPoolExecutor(4) as pool:
-                futures = [pool.submit(ask, base, p, alice) for p in prompts[round_ * 40:(round_ + 1) * 40]]
+                futures = [pool.submit(ask, base, p, alice) for p in prompts[round_ * 40 : (round_ + 1) * 40]]
                 if round_ == 0:  # mid-load, once something is booked: requests in flight die with it
                     deadline = time.monotonic() + 120
                     while time.monotonic() < deadline and not (spend_file.exists() and spend_file.read_text().strip()):

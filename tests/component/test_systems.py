@@ -49,8 +49,9 @@ def test_swept_system_beats_the_zero_router_on_routerbench_test(routerbench, sha
 
 def test_barp_rejects_a_preference_outside_the_simplex(routerbench, shared_data_dir, tmp_path):
     with pytest.raises(ValueError, match="w_cost must be in"):
-        evaluate(routerbench, shared_data_dir, tmp_path, ["policy=barp", "policy.w_cost=1.5", "policy.epochs=1"],
-                 every=100)
+        evaluate(
+            routerbench, shared_data_dir, tmp_path, ["policy=barp", "policy.w_cost=1.5", "policy.epochs=1"], every=100
+        )
 
 
 def test_robustness_report_agrees_with_the_replay_table(routerbench, shared_data_dir, tmp_path):
@@ -58,8 +59,9 @@ def test_robustness_report_agrees_with_the_replay_table(routerbench, shared_data
     every = 6
     subset = examples[::every]
     for model in pool.names:
-        evaluate(routerbench, shared_data_dir, tmp_path / "single" / model, ["policy=single", f"policy.model={model}"],
-                 every)
+        evaluate(
+            routerbench, shared_data_dir, tmp_path / "single" / model, ["policy=single", f"policy.model={model}"], every
+        )
     evaluate(routerbench, shared_data_dir, tmp_path / "oracle", ["policy=oracle"], every)
     evaluate(routerbench, shared_data_dir, tmp_path / "knn", ["policy=knn", "sweep=[0.03,0.3,3]"], every)
     written = robustness.main([str(tmp_path), f"out={tmp_path / 'report'}"])

@@ -21,8 +21,16 @@ def run_and_teacher():
     from xrouter.build import build_run
     from xrouter.training import cold_start_teacher
 
-    cfg = compose("train", ["router=tiny_encoder", "cold_start.weighting=teacher", "cold_start.teacher=knn",
-                            "output_dir=unused", "threads=1"])
+    cfg = compose(
+        "train",
+        [
+            "router=tiny_encoder",
+            "cold_start.weighting=teacher",
+            "cold_start.teacher=knn",
+            "output_dir=unused",
+            "threads=1",
+        ],
+    )
     run = build_run(cfg)
     teacher = cold_start_teacher(cfg, run)
     yield cfg, run, teacher
@@ -35,15 +43,21 @@ def test_teacher_routes_by_lambda_and_never_sees_the_dev_slice(run_and_teacher):
 
     cfg, run, teacher = run_and_teacher
     examples = run.train[:200]
-    free, cheap = (Counter(teacher([dict(e, lam=0.0) for e in examples])),
-                   Counter(teacher([dict(e, lam=30.0) for e in examples])))
-    assert free.most_common(1)[0][0] == "gpt-4-1106-preview"       # quality only: the strongest model
+    free, cheap = (
+        Counter(teacher([dict(e, lam=0.0) for e in examples])),
+        Counter(teacher([dict(e, lam=30.0) for e in examples])),
+    )
+    assert free.most_common(1)[0][0] == "gpt-4-1106-preview"  # quality only: the strongest model
     assert cheap.most_common(1)[0][0] in ("mistral-7b-chat", "wizardlm-13b-v1-2")  # cost dominates: the cheapest
     assert teacher(examples[:5]) == teacher([dict(e, lam=float(cfg.reward.lam)) for e in examples[:5]])  # default lam
     # the fit excludes the dev slice: refitting with every train prompt in it changes some choices
     policy_cfg = to_plain(OmegaConf.load(Path(CONF_DIR) / "policy" / "knn.yaml"))
-    ctx = policy_context(OmegaConf.create({"pool": cfg.pool, "policy": policy_cfg, "reward": cfg.reward, "seed": 0}),
-                         run.pool, data_dir_of(cfg), Path(cfg.paths.cache_dir))
+    ctx = policy_context(
+        OmegaConf.create({"pool": cfg.pool, "policy": policy_cfg, "reward": cfg.reward, "seed": 0}),
+        run.pool,
+        data_dir_of(cfg),
+        Path(cfg.paths.cache_dir),
+    )
     leaky = fit_teacher(policy_cfg, ctx, run.train, set(), float(cfg.reward.lam))
     assert teacher(run.train) != leaky(run.train)
     with pytest.raises(ValueError, match="knn or mlp"):
@@ -58,15 +72,47 @@ def test_cold_start_scripts_the_teachers_choice_once_per_prompt(run_and_teacher)
     batch = scripted_trajectories(run.loop, examples, run.pool.names, None, teacher(examples))
     assert len(batch.episodes) == 6
     assert [e.final_source for e in batch.episodes] == [f"call_{m}" for m in teacher(examples)]
-    losses = cold_start(run.model, run.loop, run.train, run.pool.names, steps=3, batch_size=4, lr=3e-3,
-                        micro_batch_size=8, seed=0, weighting="teacher", teacher=teacher)
+    losses = cold_start(
+        run.model,
+        run.loop,
+        run.train,
+        run.pool.names,
+        steps=3,
+        batch_size=4,
+        lr=3e-3,
+        micro_batch_size=8,
+        seed=0,
+        weighting="teacher",
+        teacher=teacher,
+    )
     assert len(losses) == 3 and all(loss > 0 for loss in losses)
     with pytest.raises(ValueError, match="weighting=teacher"):
-        cold_start(run.model, run.loop, run.train, run.pool.names, steps=1, batch_size=2, lr=3e-3,
-                   micro_batch_size=8, seed=0, weighting="uniform", teacher=teacher)
+        cold_start(
+            run.model,
+            run.loop,
+            run.train,
+            run.pool.names,
+            steps=1,
+            batch_size=2,
+            lr=3e-3,
+            micro_batch_size=8,
+            seed=0,
+            weighting="uniform",
+            teacher=teacher,
+        )
     with pytest.raises(ValueError, match="weighting=teacher"):
-        cold_start(run.model, run.loop, run.train, run.pool.names, steps=1, batch_size=2, lr=3e-3,
-                   micro_batch_size=8, seed=0, weighting="teacher")
+        cold_start(
+            run.model,
+            run.loop,
+            run.train,
+            run.pool.names,
+            steps=1,
+            batch_size=2,
+            lr=3e-3,
+            micro_batch_size=8,
+            seed=0,
+            weighting="teacher",
+        )
 
 
 def test_oracle_escalation_scripts_a_second_call_only_where_the_first_answer_was_wrong():
@@ -75,8 +121,17 @@ def test_oracle_escalation_scripts_a_second_call_only_where_the_first_answer_was
     from xrouter.train import check_train_config
     from xrouter.training import cold_start_teacher
 
-    cfg = compose("train", ["router=tiny_encoder", "recipe=teacher", "env=full", "cold_start.escalation=oracle",
-                            "output_dir=unused", "threads=1"])
+    cfg = compose(
+        "train",
+        [
+            "router=tiny_encoder",
+            "recipe=teacher",
+            "env=full",
+            "cold_start.escalation=oracle",
+            "output_dir=unused",
+            "threads=1",
+        ],
+    )
     check_train_config(cfg)
     run = build_run(cfg)
     try:
@@ -85,8 +140,9 @@ def test_oracle_escalation_scripts_a_second_call_only_where_the_first_answer_was
         choices = teacher(examples)
         chains = [(e, c) for e, c in zip(examples, choices) if not isinstance(c, str)]
         assert 0.02 < len(chains) / len(choices) < 0.4, len(chains)
-        episodes = scripted_trajectories(run.loop, [e for e, _ in chains[:6]], run.pool.names, None,
-                                         [c for _, c in chains[:6]]).episodes
+        episodes = scripted_trajectories(
+            run.loop, [e for e, _ in chains[:6]], run.pool.names, None, [c for _, c in chains[:6]]
+        ).episodes
         for episode, (_, (first, second)) in zip(episodes, chains[:6]):
             # the router read the first answer (a wrong one, by the recorded score) and escalated to a right one
             assert [c.model for c in episode.calls] == [first, second] and first != second
@@ -94,8 +150,9 @@ def test_oracle_escalation_scripts_a_second_call_only_where_the_first_answer_was
             assert episode.final_source == f"call_{second}" and episode.score == 1.0
             assert episode.tool_cost_usd == pytest.approx(sum(c.cost_usd for c in episode.calls))
         with pytest.raises(ValueError, match="env.max_turns >= 3"):
-            run.env.__class__.script(type("Simple", (), {"action_format": "tool_calls", "mode": "simple",
-                                                          "max_turns": 1})(), ("a", "b"))
+            run.env.__class__.script(
+                type("Simple", (), {"action_format": "tool_calls", "mode": "simple", "max_turns": 1})(), ("a", "b")
+            )
     finally:
         run.close()
     for overrides in (["env=simple"], ["env=full", "router=tiny", "recipe=text_only"]):

@@ -27,7 +27,8 @@ def test_relative_target_is_the_best_single_model_within_the_cap_on_the_seeds_de
     assert target["target"] == pytest.approx(points["yi-34b-chat"][1] + 0.01)
     # another seed draws another slice, so another target
     assert ttq.relative_target(ttq.dev_single_models(0, []), 5e-4, 0.0)["target"] != pytest.approx(
-        points["yi-34b-chat"][1])
+        points["yi-34b-chat"][1]
+    )
 
 
 def test_a_cap_below_every_model_is_a_clear_error():

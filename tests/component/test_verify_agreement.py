@@ -28,8 +28,13 @@ def report(record_property, result: dict, *keys: str) -> str:
 
 def test_the_command_line_prints_the_figures_last(tmp_path):
     """``dataset=`` names a check, not a conf/dataset config (the entry point composes without conf/)."""
-    out = subprocess.run([sys.executable, "-m", "xrouter.data.check", "dataset=routellm_gsm8k", "show=1",
-                          f"hydra.run.dir={tmp_path}"], capture_output=True, text=True, timeout=300, cwd=PROJECT_ROOT)
+    out = subprocess.run(
+        [sys.executable, "-m", "xrouter.data.check", "dataset=routellm_gsm8k", "show=1", f"hydra.run.dir={tmp_path}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=PROJECT_ROOT,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     last = json.loads(out.stdout.strip().splitlines()[-1])
     assert last["check"] == "routellm_gsm8k" and last["n"] == 2638 and 0 < last["agreement"] <= 1
@@ -57,8 +62,15 @@ def test_numeric_verifier_agrees_with_routellm_gsm8k(record_property):
 
 def test_choice_verifier_agrees_with_routerbench_arc_and_winogrande(record_property):
     result = check("routerbench_mc")
-    figures = report(record_property, result, "per_benchmark", "agreement_support2", "n_support2",
-                     "agreement_leave_one_out", "n_without_gold")
+    figures = report(
+        record_property,
+        result,
+        "per_benchmark",
+        "agreement_support2",
+        "n_support2",
+        "agreement_leave_one_out",
+        "n_without_gold",
+    )
     assert result["n"] == 29884 and result["n_without_gold"] == 223  # 23 prompts: no answer scored correct / readable
     assert result["agreement"] >= 0.99, figures  # issue target; measured 0.99993 (2 of 29,884)
     assert min(result["per_benchmark"].values()) >= 0.99, figures
@@ -91,7 +103,14 @@ def test_code_verifier_on_routerbench_mbpp_all(record_property):
     running MBPP's tests: answers recorded correct name the function differently (1,310), contain no runnable
     code or Code Llama's [PYTHON] tags (210), read stdin (13); and 222 answers recorded wrong pass the tests."""
     result = check("routerbench_mbpp")
-    figures = report(record_property, result, "agreement_renamed", "agreement_exact_match",
-                     "agreement_renamed_exact_match", "categories", "categories_renamed")
+    figures = report(
+        record_property,
+        result,
+        "agreement_renamed",
+        "agreement_exact_match",
+        "agreement_renamed_exact_match",
+        "categories",
+        "categories_renamed",
+    )
     assert result["n"] == 3817
     _assert_mbpp(result, figures, raw_floor=0.52, renamed_floor=0.69)

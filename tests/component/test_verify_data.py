@@ -22,8 +22,9 @@ def read_jsonl(path: Path) -> list[dict]:
 def test_gsm8k_gold_solutions_score_one(shared_data_dir):
     rows = read_jsonl(shared_data_dir / "benchmarks/gsm8k/test.jsonl")
     assert len(rows) == 1319
-    failures = [r["answer"][-80:] for r in rows
-                if verify({"verifier": "numeric", "gold": r["answer"]}, r["answer"]).value != 1]
+    failures = [
+        r["answer"][-80:] for r in rows if verify({"verifier": "numeric", "gold": r["answer"]}, r["answer"]).value != 1
+    ]
     assert failures == []
 
 
@@ -46,8 +47,10 @@ def test_numeric_agrees_with_routellm_gsm8k_labels(shared_data_dir):
     gold = {r["question"]: r["answer"] for r in read_jsonl(shared_data_dir / "benchmarks/gsm8k/test.jsonl")}
     recorded = pd.read_csv(shared_data_dir / "routing/routellm/gsm8k/gsm8k_responses.csv")
     for model in ("gpt-4-1106-preview", "mistralai/Mixtral-8x7B-Instruct-v0.1"):
-        ours = [verify({"verifier": "numeric", "gold": gold[p]}, str(r)).value == 1
-                for p, r in zip(recorded["prompt"], recorded[f"{model}_response"])]
+        ours = [
+            verify({"verifier": "numeric", "gold": gold[p]}, str(r)).value == 1
+            for p, r in zip(recorded["prompt"], recorded[f"{model}_response"])
+        ]
         theirs = recorded[model].astype(str).eq("True").tolist()
         agree = sum(a == b for a, b in zip(ours, theirs)) / len(ours)
         we_stricter = sum(b and not a for a, b in zip(ours, theirs)) / len(ours)

@@ -67,8 +67,13 @@ def test_infinite_loop_times_out_and_leaves_no_process():
     result = run_program("while True:\n    pass\n", timeout_s=1.0)
     assert result.timed_out and 1.0 <= time.monotonic() - start < 4.0
     assert_group_gone(result.pid)
-    assert verify({**mbpp_example({"task_id": 0, "test_list": ["assert f()"], "test_setup_code": ""}),
-                   "timeout_s": 1}, "def f():\n    while True: pass").reason == "timeout"
+    assert (
+        verify(
+            {**mbpp_example({"task_id": 0, "test_list": ["assert f()"], "test_setup_code": ""}), "timeout_s": 1},
+            "def f():\n    while True: pass",
+        ).reason
+        == "timeout"
+    )
 
 
 def test_memory_limit_stops_a_4gib_allocation():
@@ -78,8 +83,9 @@ def test_memory_limit_stops_a_4gib_allocation():
 
 
 def test_forked_children_are_killed():
-    sleeper = ("import os, time\nfor _ in range(3):\n    if os.fork() == 0:\n"
-               "        time.sleep(120)\n        os._exit(0)\n")
+    sleeper = (
+        "import os, time\nfor _ in range(3):\n    if os.fork() == 0:\n        time.sleep(120)\n        os._exit(0)\n"
+    )
     finished = run_program(sleeper + "print('parent done')\n", timeout_s=5)
     assert finished.passed and "parent done" in finished.stdout_tail
     assert_group_gone(finished.pid)  # children outliving a normally exiting parent
@@ -90,8 +96,9 @@ def test_forked_children_are_killed():
 
 def test_files_land_in_the_temp_dir_and_are_removed(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    program = ("import os, tempfile\nopen('out.txt', 'w').write('hi')\n"
-               "print(os.getcwd())\nprint(tempfile.mkstemp()[1])\n")
+    program = (
+        "import os, tempfile\nopen('out.txt', 'w').write('hi')\nprint(os.getcwd())\nprint(tempfile.mkstemp()[1])\n"
+    )
     result = run_program(program, timeout_s=5)
     assert result.passed
     cwd, temp_file = result.stdout_tail.split()
@@ -124,8 +131,9 @@ def test_network_is_refused():
     env = json.loads(run_program("import json, os\nprint(json.dumps(dict(os.environ)))\n", timeout_s=5).stdout_tail)
     assert env["PATH"] == os.environ["PATH"] and "XROUTER_DATA_DIR" not in env  # emptied but for PATH
     assert env["https_proxy"] == env["HTTP_PROXY"] == "http://127.0.0.1:9"  # proxies point nowhere
-    assert (set(env) - {"PATH", "HOME", "TMPDIR", "LC_CTYPE"}
-            <= {k for k in env if "proxy" in k.lower() or k.startswith("PYTHON")})
+    assert set(env) - {"PATH", "HOME", "TMPDIR", "LC_CTYPE"} <= {
+        k for k in env if "proxy" in k.lower() or k.startswith("PYTHON")
+    }
 
 
 # ----------------------------------------------------------------------------- math worker pool

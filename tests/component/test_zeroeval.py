@@ -55,8 +55,9 @@ def test_gsm_rows_follow_the_canonical_shape(gsm, shared_data_dir):
 
 
 def test_our_gsm_scores_are_within_two_points_of_zeroeval(gsm):
-    table = gsm.groupby("model").agg(ours=("score", "mean"), rule=("zeroeval_score", "mean"),
-                                     summary=("zeroeval_accuracy", "first"))
+    table = gsm.groupby("model").agg(
+        ours=("score", "mean"), rule=("zeroeval_score", "mean"), summary=("zeroeval_accuracy", "first")
+    )
     assert (table["rule"] - table["summary"]).abs().max() < 1e-4  # the restated rule reproduces the summary
     assert (100 * (table["ours"] - table["summary"]).abs()).median() <= 2.0
     text, gaps = accuracy_table(gsm)
@@ -65,14 +66,18 @@ def test_our_gsm_scores_are_within_two_points_of_zeroeval(gsm):
 
 def test_math_scores_and_the_audit(math4):
     assert set(math4["model"]) == set(MATH_MODELS)
-    table = math4.groupby("model").agg(ours=("score", "mean"), rule=("zeroeval_score", "mean"),
-                                       summary=("zeroeval_accuracy", "first"), n=("score", "size"))
+    table = math4.groupby("model").agg(
+        ours=("score", "mean"),
+        rule=("zeroeval_score", "mean"),
+        summary=("zeroeval_accuracy", "first"),
+        n=("score", "size"),
+    )
     assert (table["rule"] - table["summary"]).abs().max() < 1e-4
     assert (100 * (table["ours"] - table["summary"]).abs()).median() <= 2.0
     assert table.loc["Meta-Llama-3.1-70B-Instruct@hyperbolic", "n"] == 425
     audit = disagreements(math4)
     assert audit["counts"] and all(k.startswith("math-l5: ") for k in audit["counts"])
-    assert sum(audit["counts"].values()) == int(((math4.score >= .5) != (math4.zeroeval_score >= .5)).sum())
+    assert sum(audit["counts"].values()) == int(((math4.score >= 0.5) != (math4.zeroeval_score >= 0.5)).sum())
 
 
 def test_split_is_the_shared_hash_of_the_prompt_id(gsm, math4):
@@ -93,9 +98,16 @@ def test_the_pool_model_list_decides_which_prompts_are_dropped(math4, tmp_path):
     kept, dropped = complete_prompts(math4, MATH_MODELS)
     assert (kept["prompt_id"].nunique(), dropped) == (425, 296)
     path = save_traces(math4, tmp_path / "math4.parquet")
-    bench = {"name": "zeroeval_math", "kind": "traces", "traces": str(path), "verifier": {"math-l5": "math"},
-             "complete_models": {"gpt-4o": {"trace_model": "gpt-4o-2024-08-06"},
-                                 "llama-70b": {"trace_model": "Meta-Llama-3.1-70B-Instruct@hyperbolic"}}}
+    bench = {
+        "name": "zeroeval_math",
+        "kind": "traces",
+        "traces": str(path),
+        "verifier": {"math-l5": "math"},
+        "complete_models": {
+            "gpt-4o": {"trace_model": "gpt-4o-2024-08-06"},
+            "llama-70b": {"trace_model": "Meta-Llama-3.1-70B-Instruct@hyperbolic"},
+        },
+    }
     examples = load_benchmark(bench, tmp_path, split="all")
     assert len(examples) == 425 and examples.attrs["n_dropped"] == 296
     assert set(examples["verifier"]) == {"math"}
@@ -105,8 +117,15 @@ def test_stats_prints_the_drop_for_the_models_given(math4, tmp_path, capsys):
     from xrouter.data.stats import run_stats
 
     path = save_traces(math4, tmp_path / "math4.parquet")
-    cfg = compose("stats", ["dataset=traces", f"dataset.path={path}", "split=all",
-                            "models=[gpt-4o-2024-08-06,Meta-Llama-3.1-70B-Instruct@hyperbolic]"])
+    cfg = compose(
+        "stats",
+        [
+            "dataset=traces",
+            f"dataset.path={path}",
+            "split=all",
+            "models=[gpt-4o-2024-08-06,Meta-Llama-3.1-70B-Instruct@hyperbolic]",
+        ],
+    )
     stats = run_stats(cfg)
     assert stats["n_dropped"] == 296 and stats["n_prompts"] == 425
     assert "296 dropped" in capsys.readouterr().out

@@ -21,8 +21,24 @@ from xrouter.data.converters.zeroeval import ZeroEvalFormatError
 from xrouter.data.export import run_export
 from xrouter.data.store import DataNotFoundError
 
-GOLDS = ["[(4, 1), (4, 1)]", "'abc'", "{'a': 1, 'b': [2, 3]}", "True", "[1, 2, 3]", "'hello world'", "(1, 'x')",
-         "3.5", "''", "[]", "{'k': (1, 2)}", "'a\\nb'", "-7", "[[1], [2, 3]]", "None", "'Q'"]
+GOLDS = [
+    "[(4, 1), (4, 1)]",
+    "'abc'",
+    "{'a': 1, 'b': [2, 3]}",
+    "True",
+    "[1, 2, 3]",
+    "'hello world'",
+    "(1, 'x')",
+    "3.5",
+    "''",
+    "[]",
+    "{'k': (1, 2)}",
+    "'a\\nb'",
+    "-7",
+    "[[1], [2, 3]]",
+    "None",
+    "'Q'",
+]
 MODELS = ["gpt-4o-2024-08-06", "gemma-2-9b-it", "claude-3-haiku-20240307"]
 
 
@@ -37,8 +53,9 @@ def _response(gold: str, variant: int) -> str:
     if variant == 0:
         return _json_response(gold)
     if variant == 1:  # same value, other formatting (quotes, spacing)
-        return _json_response(repr(value).replace(", ", ",") if not isinstance(value, str) else json.dumps(value),
-                              False)
+        return _json_response(
+            repr(value).replace(", ", ",") if not isinstance(value, str) else json.dumps(value), False
+        )
     if variant == 2:  # lists for tuples / a wrong value
         wrong = json.dumps(value) if isinstance(value, (list, tuple, dict)) else repr(value) + "0"
         return _json_response(wrong)
@@ -49,8 +66,10 @@ def _response(gold: str, variant: int) -> str:
     if variant == 5:  # prose and a fenced block, no JSON
         return f"Tracing the loop gives the value below.\n\n```python\n{gold}\n```"
     if variant == 6:  # cut off by max_tokens in the middle of the answer
-        return ('```json\n{\n    "reasoning": "We iterate over the list and ...",\n    "answer": "'
-                + gold[: max(1, len(gold) // 2)])
+        return (
+            '```json\n{\n    "reasoning": "We iterate over the list and ...",\n    "answer": "'
+            + gold[: max(1, len(gold) // 2)]
+        )
     return _json_response(f"  {gold}  ")  # padded with whitespace
 
 
@@ -61,7 +80,7 @@ def _reference_score(gold: str, response: str) -> float:
     start, end = response.find("{"), response.rfind("}")
     if 0 <= start < end:
         try:
-            obj = json.loads(response[start:end + 1])
+            obj = json.loads(response[start : end + 1])
             answer = obj.get("answer") if isinstance(obj, dict) else None
         except ValueError:
             answer = None
@@ -87,19 +106,36 @@ def _write_crux(data_dir: Path, n: int = 64) -> list[dict]:
             gold = GOLDS[i % len(GOLDS)]
             question = f"def f(x):\n    return x\nassert f({gold}) == ??"
             response = _response(gold, (i + 3 * m) % 8)
-            items.append({"id": f"crux-test-#{i}", "question": question, "answer": gold,
-                          "chat_history": [f"## Question:\n{question}\n## Instruction\nAnswer in json."],
-                          "output": [response], "generator": model, "configs": {}, "dataset": "crux"})
-            rows.append({"prompt_id": f"zeroeval/crux/crux-test-#{i}", "model": model, "gold": gold,
-                         "response": response})
+            items.append(
+                {
+                    "id": f"crux-test-#{i}",
+                    "question": question,
+                    "answer": gold,
+                    "chat_history": [f"## Question:\n{question}\n## Instruction\nAnswer in json."],
+                    "output": [response],
+                    "generator": model,
+                    "configs": {},
+                    "dataset": "crux",
+                }
+            )
+            rows.append(
+                {"prompt_id": f"zeroeval/crux/crux-test-#{i}", "model": model, "gold": gold, "response": response}
+            )
         (folder / f"{model}.json").write_text(json.dumps(items))
     return rows
 
 
 def _export(tmp_path, monkeypatch, tasks: str, data_dir: Path):
     monkeypatch.setenv("XROUTER_DATA_DIR", str(data_dir))
-    cfg = compose("export", ["dataset=zeroeval", f"dataset.tasks={tasks}", f"out={tmp_path / 'out.parquet'}",
-                             f"paths.cache_dir={tmp_path / 'cache'}"])
+    cfg = compose(
+        "export",
+        [
+            "dataset=zeroeval",
+            f"dataset.tasks={tasks}",
+            f"out={tmp_path / 'out.parquet'}",
+            f"paths.cache_dir={tmp_path / 'cache'}",
+        ],
+    )
     return run_export(cfg)
 
 
@@ -163,8 +199,11 @@ def test_a_missing_listed_file_names_itself_and_its_upstream(tmp_path, monkeypat
     data_dir = tmp_path / "data"
     (data_dir / "routing").mkdir(parents=True)
     monkeypatch.setattr("xrouter.data.store._download", lambda spec, target: (_ for _ in ()).throw(OSError("offline")))
-    with pytest.raises(DataNotFoundError, match=r"gsm.summary.json[\s\S]*raw.githubusercontent.com/yuchenlin/ZeroEval/"
-                                                 r"570c6269a2e4930ee06a17e713fece1ba52cf1dd/result_dirs/gsm.summary.json"):
+    with pytest.raises(
+        DataNotFoundError,
+        match=r"gsm.summary.json[\s\S]*raw.githubusercontent.com/yuchenlin/ZeroEval/"
+        r"570c6269a2e4930ee06a17e713fece1ba52cf1dd/result_dirs/gsm.summary.json",
+    ):
         _export(tmp_path, monkeypatch, "[gsm]", data_dir)
 
 

@@ -17,9 +17,17 @@ from xrouter.train import run_train
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 
-SMALL = ["trainer=gpu", "trainer.max_steps=3", "trainer.val_check_interval=3", "cold_start.steps=20",
-         "data.prompts_per_step=4", "rollout.group_size=4", "data.dev_max=16", "data.test_max=16",
-         "rollout.max_new_tokens=24"]
+SMALL = [
+    "trainer=gpu",
+    "trainer.max_steps=3",
+    "trainer.val_check_interval=3",
+    "cold_start.steps=20",
+    "data.prompts_per_step=4",
+    "rollout.group_size=4",
+    "data.dev_max=16",
+    "data.test_max=16",
+    "rollout.max_new_tokens=24",
+]
 
 
 def check_run(out, result):
@@ -40,8 +48,19 @@ def test_rollout_hf_on_cuda_bf16(tmp_path):
 
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="needs vllm (pip install -e '.[gpu]')")
 def test_rollout_vllm_trains(tmp_path):
-    result = run_train(compose("train", SMALL + ["rollout=vllm", "rollout.max_seq_len=1024",
-                                                 "rollout.max_new_tokens=24",
-                                                 "rollout.micro_batch_size=16", "rollout.gpu_memory_utilization=0.3",
-                                                 "rollout.enforce_eager=true", f"output_dir={tmp_path}"]))
+    result = run_train(
+        compose(
+            "train",
+            SMALL
+            + [
+                "rollout=vllm",
+                "rollout.max_seq_len=1024",
+                "rollout.max_new_tokens=24",
+                "rollout.micro_batch_size=16",
+                "rollout.gpu_memory_utilization=0.3",
+                "rollout.enforce_eager=true",
+                f"output_dir={tmp_path}",
+            ],
+        )
+    )
     check_run(tmp_path, result)

@@ -16,10 +16,11 @@ import importlib.util
 import pytest
 import torch
 
-pytestmark = [pytest.mark.gpu,
-              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"),
-              pytest.mark.skipif(importlib.util.find_spec("vllm") is None,
-                                 reason="needs vllm (pip install -e '.[gpu]')")]
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"),
+    pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="needs vllm (pip install -e '.[gpu]')"),
+]
 
 MEAN_TOL, MAX_TOL = 0.05, 0.5
 
@@ -33,13 +34,24 @@ def setup(shared_data_dir, tmp_path_factory):
     from xrouter.rollout.vllm import VLLMGenerator
     from xrouter.router.settings import RouterSettings
 
-    cfg = compose("train", ["rollout=vllm", "rollout.max_seq_len=1024", "rollout.gpu_memory_utilization=0.3",
-                            "rollout.enforce_eager=true"])
+    cfg = compose(
+        "train",
+        [
+            "rollout=vllm",
+            "rollout.max_seq_len=1024",
+            "rollout.gpu_memory_utilization=0.3",
+            "rollout.enforce_eager=true",
+        ],
+    )
     pool = build_pool(cfg.pool, shared_data_dir)
     env = build_env(pool, RouterSettings.from_config(cfg, pool.names))
     examples = load_benchmark(cfg.benchmark, shared_data_dir, "train").to_dict("records")[:64]
-    model, tokenizer = build_router(cfg.router, router_corpus(examples, env), tmp_path_factory.mktemp("cache"),
-                                    extra_tokens=router_extra_tokens(pool))
+    model, tokenizer = build_router(
+        cfg.router,
+        router_corpus(examples, env),
+        tmp_path_factory.mktemp("cache"),
+        extra_tokens=router_extra_tokens(pool),
+    )
     with torch.no_grad():
         model.model.embed_tokens.weight.mul_(40.0)  # tied: sharp logits
     path = tmp_path_factory.mktemp("sharp")
@@ -62,8 +74,9 @@ def hf_logprobs(model, tokenizer, sequences):
 
     masks = [[0] + [1] * (len(s) - 1) for s in sequences]
     out = []
-    for _, logprobs, mask, _ in sequence_logprobs(model, sequences, masks, tokenizer.pad_token_id, 4, device="cuda",
-                                                  share_prefix=False):  # the plain training forward
+    for _, logprobs, mask, _ in sequence_logprobs(
+        model, sequences, masks, tokenizer.pad_token_id, 4, device="cuda", share_prefix=False
+    ):  # the plain training forward
         for row in range(logprobs.shape[0]):
             out.append(logprobs[row][mask[row].bool()].float().cpu())
     return out

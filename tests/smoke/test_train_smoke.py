@@ -42,8 +42,9 @@ def test_training_changed_the_parameters(first_run):
     out, result = first_run
     trained, _ = load_router(out / "router")
     initial, _ = load_router(result["initial_router"])  # the untrained tiny router, cached by content
-    changed = [n for (n, p), (_, q) in zip(trained.named_parameters(), initial.named_parameters())
-               if not torch.equal(p, q)]
+    changed = [
+        n for (n, p), (_, q) in zip(trained.named_parameters(), initial.named_parameters()) if not torch.equal(p, q)
+    ]
     # the default recipe (rl_only) trains every parameter but the condition's path into the LM, which it leaves
     # unread (router.condition_lm=false: only the routing head reads the query and lambda)
     condition_path = ("condition_gain", "projector.", "prefix_norm.", "condition_embed.", "lam_embed.")
@@ -54,8 +55,12 @@ def test_training_changed_the_parameters(first_run):
 
 def test_resume_continues_the_step_count(first_run, tmp_path):
     out, _ = first_run
-    resumed = run_train(compose("train", SMALL + ["trainer.max_steps=3", f"output_dir={tmp_path}",
-                                                  f"ckpt_path={out / 'checkpoints' / 'last.ckpt'}"]))
+    resumed = run_train(
+        compose(
+            "train",
+            SMALL + ["trainer.max_steps=3", f"output_dir={tmp_path}", f"ckpt_path={out / 'checkpoints' / 'last.ckpt'}"],
+        )
+    )
     assert resumed["global_step"] == 3
 
 

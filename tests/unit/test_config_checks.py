@@ -13,14 +13,17 @@ from xrouter.rl.algo_config import AlgoConfig, AlgoConfigError
 from xrouter.train import check_train_config
 
 
-@pytest.mark.parametrize("override, message", [
-    ("trainer.max_steps=abc", "trainer.max_steps='abc': must be a positive integer"),
-    ("trainer.max_steps=-5", "trainer.max_steps=-5: must be a positive integer"),
-    ("reward.lam=abc", "reward.lam='abc': must be a number >= 0"),
-    ("data.prompts_per_step=0", "data.prompts_per_step=0: must be a positive integer"),
-    ("cold_start.steps=-3", "cold_start.steps=-3: must be an integer >= 0"),
-    ("rollout.group_size=0", "rollout.group_size=0: must be a positive integer"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("trainer.max_steps=abc", "trainer.max_steps='abc': must be a positive integer"),
+        ("trainer.max_steps=-5", "trainer.max_steps=-5: must be a positive integer"),
+        ("reward.lam=abc", "reward.lam='abc': must be a number >= 0"),
+        ("data.prompts_per_step=0", "data.prompts_per_step=0: must be a positive integer"),
+        ("cold_start.steps=-3", "cold_start.steps=-3: must be an integer >= 0"),
+        ("rollout.group_size=0", "rollout.group_size=0: must be a positive integer"),
+    ],
+)
 def test_train_config_errors_name_the_key(override, message):
     with pytest.raises(ConfigValueError, match=message.replace("(", r"\(")):
         check_train_config(compose("train", [override, "output_dir=x"]))
@@ -50,11 +53,18 @@ def test_every_algo_config_is_valid_and_bad_values_are_named():
 
 
 def test_cli_prints_one_line_and_exits_2(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "xrouter.train", "reward.lam=abc", f"output_dir={tmp_path}"],
-                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "xrouter.train", "reward.lam=abc", f"output_dir={tmp_path}"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == ["error: reward.lam='abc': must be a number >= 0",
-                                                "(set HYDRA_FULL_ERROR=1 for the traceback)"]
+    assert done.stderr.strip().splitlines() == [
+        "error: reward.lam='abc': must be a number >= 0",
+        "(set HYDRA_FULL_ERROR=1 for the traceback)",
+    ]
     assert not (tmp_path / "checkpoints").exists()
 
 

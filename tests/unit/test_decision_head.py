@@ -21,8 +21,14 @@ from xrouter.router.parsing import TOOL_SCAFFOLD_TOKENS
 from xrouter.router.policy import load_router, train_bpe_tokenizer
 from xrouter.router.prefix_lm import PREFIX_TOKEN, prefix_router
 
-ARCH = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1,
-        "intermediate_size": 64, "max_position_embeddings": 256}
+ARCH = {
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 1,
+    "intermediate_size": 64,
+    "max_position_embeddings": 256,
+}
 CALLS = ["call_a", "call_b", "call_c"]
 ANCHOR = TOOL_SCAFFOLD_TOKENS[0]
 DIM = 7  # 4 embedding dimensions + 3 lambda features ("log")
@@ -37,8 +43,15 @@ def tokenizer():
 @pytest.fixture(scope="module")
 def model(tokenizer):
     torch.manual_seed(0)
-    router = prefix_router(tokenizer, ARCH, condition_dim=DIM, prefix_tokens=2, projector_hidden=16, lam_features=3,
-                           decision={"tokens": CALLS, "anchor": ANCHOR, "hidden": 16, "lam_scale": 3.0})
+    router = prefix_router(
+        tokenizer,
+        ARCH,
+        condition_dim=DIM,
+        prefix_tokens=2,
+        projector_hidden=16,
+        lam_features=3,
+        decision={"tokens": CALLS, "anchor": ANCHOR, "hidden": 16, "lam_scale": 3.0},
+    )
     with torch.no_grad():  # a head that has learned something
         for p in router.decision_head.parameters():
             p.add_(torch.randn_like(p) * 0.5)
@@ -87,31 +100,38 @@ def test_the_call_distribution_follows_the_condition_and_survives_save_and_load(
     model.save_pretrained(tmp_path / "r")
     tokenizer.save_pretrained(tmp_path / "r")
     config = json.loads((tmp_path / "r" / "config.json").read_text())
-    assert (config["decision_token_ids"] == calls
-            and config["decision_anchor_id"] == tokenizer.convert_tokens_to_ids(ANCHOR))
+    assert config["decision_token_ids"] == calls and config["decision_anchor_id"] == tokenizer.convert_tokens_to_ids(
+        ANCHOR
+    )
     loaded, _ = load_router(tmp_path / "r")
-    torch.testing.assert_close(loaded.eval()(input_ids=ids, conditions=cheap).logits,
-                               model(input_ids=ids, conditions=cheap).logits)
+    torch.testing.assert_close(
+        loaded.eval()(input_ids=ids, conditions=cheap).logits, model(input_ids=ids, conditions=cheap).logits
+    )
 
 
 def test_the_decision_update_sees_the_same_log_probabilities_as_the_full_forward(model, tokenizer):
     calls = [tokenizer.convert_tokens_to_ids(c) for c in CALLS]
     tail = ids_of(tokenizer, '", "arguments": {}}\n')
     rows, masks = [], []
-    for text, call in [("which model answers this question", calls[0]), ("hello world", calls[2]),
-                       ("which model answers this question", calls[1])]:
+    for text, call in [
+        ("which model answers this question", calls[0]),
+        ("hello world", calls[2]),
+        ("which model answers this question", calls[1]),
+    ]:
         head = prompt(tokenizer, text)
         start = head.index(tokenizer.convert_tokens_to_ids("<tool_call>"))
         rows.append(head + [call] + tail)
         masks.append([0] * start + [1] * (len(head) - start + 1 + len(tail)))
     conditions = torch.randn(3, DIM)
-    full = next(sequence_logprobs(model, rows, masks, tokenizer.pad_token_id, conditions=conditions,
-                                  share_prefix=False))
+    full = next(
+        sequence_logprobs(model, rows, masks, tokenizer.pad_token_id, conditions=conditions, share_prefix=False)
+    )
     _, logprobs, mask, _ = full
     batch = decision_batch(model, rows, masks, conditions, tokenizer.pad_token_id)
     assert batch.rows.tolist() == [0, 1, 2] and batch.actions.tolist() == [0, 2, 1]
-    fast, entropy = decision_logprobs(model.decision_head(batch.conditions), batch.lm_logits, batch.rest_lse,
-                                      batch.actions)
+    fast, entropy = decision_logprobs(
+        model.decision_head(batch.conditions), batch.lm_logits, batch.rest_lse, batch.actions
+    )
     width = logprobs.shape[1]
     for i, row in enumerate(rows):
         j = decision_positions([row], [masks[i]], tokenizer.convert_tokens_to_ids(ANCHOR), calls)[0][1]
@@ -148,8 +168,13 @@ def test_log_lambda_features_separate_small_lambdas_and_old_specs_read_as_log1p(
     assert lam_features(0.0, 30.0, "log") == [0.0, 0.0, 1.0] and lam_features(30.0, 30.0, "log")[:2] == [1.0, 1.0]
     with pytest.raises(ValueError, match="feature set"):
         lam_features(1.0, 30.0, "cubic")
-    old = {"encoder": {"kind": "hashing", "dim": 4}, "lam_conditioned": True, "lam_max": 30.0, "default_lam": 1.0,
-           "prefix_tokens": 2}
+    old = {
+        "encoder": {"kind": "hashing", "dim": 4},
+        "lam_conditioned": True,
+        "lam_max": 30.0,
+        "default_lam": 1.0,
+        "prefix_tokens": 2,
+    }
     assert ConditioningSpec.from_dict(old).lam_features == "log1p" and ConditioningSpec.from_dict(old).dimension == 6
     assert ConditioningSpec.from_dict({**old, "lam_features": "log"}).dimension == 7
     with pytest.raises(ValueError, match="lam_features"):
@@ -180,15 +205,26 @@ def test_the_spend_meter_books_each_phase_and_compares_with_the_full_table():
     meter.mark("rl_rollouts", {"val": "validation"})
     report = meter.report(["cold_start", "rl_rollouts"], full_table_usd=3.0)
     assert {k: (v["calls"], v["cost_usd"], v["cached_calls"]) for k, v in report["phases"].items()} == {
-        "cold_start": (1, 0.5, 0), "rl_rollouts": (2, 1.0, 1), "validation": (1, 0.25, 0)}
+        "cold_start": (1, 0.5, 0),
+        "rl_rollouts": (2, 1.0, 1),
+        "validation": (1, 0.25, 0),
+    }
     assert report["training_usd"] == 1.5 and report["training_share_of_full_table"] == 0.5
     assert report["training_cached_calls"] == 1 and report["training_usd_without_cache"] == 2.5
 
 
 def test_an_lm_blind_to_the_condition_leaves_the_routing_to_the_head(tokenizer):
     torch.manual_seed(0)
-    blind = prefix_router(tokenizer, ARCH, condition_dim=DIM, prefix_tokens=2, projector_hidden=16, lam_features=3,
-                          decision={"tokens": CALLS, "anchor": ANCHOR, "hidden": 16}, condition_lm=False).eval()
+    blind = prefix_router(
+        tokenizer,
+        ARCH,
+        condition_dim=DIM,
+        prefix_tokens=2,
+        projector_hidden=16,
+        lam_features=3,
+        decision={"tokens": CALLS, "anchor": ANCHOR, "hidden": 16},
+        condition_lm=False,
+    ).eval()
     with torch.no_grad():
         for p in blind.decision_head.parameters():
             p.add_(torch.randn_like(p) * 0.5)

@@ -7,8 +7,15 @@ from pathlib import Path
 
 from xrouter import PROJECT_ROOT
 
-EXPECTED = {"xrouter-train", "xrouter-evaluate", "xrouter-serve", "xrouter-record", "xrouter-pool-server",
-            "xrouter-export", "xrouter-stats"}
+EXPECTED = {
+    "xrouter-train",
+    "xrouter-evaluate",
+    "xrouter-serve",
+    "xrouter-record",
+    "xrouter-pool-server",
+    "xrouter-export",
+    "xrouter-stats",
+}
 
 
 def test_every_entry_point_resolves_to_a_main():
@@ -20,7 +27,8 @@ def test_every_entry_point_resolves_to_a_main():
 
 def test_an_entry_point_composes_its_config():
     script = Path(sys.executable).with_name("xrouter-evaluate")
-    done = subprocess.run([str(script), "--cfg", "job", "policy=knn"], cwd=PROJECT_ROOT, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [str(script), "--cfg", "job", "policy=knn"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "name: knn" in done.stdout

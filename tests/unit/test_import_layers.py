@@ -64,8 +64,9 @@ def test_strongly_connected_finds_a_cycle():
 def test_no_import_cycles_between_modules():
     graph = grimp.build_graph("xrouter")
     # a package's __init__ importing its own submodules is not a cycle of the code
-    edges = {m: {i for i in graph.find_modules_directly_imported_by(m) if not m.startswith(i + ".")}
-             for m in graph.modules}
+    edges = {
+        m: {i for i in graph.find_modules_directly_imported_by(m) if not m.startswith(i + ".")} for m in graph.modules
+    }
     assert strongly_connected(edges) == []
 
 

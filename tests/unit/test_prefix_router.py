@@ -17,8 +17,14 @@ from xrouter.router.policy import load_router, tiny_model, train_bpe_tokenizer
 from xrouter.router.prefix_lm import PREFIX_TOKEN, PrefixQwen2ForCausalLM, prefix_router
 from xrouter.router.settings import RouterSettings, RouterSettingsError
 
-ARCH = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1,
-        "intermediate_size": 64, "max_position_embeddings": 256}
+ARCH = {
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 1,
+    "intermediate_size": 64,
+    "max_position_embeddings": 256,
+}
 DIM = 6
 
 
@@ -63,14 +69,19 @@ def test_generate_and_the_shared_prefix_forward_use_each_rows_condition(model, t
     masks = [[0] * len(prompt(tokenizer)) + [1, 1, 1]] * 4
     conditions = torch.randn(2, DIM).repeat_interleave(2, dim=0)  # two groups of two rows
     shared = next(sequence_logprobs(model, rows, masks, tokenizer.pad_token_id, conditions=conditions))[1]
-    plain = next(sequence_logprobs(model, rows, masks, tokenizer.pad_token_id, conditions=conditions,
-                                   share_prefix=False))[1]
+    plain = next(
+        sequence_logprobs(model, rows, masks, tokenizer.pad_token_id, conditions=conditions, share_prefix=False)
+    )[1]
     torch.testing.assert_close(shared, plain, atol=1e-5, rtol=1e-4)
     assert not torch.allclose(shared[0], shared[2])
-    out = model.generate(input_ids=torch.tensor([prompt(tokenizer)] * 2),
-                         attention_mask=torch.ones(2, len(prompt(tokenizer)), dtype=torch.long),
-                         conditions=conditions[[0, 2]], max_new_tokens=4, do_sample=False,
-                         pad_token_id=tokenizer.pad_token_id)
+    out = model.generate(
+        input_ids=torch.tensor([prompt(tokenizer)] * 2),
+        attention_mask=torch.ones(2, len(prompt(tokenizer)), dtype=torch.long),
+        conditions=conditions[[0, 2]],
+        max_new_tokens=4,
+        do_sample=False,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     assert out.shape[1] == len(prompt(tokenizer)) + 4
 
 
@@ -80,8 +91,9 @@ def test_save_and_load_keep_the_projector_and_a_directory_without_it_is_an_error
     loaded, _ = load_router(tmp_path / "r")
     assert isinstance(loaded, PrefixQwen2ForCausalLM)
     ids, conditions = torch.tensor([prompt(tokenizer)]), torch.randn(1, DIM)
-    torch.testing.assert_close(loaded.eval()(input_ids=ids, conditions=conditions).logits,
-                               model(input_ids=ids, conditions=conditions).logits)
+    torch.testing.assert_close(
+        loaded.eval()(input_ids=ids, conditions=conditions).logits, model(input_ids=ids, conditions=conditions).logits
+    )
     plain = tiny_model(tokenizer, ARCH)  # same config.json claims, weights without a projector
     plain.save_pretrained(tmp_path / "broken")
     tokenizer.save_pretrained(tmp_path / "broken")
@@ -92,13 +104,28 @@ def test_save_and_load_keep_the_projector_and_a_directory_without_it_is_an_error
 
 
 def settings_with(conditioning):
-    return RouterSettings(prompt={}, price=None, mode="simple", max_turns=1, call_max_tokens=None, max_new_tokens=8,
-                          eos_token="<|im_end|>", max_seq_len=256, reward={"name": "xrouter", "lam": 1.0},
-                          conditioning=conditioning, source="test xrouter.json")
+    return RouterSettings(
+        prompt={},
+        price=None,
+        mode="simple",
+        max_turns=1,
+        call_max_tokens=None,
+        max_new_tokens=8,
+        eos_token="<|im_end|>",
+        max_seq_len=256,
+        reward={"name": "xrouter", "lam": 1.0},
+        conditioning=conditioning,
+        source="test xrouter.json",
+    )
 
 
-SPEC = {"encoder": {"kind": "hashing", "dim": DIM - LAM_FEATURES}, "lam_conditioned": True, "lam_max": 30.0,
-        "default_lam": 1.0, "prefix_tokens": 3}
+SPEC = {
+    "encoder": {"kind": "hashing", "dim": DIM - LAM_FEATURES},
+    "lam_conditioned": True,
+    "lam_max": 30.0,
+    "default_lam": 1.0,
+    "prefix_tokens": 3,
+}
 
 
 def test_settings_round_trip_a_prefix_router_and_read_version_1_files(tmp_path):
@@ -145,8 +172,16 @@ def test_lambda_features_draws_and_the_per_episode_reward():
     for bad in ({"low": 0, "high": 1}, {"low": 2, "high": 1}, {"low": 1, "high": 2, "zero_prob": 2}, {"lo": 1}):
         with pytest.raises(ValueError, match="lam_sampling"):
             LamSampling.from_config(bad)
-    reward = build_reward({"name": "xrouter", "K": 1.0, "lam": 1.0, "cap": 0.8, "cost_unit_usd": 0.01,
-                           "lam_sampling": {"low": 0.1, "high": 30}})
+    reward = build_reward(
+        {
+            "name": "xrouter",
+            "K": 1.0,
+            "lam": 1.0,
+            "cap": 0.8,
+            "cost_unit_usd": 0.01,
+            "lam_sampling": {"low": 0.1, "high": 30},
+        }
+    )
     assert reward(1.0, 0.002).total == pytest.approx(0.8)
     assert reward(1.0, 0.002, lam=0.0).total == pytest.approx(1.0)
     assert reward(1.0, 0.002, lam=2.0).total == pytest.approx(0.6)
@@ -155,12 +190,9 @@ def test_lambda_features_draws_and_the_per_episode_reward():
 
 
 def test_a_clipped_tool_result_keeps_its_head_its_tail_and_says_its_length():
-    from types import SimpleNamespace
+    from xrouter.env.tool_calls import clip_tool_result
 
-    from xrouter.env.router_env import RouterEnv
-
-    env = SimpleNamespace(max_tool_result_chars=40)
     text = "Let me think. " * 10 + 'so the answer is {"answer": "42"}'
-    clipped = RouterEnv._clip(env, text)
-    assert clipped == f'{text[:20]}...[{len(text)} chars]...{text[-20:]}' and '"42"' in clipped
-    assert RouterEnv._clip(env, "short") == "short"
+    clipped = clip_tool_result(text, 40)
+    assert clipped == f"{text[:20]}...[{len(text)} chars]...{text[-20:]}" and '"42"' in clipped
+    assert clip_tool_result("short", 40) == "short"

@@ -7,10 +7,13 @@ from xrouter.pool.pricing import MissingPriceError, PriceTable
 
 
 def test_genai_prices_and_explicit_entries():
-    table = PriceTable.from_config({
-        "gpt-5": {"price_ref": "gpt-5", "provider": "openai"},
-        "local": {"input_per_mtok": 0.04, "output_per_mtok": 0.1, "source": "paper"},
-    }, ["gpt-5", "local"])
+    table = PriceTable.from_config(
+        {
+            "gpt-5": {"price_ref": "gpt-5", "provider": "openai"},
+            "local": {"input_per_mtok": 0.04, "output_per_mtok": 0.1, "source": "paper"},
+        },
+        ["gpt-5", "local"],
+    )
     assert table["gpt-5"].input_per_mtok == 1.25 and table["gpt-5"].output_per_mtok == 10.0
     assert table.cost("gpt-5", 1000, 500) == pytest.approx((1000 * 1.25 + 500 * 10.0) / 1e6)
     assert table.cost("local", 1_000_000, 1_000_000) == pytest.approx(0.14)
@@ -19,9 +22,13 @@ def test_genai_prices_and_explicit_entries():
 
 def test_every_model_without_a_price_is_listed_at_once():
     with pytest.raises(MissingPriceError) as error:
-        PriceTable.from_config({"ok": {"input_per_mtok": 1, "output_per_mtok": 1},
-                                "typo": {"price_ref": "no-such-model-xyz", "provider": "openai"}},
-                               ["ok", "typo", "forgotten"])
+        PriceTable.from_config(
+            {
+                "ok": {"input_per_mtok": 1, "output_per_mtok": 1},
+                "typo": {"price_ref": "no-such-model-xyz", "provider": "openai"},
+            },
+            ["ok", "typo", "forgotten"],
+        )
     message = str(error.value)
     assert "2 pool model(s)" in message and "typo:" in message and "forgotten: no entry" in message
     assert "conf/pricing" in message

@@ -21,16 +21,19 @@ def test_rendered_turns_parse_back():
     assert answer.valid and answer.answer == "391" and not answer.routes
 
 
-@pytest.mark.parametrize("text,reason", [
-    ("<search>qwen2-72b: hi</search>", "open with <think>"),
-    ("<think>x</think><search>claude: hi</search>", "unknown model 'claude'"),
-    ("<think>x</think><search>qwen2-72b</search>", "model-name: sub-query"),
-    ("<think>x</think><search>qwen2-72b: a</search><answer>b</answer>", "not both"),
-    ("<think>x</think><answer>a</answer><answer>b</answer>", "more than one"),
-    ("<think>x</think><information>made up</information><answer>a</answer>", "written by the environment"),
-    ("<think>x</think><answer>a", "unbalanced <answer>"),
-    ("<think>x</think> just text", "no <search> and no <answer>"),
-])
+@pytest.mark.parametrize(
+    "text,reason",
+    [
+        ("<search>qwen2-72b: hi</search>", "open with <think>"),
+        ("<think>x</think><search>claude: hi</search>", "unknown model 'claude'"),
+        ("<think>x</think><search>qwen2-72b</search>", "model-name: sub-query"),
+        ("<think>x</think><search>qwen2-72b: a</search><answer>b</answer>", "not both"),
+        ("<think>x</think><answer>a</answer><answer>b</answer>", "more than one"),
+        ("<think>x</think><information>made up</information><answer>a</answer>", "written by the environment"),
+        ("<think>x</think><answer>a", "unbalanced <answer>"),
+        ("<think>x</think> just text", "no <search> and no <answer>"),
+    ],
+)
 def test_malformed_turns_say_why(text, reason):
     turn = parse_r1_turn(text, MODELS)
     assert not turn.valid and any(reason in m for m in turn.malformed), turn.malformed

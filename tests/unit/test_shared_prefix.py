@@ -27,15 +27,24 @@ def grouped_rows(seed: int = 0) -> tuple[list[list[int]], list[list[int]]]:
 @pytest.mark.parametrize("micro_batch_size", [4, 8, 12])
 def test_shared_prefix_equals_plain_forward(micro_batch_size: int) -> None:
     torch.manual_seed(0)
-    model = Qwen2ForCausalLM(Qwen2Config(vocab_size=50, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                                         num_key_value_heads=2, intermediate_size=64))
+    model = Qwen2ForCausalLM(
+        Qwen2Config(
+            vocab_size=50,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            intermediate_size=64,
+        )
+    )
     rows, masks = grouped_rows()
 
     def run(share: bool):
         model.zero_grad()
         values = []
-        for _, logprobs, mask, entropy in sequence_logprobs(model, rows, masks, 0, micro_batch_size, with_entropy=True,
-                                                            grad=True, share_prefix=share):
+        for _, logprobs, mask, entropy in sequence_logprobs(
+            model, rows, masks, 0, micro_batch_size, with_entropy=True, grad=True, share_prefix=share
+        ):
             (logprobs * mask).sum().backward()
             values.append(torch.stack([(logprobs * mask).sum(), mask.sum(), (entropy * mask).sum()]).detach())
         grads = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])

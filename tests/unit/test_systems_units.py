@@ -14,8 +14,13 @@ from xrouter.policies.cscr import cost_bands, cost_spectrum_loss, smoothed_simil
 
 
 def test_barp_reward_is_linear_in_the_preference_and_caps_the_cost_term():
-    r = barp_reward(np.array([1.0, 1.0, 0.0]), np.array([0.5, 4.0, 0.0]), np.array([0.7, 0.7, 0.7]),
-                    np.array([0.3, 0.3, 0.3]), tau=2.0)
+    r = barp_reward(
+        np.array([1.0, 1.0, 0.0]),
+        np.array([0.5, 4.0, 0.0]),
+        np.array([0.7, 0.7, 0.7]),
+        np.array([0.3, 0.3, 0.3]),
+        tau=2.0,
+    )
     assert r == pytest.approx([0.7 - 0.3 * 0.25, 0.7 - 0.3, 0.0])
 
 
@@ -57,8 +62,13 @@ def test_barp_learns_the_preference_trade_off_on_a_toy_pool():
     x = rng.normal(size=(400, 4))
     score = np.stack([np.ones(400), (x[:, 0] > 0).astype(float)], axis=1)
     cost = np.stack([np.full(400, 0.2), np.zeros(400)], axis=1)
-    policy, history = train_barp(x, score, cost, 1.0, BarpSettings(hidden=32, epochs=150, batch_size=100,
-                                                                    lr=3e-3, entropy=0.01, w_sampling="uniform"))
+    policy, history = train_barp(
+        x,
+        score,
+        cost,
+        1.0,
+        BarpSettings(hidden=32, epochs=150, batch_size=100, lr=3e-3, entropy=0.01, w_sampling="uniform"),
+    )
     assert history[-1] > history[0]
     clear_yes, clear_no = x[:, 0] > 0.3, x[:, 0] < -0.3
     middle = barp_choose(policy, x, 0.5, "preference")
@@ -116,15 +126,22 @@ def test_smoothed_similarity_averages_the_query_and_its_neighbours():
 
 
 def test_escalation_rates_on_hand_made_outcomes():
-    scores = pd.DataFrame({"cheap": [1.0, 0.0, 0.0, 1.0], "mid": [0.0, 0.0, 1.0, 1.0], "top": [1.0, 1.0, 1.0, 0.0]},
-                          index=["a", "b", "c", "d"])
+    scores = pd.DataFrame(
+        {"cheap": [1.0, 0.0, 0.0, 1.0], "mid": [0.0, 0.0, 1.0, 1.0], "top": [1.0, 1.0, 1.0, 0.0]},
+        index=["a", "b", "c", "d"],
+    )
     costs = pd.Series({"cheap": 1.0, "mid": 2.0, "top": 10.0})
     assert top_tier(costs, 1 / 3) == {"top"}
-    episodes = pd.DataFrame({"prompt_id": ["a", "b", "c", "d"], "benchmark": ["mbpp", "mbpp", "gsm", "gsm"],
-                             "models_called": [["top"], ["cheap"], ["mid"], ["cheap", "top"]],
-                             "score": [1.0, 0.0, 1.0, 0.0]})
+    episodes = pd.DataFrame(
+        {
+            "prompt_id": ["a", "b", "c", "d"],
+            "benchmark": ["mbpp", "mbpp", "gsm", "gsm"],
+            "models_called": [["top"], ["cheap"], ["mid"], ["cheap", "top"]],
+            "score": [1.0, 0.0, 1.0, 0.0],
+        }
+    )
     rates = escalation_rates(episodes, scores, {"top"}, "cheap")
     assert rates["escalation"].tolist() == [1, 0, 0, 1]
-    assert rates["over_escalation"].tolist() == [1, 0, 0, 1]   # a and d: the cheapest model was right
+    assert rates["over_escalation"].tolist() == [1, 0, 0, 1]  # a and d: the cheapest model was right
     assert rates["under_escalation"].tolist() == [0, 1, 0, 0]  # b: kept cheap, wrong, the top model right
     assert rates["category"].tolist() == ["coding", "coding", "math", "math"]

@@ -10,9 +10,23 @@ def make_rows(n_prompts: int = 2, models=("a", "b")) -> pd.DataFrame:
     rows = []
     for p in range(n_prompts):
         for m in models:
-            rows.append(dict(prompt_id=f"p{p}", benchmark="toy", split="test", prompt=f"q{p}", gold="A", model=m,
-                             response="A", score=1.0, input_tokens=10, output_tokens=2, cost_usd=0.001,
-                             latency_s=0.5, source="unit"))
+            rows.append(
+                dict(
+                    prompt_id=f"p{p}",
+                    benchmark="toy",
+                    split="test",
+                    prompt=f"q{p}",
+                    gold="A",
+                    model=m,
+                    response="A",
+                    score=1.0,
+                    input_tokens=10,
+                    output_tokens=2,
+                    cost_usd=0.001,
+                    latency_s=0.5,
+                    source="unit",
+                )
+            )
     return pd.DataFrame(rows)
 
 
@@ -28,13 +42,16 @@ def test_missing_column_is_named():
         validate_traces(make_rows().drop(columns=["cost_usd"]), source="my.jsonl")
 
 
-@pytest.mark.parametrize("column,value,message", [
-    ("score", 1.5, r"row 3, column 'score': 1.5 is outside"),
-    ("score", "high", r"row 3, column 'score': 'high' is not a valid float"),
-    ("input_tokens", 2.5, r"row 3, column 'input_tokens': 2.5 is not a valid int"),
-    ("prompt", None, r"row 3, column 'prompt': empty, but this column is required"),
-    ("cost_usd", -1.0, r"row 3, column 'cost_usd'"),
-])
+@pytest.mark.parametrize(
+    "column,value,message",
+    [
+        ("score", 1.5, r"row 3, column 'score': 1.5 is outside"),
+        ("score", "high", r"row 3, column 'score': 'high' is not a valid float"),
+        ("input_tokens", 2.5, r"row 3, column 'input_tokens': 2.5 is not a valid int"),
+        ("prompt", None, r"row 3, column 'prompt': empty, but this column is required"),
+        ("cost_usd", -1.0, r"row 3, column 'cost_usd'"),
+    ],
+)
 def test_bad_value_names_row_and_column(column, value, message):
     frame = make_rows()
     frame[column] = frame[column].astype(object)

@@ -12,15 +12,23 @@ from analysis.training_runs import main, summarize, training_run_row, variant_ta
 def write_run(root, name, aiq, accuracy, wall=None, curve=True):
     run = root / name
     (run / "eval_test").mkdir(parents=True)
-    (run / "result.json").write_text(json.dumps({
-        "delivered": {"dev_reward": 0.7, "rl_change": 0.1, "step": None},
-        "spend": {"training_usd": 80.0, "full_table_usd": 28.8}, "threads": 2}))
-    (run / "eval_test" / "summary.json").write_text(json.dumps({"accuracy": accuracy, "cost_per_query": 4e-4,
-                                                                 "reward": 0.77}))
+    (run / "result.json").write_text(
+        json.dumps(
+            {
+                "delivered": {"dev_reward": 0.7, "rl_change": 0.1, "step": None},
+                "spend": {"training_usd": 80.0, "full_table_usd": 28.8},
+                "threads": 2,
+            }
+        )
+    )
+    (run / "eval_test" / "summary.json").write_text(
+        json.dumps({"accuracy": accuracy, "cost_per_query": 4e-4, "reward": 0.77})
+    )
     if curve:
         (run / "eval_test_curve").mkdir()
-        (run / "eval_test_curve" / "sweep.json").write_text(json.dumps({"aiq_single_model_range": aiq,
-                                                                        "zero_router_aiq": 0.8226}))
+        (run / "eval_test_curve" / "sweep.json").write_text(
+            json.dumps({"aiq_single_model_range": aiq, "zero_router_aiq": 0.8226})
+        )
     if wall is not None:
         (root / f"{name}.log").write_text(f"...\nwall {wall} s\n")
     return run
@@ -28,8 +36,13 @@ def write_run(root, name, aiq, accuracy, wall=None, curve=True):
 
 def test_rows_read_the_run_files_and_the_wall_time_beside_them(tmp_path):
     row = training_run_row(write_run(tmp_path, "a_s0", 0.85, 0.81, wall=297.23))
-    assert ((row["aiq"], row["accuracy"], row["training_usd"], row["wall_s"], row["knn"])
-            == (0.85, 0.81, 80.0, 297.23, None))
+    assert (row["aiq"], row["accuracy"], row["training_usd"], row["wall_s"], row["knn"]) == (
+        0.85,
+        0.81,
+        80.0,
+        297.23,
+        None,
+    )
     fixed = training_run_row(write_run(tmp_path, "fixed_s0", None, 0.8, curve=False))
     assert fixed["aiq"] is None and fixed["wall_s"] is None
     with pytest.raises(FileNotFoundError, match="result.json"):

@@ -27,15 +27,17 @@ def xrouter_imports(path: Path) -> set[str]:
 @pytest.mark.parametrize("layer", ["pool", "verify"])
 def test_the_layer_imports_only_itself_and_config(layer):
     allowed = (f"xrouter.{layer}", "xrouter.config")
-    upward = {str(path.relative_to(PROJECT_ROOT)): sorted(n for n in xrouter_imports(path)
-                                                          if not n.startswith(allowed))
-              for path in sorted((PACKAGE / layer).rglob("*.py"))}
+    upward = {
+        str(path.relative_to(PROJECT_ROOT)): sorted(n for n in xrouter_imports(path) if not n.startswith(allowed))
+        for path in sorted((PACKAGE / layer).rglob("*.py"))
+    }
     assert {path: names for path, names in upward.items() if names} == {}
 
 
 def test_the_modules_of_this_branch_stay_under_320_lines():
     ours = ["pool", "verify", "serve", "record.py", "recorder.py", "record_file.py", "pool_server.py"]
-    paths = [p for name in ours for p in ((PACKAGE / name).rglob("*.py") if (PACKAGE / name).is_dir()
-                                          else [PACKAGE / name])]
+    paths = [
+        p for name in ours for p in ((PACKAGE / name).rglob("*.py") if (PACKAGE / name).is_dir() else [PACKAGE / name])
+    ]
     long = {str(p.relative_to(PROJECT_ROOT)): n for p in paths if (n := len(p.read_text().splitlines())) > 320}
     assert long == {}

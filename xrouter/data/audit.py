@@ -14,12 +14,12 @@ import pandas as pd
 
 CATEGORIES = {
     "ours_right_upstream_no_answer": "ours 1, ZeroEval 0: ZeroEval read no answer "
-                                     "(we did: boxed / last number / lenient JSON)",
+    "(we did: boxed / last number / lenient JSON)",
     "ours_right_first_numbers_differ": "ours 1, ZeroEval 0: equivalent answers whose first numbers differ "
-                                       "(0.5 vs \\frac12, 'x = 3', units)",
+    "(0.5 vs \\frac12, 'x = 3', units)",
     "upstream_right_we_no_answer": "ours 0, ZeroEval 1: we read no answer",
     "upstream_right_first_number_only": "ours 0, ZeroEval 1: only the first numbers agree "
-                                        "(\\frac{3}{5} vs \\frac{3}{4}, 3\\sqrt2 vs 3)",
+    "(\\frac{3}{5} vs \\frac{3}{4}, 3\\sqrt2 vs 3)",
     "upstream_right_verifier_failed": "ours 0, ZeroEval 1: math-verify timed out or failed",
 }
 
@@ -45,9 +45,11 @@ def accuracy_table(traces: pd.DataFrame) -> tuple[str, dict[str, float]]:
         if has_upstream and rows["summary"].notna().any():
             gap = (100 * (rows["ours"] - rows["summary"]).abs()).median()
             gaps[str(bench)] = round(float(gap), 2)
-            lines.append(f"{bench:10s} median |ours - ZeroEval| = {gap:.2f} points over "
-                         f"{int(rows['summary'].notna().sum())} "
-                         "models ('rule': ZeroEval's rule restated here, on the same rows)")
+            lines.append(
+                f"{bench:10s} median |ours - ZeroEval| = {gap:.2f} points over "
+                f"{int(rows['summary'].notna().sum())} "
+                "models ('rule': ZeroEval's rule restated here, on the same rows)"
+            )
     return "\n".join(lines), gaps
 
 
@@ -72,8 +74,11 @@ def disagreements(traces: pd.DataFrame) -> dict[str, Any]:
     rows = rows.assign(category=[f"{b}: {c}" for b, c in zip(rows["benchmark"], cats)])
     counts = rows["category"].value_counts().sort_index()
     totals = traces.groupby("benchmark").size()
-    return {"counts": {k: int(v) for k, v in counts.items()}, "rows": rows,
-            "share": {k: round(int(v) / int(totals[k.split(":")[0]]), 4) for k, v in counts.items()}}
+    return {
+        "counts": {k: int(v) for k, v in counts.items()},
+        "rows": rows,
+        "share": {k: round(int(v) / int(totals[k.split(":")[0]]), 4) for k, v in counts.items()},
+    }
 
 
 def _clip(text: Any, n: int = 160) -> str:
@@ -85,18 +90,34 @@ def _clip(text: Any, n: int = 160) -> str:
 def audit_markdown(traces: pd.DataFrame, audit: dict[str, Any], examples: int = 3) -> str:
     """The audit as markdown: the accuracy table, counts per category, a few examples each."""
     table, gaps = accuracy_table(traces)
-    out = ["# Our scores vs ZeroEval's", "", "```", table, "```", "",
-           "Median |ours - ZeroEval| in points: " + ", ".join(f"{b} {g}" for b, g in gaps.items()), "",
-           "| category | rows | share of the benchmark's rows |", "|---|---|---|"]
+    out = [
+        "# Our scores vs ZeroEval's",
+        "",
+        "```",
+        table,
+        "```",
+        "",
+        "Median |ours - ZeroEval| in points: " + ", ".join(f"{b} {g}" for b, g in gaps.items()),
+        "",
+        "| category | rows | share of the benchmark's rows |",
+        "|---|---|---|",
+    ]
     for key, n in audit["counts"].items():
         bench, cat = key.split(": ", 1)
         out.append(f"| {bench}: {CATEGORIES.get(cat, cat)} | {n} | {audit['share'][key]:.4f} |")
     rows = audit["rows"]
     for key in audit["counts"]:
-        out += ["", f"## {key}", "", "| prompt_id | model | gold | our answer | ours | ZeroEval | response end |",
-                "|---|---|---|---|---|---|---|"]
+        out += [
+            "",
+            f"## {key}",
+            "",
+            "| prompt_id | model | gold | our answer | ours | ZeroEval | response end |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for r in rows[rows["category"] == key].sort_values(["prompt_id", "model"]).head(examples).itertuples():
-            out.append(f"| {r.prompt_id} | {r.model} | {_clip(r.gold, 40)} | {_clip(r.extracted_answer, 60)} | "
-                       f"{r.score:.0f} ({_clip(r.score_reason, 40)}) | {r.zeroeval_score:.0f} | "
-                       f"{_clip(r.response, 120)} |")
+            out.append(
+                f"| {r.prompt_id} | {r.model} | {_clip(r.gold, 40)} | {_clip(r.extracted_answer, 60)} | "
+                f"{r.score:.0f} ({_clip(r.score_reason, 40)}) | {r.zeroeval_score:.0f} | "
+                f"{_clip(r.response, 120)} |"
+            )
     return "\n".join(out) + "\n"

@@ -43,8 +43,9 @@ log = logging.getLogger(__name__)
 NO_GOLD = "no gold: the recorded score applies only to replayed answers"
 
 
-def load_benchmark(cfg: Mapping[str, Any], data_dir: Path, split: str = "test",
-                   cache_dir: Path | None = None) -> pd.DataFrame:
+def load_benchmark(
+    cfg: Mapping[str, Any], data_dir: Path, split: str = "test", cache_dir: Path | None = None
+) -> pd.DataFrame:
     """The examples of one split (``all``: every split) of a benchmark config (``conf/benchmark/<name>.yaml``)."""
     cfg = to_plain(cfg)
     kind = cfg.get("kind", "traces")
@@ -63,9 +64,14 @@ def load_benchmark(cfg: Mapping[str, Any], data_dir: Path, split: str = "test",
         models = trace_model_ids(cfg.get("complete_models"))
         traces, dropped = complete_prompts(traces, models)
         if models is not None or dropped:
-            log.info("benchmark %s split %s: %d prompts; %d dropped (not answered by every one of %s)", cfg["name"],
-                     split, traces["prompt_id"].nunique(), dropped,
-                     f"{len(models)} pool models" if models else "the models")
+            log.info(
+                "benchmark %s split %s: %d prompts; %d dropped (not answered by every one of %s)",
+                cfg["name"],
+                split,
+                traces["prompt_id"].nunique(),
+                dropped,
+                f"{len(models)} pool models" if models else "the models",
+            )
     frame = examples_from_traces(traces, cfg.get("verifier", "recorded"), cfg.get("letters"), cfg.get("adapter"))
     frame.attrs["n_dropped"] = dropped
     return frame
@@ -125,8 +131,9 @@ def verify_examples(rows: Sequence[Mapping[str, Any]] | pd.DataFrame, answers: S
     examples = [_as_example(r) for r in rows]
     if len(answers) != len(examples):
         raise ValueError(f"{len(examples)} rows but {len(answers)} answers")
-    graded = [i for i, e in enumerate(examples)
-              if e.get("verifier", "recorded") != "recorded" and e.get("gold") is not None]
+    graded = [
+        i for i, e in enumerate(examples) if e.get("verifier", "recorded") != "recorded" and e.get("gold") is not None
+    ]
     scores = [Score(0.0, NO_GOLD)] * len(examples)
     prepared = [_prepared(examples[i], answers[i]) for i in graded]
     for i, score in zip(graded, verify_many([examples[i] for i in graded], prepared)):

@@ -47,8 +47,9 @@ from xrouter.verify.registry import verify_many
 
 
 # ----------------------------------------------------------------------------- data
-def load_rows(check: Mapping[str, Any], data_dir: Path, cache_dir: Path | None, limit: int | None = None,
-              seed: int = 0) -> tuple[pd.DataFrame, int]:
+def load_rows(
+    check: Mapping[str, Any], data_dir: Path, cache_dir: Path | None, limit: int | None = None, seed: int = 0
+) -> tuple[pd.DataFrame, int]:
     """The recorded answers a check re-verifies: its benchmarks, rows with gold (a seeded sample if
     ``limit``); and the number of its answers left out for want of gold."""
     traces = load_dataset(dataset_config(check["traces"]), data_dir, cache_dir=cache_dir)
@@ -65,8 +66,10 @@ def load_rows(check: Mapping[str, Any], data_dir: Path, cache_dir: Path | None, 
 
 def examples(rows: pd.DataFrame, check: Mapping[str, Any]) -> list[dict]:
     letters = check.get("letters") or {}
-    return [{"verifier": check["verifier"], "gold": g, **({"letters": letters[b]} if b in letters else {})}
-            for g, b in zip(rows["gold"], rows["benchmark"])]
+    return [
+        {"verifier": check["verifier"], "gold": g, **({"letters": letters[b]} if b in letters else {})}
+        for g, b in zip(rows["gold"], rows["benchmark"])
+    ]
 
 
 # ----------------------------------------------------------------------------- categories
@@ -85,11 +88,11 @@ def gsm8k_category(response: str, gold: str, recorded: float, ours: float) -> st
     if recorded == 0 and ours == 1:
         if runs and runs[-1].start() > 0 and text[runs[-1].start() - 1] in ".:":
             return "grader read the digits after a '.'/':' (\"$20.00\" -> 0, \"2:00 pm\" -> 0); ours right"
-        return "grader took a later number than the stated answer (\"#### 7 packs and 2 extra\" -> 2); ours right"
+        return 'grader took a later number than the stated answer ("#### 7 packs and 2 extra" -> 2); ours right'
     if said is not None and said == -gold_value:
-        return "grader dropped the minus sign (\"#### -54\" read as 54); the answer's number is not the gold"
+        return 'grader dropped the minus sign ("#### -54" read as 54); the answer\'s number is not the gold'
     if said is not None and str(routellm_grader_number(str(said))) == gold.strip():
-        return "grader dropped the decimal point (\"#### 0.5\" read as 5); the answer's number is not the gold"
+        return 'grader dropped the decimal point ("#### 0.5" read as 5); the answer\'s number is not the gold'
     return "no '####'/'answer is' marker: our last-number fallback picked another number; ours wrong"
 
 
@@ -129,9 +132,14 @@ def per_model(rows: pd.DataFrame, ours: pd.Series) -> pd.DataFrame:
     frame["agree"] = frame["recorded"] == frame["ours"]
     frame["ours_stricter"] = (frame["recorded"] == 1) & (frame["ours"] == 0)
     frame["ours_laxer"] = (frame["recorded"] == 0) & (frame["ours"] == 1)
-    return frame.groupby("model").agg(n=("agree", "size"), recorded_acc=("recorded", "mean"), our_acc=("ours", "mean"),
-                                      agreement=("agree", "mean"), ours_stricter=("ours_stricter", "sum"),
-                                      ours_laxer=("ours_laxer", "sum"))
+    return frame.groupby("model").agg(
+        n=("agree", "size"),
+        recorded_acc=("recorded", "mean"),
+        our_acc=("ours", "mean"),
+        agreement=("agree", "mean"),
+        ours_stricter=("ours_stricter", "sum"),
+        ours_laxer=("ours_laxer", "sum"),
+    )
 
 
 def choice_support(rows: pd.DataFrame, check: Mapping[str, Any]) -> dict[str, Any]:
@@ -153,8 +161,11 @@ def choice_support(rows: pd.DataFrame, check: Mapping[str, Any]) -> dict[str, An
             loo_gold = others.most_common(1)[0][0]
             loo_n += 1
             loo_hits += (s == loo_gold) == (sc == 1)
-    return {"support": rows["prompt_id"].map(support), "agreement_leave_one_out": loo_hits / max(1, loo_n),
-            "n_leave_one_out": loo_n}
+    return {
+        "support": rows["prompt_id"].map(support),
+        "agreement_leave_one_out": loo_hits / max(1, loo_n),
+        "n_leave_one_out": loo_n,
+    }
 
 
 def run_check(cfg: DictConfig) -> dict:
@@ -167,11 +178,17 @@ def run_check(cfg: DictConfig) -> dict:
     scores = verify_many(examples(rows, check), list(rows["response"]))
     ours = pd.Series([s.value for s in scores], index=rows.index)
     agree = ours == rows["score"].astype(float)
-    result: dict[str, Any] = {"check": name, "n": int(len(rows)), "agreement": round(float(agree.mean()), 5),
-                              "n_without_gold": no_gold}
+    result: dict[str, Any] = {
+        "check": name,
+        "n": int(len(rows)),
+        "agreement": round(float(agree.mean()), 5),
+        "n_without_gold": no_gold,
+    }
     table = per_model(rows, ours)
-    print(f"check dataset={name}: {len(rows)} recorded answers ({check['traces']}: {', '.join(check['benchmarks'])}), "
-          f"verifier {check['verifier']}; {no_gold} more have no gold and are left out")
+    print(
+        f"check dataset={name}: {len(rows)} recorded answers ({check['traces']}: {', '.join(check['benchmarks'])}), "
+        f"verifier {check['verifier']}; {no_gold} more have no gold and are left out"
+    )
     print(table.to_string(float_format=lambda x: f"{x:.4f}"))
     categories = Counter(category(name, rows.iloc[i], scores[i]) for i in rows.index[~agree])
     print(f"\n{int((~agree).sum())} disagreements by category:")
@@ -180,15 +197,19 @@ def run_check(cfg: DictConfig) -> dict:
         shown = [i for i in rows.index[~agree] if category(name, rows.iloc[i], scores[i]) == text][: int(cfg.show)]
         for i in shown:
             tail = " ".join(str(rows.response[i] or "")[-160:].split())
-            print(f"         {rows.prompt_id[i]} {rows.model[i]} gold={str(rows.gold[i])[:40]!r} recorded="
-                  f"{rows.score[i]:g} ours={scores[i].value:g} ({scores[i].reason[:60]}) ...{tail}")
+            print(
+                f"         {rows.prompt_id[i]} {rows.model[i]} gold={str(rows.gold[i])[:40]!r} recorded="
+                f"{rows.score[i]:g} ours={scores[i].value:g} ({scores[i].reason[:60]}) ...{tail}"
+            )
     result["per_model"] = {m: round(float(r.agreement), 5) for m, r in table.iterrows()}
     result["categories"] = dict(categories.most_common())
     if name == "routellm_gsm8k":
         artifacts = sum(c for t, c in categories.items() if t.startswith(GRADER_ARTIFACT))
         result["agreement_grader_fixed"] = round(float(agree.sum() + artifacts) / len(rows), 5)
-        rule = [(routellm_grader_number(r) == routellm_grader_number(g)) == (s == 1)
-                for r, g, s in zip(rows["response"], rows["gold"], rows["score"])]
+        rule = [
+            (routellm_grader_number(r) == routellm_grader_number(g)) == (s == 1)
+            for r, g, s in zip(rows["response"], rows["gold"], rows["score"])
+        ]
         result["grader_rule_reproduces_labels"] = round(sum(rule) / len(rule), 5)
     elif name == "routerbench_mc":
         circ = choice_support(rows, check)
@@ -198,36 +219,45 @@ def run_check(cfg: DictConfig) -> dict:
         result["agreement_leave_one_out"] = round(circ["agreement_leave_one_out"], 5)
         result["n_leave_one_out"] = circ["n_leave_one_out"]
         result["per_benchmark"] = {b: round(float(agree[rows.benchmark == b].mean()), 5) for b in check["benchmarks"]}
-        print("\nThe gold letter was derived from these same answers (majority letter of those scored correct): "
-              f"agreement on prompts whose gold two or more models support {result['agreement_support2']:.4f} "
-              f"(n={result['n_support2']}); leave-one-out (gold from the other models only) "
-              f"{result['agreement_leave_one_out']:.4f} (n={result['n_leave_one_out']}).")
+        print(
+            "\nThe gold letter was derived from these same answers (majority letter of those scored correct): "
+            f"agreement on prompts whose gold two or more models support {result['agreement_support2']:.4f} "
+            f"(n={result['n_support2']}); leave-one-out (gold from the other models only) "
+            f"{result['agreement_leave_one_out']:.4f} (n={result['n_leave_one_out']})."
+        )
     elif name == "routerbench_mbpp":
         entries = [mbpp_entry_point(json.loads(g)["test_list"]) for g in rows["gold"]]
         aliased = [alias_entry_point(r, e) for r, e in zip(rows["response"], entries)]
         changed = [i for i, (a, r) in enumerate(zip(aliased, rows["response"])) if a != r]
         renamed = list(scores)
-        for i, s in zip(changed, verify_many([examples(rows.iloc[[i]], check)[0] for i in changed],
-                                             [aliased[i] for i in changed])):
+        for i, s in zip(
+            changed, verify_many([examples(rows.iloc[[i]], check)[0] for i in changed], [aliased[i] for i in changed])
+        ):
             renamed[i] = s
         ours_renamed = pd.Series([s.value for s in renamed], index=rows.index)
         agree_renamed = ours_renamed == rows["score"].astype(float)
         result["agreement_renamed"] = round(float(agree_renamed.mean()), 5)
         result["n_renamed"] = len(changed)
-        result["per_model_renamed"] = {m: round(float(r.agreement), 5)
-                                       for m, r in per_model(rows, ours_renamed).iterrows()}
-        result["categories_renamed"] = dict(Counter(category(name, rows.iloc[i], renamed[i])
-                                                    for i in rows.index[~agree_renamed]).most_common())
+        result["per_model_renamed"] = {
+            m: round(float(r.agreement), 5) for m, r in per_model(rows, ours_renamed).iterrows()
+        }
+        result["categories_renamed"] = dict(
+            Counter(category(name, rows.iloc[i], renamed[i]) for i in rows.index[~agree_renamed]).most_common()
+        )
         exact = rows["gold"].map(lambda g: json.loads(g).get("match") == "exact")
         result["n_exact_match"] = int(exact.sum())
         result["agreement_exact_match"] = round(float(agree[exact].mean()), 5) if exact.any() else None
         result["agreement_renamed_exact_match"] = round(float(agree_renamed[exact].mean()), 5) if exact.any() else None
-        print(f"\nWith the answer's single top-level function aliased to the tests' entry point ({len(changed)} "
-              f"answers changed): agreement {result['agreement_renamed']:.4f}; disagreements by category:")
+        print(
+            f"\nWith the answer's single top-level function aliased to the tests' entry point ({len(changed)} "
+            f"answers changed): agreement {result['agreement_renamed']:.4f}; disagreements by category:"
+        )
         for text, count in result["categories_renamed"].items():
             print(f"  {count:5d}  {text}")
-        print(f"On the {result['n_exact_match']} answers whose prompt matched an MBPP problem exactly: agreement "
-              f"{result['agreement_exact_match']} as is, {result['agreement_renamed_exact_match']} aliased.")
+        print(
+            f"On the {result['n_exact_match']} answers whose prompt matched an MBPP problem exactly: agreement "
+            f"{result['agreement_exact_match']} as is, {result['agreement_renamed_exact_match']} aliased."
+        )
     print(json.dumps(result))
     return result
 

@@ -77,8 +77,9 @@ def _cache_key(cfg: Mapping[str, Any], files: Mapping[str, Path]) -> str:
     # a converter may name further inputs (its helper modules, a price file): their contents count too
     extra = getattr(module, "cache_inputs", lambda options: [])(to_plain(cfg.get("options")) or {})
     extra = {str(p): _content_hash(Path(p)) for p in extra if Path(p).exists()}
-    blob = json.dumps([CACHE_VERSION, code, getattr(module, "VERSION", ""), to_plain(cfg),
-                       stamp, extra], sort_keys=True, default=str)
+    blob = json.dumps(
+        [CACHE_VERSION, code, getattr(module, "VERSION", ""), to_plain(cfg), stamp, extra], sort_keys=True, default=str
+    )
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 
@@ -92,9 +93,15 @@ def _unlisted_task_files(cfg: Mapping[str, Any], data_dir: Path, task: str) -> d
             f"dataset {cfg['name']}: task '{task}' is not listed in conf/dataset/{cfg['name']}.yaml and {folder} "
             f"holds no <model>.json files.\n  upstream: {cfg.get('upstream', 'none recorded')}/{task}/<model>.json\n"
             f"  Fix: put the task's files there, or choose listed tasks: "
-            f"{sorted({k.split('/')[0] for k in cfg['files']})}")
-    log.warning("dataset %s: task '%s' is not listed in its config: reading %d unverified files from %s "
-                "(no checksums)", cfg["name"], task, len(found), folder)
+            f"{sorted({k.split('/')[0] for k in cfg['files']})}"
+        )
+    log.warning(
+        "dataset %s: task '%s' is not listed in its config: reading %d unverified files from %s (no checksums)",
+        cfg["name"],
+        task,
+        len(found),
+        folder,
+    )
     files = {f"{task}/{path.stem}": path for path in found}
     if (root / f"{task}.summary.json").exists():
         files[f"{task}/summary"] = root / f"{task}.summary.json"
@@ -106,11 +113,15 @@ def dataset_files(cfg: Mapping[str, Any], data_dir: Path, download: bool = True)
     specs = dict(cfg["files"])
     tasks = cfg.get("tasks")
     if tasks is None:
-        return {key: ensure_file(data_dir, FileSpec.from_config(spec), download=download)
-                for key, spec in specs.items()}
+        return {
+            key: ensure_file(data_dir, FileSpec.from_config(spec), download=download) for key, spec in specs.items()
+        }
     tasks = [str(t) for t in tasks]
-    files = {key: ensure_file(data_dir, FileSpec.from_config(spec), download=download)
-             for key, spec in specs.items() if key.split("/")[0] in tasks}
+    files = {
+        key: ensure_file(data_dir, FileSpec.from_config(spec), download=download)
+        for key, spec in specs.items()
+        if key.split("/")[0] in tasks
+    }
     listed = {key.split("/")[0] for key in specs}
     for task in tasks:
         if task not in listed:
@@ -118,8 +129,9 @@ def dataset_files(cfg: Mapping[str, Any], data_dir: Path, download: bool = True)
     return files
 
 
-def load_dataset(cfg: Mapping[str, Any], data_dir: Path, cache_dir: Path | None = None,
-                 download: bool = True) -> pd.DataFrame:
+def load_dataset(
+    cfg: Mapping[str, Any], data_dir: Path, cache_dir: Path | None = None, download: bool = True
+) -> pd.DataFrame:
     """All canonical traces of a dataset (every split), validated; cached as parquet when possible."""
     if cfg["converter"] == "traces":
         if not cfg.get("path"):
@@ -159,8 +171,13 @@ def select_split(traces: pd.DataFrame, split: str) -> pd.DataFrame:
     return traces[traces["split"] == split].reset_index(drop=True)
 
 
-def load_split(cfg: Mapping[str, Any], data_dir: Path, split: str = "all", models: list[str] | None = None,
-               cache_dir: Path | None = None) -> tuple[pd.DataFrame, int]:
+def load_split(
+    cfg: Mapping[str, Any],
+    data_dir: Path,
+    split: str = "all",
+    models: list[str] | None = None,
+    cache_dir: Path | None = None,
+) -> tuple[pd.DataFrame, int]:
     """Traces of one split restricted to prompts answered by every model; returns (traces, n_dropped)."""
     traces = select_split(load_dataset(cfg, data_dir, cache_dir=cache_dir), split)
     return complete_prompts(traces, models)
@@ -189,7 +206,9 @@ def pool_traces(pool_cfg: Mapping[str, Any], data_dir: Path, cache_dir: Path | N
 
     source = pool_cfg.get("traces")
     if not source or source == "???":
-        raise ValueError(f"pool '{pool_cfg.get('name')}' has no recorded traces: set pool.traces=<dataset name or "
-                         "canonical trace file>")
+        raise ValueError(
+            f"pool '{pool_cfg.get('name')}' has no recorded traces: set pool.traces=<dataset name or "
+            "canonical trace file>"
+        )
     traces = load_pool_traces(str(source), data_dir, default_cache_dir() if cache_dir is None else cache_dir)
     return with_hidden_reasoning(traces, pool_cfg.get("hidden_reasoning"))

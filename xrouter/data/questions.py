@@ -52,9 +52,15 @@ def _gsm8k(cfg: Mapping[str, Any], files: Mapping[str, Path]) -> list[dict]:
     for up in ("train", "test"):
         for i, item in enumerate(read_jsonl(files[up]) if up in files else []):
             gold = item["answer"].rsplit("####", 1)[-1].strip().replace(",", "")
-            rows.append({"prompt_id": f"{cfg['name']}/{up}/{i}", "upstream_split": up, "gold": gold,
-                         "prompt": render(cfg["prompt_template"], question=item["question"]),
-                         "reference": item["answer"]})
+            rows.append(
+                {
+                    "prompt_id": f"{cfg['name']}/{up}/{i}",
+                    "upstream_split": up,
+                    "gold": gold,
+                    "prompt": render(cfg["prompt_template"], question=item["question"]),
+                    "reference": item["answer"],
+                }
+            )
     return rows
 
 
@@ -63,8 +69,9 @@ def _math_gold(item: Mapping[str, Any], key: str) -> str:
         return last_boxed(item["solution"]) or ""
     value = item[key]
     if isinstance(value, list):  # OlympiadBench final_answer: ["$69$,$84$"] -> "69, 84"; "$(3,2)$." -> "(3,2)"
-        parts = [p.replace("$", "").strip().rstrip(".").strip()
-                 for v in value for p in re.split(r"\$\s*,\s*\$", str(v))]
+        parts = [
+            p.replace("$", "").strip().rstrip(".").strip() for v in value for p in re.split(r"\$\s*,\s*\$", str(v))
+        ]
         return ", ".join(p for p in parts if p)
     return _number_text(value)
 
@@ -77,9 +84,16 @@ def _math(cfg: Mapping[str, Any], files: Mapping[str, Path]) -> list[dict]:
         solution = item.get("solution")
         if isinstance(solution, list):
             solution = "\n\n".join(solution)
-        rows.append({"prompt_id": f"{cfg['name']}/test/{i}", "upstream_split": "test",
-                     "prompt": render(cfg["prompt_template"], question=item[qkey]),
-                     "gold": _math_gold(item, akey), "reference": solution, "upstream_id": up_id})
+        rows.append(
+            {
+                "prompt_id": f"{cfg['name']}/test/{i}",
+                "upstream_split": "test",
+                "prompt": render(cfg["prompt_template"], question=item[qkey]),
+                "gold": _math_gold(item, akey),
+                "reference": solution,
+                "upstream_id": up_id,
+            }
+        )
     return rows
 
 
@@ -89,10 +103,16 @@ def _mmlu_pro(cfg: Mapping[str, Any], files: Mapping[str, Path]) -> list[dict]:
     for i, item in enumerate(read_jsonl(files["test"])):
         options = _OPTION_LINE.findall(item["question"].split("Options are:", 1)[-1])
         letters = "".join(letter for letter, _ in options)
-        rows.append({"prompt_id": f"{cfg['name']}/test/{i}", "upstream_split": "test",
-                     "prompt": render(cfg["prompt_template"], question=item["question"].strip()),
-                     "gold": item["answer"].strip(), "letters": letters,
-                     "choices": json.dumps([text.strip() for _, text in options])})
+        rows.append(
+            {
+                "prompt_id": f"{cfg['name']}/test/{i}",
+                "upstream_split": "test",
+                "prompt": render(cfg["prompt_template"], question=item["question"].strip()),
+                "gold": item["answer"].strip(),
+                "letters": letters,
+                "choices": json.dumps([text.strip() for _, text in options]),
+            }
+        )
     return rows
 
 
@@ -105,10 +125,17 @@ def _mmlu(cfg: Mapping[str, Any], files: Mapping[str, Path]) -> list[dict]:
         for i, item in enumerate(table.to_dict("records")):
             choices = [item[f"choice{k}"] for k in range(4)]
             options = "\n".join(f"{'ABCD'[k]}. {c}" for k, c in enumerate(choices))
-            rows.append({"prompt_id": f"{cfg['name']}/{up}/{subject}/{i}", "upstream_split": up,
-                         "prompt": render(cfg["prompt_template"], question=item["question"], options=options),
-                         "gold": "ABCD"[int(item["answer"])], "letters": "ABCD", "choices": json.dumps(choices),
-                         "subject": subject})
+            rows.append(
+                {
+                    "prompt_id": f"{cfg['name']}/{up}/{subject}/{i}",
+                    "upstream_split": up,
+                    "prompt": render(cfg["prompt_template"], question=item["question"], options=options),
+                    "gold": "ABCD"[int(item["answer"])],
+                    "letters": "ABCD",
+                    "choices": json.dumps(choices),
+                    "subject": subject,
+                }
+            )
     return rows
 
 
@@ -122,11 +149,19 @@ def _mbpp(cfg: Mapping[str, Any], files: Mapping[str, Path]) -> list[dict]:
     for item in read_jsonl(files["mbpp"]):
         up, tests = _mbpp_split(int(item["task_id"])), list(item["test_list"])
         gold = {"task_id": item["task_id"], "test_list": tests, "test_setup_code": item.get("test_setup_code", "")}
-        rows.append({"prompt_id": f"{cfg['name']}/{up}/{item['task_id']}", "upstream_split": up,
-                     "prompt": render(cfg["prompt_template"], text=item["text"].strip(), tests="\n".join(tests)),
-                     "gold": json.dumps(gold), "reference": item["code"], "tests": json.dumps(tests),
-                     "test_setup_code": item.get("test_setup_code", ""), "entry_point": mbpp_entry_point(tests),
-                     "task_id": str(item["task_id"])})
+        rows.append(
+            {
+                "prompt_id": f"{cfg['name']}/{up}/{item['task_id']}",
+                "upstream_split": up,
+                "prompt": render(cfg["prompt_template"], text=item["text"].strip(), tests="\n".join(tests)),
+                "gold": json.dumps(gold),
+                "reference": item["code"],
+                "tests": json.dumps(tests),
+                "test_setup_code": item.get("test_setup_code", ""),
+                "entry_point": mbpp_entry_point(tests),
+                "task_id": str(item["task_id"]),
+            }
+        )
     return rows
 
 
@@ -135,22 +170,37 @@ def _humaneval(cfg: Mapping[str, Any], files: Mapping[str, Path]) -> list[dict]:
 
     rows = []
     for task_id, problem in humaneval_problems().items():
-        rows.append({"prompt_id": f"{cfg['name']}/test/{task_id.split('/')[-1]}", "upstream_split": "test",
-                     "prompt": render(cfg["prompt_template"], code_prompt=problem["prompt"]), "gold": task_id,
-                     "reference": problem["prompt"] + problem["canonical_solution"], "task_id": task_id,
-                     "entry_point": problem["entry_point"], "code_prompt": problem["prompt"]})
+        rows.append(
+            {
+                "prompt_id": f"{cfg['name']}/test/{task_id.split('/')[-1]}",
+                "upstream_split": "test",
+                "prompt": render(cfg["prompt_template"], code_prompt=problem["prompt"]),
+                "gold": task_id,
+                "reference": problem["prompt"] + problem["canonical_solution"],
+                "task_id": task_id,
+                "entry_point": problem["entry_point"],
+                "code_prompt": problem["prompt"],
+            }
+        )
     return rows
 
 
 LOADERS: dict[str, Callable[[Mapping[str, Any], Mapping[str, Path]], list[dict]]] = {
-    "gsm8k": _gsm8k, "math": _math, "mmlu_pro": _mmlu_pro, "mmlu": _mmlu, "mbpp": _mbpp, "humaneval": _humaneval,
+    "gsm8k": _gsm8k,
+    "math": _math,
+    "mmlu_pro": _mmlu_pro,
+    "mmlu": _mmlu,
+    "mbpp": _mbpp,
+    "humaneval": _humaneval,
 }
 
 
 def load_questions(cfg: Mapping[str, Any], data_dir: Path, download: bool = True) -> pd.DataFrame:
     """Every example of a question-file benchmark (all splits)."""
-    files = {key: ensure_file(data_dir, FileSpec.from_config(spec), download=download)
-             for key, spec in (cfg.get("files") or {}).items()}
+    files = {
+        key: ensure_file(data_dir, FileSpec.from_config(spec), download=download)
+        for key, spec in (cfg.get("files") or {}).items()
+    }
     rows = LOADERS[cfg["kind"]](cfg, files)
     frame = pd.DataFrame(rows)
     frame["benchmark"] = cfg.get("benchmark", cfg["name"])

@@ -26,8 +26,10 @@ def check_rule(rule: Mapping[str, Any]) -> tuple[float, list[str], str]:
     try:
         ratio = float(rule["ratio"])
     except (KeyError, TypeError, ValueError):
-        raise ValueError(f"pool.hidden_reasoning.ratio must be a number >= 0 (reasoning tokens per visible output "
-                         f"token), not {rule.get('ratio')!r}") from None
+        raise ValueError(
+            f"pool.hidden_reasoning.ratio must be a number >= 0 (reasoning tokens per visible output "
+            f"token), not {rule.get('ratio')!r}"
+        ) from None
     if not math.isfinite(ratio) or ratio < 0:
         raise ValueError(f"pool.hidden_reasoning.ratio must be a finite number >= 0, not {ratio}")
     models = [str(m) for m in rule.get("models") or []]
@@ -62,9 +64,11 @@ def with_hidden_reasoning(traces: pd.DataFrame, rule: Mapping[str, Any] | None) 
     out.loc[rows, "cost_usd"] = out.loc[rows, "cost_usd"] + reasoning * per_out / 1e6
     out.loc[rows, "cost_estimated"] = True
     note = rule.get("note") or "an assumption"
-    out.loc[rows, "source"] = (out.loc[rows, "source"].str.replace("; hidden reasoning tokens are not in the output: "
-                                                                   "cost is a lower bound", "", regex=False)
-                               + f"; cost includes estimated hidden reasoning tokens = {ratio:g} x visible output "
-                                 f"tokens at the output price ({note})")
+    out.loc[rows, "source"] = (
+        out.loc[rows, "source"].str.replace(
+            "; hidden reasoning tokens are not in the output: cost is a lower bound", "", regex=False
+        )
+        + f"; cost includes estimated hidden reasoning tokens = {ratio:g} x visible output "
+        f"tokens at the output price ({note})"
+    )
     return out
-

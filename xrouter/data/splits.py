@@ -19,8 +19,9 @@ def hash_fraction(key: str, seed: int = 0) -> float:
     return int(digest[:8], 16) / 0xFFFFFFFF
 
 
-def split_dev(examples: Sequence[dict[str, Any]], fraction: float, seed: int, max_dev: int | None = None
-              ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def split_dev(
+    examples: Sequence[dict[str, Any]], fraction: float, seed: int, max_dev: int | None = None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(train, dev): ``dev`` holds the examples whose ``prompt_id`` hashes below ``fraction``.
 
     With ``max_dev`` only the ``max_dev`` lowest-hashing dev examples are kept (the others are dropped,

@@ -39,8 +39,10 @@ def trace_stats(traces: pd.DataFrame) -> dict:
     oracle = oracle_choice(traces)
     return {
         "n_prompts": int(traces["prompt_id"].nunique()),
-        "models": {m: {"accuracy": float(r.accuracy), "cost_per_query": float(r.cost_per_query)}
-                   for m, r in per_model.iterrows()},
+        "models": {
+            m: {"accuracy": float(r.accuracy), "cost_per_query": float(r.cost_per_query)}
+            for m, r in per_model.iterrows()
+        },
         "oracle": {"accuracy": float(oracle["score"].mean()), "cost_per_query": float(oracle["cost_usd"].mean())},
         "best_single": str(per_model["accuracy"].idxmax()),
     }
@@ -58,16 +60,20 @@ def format_table(stats: dict) -> str:
 def run_stats(cfg: DictConfig) -> dict:
     """Print and return the figures of ``cfg.dataset``'s split, over ``models`` / the pool's models if given."""
     models = trace_model_ids(to_plain(cfg.get("models"))) or (
-        trace_model_ids(to_plain(cfg.pool.models)) if cfg.get("pool") else None)
-    traces, dropped = load_split(cfg.dataset, data_dir_of(cfg), split=cfg.split, models=models,
-                                 cache_dir=cfg.paths.cache_dir)
+        trace_model_ids(to_plain(cfg.pool.models)) if cfg.get("pool") else None
+    )
+    traces, dropped = load_split(
+        cfg.dataset, data_dir_of(cfg), split=cfg.split, models=models, cache_dir=cfg.paths.cache_dir
+    )
     if cfg.get("pool"):  # the pool's cost rules too (pool.hidden_reasoning: xrouter/data/reasoning_cost.py)
         traces = with_hidden_reasoning(traces, to_plain(cfg.pool).get("hidden_reasoning"))
     stats = trace_stats(traces)
     stats["n_dropped"] = dropped
     whose = f"every one of the {len(models)} models given" if models else "every model"
-    print(f"dataset={cfg.dataset.name} split={cfg.split}: {stats['n_prompts']} prompts "
-          f"({dropped} dropped: not answered by {whose})")
+    print(
+        f"dataset={cfg.dataset.name} split={cfg.split}: {stats['n_prompts']} prompts "
+        f"({dropped} dropped: not answered by {whose})"
+    )
     print(format_table(stats))
     print(json.dumps(stats))
     return stats

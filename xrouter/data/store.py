@@ -95,9 +95,10 @@ def _download(spec: FileSpec, target: Path) -> None:
         else:
             with urllib.request.urlopen(spec.url, timeout=30) as response:  # noqa: S310 (config-given URL)
                 total = int(response.headers.get("Content-Length") or 0) or None
-                with open(partial, "wb") as handle, tqdm(
-                    total=total, unit="B", unit_scale=True, desc=f"downloading {spec.path}"
-                ) as bar:
+                with (
+                    open(partial, "wb") as handle,
+                    tqdm(total=total, unit="B", unit_scale=True, desc=f"downloading {spec.path}") as bar,
+                ):
                     for block in iter(lambda: response.read(1 << 16), b""):
                         handle.write(block)
                         bar.update(len(block))

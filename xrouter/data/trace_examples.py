@@ -48,15 +48,22 @@ def _routerbench_fields(row: Mapping[str, Any]) -> dict[str, Any]:
     if row.get("benchmark") != "mbpp" or not isinstance(row.get("gold"), str):
         return {}
     gold = json.loads(row["gold"])
-    return {"entry_point": mbpp_entry_point(gold["test_list"]), "task_id": str(gold["task_id"]),
-            "alias_entry_point": True}
+    return {
+        "entry_point": mbpp_entry_point(gold["test_list"]),
+        "task_id": str(gold["task_id"]),
+        "alias_entry_point": True,
+    }
 
 
 ADAPTERS = {"llmrouter": _llmrouter_fields, "routerbench": _routerbench_fields}
 
 
-def examples_from_traces(traces: pd.DataFrame, verifier: str | Mapping[str, str] = "recorded",
-                         letters: Mapping[str, str] | None = None, adapter: str | None = None) -> pd.DataFrame:
+def examples_from_traces(
+    traces: pd.DataFrame,
+    verifier: str | Mapping[str, str] = "recorded",
+    letters: Mapping[str, str] | None = None,
+    adapter: str | None = None,
+) -> pd.DataFrame:
     """One example per prompt of the traces; ``verifier`` is one name or a per-benchmark mapping
     (``default`` for the rest).  Prompts without gold keep ``recorded``."""
     examples = traces.drop_duplicates("prompt_id").reset_index(drop=True)
@@ -85,6 +92,7 @@ def trace_model_ids(models: Mapping[str, Any] | Sequence[str] | None) -> list[st
     if models is None:
         return None
     if isinstance(models, Mapping):
-        return [str((spec or {}).get("trace_model", name)) for name, spec in models.items()
-                if not str(name).startswith("_")]
+        return [
+            str((spec or {}).get("trace_model", name)) for name, spec in models.items() if not str(name).startswith("_")
+        ]
     return [str(m) for m in models]

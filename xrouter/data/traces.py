@@ -87,13 +87,12 @@ def validate_traces(frame: pd.DataFrame, source: str = "<frame>") -> pd.DataFram
         for row, value in enumerate(values):
             if _is_null(value):
                 if not nullable:
-                    raise TraceFormatError(f"{source}: row {row}, column '{column}': empty, "
-                                           "but this column is required")
+                    raise TraceFormatError(
+                        f"{source}: row {row}, column '{column}': empty, but this column is required"
+                    )
                 continue
             if _bad_value(value, kind):
-                raise TraceFormatError(
-                    f"{source}: row {row}, column '{column}': {value!r} is not a valid {kind}"
-                )
+                raise TraceFormatError(f"{source}: row {row}, column '{column}': {value!r} is not a valid {kind}")
         out[column] = out[column].astype(PANDAS_DTYPES[kind])
     for column, low, high in (("score", 0.0, 1.0), ("cost_usd", 0.0, math.inf)):
         bad = ~out[column].between(low, high)
@@ -118,8 +117,9 @@ def load_traces(path: str | Path) -> pd.DataFrame:
     """Read a parquet or JSONL trace file and validate it."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"trace file {path} does not exist "
-                                "(give a parquet or JSONL file in the canonical format)")
+        raise FileNotFoundError(
+            f"trace file {path} does not exist (give a parquet or JSONL file in the canonical format)"
+        )
     if path.suffix == ".parquet":
         frame = pd.read_parquet(path)
     elif path.suffix in (".jsonl", ".json"):

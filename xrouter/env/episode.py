@@ -7,7 +7,13 @@ from typing import Any
 
 # how an episode ended
 FINAL_TEXT, SELECT, SIMPLE_CALL, TURN_LIMIT, LENGTH_LIMIT, ERROR = (
-    "final_text", "select", "simple_call", "turn_limit", "length_limit", "error")
+    "final_text",
+    "select",
+    "simple_call",
+    "turn_limit",
+    "length_limit",
+    "error",
+)
 
 
 @dataclass
@@ -23,8 +29,8 @@ class ToolCallRecord:
     output_tokens: int | None = None
     recorded_score: float | None = None
     error: str | None = None
-    sub_query: str | None = None   # Router-R1's <search> sub-query (recorded; replayed models answer the query)
-    attempts: int = 1              # HTTP tries, retries included
+    sub_query: str | None = None  # Router-R1's <search> sub-query (recorded; replayed models answer the query)
+    attempts: int = 1  # HTTP tries, retries included
 
 
 @dataclass
@@ -78,13 +84,22 @@ class Episode:
     def summary(self) -> dict[str, Any]:
         """A flat row for episodes.parquet / logs."""
         return {
-            "episode_id": self.episode_id, "prompt_id": self.prompt_id,
-            "benchmark": self.example.get("benchmark"), "termination": self.termination,
-            "final_source": self.final_source, "final_answer": self.final_answer, "score": self.score,
-            "score_reason": self.score_reason, "tool_cost_usd": self.tool_cost_usd,
-            "router_cost_usd": self.router_cost_usd, "turns": len(self.turns), "n_calls": len(self.calls),
-            "models_called": [c.model for c in self.calls], "n_malformed": self.n_malformed,
-            "strategy": self.strategy, **{f"reward_{k}": v for k, v in self.reward.items()},
+            "episode_id": self.episode_id,
+            "prompt_id": self.prompt_id,
+            "benchmark": self.example.get("benchmark"),
+            "termination": self.termination,
+            "final_source": self.final_source,
+            "final_answer": self.final_answer,
+            "score": self.score,
+            "score_reason": self.score_reason,
+            "tool_cost_usd": self.tool_cost_usd,
+            "router_cost_usd": self.router_cost_usd,
+            "turns": len(self.turns),
+            "n_calls": len(self.calls),
+            "models_called": [c.model for c in self.calls],
+            "n_malformed": self.n_malformed,
+            "strategy": self.strategy,
+            **{f"reward_{k}": v for k, v in self.reward.items()},
         }
 
     def to_dict(self) -> dict[str, Any]:

@@ -17,52 +17,60 @@ valid final (Router-R1's format reward).
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from xrouter.env.episode import ERROR, FINAL_TEXT, SELECT, SIMPLE_CALL, TURN_LIMIT, Episode, ToolCallRecord, Turn
-from xrouter.pool.base import EndpointError
+from xrouter.env.scripts import scripted_turns
+from xrouter.env.tool_calls import TOOL_RESULT_CHARS, TOOL_RESULT_VIEWS, run_call, tool_result_view
 from xrouter.pool.ledger import CallRecord
-from xrouter.pool.pool import ModelPool, UnknownModelError
+from xrouter.pool.pool import ModelPool
 from xrouter.pool.pricing import Price
 from xrouter.reward.functions import RewardComponents
 from xrouter.router import r1_format
 from xrouter.router.chat_format import tool_result_content, tool_results_segment
-from xrouter.router.parsing import SELECT_TOOL, ParsedTurn, parse_turn, render_call, render_select
+from xrouter.router.parsing import SELECT_TOOL, ParsedTurn, parse_turn
 from xrouter.router.prompts import system_prompt
 from xrouter.router.tools import router_tools
-from xrouter.verify.answer_view import render_answer_view
 
 Scorer = Callable[[dict, str], Any]  # (example, answer_text) -> object with .value and .reason
 RewardFn = Callable[..., RewardComponents]
 
 
-# a tool result longer than this reaches the router clipped (router.prompt.max_tool_result_chars)
-TOOL_RESULT_CHARS = 2000
 ACTION_FORMATS = ("tool_calls", "router_r1")
-# how a called model's answer reaches the router (env.tool_result_view): its head and tail clipped to
-# max_tool_result_chars; the whole text (LLM routers); or the final answer as the benchmark's parser reads
-# it, normalised, with whether it parsed and the response's length (xrouter/verify/answer_view.py)
-TOOL_RESULT_VIEWS = ("clip", "full", "answer")
 
 
 class RouterEnv:
     """Routing episodes over one pool, with a scorer for direct answers and a reward function."""
 
-    def __init__(self, pool: ModelPool, scorer: Scorer, reward_fn: RewardFn, *, max_turns: int = 3,
-                 mode: str = "full", tools_in_prompt: str = "full", max_query_chars: int | None = None,
-                 max_tool_result_chars: int = TOOL_RESULT_CHARS, call_max_tokens: int | None = None,
-                 router_price: Price | None = None, system_prompt_style: str | None = None,
-                 query_prefix: str = "", action_format: str = "tool_calls", tool_result_view: str = "clip") -> None:
+    def __init__(
+        self,
+        pool: ModelPool,
+        scorer: Scorer,
+        reward_fn: RewardFn,
+        *,
+        max_turns: int = 3,
+        mode: str = "full",
+        tools_in_prompt: str = "full",
+        max_query_chars: int | None = None,
+        max_tool_result_chars: int = TOOL_RESULT_CHARS,
+        call_max_tokens: int | None = None,
+        router_price: Price | None = None,
+        system_prompt_style: str | None = None,
+        query_prefix: str = "",
+        action_format: str = "tool_calls",
+        tool_result_view: str = "clip",
+    ) -> None:
         if mode not in ("full", "simple"):
             raise ValueError(f"env.mode must be 'full' or 'simple', not '{mode}'")
         if action_format not in ACTION_FORMATS:
             raise ValueError(f"env.format must be one of {list(ACTION_FORMATS)}, not '{action_format}'")
         if action_format == "router_r1" and (mode != "full" or max_turns < 2):
-            raise ValueError("env.format=router_r1 routes, reads <information> and then answers: it needs "
-                             f"env.mode=full and env.max_turns >= 2 (got mode={mode}, max_turns={max_turns}); "
-                             "use env=router_r1")
+            raise ValueError(
+                "env.format=router_r1 routes, reads <information> and then answers: it needs "
+                f"env.mode=full and env.max_turns >= 2 (got mode={mode}, max_turns={max_turns}); "
+                "use env=router_r1"
+            )
         if tool_result_view not in TOOL_RESULT_VIEWS:
             raise ValueError(f"env.tool_result_view must be one of {list(TOOL_RESULT_VIEWS)}, not '{tool_result_view}'")
         self.tool_result_view = tool_result_view
@@ -77,31 +85,18 @@ class RouterEnv:
         self.action_format = action_format
         if action_format == "router_r1":
             self.system_prompt_text = r1_format.r1_system_prompt(
-                {name: (card.price.input_per_mtok, card.price.output_per_mtok) for name, card in pool.cards.items()})
+                {name: (card.price.input_per_mtok, card.price.output_per_mtok) for name, card in pool.cards.items()}
+            )
         else:
             self.system_prompt_text = system_prompt(system_prompt_style or mode, self.max_turns)
         self._models = set(pool.names)
 
     # ---- the action format -------------------------------------------------------------------
-    def script(self, plan: str | Sequence[str | Sequence[str]] | Mapping[str, Any], system_prompt: str | None = ""
-               ) -> list[str]:
-        """The turns of a valid trajectory (the cold start's scripts).  ``plan`` is a model (call it; full mode:
-        then select it), a sequence of turns, each a model or a tuple of models called in parallel in that turn
-        (full mode: then select the last turn's last model; ``(first, second)`` is an escalation), or
-        ``{"turns": [...], "select": model}`` to select another call's answer (an agreement)."""
-        select = None
-        if isinstance(plan, Mapping):
-            plan, select = plan["turns"], plan.get("select")
-        turns = [(plan,)] if isinstance(plan, str) else [(t,) if isinstance(t, str) else tuple(t) for t in plan]
-        several = len(turns) > 1 or any(len(t) > 1 for t in turns)
-        if several and (self.action_format != "tool_calls" or self.mode != "full" or len(turns) > self.max_turns - 1):
-            raise ValueError(f"a scripted trajectory of several calls {turns} needs env.mode=full with the tool-call "
-                             f"format and env.max_turns >= {len(turns) + 1} (one turn per call turn, one to select); "
-                             f"got mode={self.mode}, format={self.action_format}, max_turns={self.max_turns}")
-        if self.action_format == "router_r1":
-            return r1_format.scripted_turns(turns[0][0])
-        texts = ["\n".join(render_call(m, system_prompt) for m in turn) for turn in turns]
-        return texts + ([render_select(select or turns[-1][-1])] if self.mode == "full" else [])
+    def script(
+        self, plan: str | Sequence[str | Sequence[str]] | Mapping[str, Any], system_prompt: str | None = ""
+    ) -> list[str]:
+        """The turns of a valid trajectory (the cold start's scripts): ``xrouter/env/scripts.py``."""
+        return scripted_turns(plan, system_prompt, self.mode, self.action_format, self.max_turns)
 
     def results_segment(self, contents: Sequence[str]) -> str:
         """The text appended after a turn that goes on: the tool results (or Router-R1's information)."""
@@ -122,8 +117,11 @@ class RouterEnv:
                 function = schema["function"]
                 name = function["name"]
                 card = self.pool.cards.get(name[5:]) if name.startswith("call_") else None
-                description = (f"${card.price.input_per_mtok:g}/${card.price.output_per_mtok:g} per 1M tokens"
-                               if card else function["description"].split(".")[0])
+                description = (
+                    f"${card.price.input_per_mtok:g}/${card.price.output_per_mtok:g} per 1M tokens"
+                    if card
+                    else function["description"].split(".")[0]
+                )
                 compact.append({"type": "function", "function": {"name": name, "description": description}})
             schemas = compact
         return schemas
@@ -131,11 +129,14 @@ class RouterEnv:
     def reset(self, example: dict[str, Any], episode_id: str) -> Episode:
         query = str(example["prompt"])
         if self.max_query_chars and len(query) > self.max_query_chars:
-            query = "..." + query[-self.max_query_chars:]  # the question is at the end of few-shot prompts
-        messages = [{"role": "system", "content": self.system_prompt_text},
-                    {"role": "user", "content": self.query_prefix + query}]
-        return Episode(episode_id=episode_id, prompt_id=str(example["prompt_id"]), example=dict(example),
-                       messages=messages)
+            query = "..." + query[-self.max_query_chars :]  # the question is at the end of few-shot prompts
+        messages = [
+            {"role": "system", "content": self.system_prompt_text},
+            {"role": "user", "content": self.query_prefix + query},
+        ]
+        return Episode(
+            episode_id=episode_id, prompt_id=str(example["prompt_id"]), example=dict(example), messages=messages
+        )
 
     # ---- stepping -------------------------------------------------------------------------
     def charge_router(self, episode: Episode, input_tokens: int, output_tokens: int) -> None:
@@ -144,11 +145,21 @@ class RouterEnv:
         episode.turns[-1].router_output_tokens += output_tokens
         cost = self.router_price.cost(input_tokens, output_tokens) if self.router_price else 0.0
         episode.router_cost_usd += cost
-        self.pool.ledger.record(CallRecord(model="router", input_tokens=input_tokens, output_tokens=output_tokens,
-                                           cost_usd=cost, latency_s=0.0, episode_id=episode.episode_id, kind="router"))
+        self.pool.ledger.record(
+            CallRecord(
+                model="router",
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+                cost_usd=cost,
+                latency_s=0.0,
+                episode_id=episode.episode_id,
+                kind="router",
+            )
+        )
 
-    async def step(self, episodes: Sequence[Episode], texts: Sequence[str],
-                   router_tokens: Sequence[tuple[int, int]] | None = None) -> list[list[str] | None]:
+    async def step(
+        self, episodes: Sequence[Episode], texts: Sequence[str], router_tokens: Sequence[tuple[int, int]] | None = None
+    ) -> list[list[str] | None]:
         """Advance each episode by the router text it produced; returns tool-message contents to
         append for episodes that go on, None for those that ended.  ``router_tokens`` holds each
         episode's (input, output) router tokens of this turn, priced into the router's cost."""
@@ -178,8 +189,9 @@ class RouterEnv:
                 if chosen is not None:
                     self._finish(episode, SELECT, chosen.text, chosen.call_name, recorded=chosen.recorded_score)
                     continue
-                reason = ("select_response: no earlier successful call named "
-                          f"{selects[0].arguments['model_call_name']!r}")
+                reason = (
+                    f"select_response: no earlier successful call named {selects[0].arguments['model_call_name']!r}"
+                )
                 turn.malformed.append(reason)
                 messages.append(f"error: {reason}")
             calls = [c for c in parsed.calls if c.name != SELECT_TOOL]
@@ -187,12 +199,17 @@ class RouterEnv:
                 calls = calls[:1]
             if calls and (len(episode.turns) < self.max_turns or self.mode == "simple"):
                 for call in calls:
-                    record = ToolCallRecord(call_name=call.name, model=call.model,
-                                            system_prompt=call.arguments["optimized_system_prompt"],
-                                            temperature=call.arguments["temperature"])
+                    record = ToolCallRecord(
+                        call_name=call.name,
+                        model=call.model,
+                        system_prompt=call.arguments["optimized_system_prompt"],
+                        temperature=call.arguments["temperature"],
+                    )
                     turn.calls.append(record)
                     pending.append((episode, record))
-        await asyncio.gather(*(self._run_call(episode, record) for episode, record in pending))
+        await asyncio.gather(
+            *(run_call(self.pool, episode, record, self.call_max_tokens) for episode, record in pending)
+        )
         for episode, _parsed, messages in plans:
             if episode.done:
                 results.append(None)
@@ -211,19 +228,26 @@ class RouterEnv:
                 results.append(None)
                 continue
             if self.action_format == "router_r1":
-                results.append([f"{c.model}: {self._view(episode, c.text) if c.error is None else f'error: {c.error}'}"
-                                for c in turn.calls] + messages)
+                results.append(
+                    [
+                        f"{c.model}: {self.view(episode, c.text) if c.error is None else f'error: {c.error}'}"
+                        for c in turn.calls
+                    ]
+                    + messages
+                )
                 continue
-            contents = [tool_result_content(c.call_name,
-                                            self._view(episode, c.text) if c.error is None else f"error: {c.error}")
-                        for c in turn.calls] + [tool_result_content("error", m) for m in messages]
+            contents = [
+                tool_result_content(c.call_name, self.view(episode, c.text) if c.error is None else f"error: {c.error}")
+                for c in turn.calls
+            ] + [tool_result_content("error", m) for m in messages]
             if not contents:  # empty turn: nudge, it costs a turn
                 contents = [tool_result_content("error", "reply with a final answer or a tool call")]
             results.append(contents)
         return results
 
-    def _plan_r1(self, episode: Episode, turn: Turn, text: str, pending: list[tuple[Episode, ToolCallRecord]]
-                 ) -> list[str]:
+    def _plan_r1(
+        self, episode: Episode, turn: Turn, text: str, pending: list[tuple[Episode, ToolCallRecord]]
+    ) -> list[str]:
         """Read one Router-R1 turn: finish on ``<answer>``, queue its ``<search>`` routes; returns the
         error messages that go back as information."""
         parsed = r1_format.parse_r1_turn(text, self._models)
@@ -238,52 +262,18 @@ class RouterEnv:
             return messages
         if len(episode.turns) < self.max_turns:
             for model, sub_query in parsed.routes:
-                record = ToolCallRecord(call_name=f"call_{model}", model=model, system_prompt="", temperature=0.0,
-                                        sub_query=sub_query)
+                record = ToolCallRecord(
+                    call_name=f"call_{model}", model=model, system_prompt="", temperature=0.0, sub_query=sub_query
+                )
                 turn.calls.append(record)
                 pending.append((episode, record))
         if not parsed.routes and not messages:
             messages.append("error: route with <search>model-name: sub-query</search> or end with <answer>")
         return messages
 
-    async def _run_call(self, episode: Episode, record: ToolCallRecord) -> None:
-        messages = ([{"role": "system", "content": record.system_prompt}] if record.system_prompt else [])
-        messages.append({"role": "user", "content": str(episode.example["prompt"])})
-        started = time.perf_counter()
-        try:
-            # the served router's examples carry pool_prompt_id=None: replay then matches the query text
-            prompt_id = episode.example.get("pool_prompt_id", episode.prompt_id)
-            completion = await self.pool.call(record.model, messages, record.temperature, self.call_max_tokens,
-                                              prompt_id=prompt_id, episode_id=episode.episode_id)
-        except EndpointError as error:  # its retries took time too: say how long and how many tries
-            record.error, record.attempts = str(error), error.attempts
-            record.latency_s = error.latency_s or time.perf_counter() - started
-            return
-        except UnknownModelError as error:
-            record.error = str(error)
-            return
-        record.text, record.cost_usd, record.latency_s = completion.text, completion.cost_usd, completion.latency_s
-        record.attempts = completion.attempts
-        record.input_tokens, record.output_tokens = completion.input_tokens, completion.output_tokens
-        record.recorded_score = completion.recorded_score
-
-    def _view(self, episode: Episode, text: str | None) -> str:
-        """A successful call's answer as the router reads it (``tool_result_view``)."""
-        if self.tool_result_view == "answer":
-            return render_answer_view(episode.example.get("verifier"), text, episode.example)
-        if self.tool_result_view == "full":
-            return text or ""
-        return self._clip(text)
-
-    def _clip(self, text: str | None) -> str:
-        text = text or ""
-        limit = self.max_tool_result_chars
-        if len(text) <= limit:
-            return text
-        # head and tail: a model's final answer (and whether it hedged) is usually at the end, and the
-        # length says how much it wrote
-        head = limit // 2
-        return f"{text[:head]}...[{len(text)} chars]...{text[len(text) - (limit - head):]}"
+    def view(self, episode: Episode, text: str | None) -> str:
+        """A successful call's answer as the router reads it (``env.tool_result_view``)."""
+        return tool_result_view(self.tool_result_view, text, episode.example, self.max_tool_result_chars)
 
     @staticmethod
     def _find_call(episode: Episode, name: str) -> ToolCallRecord | None:
@@ -293,8 +283,9 @@ class RouterEnv:
                 return call
         return None
 
-    def _finish(self, episode: Episode, termination: str, answer: str | None, source: str | None,
-                recorded: float | None = None) -> None:
+    def _finish(
+        self, episode: Episode, termination: str, answer: str | None, source: str | None, recorded: float | None = None
+    ) -> None:
         episode.done, episode.termination = True, termination
         episode.final_answer, episode.final_source = answer, source
         if answer is None:
@@ -307,8 +298,13 @@ class RouterEnv:
         lam = episode.example.get("lam")  # this episode's own cost weight (lambda sampling, a sweep point)
         # Router-R1's format reward: one malformed turn makes the whole trajectory's format wrong
         valid = episode.valid_final and (self.action_format != "router_r1" or episode.n_malformed == 0)
-        components = self.reward_fn(episode.score, episode.tool_cost_usd, episode.router_cost_usd,
-                                    valid_final=valid, **({} if lam is None else {"lam": float(lam)}))
+        components = self.reward_fn(
+            episode.score,
+            episode.tool_cost_usd,
+            episode.router_cost_usd,
+            valid_final=valid,
+            **({} if lam is None else {"lam": float(lam)}),
+        )
         episode.reward = components.as_dict()
 
     def force_end(self, episode: Episode, termination: str) -> None:

@@ -74,8 +74,9 @@ def per_benchmark(rows: pd.DataFrame | Sequence[Mapping[str, Any]]) -> dict[str,
     return out
 
 
-def run_summary(rows: pd.DataFrame | Sequence[Mapping[str, Any]], identity: Mapping[str, Any] | None = None,
-                **extra: Any) -> dict[str, Any]:
+def run_summary(
+    rows: pd.DataFrame | Sequence[Mapping[str, Any]], identity: Mapping[str, Any] | None = None, **extra: Any
+) -> dict[str, Any]:
     """The ``summary.json`` of a run: identity (policy, label, knob, benchmark, pool, split),
     the figures of ``summarize_rows``, ``per_benchmark``, then ``extra``."""
     identity = dict(identity or {})

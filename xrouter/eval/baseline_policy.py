@@ -60,13 +60,19 @@ def policy_context(cfg: DictConfig, pool: ModelPool, data_dir: Path, cache_dir: 
         return _EMBEDDERS[key]
 
     prices = {n: (c.price.input_per_mtok, c.price.output_per_mtok) for n, c in pool.cards.items()}
-    return PolicyContext(pool_names=pool.names, prices=prices, cheapest=pool.cheapest(),
-                         cost_unit_usd=float(with_cost_unit(to_plain(cfg.reward),
-                                                            pool.price_pairs()).get("cost_unit_usd", 1.0)),
-                         seed=int(cfg.seed),
-                         fit_split=str(cfg.policy.get("fit_split") or "auto"), folds=int(cfg.policy.get("folds") or 5),
-                         splits_available=lambda: sorted(traces()["split"].unique().tolist()),
-                         fit_table=fit_table, eval_table=eval_table, embedder=embedder)
+    return PolicyContext(
+        pool_names=pool.names,
+        prices=prices,
+        cheapest=pool.cheapest(),
+        cost_unit_usd=float(with_cost_unit(to_plain(cfg.reward), pool.price_pairs()).get("cost_unit_usd", 1.0)),
+        seed=int(cfg.seed),
+        fit_split=str(cfg.policy.get("fit_split") or "auto"),
+        folds=int(cfg.policy.get("folds") or 5),
+        splits_available=lambda: sorted(traces()["split"].unique().tolist()),
+        fit_table=fit_table,
+        eval_table=eval_table,
+        embedder=embedder,
+    )
 
 
 def sweep_values(cfg: DictConfig, policy: Policy) -> list[Any] | None:
@@ -86,13 +92,29 @@ def _run_key(cfg: DictConfig, policy: Policy, n: int) -> str:
     policy_cfg = {k: v for k, v in (to_plain(cfg.policy) or {}).items() if k not in ("sweep_values",)}
     if policy.knob_name:
         policy_cfg[policy.knob_name] = policy.knob_value
-    return fingerprint({"policy": policy_cfg, "benchmark": cfg.benchmark.name, "pool": cfg.pool.name,
-                        "split": cfg.split, "reward": to_plain(cfg.reward), "seed": cfg.seed, "n": n,
-                        "embedding": to_plain(cfg.get("embedding"))})
+    return fingerprint(
+        {
+            "policy": policy_cfg,
+            "benchmark": cfg.benchmark.name,
+            "pool": cfg.pool.name,
+            "split": cfg.split,
+            "reward": to_plain(cfg.reward),
+            "seed": cfg.seed,
+            "n": n,
+            "embedding": to_plain(cfg.get("embedding")),
+        }
+    )
 
 
-def run_one(cfg: DictConfig, policy: Policy, engine, examples: Sequence[Mapping[str, Any]], out_dir: Path,
-            config_yaml: str, engine_name: str) -> dict[str, Any]:
+def run_one(
+    cfg: DictConfig,
+    policy: Policy,
+    engine,
+    examples: Sequence[Mapping[str, Any]],
+    out_dir: Path,
+    config_yaml: str,
+    engine_name: str,
+) -> dict[str, Any]:
     """Episodes of one knob value into ``out_dir`` (resumable); returns the summary."""
     run = RunDir(out_dir, _run_key(cfg, policy, len(examples)), overwrite=bool(cfg.overwrite) or not cfg.resume)
     done = run.done()
@@ -103,20 +125,38 @@ def run_one(cfg: DictConfig, policy: Policy, engine, examples: Sequence[Mapping[
     if cfg.get("progress", True) and todo:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(examples), initial=len(examples) - len(todo), desc=f"eval {policy.label}", unit="ep",
-                   dynamic_ncols=True, leave=False)
+        bar = tqdm(
+            total=len(examples),
+            initial=len(examples) - len(todo),
+            desc=f"eval {policy.label}",
+            unit="ep",
+            dynamic_ncols=True,
+            leave=False,
+        )
     chunk = max(1, int(cfg.batch_size))
     for start in range(0, len(todo), chunk):
-        rows = todo[start:start + chunk]
+        rows = todo[start : start + chunk]
         run.append(engine.run(examples, rows))
         if bar is not None:
             bar.update(len(rows))
     if bar is not None:
         bar.close()
-    identity = {"policy": policy.name, "label": policy.label, "knob": policy.knob, "benchmark": cfg.benchmark.name,
-                "pool": cfg.pool.name, "split": cfg.split}
-    return run.finalize([str(e["prompt_id"]) for e in examples], identity, config_yaml, engine=engine_name,
-                        seed=int(cfg.seed), policy_info=policy.info)
+    identity = {
+        "policy": policy.name,
+        "label": policy.label,
+        "knob": policy.knob,
+        "benchmark": cfg.benchmark.name,
+        "pool": cfg.pool.name,
+        "split": cfg.split,
+    }
+    return run.finalize(
+        [str(e["prompt_id"]) for e in examples],
+        identity,
+        config_yaml,
+        engine=engine_name,
+        seed=int(cfg.seed),
+        policy_info=policy.info,
+    )
 
 
 def make_engine(cfg: DictConfig, pool: ModelPool, policy: Policy):
@@ -131,18 +171,28 @@ def make_engine(cfg: DictConfig, pool: ModelPool, policy: Policy):
     if name == "replay":
         return ReplayEngine(pool, reward_fn, policy, episode_prefix="eval/"), name
     baseline = to_plain(cfg.get("baseline")) or {}
-    return EnvEngine(pool, verify_example, reward_fn, policy, system_prompt=baseline.get("system_prompt") or "",
-                     call_max_tokens=baseline.get("call_max_tokens"), episode_prefix="eval/"), name
+    return EnvEngine(
+        pool,
+        verify_example,
+        reward_fn,
+        policy,
+        system_prompt=baseline.get("system_prompt") or "",
+        call_max_tokens=baseline.get("call_max_tokens"),
+        episode_prefix="eval/",
+    ), name
 
 
-def evaluate_baseline(cfg: DictConfig, pool: ModelPool, examples: list[dict[str, Any]], output_dir: Path,
-                      data_dir: Path, cache_dir: Path) -> dict[str, Any]:
+def evaluate_baseline(
+    cfg: DictConfig, pool: ModelPool, examples: list[dict[str, Any]], output_dir: Path, data_dir: Path, cache_dir: Path
+) -> dict[str, Any]:
     """One run directory (or, with ``sweep``, one per knob value plus ``sweep.json``)."""
     ctx = policy_context(cfg, pool, data_dir, cache_dir)
     policy = build_policy(to_plain(cfg.policy), ctx)
     if policy.needs_recorded_outcomes and not is_replay_pool(pool) and not cfg.policy.get("traces"):
-        raise ValueError(f"policy={policy.name} needs the recorded outcomes of the evaluated prompts: a replay pool "
-                         "or policy.traces=<recorded traces of this pool on this split>")
+        raise ValueError(
+            f"policy={policy.name} needs the recorded outcomes of the evaluated prompts: a replay pool "
+            "or policy.traces=<recorded traces of this pool on this split>"
+        )
     policy.prepare(examples)
     engine, engine_name = make_engine(cfg, pool, policy)
     values = sweep_values(cfg, policy)
@@ -156,8 +206,9 @@ def evaluate_baseline(cfg: DictConfig, pool: ModelPool, examples: list[dict[str,
             run_cfg["policy"][policy.knob_name] = value
             run_cfg["sweep"] = None
             sub = output_dir / knob_dir(policy.knob_name, value)
-            summaries.append(run_one(cfg, policy, engine, examples, sub, OmegaConf.to_yaml(OmegaConf.create(run_cfg)),
-                                     engine_name))
+            summaries.append(
+                run_one(cfg, policy, engine, examples, sub, OmegaConf.to_yaml(OmegaConf.create(run_cfg)), engine_name)
+            )
             summaries[-1]["run_dir"] = str(sub)
         curve = sweep_report(summaries, policy, ctx, examples, pool)
         (output_dir / "sweep.json").write_text(json.dumps(curve, indent=2, default=str) + "\n")
@@ -181,12 +232,19 @@ def reference_points(ctx: PolicyContext, examples: Sequence[Mapping[str, Any]]) 
         return None
     singles = table.single_model_points()
     oracle = oracle_choice(table.traces)
-    return {"single": {m: {"cost_per_query": c, "accuracy": q} for m, (c, q) in singles.items()},
-            "oracle": {"cost_per_query": float(oracle["cost_usd"].mean()), "accuracy": float(oracle["score"].mean())}}
+    return {
+        "single": {m: {"cost_per_query": c, "accuracy": q} for m, (c, q) in singles.items()},
+        "oracle": {"cost_per_query": float(oracle["cost_usd"].mean()), "accuracy": float(oracle["score"].mean())},
+    }
 
 
-def sweep_report(summaries: list[dict[str, Any]], policy: Policy, ctx: PolicyContext,
-                 examples: Sequence[Mapping[str, Any]], pool: ModelPool) -> dict[str, Any]:
+def sweep_report(
+    summaries: list[dict[str, Any]],
+    policy: Policy,
+    ctx: PolicyContext,
+    examples: Sequence[Mapping[str, Any]],
+    pool: ModelPool,
+) -> dict[str, Any]:
     """The curve of a sweep and its metrics (costs in USD per query)."""
     report = curve_report(policy.name, policy.knob_name, summaries, reference_points(ctx, examples))
     if "reference" in report:
@@ -198,9 +256,12 @@ def sweep_report(summaries: list[dict[str, Any]], policy: Policy, ctx: PolicyCon
             q_weak, q_strong = single[weak]["accuracy"], single[strong]["accuracy"]
             if q_strong != q_weak:
                 report["two_model"] = {
-                    "weak": weak, "strong": strong, "strong_call_share": [x for x, _ in share],
+                    "weak": weak,
+                    "strong": strong,
+                    "strong_call_share": [x for x, _ in share],
                     "apgr": metrics.apgr(share, q_weak, q_strong),
                     "apgr_bins": metrics.apgr(share, q_weak, q_strong, method="bins"),
                     "cpt50": metrics.cpt(share, q_weak, q_strong, 0.5),
-                    "cpt80": metrics.cpt(share, q_weak, q_strong, 0.8)}
+                    "cpt80": metrics.cpt(share, q_weak, q_strong, 0.8),
+                }
     return report

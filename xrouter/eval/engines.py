@@ -46,13 +46,27 @@ def is_replay_pool(pool: ModelPool) -> bool:
 class EnvEngine:
     """Baseline episodes stepped through ``RouterEnv`` (one batch of queries at a time)."""
 
-    def __init__(self, pool: ModelPool, scorer: Callable, reward_fn: Callable, policy: Policy,
-                 system_prompt: str = "", call_max_tokens: int | None = None, episode_prefix: str = "") -> None:
+    def __init__(
+        self,
+        pool: ModelPool,
+        scorer: Callable,
+        reward_fn: Callable,
+        policy: Policy,
+        system_prompt: str = "",
+        call_max_tokens: int | None = None,
+        episode_prefix: str = "",
+    ) -> None:
         self.policy, self.system_prompt, self.prefix = policy, system_prompt, episode_prefix
         multi = policy.max_calls > 1
-        self.env = RouterEnv(pool, scorer, reward_fn, mode="full" if multi else "simple",
-                             max_turns=policy.call_turns + 1 if multi else 1, tools_in_prompt="none",
-                             call_max_tokens=call_max_tokens)
+        self.env = RouterEnv(
+            pool,
+            scorer,
+            reward_fn,
+            mode="full" if multi else "simple",
+            max_turns=policy.call_turns + 1 if multi else 1,
+            tools_in_prompt="none",
+            call_max_tokens=call_max_tokens,
+        )
         self._loop = asyncio.new_event_loop()
 
     def close(self) -> None:
@@ -100,8 +114,9 @@ class ReplayEngine:
 
     def __init__(self, pool: ModelPool, reward_fn: Callable, policy: Policy, episode_prefix: str = "") -> None:
         if not is_replay_pool(pool):
-            raise ValueError("engine=replay needs a replay pool (every endpoint replays recorded answers); "
-                             "use engine=env")
+            raise ValueError(
+                "engine=replay needs a replay pool (every endpoint replays recorded answers); use engine=env"
+            )
         self.pool, self.reward_fn, self.policy, self.prefix = pool, reward_fn, policy, episode_prefix
         self.record = pool.ledger.record
 
@@ -111,13 +126,23 @@ class ReplayEngine:
     def _call(self, model: str, example: Mapping[str, Any], episode_id: str):
         endpoint = self.pool.endpoint(model)
         prompt_id = example.get("pool_prompt_id", example["prompt_id"])
-        completion = (endpoint.lookup(prompt_id=str(prompt_id)) if prompt_id is not None
-                      else endpoint.lookup(prompt=str(example["prompt"])))
-        self.record(CallRecord(model=model, input_tokens=completion.input_tokens,
-                               output_tokens=completion.output_tokens,
-                               cost_usd=completion.cost_usd, latency_s=completion.latency_s,
-                               attempts=completion.attempts, episode_id=episode_id,
-                               usage_estimated=completion.usage_estimated))
+        completion = (
+            endpoint.lookup(prompt_id=str(prompt_id))
+            if prompt_id is not None
+            else endpoint.lookup(prompt=str(example["prompt"]))
+        )
+        self.record(
+            CallRecord(
+                model=model,
+                input_tokens=completion.input_tokens,
+                output_tokens=completion.output_tokens,
+                cost_usd=completion.cost_usd,
+                latency_s=completion.latency_s,
+                attempts=completion.attempts,
+                episode_id=episode_id,
+                usage_estimated=completion.usage_estimated,
+            )
+        )
         return completion
 
     def run(self, examples: Sequence[Mapping[str, Any]], rows: Sequence[int]) -> list[dict[str, Any]]:
@@ -153,11 +178,20 @@ class ReplayEngine:
             reward = dict(vars(reward_fn(score, tool_cost, 0.0, valid_final=True)))  # = .as_dict(), without deepcopy
             names = [m for m, _ in calls]
             row = {
-                "episode_id": eid, "prompt_id": str(example["prompt_id"]), "benchmark": example.get("benchmark"),
-                "termination": SELECT if multi else SIMPLE_CALL, "final_source": f"call_{pick}",
-                "final_answer": final.text, "score": score, "score_reason": RECORDED_REASON,
-                "tool_cost_usd": tool_cost, "router_cost_usd": 0.0, "turns": len(made) + 1 if multi else 1,
-                "n_calls": len(calls), "models_called": names, "n_malformed": 0,
+                "episode_id": eid,
+                "prompt_id": str(example["prompt_id"]),
+                "benchmark": example.get("benchmark"),
+                "termination": SELECT if multi else SIMPLE_CALL,
+                "final_source": f"call_{pick}",
+                "final_answer": final.text,
+                "score": score,
+                "score_reason": RECORDED_REASON,
+                "tool_cost_usd": tool_cost,
+                "router_cost_usd": 0.0,
+                "turns": len(made) + 1 if multi else 1,
+                "n_calls": len(calls),
+                "models_called": names,
+                "n_malformed": 0,
                 "strategy": "single" if len(set(names)) == 1 else "multi",
                 **{f"reward_{k}": v for k, v in reward.items()},
                 "latency_s": sum(max(c.latency_s for _, c in turn) for turn in made),
@@ -167,7 +201,8 @@ class ReplayEngine:
             out.append(row)
         return out
 
-    def _calls(self, models: str | tuple[str, ...], example: Mapping[str, Any],
-               episode_id: str) -> list[tuple[str, Any]]:
+    def _calls(
+        self, models: str | tuple[str, ...], example: Mapping[str, Any], episode_id: str
+    ) -> list[tuple[str, Any]]:
         """One turn: each of ``models`` called (a tuple: in parallel, in the env's order)."""
         return [(m, self._call(m, example, episode_id)) for m in ((models,) if isinstance(models, str) else models)]

@@ -65,8 +65,9 @@ def router_identity(cfg: DictConfig, settings: RouterSettings, path: str) -> dic
     return {"label": policy.get("label") or "router before RL", "knob": {}}
 
 
-def evaluate_router_policy(cfg: DictConfig, run, examples: list[dict[str, Any]], output_dir: Path,
-                           router_path: str) -> dict[str, Any]:
+def evaluate_router_policy(
+    cfg: DictConfig, run, examples: list[dict[str, Any]], output_dir: Path, router_path: str
+) -> dict[str, Any]:
     """Run ``run.loop`` (a ``build.Run``) greedily over ``examples``; writes and returns the run's summary."""
     from xrouter.eval.router_run import EVAL_BATCH_SIZE, evaluate_router
 
@@ -79,16 +80,36 @@ def evaluate_router_policy(cfg: DictConfig, run, examples: list[dict[str, Any]],
         from xrouter.eval.router_sweep import evaluate_lam_grid, router_reference
 
         return evaluate_lam_grid(
-            run.loop, examples, output_dir, list(cfg.policy.lam_grid), max_new_tokens,
-            label=identity["label"].split(" lam=")[0], reference=router_reference(cfg, run.pool, examples),
+            run.loop,
+            examples,
+            output_dir,
+            list(cfg.policy.lam_grid),
+            max_new_tokens,
+            label=identity["label"].split(" lam=")[0],
+            reference=router_reference(cfg, run.pool, examples),
             batch_size=int(cfg.policy.get("batch_size") or EVAL_BATCH_SIZE),
-            config_yaml=OmegaConf.to_yaml(OmegaConf.create(config)), resume=bool(cfg.resume) and not cfg.overwrite,
-            progress=bool(cfg.get("progress", True)), policy=cfg.policy.name, benchmark=cfg.benchmark.name,
-            pool=cfg.pool.name, split=cfg.split)
+            config_yaml=OmegaConf.to_yaml(OmegaConf.create(config)),
+            resume=bool(cfg.resume) and not cfg.overwrite,
+            progress=bool(cfg.get("progress", True)),
+            policy=cfg.policy.name,
+            benchmark=cfg.benchmark.name,
+            pool=cfg.pool.name,
+            split=cfg.split,
+        )
     return evaluate_router(
-        run.loop, examples, output_dir, max_new_tokens, batch_size=int(cfg.policy.get("batch_size") or EVAL_BATCH_SIZE),
-        policy=cfg.policy.name, label=identity["label"], knob=identity["knob"], benchmark=cfg.benchmark.name,
-        pool=cfg.pool.name, split=cfg.split, config_yaml=OmegaConf.to_yaml(OmegaConf.create(config)),
-        resume=bool(cfg.resume) and not cfg.overwrite, progress=bool(cfg.get("progress", True)),
-        extra={"router_path": router_path, "seed": int(cfg.seed)})
-
+        run.loop,
+        examples,
+        output_dir,
+        max_new_tokens,
+        batch_size=int(cfg.policy.get("batch_size") or EVAL_BATCH_SIZE),
+        policy=cfg.policy.name,
+        label=identity["label"],
+        knob=identity["knob"],
+        benchmark=cfg.benchmark.name,
+        pool=cfg.pool.name,
+        split=cfg.split,
+        config_yaml=OmegaConf.to_yaml(OmegaConf.create(config)),
+        resume=bool(cfg.resume) and not cfg.overwrite,
+        progress=bool(cfg.get("progress", True)),
+        extra={"router_path": router_path, "seed": int(cfg.seed)},
+    )

@@ -16,11 +16,24 @@ log = logging.getLogger(__name__)
 EVAL_BATCH_SIZE = 256  # episodes per greedy generate batch (and per append to episodes.jsonl)
 
 
-def evaluate_router(loop, examples: Sequence[dict[str, Any]], out_dir: Path, max_new_tokens: int,
-                    batch_size: int = EVAL_BATCH_SIZE, *, policy: str = "router", label: str | None = None,
-                    knob: Mapping[str, Any] | None = None, benchmark: str | None = None, pool: str | None = None,
-                    split: str | None = None, config_yaml: str | None = None, resume: bool = False,
-                    progress: bool = False, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def evaluate_router(
+    loop,
+    examples: Sequence[dict[str, Any]],
+    out_dir: Path,
+    max_new_tokens: int,
+    batch_size: int = EVAL_BATCH_SIZE,
+    *,
+    policy: str = "router",
+    label: str | None = None,
+    knob: Mapping[str, Any] | None = None,
+    benchmark: str | None = None,
+    pool: str | None = None,
+    split: str | None = None,
+    config_yaml: str | None = None,
+    resume: bool = False,
+    progress: bool = False,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """Run the router greedily once per example; write the run files of the run-file contract
     (``analysis/__init__.py``): ``episodes.parquet``, ``summary.json`` (figures, the identity
     fields given here and ``per_benchmark``) and, when given, ``config.yaml``.
@@ -30,24 +43,40 @@ def evaluate_router(loop, examples: Sequence[dict[str, Any]], out_dir: Path, max
     Generation is greedy, so a resumed run takes the same actions as an uninterrupted one
     (episode ids are ``eval<offset>-<i>-0`` by batch and may differ).  Returns the summary."""
     greedy = SamplingConfig(max_new_tokens=max_new_tokens, do_sample=False)
-    identity = {"policy": policy, "label": label or policy, "knob": dict(knob or {}), "benchmark": benchmark,
-                "pool": pool, "split": split}
+    identity = {
+        "policy": policy,
+        "label": label or policy,
+        "knob": dict(knob or {}),
+        "benchmark": benchmark,
+        "pool": pool,
+        "split": split,
+    }
     key = fingerprint({**identity, "max_new_tokens": max_new_tokens, "n": len(examples)})
     run = RunDir(out_dir, key, overwrite=not resume)
     done = run.done()
     todo = [e for e in examples if str(e["prompt_id"]) not in done]
     if done:
-        log.info("%s: %d of %d episodes already done; running %d", out_dir, len(examples) - len(todo),
-                 len(examples), len(todo))
+        log.info(
+            "%s: %d of %d episodes already done; running %d",
+            out_dir,
+            len(examples) - len(todo),
+            len(examples),
+            len(todo),
+        )
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(examples), initial=len(examples) - len(todo), desc=f"eval {identity['label']}",
-                   unit="ep", dynamic_ncols=True)
+        bar = tqdm(
+            total=len(examples),
+            initial=len(examples) - len(todo),
+            desc=f"eval {identity['label']}",
+            unit="ep",
+            dynamic_ncols=True,
+        )
     offset = len(examples) - len(todo)
     for start in range(0, len(todo), batch_size):
-        batch = loop.run(list(todo[start:start + batch_size]), 1, greedy, episode_prefix=f"eval{offset + start}")
+        batch = loop.run(list(todo[start : start + batch_size]), 1, greedy, episode_prefix=f"eval{offset + start}")
         run.append(episode_row(e) for e in batch.episodes)
         if bar is not None:
             bar.update(len(batch.episodes))
@@ -56,13 +85,21 @@ def evaluate_router(loop, examples: Sequence[dict[str, Any]], out_dir: Path, max
     return run.finalize([str(e["prompt_id"]) for e in examples], identity, config_yaml, **dict(extra or {}))
 
 
-def print_comparison(summary: dict[str, Any], cfg, data_dir: Path, cache_dir: Path,
-                     split: str | None = None, name: str = "trained router") -> None:
+def print_comparison(
+    summary: dict[str, Any],
+    cfg,
+    data_dir: Path,
+    cache_dir: Path,
+    split: str | None = None,
+    name: str = "trained router",
+) -> None:
     """The router beside single models and the oracle on the same prompts (replay pools only)."""
     split = split or cfg.data.test_split
-    print(f"\n{name} on {cfg.benchmark.name} {split}: accuracy {summary['accuracy']:.4f}  "
-          f"cost/query ${summary['cost_per_query']:.4e}  calls/query {summary['calls_per_query']:.2f}  "
-          f"direct {summary['direct_answer_rate']:.2f}  (n={summary['n']})")
+    print(
+        f"\n{name} on {cfg.benchmark.name} {split}: accuracy {summary['accuracy']:.4f}  "
+        f"cost/query ${summary['cost_per_query']:.4e}  calls/query {summary['calls_per_query']:.2f}  "
+        f"direct {summary['direct_answer_rate']:.2f}  (n={summary['n']})"
+    )
     if cfg.pool.get("kind") != "replay":
         return
     from xrouter.config import to_plain

@@ -37,21 +37,44 @@ def check_lam_grid(lams: Sequence[Any]) -> list[float]:
     return sorted(set(values))
 
 
-def evaluate_lam_grid(loop, examples: Sequence[dict[str, Any]], out_dir: Path, lams: Sequence[float],
-                      max_new_tokens: int, *, label: str, reference: Mapping[str, Any] | None,
-                      batch_size: int = EVAL_BATCH_SIZE, config_yaml: str | None = None, resume: bool = False,
-                      progress: bool = False, **identity: Any) -> dict[str, Any]:
+def evaluate_lam_grid(
+    loop,
+    examples: Sequence[dict[str, Any]],
+    out_dir: Path,
+    lams: Sequence[float],
+    max_new_tokens: int,
+    *,
+    label: str,
+    reference: Mapping[str, Any] | None,
+    batch_size: int = EVAL_BATCH_SIZE,
+    config_yaml: str | None = None,
+    resume: bool = False,
+    progress: bool = False,
+    **identity: Any,
+) -> dict[str, Any]:
     """Run the router at every lambda of ``lams``; writes ``out_dir/lam=<x>/`` and ``out_dir/sweep.json``."""
     conditioner = loop.conditioner
     if conditioner is None or not conditioner.spec.lam_conditioned:
-        raise ValueError("policy.lam_grid needs a lambda-conditioned router (router=tiny_encoder trained with "
-                         "reward.lam_sampling); this router was trained for one lambda: evaluate it without lam_grid")
+        raise ValueError(
+            "policy.lam_grid needs a lambda-conditioned router (router=tiny_encoder trained with "
+            "reward.lam_sampling); this router was trained for one lambda: evaluate it without lam_grid"
+        )
     summaries = []
     for lam in check_lam_grid(lams):
         sub = out_dir / knob_dir("lam", lam)
-        summary = evaluate_router(loop, [{**e, "lam": lam} for e in examples], sub, max_new_tokens, batch_size,
-                                  label=f"{label} lam={lam:g}", knob={"lam": lam}, config_yaml=config_yaml,
-                                  resume=resume, progress=progress, **identity)
+        summary = evaluate_router(
+            loop,
+            [{**e, "lam": lam} for e in examples],
+            sub,
+            max_new_tokens,
+            batch_size,
+            label=f"{label} lam={lam:g}",
+            knob={"lam": lam},
+            config_yaml=config_yaml,
+            resume=resume,
+            progress=progress,
+            **identity,
+        )
         summaries.append({**summary, "run_dir": str(sub)})
     report = curve_report(identity.get("policy", "router"), "lam", summaries, reference)
     report["label"] = label
@@ -79,17 +102,20 @@ def evaluate_config(cfg: DictConfig, overrides: Sequence[str]) -> DictConfig:
     return composed
 
 
-def baseline_curves(cfg: DictConfig, names: Sequence[str], split: str, examples: list[dict[str, Any]],
-                    out_root: Path, pool) -> dict[str, dict[str, Any]]:
+def baseline_curves(
+    cfg: DictConfig, names: Sequence[str], split: str, examples: list[dict[str, Any]], out_root: Path, pool
+) -> dict[str, dict[str, Any]]:
     """Each baseline's default sweep (``policy.sweep_values``) on ``examples``: ``out_root/<name>/sweep.json``."""
     from xrouter.config import data_dir_of
 
     curves = {}
     for name in names:
-        ecfg = evaluate_config(cfg, [f"policy={name}", "sweep=default", f"split={split}",
-                                     f"output_dir={out_root / name}"])
-        curves[name] = evaluate_baseline(ecfg, pool, examples, out_root / name, data_dir_of(ecfg),
-                                         Path(ecfg.paths.cache_dir))
+        ecfg = evaluate_config(
+            cfg, [f"policy={name}", "sweep=default", f"split={split}", f"output_dir={out_root / name}"]
+        )
+        curves[name] = evaluate_baseline(
+            ecfg, pool, examples, out_root / name, data_dir_of(ecfg), Path(ecfg.paths.cache_dir)
+        )
     return curves
 
 
@@ -109,24 +135,38 @@ def print_curves(curves: Mapping[str, Mapping[str, Any]]) -> None:
         print(f"{name:16s} AIQ {aiq:.4f}  {points}")
     first = next(iter(curves.values()), {})
     if "zero_router_aiq" in first:
-        print(f"{'single models':16s} AIQ {first['zero_router_aiq']:.4f}  "
-              "(their hull; AIQ over the single models' cost range)")
+        print(
+            f"{'single models':16s} AIQ {first['zero_router_aiq']:.4f}  "
+            "(their hull; AIQ over the single models' cost range)"
+        )
 
 
 def test_curves(cfg: DictConfig, loop, pool, test: list[dict[str, Any]], output_dir: Path, label: str) -> dict:
     """The one checkpoint's curve over ``cfg.lam_grid`` on ``test``, beside the ``cfg.compare_baselines`` sweeps
     (replay pools), printed; returns each curve's AIQs."""
     split = cfg.data.test_split
-    curve = evaluate_lam_grid(loop, test, output_dir / f"eval_{split}_curve", list(cfg.lam_grid),
-                              cfg.rollout.max_new_tokens, label=label.split(" lam=")[0],
-                              reference=router_reference(cfg, pool, test), policy="router",
-                              benchmark=cfg.benchmark.name, pool=cfg.pool.name, split=split)
+    curve = evaluate_lam_grid(
+        loop,
+        test,
+        output_dir / f"eval_{split}_curve",
+        list(cfg.lam_grid),
+        cfg.rollout.max_new_tokens,
+        label=label.split(" lam=")[0],
+        reference=router_reference(cfg, pool, test),
+        policy="router",
+        benchmark=cfg.benchmark.name,
+        pool=cfg.pool.name,
+        split=split,
+    )
     curves = {"xrouter (one ckpt)": curve}
     if cfg.get("compare_baselines") and cfg.pool.get("kind") == "replay":
-        curves.update(baseline_curves(cfg, list(cfg.compare_baselines), split, test,
-                                      output_dir / f"eval_{split}_baselines", pool))
-    print(f"\none checkpoint over lambda = {list(cfg.lam_grid)} on {cfg.benchmark.name} {split} "
-          "(accuracy@USD per query):")
+        curves.update(
+            baseline_curves(cfg, list(cfg.compare_baselines), split, test, output_dir / f"eval_{split}_baselines", pool)
+        )
+    print(
+        f"\none checkpoint over lambda = {list(cfg.lam_grid)} on {cfg.benchmark.name} {split} (accuracy@USD per query):"
+    )
     print_curves(curves)
-    return {name: {k: c.get(k) for k in ("aiq", "aiq_single_model_range", "zero_router_aiq")}
-            for name, c in curves.items()}
+    return {
+        name: {k: c.get(k) for k in ("aiq", "aiq_single_model_range", "zero_router_aiq")} for name, c in curves.items()
+    }

@@ -54,8 +54,12 @@ def episode_actions(episode: Episode) -> list[str]:
 def episode_row(episode: Episode) -> dict[str, Any]:
     """One row of episodes.parquet: ``Episode.summary()`` plus ``latency_s``, ``actions`` and
     ``call_costs_usd`` (the cost breakdown, one entry per call in order)."""
-    return {**episode.summary(), "latency_s": episode_latency(episode), "actions": episode_actions(episode),
-            "call_costs_usd": [c.cost_usd for c in episode.calls]}
+    return {
+        **episode.summary(),
+        "latency_s": episode_latency(episode),
+        "actions": episode_actions(episode),
+        "call_costs_usd": [c.cost_usd for c in episode.calls],
+    }
 
 
 def fingerprint(parts: Mapping[str, Any]) -> str:
@@ -75,8 +79,10 @@ class RunDir:
             for f in (self.jsonl, self.parquet, self.path / "summary.json"):
                 f.unlink(missing_ok=True)
         elif stamp.exists() and stamp.read_text().strip() != key:
-            raise RuntimeError(f"{self.path} holds episodes of another run (policy, knob, data or reward differ); "
-                               "use another output_dir, or overwrite=true to start this one afresh")
+            raise RuntimeError(
+                f"{self.path} holds episodes of another run (policy, knob, data or reward differ); "
+                "use another output_dir, or overwrite=true to start this one afresh"
+            )
         stamp.write_text(key + "\n")
         self._done: dict[str, dict[str, Any]] | None = None
 
@@ -86,8 +92,9 @@ class RunDir:
             rows: dict[str, dict[str, Any]] = {}
             if self.parquet.exists():
                 for r in pd.read_parquet(self.parquet).to_dict("records"):
-                    rows[str(r["prompt_id"])] = {k: (list(v) if k in LIST_COLUMNS and v is not None else v)
-                                                 for k, v in r.items()}
+                    rows[str(r["prompt_id"])] = {
+                        k: (list(v) if k in LIST_COLUMNS and v is not None else v) for k, v in r.items()
+                    }
             if self.jsonl.exists():
                 text = self.jsonl.read_text(encoding="utf-8")
                 lines = text.splitlines()
@@ -121,8 +128,9 @@ class RunDir:
         for r in rows:
             done[str(r["prompt_id"])] = dict(r)
 
-    def finalize(self, order: Sequence[str], identity: Mapping[str, Any], config_yaml: str | None = None,
-                 **extra: Any) -> dict[str, Any]:
+    def finalize(
+        self, order: Sequence[str], identity: Mapping[str, Any], config_yaml: str | None = None, **extra: Any
+    ) -> dict[str, Any]:
         """episodes.parquet (in ``order``), summary.json and config.yaml; returns the summary."""
         done = self.done()
         missing = [p for p in order if p not in done]

@@ -30,7 +30,7 @@ class SpendMeter:
     def mark(self, phase: str, split_by_prefix: Mapping[str, str] | None = None) -> None:
         """Book the records since the last mark under ``phase``; ``split_by_prefix`` ``{episode-id prefix:
         phase}`` books matching records under that phase instead (validation episodes inside ``fit``)."""
-        records = self.ledger.records[self._seen:]
+        records = self.ledger.records[self._seen :]
         self._seen += len(records)
         for record in records:
             if record.kind != "tool":
@@ -49,19 +49,22 @@ class SpendMeter:
     def report(self, training_phases: Sequence[str], full_table_usd: float | None) -> dict[str, Any]:
         """Per phase, the training spend (the phases that teach the router) and the full table's cost."""
         training = sum(self.phases.get(p, {}).get("cost_usd", 0.0) for p in training_phases)
-        return {"phases": dict(self.phases), "training_usd": training,
-                "training_calls": sum(int(self.phases.get(p, {}).get("calls", 0)) for p in training_phases),
-                "training_cached_calls": sum(int(self.phases.get(p, {}).get("cached_calls", 0))
-                                             for p in training_phases),
-                "training_usd_without_cache": training + sum(self.phases.get(p, {}).get("saved_usd", 0.0)
-                                                             for p in training_phases),
-                "all_usd": sum(v["cost_usd"] for v in self.phases.values()),
-                "full_table_usd": full_table_usd,
-                "training_share_of_full_table": (training / full_table_usd) if full_table_usd else None}
+        return {
+            "phases": dict(self.phases),
+            "training_usd": training,
+            "training_calls": sum(int(self.phases.get(p, {}).get("calls", 0)) for p in training_phases),
+            "training_cached_calls": sum(int(self.phases.get(p, {}).get("cached_calls", 0)) for p in training_phases),
+            "training_usd_without_cache": training
+            + sum(self.phases.get(p, {}).get("saved_usd", 0.0) for p in training_phases),
+            "all_usd": sum(v["cost_usd"] for v in self.phases.values()),
+            "full_table_usd": full_table_usd,
+            "training_share_of_full_table": (training / full_table_usd) if full_table_usd else None,
+        }
 
 
-def full_table_cost(pool_cfg: Mapping[str, Any], prompt_ids: Sequence[str], data_dir: Path,
-                    cache_dir: Path | None) -> float | None:
+def full_table_cost(
+    pool_cfg: Mapping[str, Any], prompt_ids: Sequence[str], data_dir: Path, cache_dir: Path | None
+) -> float | None:
     """USD of every pool model's recorded answer to every prompt of ``prompt_ids`` (replay pools; else None).
     Reads the traces' costs only, never their scores: it is accounting, not something a router learns from."""
     if pool_cfg.get("kind") != "replay" or not prompt_ids:
@@ -81,8 +84,10 @@ def format_spend(spend: Mapping[str, Any]) -> str:
     phases = "  ".join(f"{name} ${v['cost_usd']:.4f} ({int(v['calls'])} calls)" for name, v in spend["phases"].items())
     line = f"training spend ${spend['training_usd']:.4f} ({spend['training_calls']} calls"
     if spend.get("training_cached_calls"):
-        line += (f", {spend['training_cached_calls']} answered from the response cache; "
-                 f"${spend['training_usd_without_cache']:.4f} without it")
+        line += (
+            f", {spend['training_cached_calls']} answered from the response cache; "
+            f"${spend['training_usd_without_cache']:.4f} without it"
+        )
     line += ")"
     if full:
         line += f"; the full table a teacher needs: ${full:.4f} ({spend['training_usd'] / full:.0%} of it)"

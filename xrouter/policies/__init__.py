@@ -19,9 +19,18 @@ from xrouter.policies.learned import KNN, MLP
 from xrouter.policies.simple import BestFixedPerTask, Cheapest, Oracle, Random, Single
 
 BASELINES: dict[str, type[Policy]] = {
-    "single": Single, "random": Random, "cheapest": Cheapest, "oracle": Oracle,
-    "best_fixed_per_task": BestFixedPerTask, "knn": KNN, "mlp": MLP, "cascade": Cascade, "threshold": Threshold,
-    "barp": BaRP, "cscr": CSCR, "agreement": Agreement,
+    "single": Single,
+    "random": Random,
+    "cheapest": Cheapest,
+    "oracle": Oracle,
+    "best_fixed_per_task": BestFixedPerTask,
+    "knn": KNN,
+    "mlp": MLP,
+    "cascade": Cascade,
+    "threshold": Threshold,
+    "barp": BaRP,
+    "cscr": CSCR,
+    "agreement": Agreement,
 }
 ROUTER_POLICIES = ("router", "router_prompted")
 

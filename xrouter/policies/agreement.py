@@ -36,11 +36,11 @@ from xrouter.verify.answer_view import final_answer
 
 @dataclass(frozen=True)
 class Candidate:
-    group: tuple[str, ...]        # stage 1: called in parallel (one model: a single-model policy)
-    m: int                        # agreement needed to stop at stage 1
-    escalate: str | None          # stage 2's model, or None
-    accuracy: float = 0.0         # on the fit split
-    cost: float = 0.0             # mean USD per query on the fit split
+    group: tuple[str, ...]  # stage 1: called in parallel (one model: a single-model policy)
+    m: int  # agreement needed to stop at stage 1
+    escalate: str | None  # stage 2's model, or None
+    accuracy: float = 0.0  # on the fit split
+    cost: float = 0.0  # mean USD per query on the fit split
 
     @property
     def label(self) -> str:
@@ -70,8 +70,8 @@ def plurality(answers: Sequence[str | None], order: Sequence[int]) -> int:
 class Agreement(LearnedPolicy):
     name = "agreement"
     knob_name = "budget"
-    max_calls = 4            # a group of up to 3, then the escalation
-    max_call_turns = 2       # the group in one turn, the escalation in the next
+    max_calls = 4  # a group of up to 3, then the escalation
+    max_call_turns = 2  # the group in one turn, the escalation in the next
 
     # ---- fitting: every candidate scored exactly on the fit split ------------------------------------
     def _verifiers(self) -> dict[str, str]:
@@ -94,8 +94,9 @@ class Agreement(LearnedPolicy):
         affordable = [m for m in table.models if cost[column[m]] <= share * cost[column[premium]] and m != premium]
         cheap = sorted(affordable, key=lambda m: -accuracy[column[m]])[: int(self.cfg.get("cheap", 5))]
         answers = self.parsed_answers(table)
-        candidates = [Candidate((m,), 1, None, float(accuracy[column[m]]), float(cost[column[m]]))
-                      for m in table.models]
+        candidates = [
+            Candidate((m,), 1, None, float(accuracy[column[m]]), float(cost[column[m]])) for m in table.models
+        ]
         outcomes = [(table.score[:, column[m]], table.cost_usd[:, column[m]]) for m in table.models]
         rows = np.arange(len(table))
         for k in (2, 3):
@@ -107,8 +108,12 @@ class Agreement(LearnedPolicy):
                     stage_cost = table.cost_usd[:, cols].sum(1)
                     for escalate in (premium, None):
                         if escalate is None:
-                            pick = np.array([cols[a if a is not None else plurality(list(answers[i, cols]), order)]
-                                             for i, a in zip(rows, agreed)])
+                            pick = np.array(
+                                [
+                                    cols[a if a is not None else plurality(list(answers[i, cols]), order)]
+                                    for i, a in zip(rows, agreed)
+                                ]
+                            )
                             score, spend = table.score[rows, pick], stage_cost
                         else:
                             e = column[escalate]
@@ -118,8 +123,14 @@ class Agreement(LearnedPolicy):
                         candidates.append(Candidate(group, m, escalate, float(score.mean()), float(spend.mean())))
                         outcomes.append((score, spend))
         self.info["candidates"] = len(candidates)
-        return {"candidates": candidates, "accuracy": {m: float(accuracy[column[m]]) for m in table.models},
-                "outcomes": outcomes, "answers": answers, "prompt_ids": table.prompt_ids, "models": table.models}
+        return {
+            "candidates": candidates,
+            "accuracy": {m: float(accuracy[column[m]]) for m in table.models},
+            "outcomes": outcomes,
+            "answers": answers,
+            "prompt_ids": table.prompt_ids,
+            "models": table.models,
+        }
 
     def predict(self, state: Any, rows: np.ndarray) -> dict[str, np.ndarray]:
         return {}
@@ -168,7 +179,7 @@ class Agreement(LearnedPolicy):
     def _stage1(self, row: int, history: Sequence[tuple[str, str | None]]) -> tuple[Candidate, list[str | None]]:
         candidate = self.chosen()
         example = self.examples[row]
-        answers = [final_answer(example.get("verifier"), text, example) for _, text in history[:len(candidate.group)]]
+        answers = [final_answer(example.get("verifier"), text, example) for _, text in history[: len(candidate.group)]]
         return candidate, answers
 
     def next(self, rows: Sequence[int], histories: Sequence[Sequence[tuple[str, str | None]]]) -> list[str | None]:
@@ -198,5 +209,6 @@ class Agreement(LearnedPolicy):
 
 def candidates_table(candidates: Sequence[Candidate]) -> list[Mapping[str, Any]]:
     """The fitted candidates as rows (label, fit-split accuracy and cost), cheapest first: the policy's own curve."""
-    return [{"label": c.label, "accuracy": c.accuracy, "cost_usd": c.cost}
-            for c in sorted(candidates, key=lambda c: c.cost)]
+    return [
+        {"label": c.label, "accuracy": c.accuracy, "cost_usd": c.cost} for c in sorted(candidates, key=lambda c: c.cost)
+    ]

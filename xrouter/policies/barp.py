@@ -30,8 +30,9 @@ from xrouter.policies.nets import one_torch_thread, seeded_mlp
 from xrouter.policies.table import RouteTable
 
 
-def barp_reward(score: np.ndarray, cost_usd: np.ndarray, w_quality: np.ndarray, w_cost: np.ndarray,
-                tau: float) -> np.ndarray:
+def barp_reward(
+    score: np.ndarray, cost_usd: np.ndarray, w_quality: np.ndarray, w_cost: np.ndarray, tau: float
+) -> np.ndarray:
     """BaRP's scalarised reward ``w_q * score - w_c * min(cost / tau, 1)`` (element-wise)."""
     return w_quality * score - w_cost * np.minimum(cost_usd / tau, 1.0)
 
@@ -43,18 +44,28 @@ class BarpSettings:
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 0.0
-    entropy: float = 0.01          # entropy bonus coefficient
-    w_sampling: str = "uniform"    # uniform: w_cost ~ U(0, 1); log_ratio: log10(w_c / w_q) ~ U(lo, hi)
+    entropy: float = 0.01  # entropy bonus coefficient
+    w_sampling: str = "uniform"  # uniform: w_cost ~ U(0, 1); log_ratio: log10(w_c / w_q) ~ U(lo, hi)
     log_ratio_range: tuple[float, float] = (-2.0, 2.0)
-    head: str = "preference"       # preference: logits w_q * A(x, w) - w_c * B(x, w); concat: one head on [x, w]
+    head: str = "preference"  # preference: logits w_q * A(x, w) - w_c * B(x, w); concat: one head on [x, w]
     lr_schedule: str = "constant"  # constant | cosine: lr decays to 0 over training (a steadier final policy)
-    ensemble: int = 1              # policies trained from independent seeds; inference averages their log-probs
+    ensemble: int = 1  # policies trained from independent seeds; inference averages their log-probs
     seed: int = 0
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], seed: int) -> BarpSettings:
-        keys = ("hidden", "epochs", "batch_size", "lr", "weight_decay", "entropy", "head", "w_sampling", "lr_schedule",
-                "ensemble")
+        keys = (
+            "hidden",
+            "epochs",
+            "batch_size",
+            "lr",
+            "weight_decay",
+            "entropy",
+            "head",
+            "w_sampling",
+            "lr_schedule",
+            "ensemble",
+        )
         values = {k: type(getattr(cls, k))(cfg[k]) for k in keys if cfg.get(k) is not None}
         if values.get("head", "preference") not in ("preference", "concat"):
             raise ValueError(f"policy.head must be 'preference' or 'concat', not {cfg.get('head')!r}")
@@ -68,8 +79,9 @@ class BarpSettings:
         if cfg.get("log_ratio_range") is not None:
             lo, hi = (float(v) for v in cfg["log_ratio_range"])
             if not lo < hi:
-                raise ValueError("policy.log_ratio_range must be [low, high] with low < high, "
-                                 f"not {cfg['log_ratio_range']!r}")
+                raise ValueError(
+                    f"policy.log_ratio_range must be [low, high] with low < high, not {cfg['log_ratio_range']!r}"
+                )
             values["log_ratio_range"] = (lo, hi)
         return cls(seed=seed, **values)
 
@@ -104,8 +116,9 @@ def policy_logits(net: Any, features: Any, w_quality: Any, w_cost: Any, head: st
     return w_quality[:, None] * out[:, :m] - w_cost[:, None] * out[:, m:]
 
 
-def train_barp(x: np.ndarray, score: np.ndarray, cost_usd: np.ndarray, tau: float, settings: BarpSettings
-               ) -> tuple[Any, list[float]]:
+def train_barp(
+    x: np.ndarray, score: np.ndarray, cost_usd: np.ndarray, tau: float, settings: BarpSettings
+) -> tuple[Any, list[float]]:
     """REINFORCE with a learned baseline and an entropy bonus; returns (policy net, mean reward per epoch).
 
     ``x`` [n, d] standardised query features; ``score``, ``cost_usd`` [n, m] the replay table, of
@@ -118,11 +131,15 @@ def train_barp(x: np.ndarray, score: np.ndarray, cost_usd: np.ndarray, tau: floa
     outputs = 2 * m if settings.head == "preference" else m
     policy = seeded_mlp([d + 2, settings.hidden, settings.hidden, outputs], settings.seed)
     value = seeded_mlp([d + 2, settings.hidden, 1], settings.seed + 1)
-    optimizer = torch.optim.Adam([*policy.parameters(), *value.parameters()], lr=settings.lr,
-                                 weight_decay=settings.weight_decay)
+    optimizer = torch.optim.Adam(
+        [*policy.parameters(), *value.parameters()], lr=settings.lr, weight_decay=settings.weight_decay
+    )
     steps_per_epoch = -(-n // settings.batch_size)
-    schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=settings.epochs * steps_per_epoch)
-                if settings.lr_schedule == "cosine" else None)
+    schedule = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=settings.epochs * steps_per_epoch)
+        if settings.lr_schedule == "cosine"
+        else None
+    )
     generator = torch.Generator().manual_seed(int(settings.seed))
     features = torch.tensor(x, dtype=torch.float32)
     history: list[float] = []
@@ -130,7 +147,7 @@ def train_barp(x: np.ndarray, score: np.ndarray, cost_usd: np.ndarray, tau: floa
         order = torch.randperm(n, generator=generator)
         total = 0.0
         for start in range(0, n, settings.batch_size):
-            idx = order[start:start + settings.batch_size]
+            idx = order[start : start + settings.batch_size]
             w_cost = sample_w_cost(len(idx), settings.w_sampling, generator, settings.log_ratio_range)
             w_quality = 1.0 - w_cost
             inputs = torch.cat([features[idx], w_quality[:, None], w_cost[:, None]], dim=1)
@@ -138,14 +155,19 @@ def train_barp(x: np.ndarray, score: np.ndarray, cost_usd: np.ndarray, tau: floa
             action = torch.multinomial(log_p.detach().exp(), 1, generator=generator).squeeze(1)
             rows, cols = idx.numpy(), action.numpy()
             # bandit feedback: the chosen model's recorded outcome, and nothing else of the row
-            reward = torch.tensor(barp_reward(score[rows, cols], cost_usd[rows, cols], w_quality.numpy(),
-                                              w_cost.numpy(), tau), dtype=torch.float32)
+            reward = torch.tensor(
+                barp_reward(score[rows, cols], cost_usd[rows, cols], w_quality.numpy(), w_cost.numpy(), tau),
+                dtype=torch.float32,
+            )
             baseline = value(inputs).squeeze(1)
             advantage = reward - baseline.detach()
             chosen = log_p.gather(1, action[:, None]).squeeze(1)
             entropy = -(log_p.exp() * log_p).sum(dim=1)
-            loss = (-(advantage * chosen).mean() - settings.entropy * entropy.mean()
-                    + 0.5 * ((baseline - reward) ** 2).mean())
+            loss = (
+                -(advantage * chosen).mean()
+                - settings.entropy * entropy.mean()
+                + 0.5 * ((baseline - reward) ** 2).mean()
+            )
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

@@ -34,14 +34,14 @@ class PolicyContext:
     """What policies may use: the pool, the reward's cost unit, a seed, and lazy data loaders."""
 
     pool_names: list[str]
-    prices: dict[str, tuple[float, float]]          # {model: (input, output) USD per 1M tokens}
+    prices: dict[str, tuple[float, float]]  # {model: (input, output) USD per 1M tokens}
     cheapest: str
     cost_unit_usd: float = 1.0
     seed: int = 0
-    fit_split: str = "auto"                          # a split name, "crossfit" or "auto"
+    fit_split: str = "auto"  # a split name, "crossfit" or "auto"
     folds: int = 5
     splits_available: Callable[[], list[str]] = field(default=lambda: [])
-    fit_table: Callable[[str], RouteTable] | None = None     # split -> table of that split
+    fit_table: Callable[[str], RouteTable] | None = None  # split -> table of that split
     eval_table: Callable[[list[str]], RouteTable] | None = None  # prompt ids -> their recorded outcomes
     embedder: Callable[[], Any] | None = None
 
@@ -102,8 +102,9 @@ class Policy:
         """The model to call first for each row (a tuple: several models called in parallel in one turn)."""
         raise NotImplementedError
 
-    def next(self, rows: Sequence[int], histories: Sequence[Sequence[tuple[str, str | None]]]
-             ) -> list[str | tuple[str, ...] | None]:
+    def next(
+        self, rows: Sequence[int], histories: Sequence[Sequence[tuple[str, str | None]]]
+    ) -> list[str | tuple[str, ...] | None]:
         """The next turn's model(s) given the calls so far (``(model, answer text or None)``), or None to stop."""
         return [None] * len(rows)
 
@@ -113,8 +114,9 @@ class Policy:
 
     def _check_model(self, model: str) -> str:
         if model not in self.ctx.pool_names:
-            raise ValueError(f"policy {self.name}: model {model!r} is not in the pool "
-                             f"({', '.join(self.ctx.pool_names)})")
+            raise ValueError(
+                f"policy {self.name}: model {model!r} is not in the pool ({', '.join(self.ctx.pool_names)})"
+            )
         return model
 
 
@@ -153,8 +155,9 @@ class LearnedPolicy(Policy):
             self.row_fold = np.asarray([int(stable_uniform(self.ctx.seed, f"fold/{p}") * k) for p in ids])
             self.states = [self.fit(table.subset(np.flatnonzero(self.row_fold != f))) for f in range(k)]
             self.info["fit"] = f"crossfit: {k} folds of the evaluated split ({n} prompts)"
-            log.warning("%s: no train split in the traces; cross-fitting on %d folds of the evaluated split",
-                        self.name, k)
+            log.warning(
+                "%s: no train split in the traces; cross-fitting on %d folds of the evaluated split", self.name, k
+            )
         else:
             table = self.ctx.fit_table(mode)
             self.row_fold = np.zeros(n, dtype=int)

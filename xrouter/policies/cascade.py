@@ -31,8 +31,18 @@ from xrouter.policies.table import RouteTable
 _OPTION_START = re.compile(r"^\s*\(?[A-Ea-e]\)?(?:[\s.):,]|$)")
 _OPTION_ANY = re.compile(r"(?:^|\s|\()([A-E])(?:\)|\.|:)")
 _HEDGE = re.compile(r"\b(sorry|cannot|can't|unable|not sure|unclear|however|neither|none of)\b", re.IGNORECASE)
-ANSWER_FEATURES = ["log_chars", "log_words", "log_lines", "empty", "code", "option_first", "options_named",
-                   "hedge", "has_number", "final_marker"]
+ANSWER_FEATURES = [
+    "log_chars",
+    "log_words",
+    "log_lines",
+    "empty",
+    "code",
+    "option_first",
+    "options_named",
+    "hedge",
+    "has_number",
+    "final_marker",
+]
 
 
 def answer_features(text: str | None) -> list[float]:
@@ -63,8 +73,9 @@ def hull_chain(table: RouteTable, models: list[str], max_chain: int) -> list[str
     hull = nondecreasing_convex_hull(array)
     chain = []
     for cost, quality in hull:
-        j = min((k for k in range(len(models)) if array[k, 0] == cost and array[k, 1] == quality),
-                key=lambda k: models[k])
+        j = min(
+            (k for k in range(len(models)) if array[k, 0] == cost and array[k, 1] == quality), key=lambda k: models[k]
+        )
         chain.append(models[j])
     if len(chain) > max_chain:
         keep = np.unique(np.round(np.linspace(0, len(chain) - 1, max_chain)).astype(int))
@@ -90,8 +101,9 @@ class Cascade(LearnedPolicy):
         for model in chain[:-1]:
             j = table.models.index(model)
             feats = np.asarray([answer_features(t) for t in table.responses[:, j]])
-            predictors.append(fit_logistic(np.hstack([x_query, feats]), table.score[:, j],
-                                           l2=float(self.cfg.get("l2", 10.0))))
+            predictors.append(
+                fit_logistic(np.hstack([x_query, feats]), table.score[:, j], l2=float(self.cfg.get("l2", 10.0)))
+            )
         return {"chain": chain, "predictors": predictors, "d": x_query.shape[1]}
 
     def predict(self, state, rows):
@@ -161,8 +173,10 @@ class Threshold(LearnedPolicy):
         strong, weak = self.cfg.get("strong"), self.cfg.get("weak")
         if not (strong and weak):
             if len(names) != 2:
-                raise ValueError(f"policy=threshold routes between two models; this pool has {len(names)}: "
-                                 "set policy.strong=<model> policy.weak=<model>")
+                raise ValueError(
+                    f"policy=threshold routes between two models; this pool has {len(names)}: "
+                    "set policy.strong=<model> policy.weak=<model>"
+                )
             by_price = sorted(names, key=lambda n: self.ctx.prices[n][::-1])  # (output, input) price
             weak, strong = weak or by_price[0], strong or by_price[-1]
         return self._check_model(strong), self._check_model(weak)
@@ -172,8 +186,12 @@ class Threshold(LearnedPolicy):
         s, w = table.models.index(strong), table.models.index(weak)
         wins = (table.score[:, s] > table.score[:, w]).astype(float)
         x = self.ctx.embedder().embed(table.prompts)
-        return {"model": fit_logistic(x, wins, l2=float(self.cfg.get("l2", 10.0))), "strong": strong, "weak": weak,
-                "base_rate": float(wins.mean())}
+        return {
+            "model": fit_logistic(x, wins, l2=float(self.cfg.get("l2", 10.0))),
+            "strong": strong,
+            "weak": weak,
+            "base_rate": float(wins.mean()),
+        }
 
     def predict(self, state, rows):
         return {"win_rate": state["model"].proba(self.embed_examples(rows))}

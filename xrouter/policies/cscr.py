@@ -40,8 +40,9 @@ def cost_bands(cost_norm: np.ndarray, n_bands: int) -> np.ndarray:
     return np.searchsorted(edges[1:-1], cost_norm, side="left")
 
 
-def cost_spectrum_loss(q: Any, e: Any, label: Any, cost_norm: Any, band: Any, tau_min: float, alpha: float,
-                       gamma: float) -> Any:
+def cost_spectrum_loss(
+    q: Any, e: Any, label: Any, cost_norm: Any, band: Any, tau_min: float, alpha: float, gamma: float
+) -> Any:
     """CSCR's cost-spectrum InfoNCE for unit query vectors ``q`` [b, d], unit model vectors ``e``
     [m, d], correctness ``label`` [b, m] (0/1), normalised costs [m] and bands [m]."""
     import torch
@@ -83,8 +84,9 @@ class CscrSettings:
         return cls(**values)
 
 
-def train_cscr(x: np.ndarray, label: np.ndarray, cost_norm: np.ndarray, settings: CscrSettings, seed: int
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def train_cscr(
+    x: np.ndarray, label: np.ndarray, cost_norm: np.ndarray, settings: CscrSettings, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fit the projection and the model vectors; returns (weight [d, dim], bias [dim], model vectors [m, dim] unit)."""
     import torch
 
@@ -101,7 +103,7 @@ def train_cscr(x: np.ndarray, label: np.ndarray, cost_norm: np.ndarray, settings
     for _ in range(settings.epochs):
         order = torch.randperm(n, generator=generator)
         for start in range(0, n, settings.batch_size):
-            idx = order[start:start + settings.batch_size]
+            idx = order[start : start + settings.batch_size]
             q = torch.nn.functional.normalize(features[idx] @ weight + bias, dim=1)
             e = torch.nn.functional.normalize(models, dim=1)
             loss = cost_spectrum_loss(q, e, labels[idx], costs, band, settings.tau_min, settings.alpha, settings.gamma)
@@ -110,8 +112,11 @@ def train_cscr(x: np.ndarray, label: np.ndarray, cost_norm: np.ndarray, settings
             optimizer.step()
     with torch.no_grad():
         e = torch.nn.functional.normalize(models, dim=1)
-    return (weight.detach().numpy().astype(np.float64), bias.detach().numpy().astype(np.float64),
-            e.numpy().astype(np.float64))
+    return (
+        weight.detach().numpy().astype(np.float64),
+        bias.detach().numpy().astype(np.float64),
+        e.numpy().astype(np.float64),
+    )
 
 
 def project(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
@@ -147,16 +152,23 @@ class CSCR(LearnedPolicy):
         with one_torch_thread():
             weight, bias, models = train_cscr(x, label, cost_norm, settings, int(self.ctx.seed))
         self.info["cost_bands"] = dict(zip(self.ctx.pool_names, cost_bands(cost_norm, settings.n_bands).tolist()))
-        return {"weight": weight, "bias": bias, "models": models, "cost_norm": cost_norm,
-                "train_z": project(x, weight, bias)}
+        return {
+            "weight": weight,
+            "bias": bias,
+            "models": models,
+            "cost_norm": cost_norm,
+            "train_z": project(x, weight, bias),
+        }
 
     def predict(self, state, rows):
         k = int(self.cfg.get("k", 0))
         if k < 0:
             raise ValueError(f"policy.k must be >= 0 (training-prompt neighbours; 0 = the query alone), not {k}")
         z = project(self.embed_examples(rows), state["weight"], state["bias"])
-        return {"similarity": smoothed_similarity(z, state["train_z"], state["models"], k),
-                "cost": np.broadcast_to(state["cost_norm"], (len(rows), len(state["cost_norm"]))).copy()}
+        return {
+            "similarity": smoothed_similarity(z, state["train_z"], state["models"], k),
+            "cost": np.broadcast_to(state["cost_norm"], (len(rows), len(state["cost_norm"]))).copy(),
+        }
 
     def first(self, rows):
         rows = np.asarray(rows, dtype=int)

@@ -40,8 +40,11 @@ class KNN(_UtilityRouter):
 
     def fit(self, table: RouteTable) -> dict[str, Any]:
         order = _pool_order(self.ctx, table)
-        return {"x": self.ctx.embedder().embed(table.prompts), "score": table.score[:, order],
-                "cost": table.cost_usd[:, order] / self.ctx.cost_unit_usd}
+        return {
+            "x": self.ctx.embedder().embed(table.prompts),
+            "score": table.score[:, order],
+            "cost": table.cost_usd[:, order] / self.ctx.cost_unit_usd,
+        }
 
     def predict(self, state, rows):
         k = min(int(self.cfg.get("k", 40)), len(state["x"]))
@@ -86,13 +89,15 @@ class MLP(_UtilityRouter):
         with torch.no_grad():
             for p in net.parameters():  # seeded init independent of torch's global RNG
                 p.copy_((torch.rand(p.shape, generator=generator) * 2 - 1) / np.sqrt(p.shape[-1]))
-        optimizer = torch.optim.Adam(net.parameters(), lr=float(self.cfg.get("lr", 3e-3)),
-                                     weight_decay=float(self.cfg.get("weight_decay", 1e-4)))
+        optimizer = torch.optim.Adam(
+            net.parameters(), lr=float(self.cfg.get("lr", 3e-3)), weight_decay=float(self.cfg.get("weight_decay", 1e-4))
+        )
         for _ in range(int(self.cfg.get("epochs", 300))):
             optimizer.zero_grad()
             out = net(x)
-            loss = (torch.nn.functional.binary_cross_entropy_with_logits(out[:, :m], score)
-                    + torch.nn.functional.mse_loss(out[:, m:], cost_z))
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(
+                out[:, :m], score
+            ) + torch.nn.functional.mse_loss(out[:, m:], cost_z)
             loss.backward()
             optimizer.step()
         net.eval()

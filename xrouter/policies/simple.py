@@ -67,18 +67,24 @@ class Random(Policy):
     def _fit_hull(self) -> list[tuple[str, float, float]]:
         if self._hull is None:
             mode = self.cfg.get("fit_split") or self.ctx.fit_split
-            mode = (("train" if "train" in self.ctx.splits_available() else "crossfit") if mode in (None, "auto")
-                    else mode)
-            table = (self.ctx.eval_table([str(e["prompt_id"]) for e in self.examples]) if mode == "crossfit"
-                     else self.ctx.fit_table(mode))
+            mode = (
+                ("train" if "train" in self.ctx.splits_available() else "crossfit") if mode in (None, "auto") else mode
+            )
+            table = (
+                self.ctx.eval_table([str(e["prompt_id"]) for e in self.examples])
+                if mode == "crossfit"
+                else self.ctx.fit_table(mode)
+            )
             points = table.single_model_points(self.ctx.cost_unit_usd)
             names = [m for m in table.models if m in self.models]
             array = np.asarray([points[m] for m in names])
             hull = nondecreasing_convex_hull(array)
             chosen = []
             for cost, quality in hull:  # the model behind each vertex (the cheapest at that point)
-                j = min((k for k in range(len(names)) if array[k, 0] == cost and array[k, 1] == quality),
-                        key=lambda k: names[k])
+                j = min(
+                    (k for k in range(len(names)) if array[k, 0] == cost and array[k, 1] == quality),
+                    key=lambda k: names[k],
+                )
                 chosen.append((names[j], float(cost), float(quality)))
             self._hull = chosen
             self.info["hull"] = [m for m, _, _ in chosen]
@@ -134,17 +140,21 @@ class BestFixedPerTask(LearnedPolicy):
 
     def fit(self, table: RouteTable) -> dict[str, Any]:
         unit = self.ctx.cost_unit_usd
-        per = {b: (table.score[table.benchmarks == b].mean(0), table.cost_usd[table.benchmarks == b].mean(0) / unit)
-               for b in sorted(set(table.benchmarks.tolist()))}
+        per = {
+            b: (table.score[table.benchmarks == b].mean(0), table.cost_usd[table.benchmarks == b].mean(0) / unit)
+            for b in sorted(set(table.benchmarks.tolist()))
+        }
         per[None] = (table.score.mean(0), table.cost_usd.mean(0) / unit)
         return {"per": per, "models": table.models}
 
     def predict(self, state, rows):
         order = [state["models"].index(m) for m in self.ctx.pool_names]
-        score = np.stack([state["per"].get(self.examples[i].get("benchmark"), state["per"][None])[0][order]
-                          for i in rows])
-        cost = np.stack([state["per"].get(self.examples[i].get("benchmark"), state["per"][None])[1][order]
-                         for i in rows])
+        score = np.stack(
+            [state["per"].get(self.examples[i].get("benchmark"), state["per"][None])[0][order] for i in rows]
+        )
+        cost = np.stack(
+            [state["per"].get(self.examples[i].get("benchmark"), state["per"][None])[1][order] for i in rows]
+        )
         return {"score": score, "cost": cost}
 
     def first(self, rows):

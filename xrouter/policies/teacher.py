@@ -30,9 +30,15 @@ Teacher = Callable[[Sequence[Mapping[str, Any]]], list[str | tuple[str, str]]]
 ESCALATIONS = (None, "oracle")
 
 
-def fit_teacher(policy_cfg: Mapping[str, Any], ctx: PolicyContext, train: Sequence[Mapping[str, Any]],
-                exclude_ids: set[str], default_lam: float, escalation: str | None = None,
-                reward_cfg: Mapping[str, Any] | None = None) -> Teacher:
+def fit_teacher(
+    policy_cfg: Mapping[str, Any],
+    ctx: PolicyContext,
+    train: Sequence[Mapping[str, Any]],
+    exclude_ids: set[str],
+    default_lam: float,
+    escalation: str | None = None,
+    reward_cfg: Mapping[str, Any] | None = None,
+) -> Teacher:
     """Fit ``policy_cfg`` (a utility router with knob ``lam``) on the training table minus ``exclude_ids``
     (the dev slice) and return its choice function over ``train``'s examples (``escalation="oracle"``:
     a chain where the first choice was wrong and the lambda-0 choice right, module docstring)."""
@@ -41,8 +47,10 @@ def fit_teacher(policy_cfg: Mapping[str, Any], ctx: PolicyContext, train: Sequen
     if escalation not in ESCALATIONS:
         raise ValueError(f"cold_start.escalation must be null or oracle, not {escalation!r}")
     if policy_cfg.get("name") not in ("knn", "mlp", "agreement"):
-        raise ValueError(f"cold_start.teacher must be knn or mlp (a policy that routes by lambda) or agreement "
-                         f"(full mode), not {policy_cfg.get('name')!r}")
+        raise ValueError(
+            f"cold_start.teacher must be knn or mlp (a policy that routes by lambda) or agreement "
+            f"(full mode), not {policy_cfg.get('name')!r}"
+        )
     table = ctx.fit_table("train")
     fit = table.subset(np.flatnonzero([p not in exclude_ids for p in table.prompt_ids]))
     ctx = dataclasses.replace(ctx, fit_table=lambda split: fit, splits_available=lambda: ["train"])
@@ -85,8 +93,11 @@ def agreement_teacher(policy: Any, default_lam: float, reward_cfg: Mapping[str, 
     candidate with the highest mean reward on the fit split (``reward_cfg``: the run's xrouter reward): its
     cheap group in parallel, then the agreeing answer selected or the escalation called, as the prompt's
     recorded answers decide (``Agreement.plan_for``)."""
-    K, cap, unit = (float(reward_cfg.get("K", 1.0)), float(reward_cfg.get("cap", 0.8)),
-                    float(reward_cfg.get("cost_unit_usd", 1.0)))
+    K, cap, unit = (
+        float(reward_cfg.get("K", 1.0)),
+        float(reward_cfg.get("cap", 0.8)),
+        float(reward_cfg.get("cost_unit_usd", 1.0)),
+    )
     best: dict[float, Any] = {}
 
     def at(lam: float) -> Any:

@@ -37,8 +37,9 @@ class Completion:
 class EndpointError(RuntimeError):
     """A call failed for good (after retries).  Carries what the ledger needs to record it."""
 
-    def __init__(self, model: str, message: str, attempts: int = 1, latency_s: float = 0.0,
-                 retryable: bool = False) -> None:
+    def __init__(
+        self, model: str, message: str, attempts: int = 1, latency_s: float = 0.0, retryable: bool = False
+    ) -> None:
         super().__init__(f"{model}: {message}")
         self.model = model
         self.reason = message
@@ -56,9 +57,14 @@ class Endpoint(Protocol):
 
     name: str
 
-    async def complete(self, messages: Sequence[Message], temperature: float = 0.0,
-                       max_tokens: int | None = None, *, prompt_id: str | None = None) -> Completion:
-        ...
+    async def complete(
+        self,
+        messages: Sequence[Message],
+        temperature: float = 0.0,
+        max_tokens: int | None = None,
+        *,
+        prompt_id: str | None = None,
+    ) -> Completion: ...
 
 
 def user_query(messages: Sequence[Message]) -> str:

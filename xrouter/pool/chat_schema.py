@@ -26,8 +26,14 @@ Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
 class ChatRequestProblem(ValueError):
     """A request to refuse: HTTP status and the OpenAI error fields."""
 
-    def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None,
-                 type_: str = "invalid_request_error") -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        param: str | None = None,
+        code: str | None = None,
+        type_: str = "invalid_request_error",
+    ) -> None:
         super().__init__(message)
         self.status, self.message, self.param, self.code, self.type = status, message, param, code, type_
 
@@ -121,8 +127,9 @@ def problem_from(error: ValidationError) -> ChatRequestProblem:
     message = first["msg"]
     if param and (param.endswith(".content") or ".content[" in param):
         at = param.split(".content")[0] + ".content"
-        return ChatRequestProblem(400, f"'{at}' must be a string, a list of text parts "
-                                  '{"type": "text", "text": "..."} or null', param=at)
+        return ChatRequestProblem(
+            400, f'\'{at}\' must be a string, a list of text parts {{"type": "text", "text": "..."}} or null', param=at
+        )
     if first["type"] == "missing":
         message = "is required"
     elif first["type"] == "literal_error" and param and param.endswith("role"):
@@ -136,11 +143,15 @@ def parse_json_body(raw: bytes, max_bytes: int, max_depth: int = MAX_JSON_DEPTH)
         body = loads_bounded(raw, max_bytes, max_depth)
     except JSONLimitError as error:
         too_big = len(raw) > max_bytes
-        raise ChatRequestProblem(413 if too_big else 400, f"{error}; send a smaller, flatter JSON object",
-                                 code="request_too_large" if too_big else "json_too_deep") from None
+        raise ChatRequestProblem(
+            413 if too_big else 400,
+            f"{error}; send a smaller, flatter JSON object",
+            code="request_too_large" if too_big else "json_too_deep",
+        ) from None
     except (ValueError, UnicodeDecodeError) as error:
-        raise ChatRequestProblem(400, f"the request body is not valid JSON ({error}); send a JSON object",
-                                 code="invalid_json") from None
+        raise ChatRequestProblem(
+            400, f"the request body is not valid JSON ({error}); send a JSON object", code="invalid_json"
+        ) from None
     if not isinstance(body, dict):
         raise ChatRequestProblem(400, f"the request body must be a JSON object, not {type(body).__name__}")
     try:
@@ -155,8 +166,12 @@ def _valid_unicode_keys(body: dict[str, Any]) -> None:
         _valid_unicode(key)
 
 
-def parse_chat_body(raw: bytes, max_bytes: int, max_depth: int = MAX_JSON_DEPTH,
-                    schema: type[ChatCompletionRequest] = ChatCompletionRequest) -> ChatCompletionRequest:
+def parse_chat_body(
+    raw: bytes,
+    max_bytes: int,
+    max_depth: int = MAX_JSON_DEPTH,
+    schema: type[ChatCompletionRequest] = ChatCompletionRequest,
+) -> ChatCompletionRequest:
     """The validated request (``schema``: this model or a subclass), or a ``ChatRequestProblem``."""
     body = parse_json_body(raw, max_bytes, max_depth)
     try:

@@ -19,9 +19,14 @@ MALFORMED_BODY = b'{"id": "chatcmpl-malformed", "object": "chat.completion", "ch
 
 
 def _reply(usage: Any = None, content: Any = "ok", choices: Any = None) -> bytes:
-    body = {"id": "chatcmpl-bad", "object": "chat.completion", "model": "m",
-            "choices": choices if choices is not None else
-            [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}]}
+    body = {
+        "id": "chatcmpl-bad",
+        "object": "chat.completion",
+        "model": "m",
+        "choices": choices
+        if choices is not None
+        else [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+    }
     if usage is not None:
         body["usage"] = usage
     return json.dumps(body).encode()
@@ -37,7 +42,7 @@ BAD_REPLIES: dict[str, bytes] = {
     "negative_tokens": _reply(usage={"prompt_tokens": -1_000_000, "completion_tokens": -5_000_000}),
     "bool_tokens": _reply(usage={"prompt_tokens": True, "completion_tokens": False}),
     "float_tokens": _reply(usage={"prompt_tokens": 10.5, "completion_tokens": 2}),
-    "huge_tokens": _reply(usage={"prompt_tokens": 10 ** 30, "completion_tokens": 1}),
+    "huge_tokens": _reply(usage={"prompt_tokens": 10**30, "completion_tokens": 1}),
     "choices_object": _reply(choices={"0": {"message": {"content": "ok"}}}),
     "choices_empty": _reply(choices=[]),
     "choice_not_object": _reply(choices=["ok"]),
@@ -80,8 +85,12 @@ class FaultConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        rates = {"error_rate": self.error_rate, "rate_limit_rate": self.rate_limit_rate,
-                 "malformed_rate": self.malformed_rate, "drop_rate": self.drop_rate}
+        rates = {
+            "error_rate": self.error_rate,
+            "rate_limit_rate": self.rate_limit_rate,
+            "malformed_rate": self.malformed_rate,
+            "drop_rate": self.drop_rate,
+        }
         for key, value in {**rates, "bad_reply_rate": self.bad_reply_rate}.items():
             if not 0.0 <= float(value) <= 1.0:
                 raise ValueError(f"faults.{key} must be within [0, 1], got {value}")
@@ -149,8 +158,12 @@ class FaultState:
             self.burst[model] += 1
             return "rate_limited"
         draw = self.rng.random()
-        for kind, rate in (("server_error", f.error_rate), ("rate_limited", f.rate_limit_rate),
-                           ("malformed", f.malformed_rate), ("dropped", f.drop_rate)):
+        for kind, rate in (
+            ("server_error", f.error_rate),
+            ("rate_limited", f.rate_limit_rate),
+            ("malformed", f.malformed_rate),
+            ("dropped", f.drop_rate),
+        ):
             if draw < rate:
                 return kind
             draw -= rate

@@ -33,8 +33,18 @@ class _RequestTemplate:
     change per call (custom header values, idempotency key, retry count, content length) located
     by sentinel values."""
 
-    __slots__ = ("request_cls", "stream_cls", "method", "url", "extensions", "raw", "slots", "retry_slot",
-                 "length_slot", "checked")
+    __slots__ = (
+        "request_cls",
+        "stream_cls",
+        "method",
+        "url",
+        "extensions",
+        "raw",
+        "slots",
+        "retry_slot",
+        "length_slot",
+        "checked",
+    )
 
     def __init__(self, request: Any, sentinels: Mapping[bytes, Any]) -> None:
         self.request_cls, self.method, self.url = type(request), request.method, request.url
@@ -53,8 +63,11 @@ class _RequestTemplate:
             elif key.lower() == b"content-length":
                 self.length_slot = i
         found = {name for _, name in self.slots}
-        if len(found) != len(self.slots) or not found >= set(sentinels.values()) - {_IDEMPOTENCY} \
-                or self.length_slot is None:
+        if (
+            len(found) != len(self.slots)
+            or not found >= set(sentinels.values()) - {_IDEMPOTENCY}
+            or self.length_slot is None
+        ):
             raise ValueError("the template request does not show each per-call value once")
 
     def build(self, options: Any, retries_taken: int) -> Any:
@@ -72,8 +85,9 @@ class _RequestTemplate:
         raw[self.length_slot] = (raw[self.length_slot][0], str(len(content)).encode())
         # stream= rather than content=: the headers are complete (Host, Content-Length), and httpx's
         # content= path re-scans and rebuilds them (5x the cost of the rest of this method)
-        request = self.request_cls(self.method, self.url, headers=raw, stream=self.stream_cls(content),
-                                   extensions=self.extensions)
+        request = self.request_cls(
+            self.method, self.url, headers=raw, stream=self.stream_cls(content), extensions=self.extensions
+        )
         request.read()
         return request
 
@@ -135,16 +149,27 @@ class TemplatedAsyncOpenAI(openai.AsyncOpenAI):
 
 
 def _request_fields(request: Any) -> tuple:
-    return (request.method, str(request.url), request.headers.raw, request.content, request.extensions,
-            type(request.stream))
+    return (
+        request.method,
+        str(request.url),
+        request.headers.raw,
+        request.content,
+        request.extensions,
+        type(request.stream),
+    )
 
 
 def _template_shape(options: Any) -> tuple | None:
     """A key for the requests that differ only in custom header values, idempotency key, body bytes
     and retry count; None for what a template does not cover (json bodies, files, params, timeouts)."""
-    if type(options.content) is not bytes or options.json_data is not None \
-            or options.extra_json is not None or options.files is not None or options.params \
-            or not isinstance(options.timeout, openai.NotGiven):
+    if (
+        type(options.content) is not bytes
+        or options.json_data is not None
+        or options.extra_json is not None
+        or options.files is not None
+        or options.params
+        or not isinstance(options.timeout, openai.NotGiven)
+    ):
         return None
     headers = options.headers
     if isinstance(headers, dict):
@@ -156,5 +181,10 @@ def _template_shape(options: Any) -> tuple | None:
     else:
         return None
     security = options.security
-    return (options.method, options.url, names, options.idempotency_key is not None,
-            tuple(sorted(security.items())) if isinstance(security, dict) else repr(security))
+    return (
+        options.method,
+        options.url,
+        names,
+        options.idempotency_key is not None,
+        tuple(sorted(security.items())) if isinstance(security, dict) else repr(security),
+    )

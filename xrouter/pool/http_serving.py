@@ -21,8 +21,14 @@ from xrouter.pool.chat_schema import ChatRequestProblem
 JSON = "application/json"
 
 
-def error_response(status: int, message: str, type_: str, param: str | None = None, code: str | None = None,
-                   headers: Mapping[str, str] | None = None) -> Response:
+def error_response(
+    status: int,
+    message: str,
+    type_: str,
+    param: str | None = None,
+    code: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
     """An OpenAI-style error body."""
     body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
     return Response(json.dumps(body).encode(), status_code=status, media_type=JSON, headers=headers)
@@ -33,8 +39,11 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     ``max_bytes``: a huge body is never held in memory whole."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise ChatRequestProblem(413, f"the request body is {declared} bytes; this server accepts at most {max_bytes}",
-                                 code="request_too_large")
+        raise ChatRequestProblem(
+            413,
+            f"the request body is {declared} bytes; this server accepts at most {max_bytes}",
+            code="request_too_large",
+        )
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
@@ -45,8 +54,9 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
 
 
 def _error_bytes(message: str) -> bytes:
-    return json.dumps({"error": {"message": message, "type": "invalid_request_error", "param": None,
-                                 "code": "invalid_http_request"}}).encode()
+    return json.dumps(
+        {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": "invalid_http_request"}}
+    ).encode()
 
 
 def json_error_protocol(kind: str = "auto") -> type:
@@ -62,8 +72,17 @@ def json_error_protocol(kind: str = "auto") -> type:
                     head = [STATUS_LINE[400]]
                     for name, value in self.server_state.default_headers:
                         head.extend([name, b": ", value, b"\r\n"])
-                    head.extend([b"content-type: application/json\r\n", b"content-length: ",
-                                 str(len(body)).encode(), b"\r\n", b"connection: close\r\n", b"\r\n", body])
+                    head.extend(
+                        [
+                            b"content-type: application/json\r\n",
+                            b"content-length: ",
+                            str(len(body)).encode(),
+                            b"\r\n",
+                            b"connection: close\r\n",
+                            b"\r\n",
+                            body,
+                        ]
+                    )
                     self.transport.write(b"".join(head))
                     self.transport.close()
 
@@ -77,10 +96,16 @@ def json_error_protocol(kind: str = "auto") -> type:
     class JSONErrorH11Protocol(H11Protocol):
         def send_400_response(self, msg: str) -> None:
             body = _error_bytes(msg)
-            headers = [(b"content-type", JSON.encode()), (b"content-length", str(len(body)).encode()),
-                       (b"connection", b"close")]
-            for event in (h11.Response(status_code=400, headers=headers, reason=STATUS_PHRASES[400]),
-                          h11.Data(data=body), h11.EndOfMessage()):
+            headers = [
+                (b"content-type", JSON.encode()),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ]
+            for event in (
+                h11.Response(status_code=400, headers=headers, reason=STATUS_PHRASES[400]),
+                h11.Data(data=body),
+                h11.EndOfMessage(),
+            ):
                 self.transport.write(self.conn.send(event))
             self.transport.close()
 
@@ -88,8 +113,9 @@ def json_error_protocol(kind: str = "auto") -> type:
 
 
 @contextlib.contextmanager
-def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning",
-                    **uvicorn_options: Any) -> Iterator[str]:
+def serve_in_thread(
+    app: Any, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning", **uvicorn_options: Any
+) -> Iterator[str]:
     """Run ``app`` with uvicorn in a daemon thread; yield the OpenAI base URL ``http://host:port/v1``.
 
     ``port=0`` picks a free port.  The admin routes and /health live at the root (strip ``/v1``).

@@ -63,8 +63,9 @@ class CostLedger:
         return [r for r in self._records if r.episode_id == episode_id]
 
     def episode_cost(self, episode_id: str, include_router: bool = False) -> float:
-        return sum(r.cost_usd for r in self._records
-                   if r.episode_id == episode_id and (include_router or r.kind == "tool"))
+        return sum(
+            r.cost_usd for r in self._records if r.episode_id == episode_id and (include_router or r.kind == "tool")
+        )
 
     def totals(self) -> dict[str, Any]:
         """Run totals, overall and per model."""

@@ -45,8 +45,14 @@ from xrouter.pool.retry import (
 log = logging.getLogger(__name__)
 
 LOCAL_API_KEY = "EMPTY"  # what local servers (vLLM, xrouter.pool_server) get when no key is configured
-__all__ = ["LOCAL_API_KEY", "MalformedResponseError", "OpenAICompatEndpoint", "estimate_tokens", "messages_text",
-           "parse_retry_after"]
+__all__ = [
+    "LOCAL_API_KEY",
+    "MalformedResponseError",
+    "OpenAICompatEndpoint",
+    "estimate_tokens",
+    "messages_text",
+    "parse_retry_after",
+]
 
 
 class OpenAICompatEndpoint:
@@ -68,12 +74,24 @@ class OpenAICompatEndpoint:
     another loop (e.g. successive ``asyncio.run`` calls); ``await endpoint.aclose()`` when done.
     """
 
-    def __init__(self, *, name: str, api_model: str, base_url: str, price: Price,
-                 api_key_env: str | None = None, timeout_s: float = 60.0, max_attempts: int = 4,
-                 backoff_base_s: float = 0.5, backoff_max_s: float = 8.0, max_in_flight: int = 64,
-                 tokenizer: Callable[[str], int] | None = None,
-                 extra_body: Mapping[str, Any] | None = None, http_backend: str = "auto",
-                 send_prompt_id: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        name: str,
+        api_model: str,
+        base_url: str,
+        price: Price,
+        api_key_env: str | None = None,
+        timeout_s: float = 60.0,
+        max_attempts: int = 4,
+        backoff_base_s: float = 0.5,
+        backoff_max_s: float = 8.0,
+        max_in_flight: int = 64,
+        tokenizer: Callable[[str], int] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        http_backend: str = "auto",
+        send_prompt_id: bool = False,
+    ) -> None:
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
         if max_in_flight < 1:
@@ -106,8 +124,10 @@ class OpenAICompatEndpoint:
         self._options = FinalRequestOptions.construct(method="post", url="/chat/completions")
 
     def __repr__(self) -> str:  # never shows the key
-        return (f"OpenAICompatEndpoint(name={self.name!r}, api_model={self.api_model!r}, "
-                f"base_url={self.base_url!r}, api_key_env={self.api_key_env!r})")
+        return (
+            f"OpenAICompatEndpoint(name={self.name!r}, api_model={self.api_model!r}, "
+            f"base_url={self.base_url!r}, api_key_env={self.api_key_env!r})"
+        )
 
     # -- client -----------------------------------------------------------------------------------
     def _api_key(self) -> str:
@@ -115,10 +135,14 @@ class OpenAICompatEndpoint:
             return LOCAL_API_KEY
         key = os.environ.get(self.api_key_env)
         if not key:
-            raise EndpointError(self.name, f"the environment variable {self.api_key_env} is not set (or empty); "
-                                f"export {self.api_key_env}=<your API key for {self.base_url}>, or set "
-                                "api_key_env: null for a local server that needs no key",
-                                attempts=0, retryable=False)  # no request was sent
+            raise EndpointError(
+                self.name,
+                f"the environment variable {self.api_key_env} is not set (or empty); "
+                f"export {self.api_key_env}=<your API key for {self.base_url}>, or set "
+                "api_key_env: null for a local server that needs no key",
+                attempts=0,
+                retryable=False,
+            )  # no request was sent
         return key
 
     def _client_for_loop(self) -> tuple[openai.AsyncOpenAI, asyncio.Semaphore]:
@@ -126,8 +150,13 @@ class OpenAICompatEndpoint:
         if self._client is None or self._loop is not loop:
             key = self._api_key()
             self._secret = key if key != LOCAL_API_KEY else None
-            self._client = TemplatedAsyncOpenAI(api_key=key, base_url=self.base_url, max_retries=0,
-                                             timeout=self.timeout_s, http_client=self._http_client())
+            self._client = TemplatedAsyncOpenAI(
+                api_key=key,
+                base_url=self.base_url,
+                max_retries=0,
+                timeout=self.timeout_s,
+                http_client=self._http_client(),
+            )
             self._semaphore = asyncio.Semaphore(self.max_in_flight)
             self._loop = loop
         assert self._semaphore is not None
@@ -143,8 +172,9 @@ class OpenAICompatEndpoint:
             if aio_factory is not None and importlib.util.find_spec("aiohttp") is not None:
                 factory = aio_factory
             elif self.http_backend == "aiohttp":
-                raise ImportError("http_backend='aiohttp' needs openai>=1.86 and aiohttp: "
-                                  "pip install 'openai[aiohttp]'")
+                raise ImportError(
+                    "http_backend='aiohttp' needs openai>=1.86 and aiohttp: pip install 'openai[aiohttp]'"
+                )
         return factory(limits=limits, timeout=httpx.Timeout(self.timeout_s))
 
     async def aclose(self) -> None:
@@ -163,8 +193,14 @@ class OpenAICompatEndpoint:
         """Sleep before try ``attempt + 1``: Retry-After if given, else full jitter, both capped."""
         return backoff_s(attempt, self.backoff_base_s, self.backoff_max_s, self._rng, retry_after)
 
-    async def complete(self, messages: Sequence[Message], temperature: float = 0.0,
-                       max_tokens: int | None = None, *, prompt_id: str | None = None) -> Completion:
+    async def complete(
+        self,
+        messages: Sequence[Message],
+        temperature: float = 0.0,
+        max_tokens: int | None = None,
+        *,
+        prompt_id: str | None = None,
+    ) -> Completion:
         started = time.perf_counter()
         try:
             client, semaphore = self._client_for_loop()
@@ -194,17 +230,23 @@ class OpenAICompatEndpoint:
                 status = error.status_code
                 detail = self._scrub(error_detail(error))
                 if not is_retryable_status(status):
-                    raise EndpointError(self.name, f"{self._status_advice(status)}; server said: {detail}",
-                                        attempts=attempt, latency_s=time.perf_counter() - started,
-                                        retryable=False) from None
+                    raise EndpointError(
+                        self.name,
+                        f"{self._status_advice(status)}; server said: {detail}",
+                        attempts=attempt,
+                        latency_s=time.perf_counter() - started,
+                        retryable=False,
+                    ) from None
                 retry_after = parse_retry_after(error.response.headers)
                 problem = f"HTTP {status} from {self.base_url} ({detail})"
             except (openai.APITimeoutError, TimeoutError):
                 problem = f"no complete answer from {self.base_url} within timeout_s={self.timeout_s:g}s"
             except openai.APIConnectionError as error:
                 cause = error.__cause__ or error.__context__
-                problem = (f"connection to {self.base_url} failed or was dropped"
-                           f" ({type(cause).__name__ if cause else 'connection error'})")
+                problem = (
+                    f"connection to {self.base_url} failed or was dropped"
+                    f" ({type(cause).__name__ if cause else 'connection error'})"
+                )
             except openai.APIError as error:  # any other transport-level failure of the client
                 problem = f"request to {self.base_url} failed ({self._scrub(short_error(error))})"
             except MalformedResponseError as error:  # replies.py said why
@@ -214,9 +256,13 @@ class OpenAICompatEndpoint:
             log.debug("%s: attempt %d/%d failed: %s", self.name, attempt, self.max_attempts, problem)
             if attempt < self.max_attempts:
                 await asyncio.sleep(self.backoff_s(attempt, retry_after))
-        raise EndpointError(self.name, f"failed after {self.max_attempts} attempt(s): {problem}",
-                            attempts=self.max_attempts, latency_s=time.perf_counter() - started,
-                            retryable=True)
+        raise EndpointError(
+            self.name,
+            f"failed after {self.max_attempts} attempt(s): {problem}",
+            attempts=self.max_attempts,
+            latency_s=time.perf_counter() - started,
+            retryable=True,
+        )
 
     def _request_options(self, body: dict[str, Any], prompt_id: str | None) -> FinalRequestOptions:
         """The options client.post would build for ``body``: one idempotency key for all tries of
@@ -240,11 +286,17 @@ class OpenAICompatEndpoint:
             input_tokens = self.tokenizer(messages_text(messages))
         if output_tokens is None:
             output_tokens = self.tokenizer(reply.text)
-        return Completion(text=reply.text, input_tokens=input_tokens, output_tokens=output_tokens,
-                          cost_usd=self.price.cost(input_tokens, output_tokens),
-                          latency_s=time.perf_counter() - started, model=self.name,
-                          usage_estimated=estimated, attempts=attempts,
-                          extra={"finish_reason": reply.finish_reason})
+        return Completion(
+            text=reply.text,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cost_usd=self.price.cost(input_tokens, output_tokens),
+            latency_s=time.perf_counter() - started,
+            model=self.name,
+            usage_estimated=estimated,
+            attempts=attempts,
+            extra={"finish_reason": reply.finish_reason},
+        )
 
     def _status_advice(self, status: int) -> str:
         return status_advice(status, self.base_url, self.api_model, self.api_key_env)

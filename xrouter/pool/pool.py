@@ -56,9 +56,11 @@ class ModelCard:
         return f"call_{self.name}"
 
     def description(self) -> str:
-        parts = [f"Call {self.name}.",
-                 f"Price: ${self.price.input_per_mtok:g} per 1M input tokens, "
-                 f"${self.price.output_per_mtok:g} per 1M output tokens."]
+        parts = [
+            f"Call {self.name}.",
+            f"Price: ${self.price.input_per_mtok:g} per 1M input tokens, "
+            f"${self.price.output_per_mtok:g} per 1M output tokens.",
+        ]
         if self.context_tokens:
             parts.append(f"Context: {self.context_tokens} tokens.")
         if self.strengths:
@@ -90,8 +92,13 @@ class ModelCard:
 class ModelPool:
     """Named endpoints with cards; ``await pool.call(name, messages, ...)`` records every call."""
 
-    def __init__(self, endpoints: Mapping[str, Endpoint], cards: Mapping[str, ModelCard],
-                 ledger: CostLedger | None = None, cache_calls: bool = False) -> None:
+    def __init__(
+        self,
+        endpoints: Mapping[str, Endpoint],
+        cards: Mapping[str, ModelCard],
+        ledger: CostLedger | None = None,
+        cache_calls: bool = False,
+    ) -> None:
         if set(endpoints) != set(cards):
             raise ValueError(f"endpoints {sorted(endpoints)} and cards {sorted(cards)} name different models")
         self.endpoints = dict(endpoints)
@@ -123,9 +130,16 @@ class ModelPool:
         """(input, output) USD per 1M tokens of every model, in pool order."""
         return [(self.cards[n].price.input_per_mtok, self.cards[n].price.output_per_mtok) for n in self.names]
 
-    async def call(self, name: str, messages: Sequence[Message], temperature: float = 0.0,
-                   max_tokens: int | None = None, *, prompt_id: str | None = None,
-                   episode_id: str | None = None) -> Completion:
+    async def call(
+        self,
+        name: str,
+        messages: Sequence[Message],
+        temperature: float = 0.0,
+        max_tokens: int | None = None,
+        *,
+        prompt_id: str | None = None,
+        episode_id: str | None = None,
+    ) -> Completion:
         """Call one model; every call is exactly one ledger record, whatever happens.
 
         A failure of any kind is recorded with cost 0 and raised as an ``EndpointError`` (an endpoint's
@@ -135,21 +149,42 @@ class ModelPool:
         endpoint = self.endpoint(name)
         key = None
         if self._cache is not None and temperature == 0:
-            request = prompt_id if prompt_id is not None else hashlib.sha256(
-                json.dumps(list(messages), sort_keys=True, default=str).encode()).hexdigest()
+            request = (
+                prompt_id
+                if prompt_id is not None
+                else hashlib.sha256(json.dumps(list(messages), sort_keys=True, default=str).encode()).hexdigest()
+            )
             key = (name, request, max_tokens)
             cached = self._cache.get(key)
             if cached is not None:
-                self.ledger.record(CallRecord(model=name, input_tokens=cached.input_tokens,
-                                              output_tokens=cached.output_tokens, cost_usd=0.0, latency_s=0.0,
-                                              episode_id=episode_id, cached=True, saved_usd=cached.cost_usd))
+                self.ledger.record(
+                    CallRecord(
+                        model=name,
+                        input_tokens=cached.input_tokens,
+                        output_tokens=cached.output_tokens,
+                        cost_usd=0.0,
+                        latency_s=0.0,
+                        episode_id=episode_id,
+                        cached=True,
+                        saved_usd=cached.cost_usd,
+                    )
+                )
                 return cached
         started = time.perf_counter()
 
         def failed(reason: str, attempts: int = 1, latency_s: float | None = None) -> None:
-            self.ledger.record(CallRecord(model=name, input_tokens=None, output_tokens=None, cost_usd=0.0,
-                                          latency_s=latency_s or time.perf_counter() - started, attempts=attempts,
-                                          error=reason, episode_id=episode_id))
+            self.ledger.record(
+                CallRecord(
+                    model=name,
+                    input_tokens=None,
+                    output_tokens=None,
+                    cost_usd=0.0,
+                    latency_s=latency_s or time.perf_counter() - started,
+                    attempts=attempts,
+                    error=reason,
+                    episode_id=episode_id,
+                )
+            )
 
         try:
             completion = await endpoint.complete(messages, temperature, max_tokens, prompt_id=prompt_id)
@@ -167,10 +202,18 @@ class ModelPool:
         if problem is not None:
             failed(problem, getattr(completion, "attempts", 1))
             raise EndpointError(name, problem, retryable=False)
-        self.ledger.record(CallRecord(model=name, input_tokens=completion.input_tokens,
-                                      output_tokens=completion.output_tokens, cost_usd=completion.cost_usd,
-                                      latency_s=completion.latency_s, attempts=completion.attempts,
-                                      episode_id=episode_id, usage_estimated=completion.usage_estimated))
+        self.ledger.record(
+            CallRecord(
+                model=name,
+                input_tokens=completion.input_tokens,
+                output_tokens=completion.output_tokens,
+                cost_usd=completion.cost_usd,
+                latency_s=completion.latency_s,
+                attempts=completion.attempts,
+                episode_id=episode_id,
+                usage_estimated=completion.usage_estimated,
+            )
+        )
         if key is not None:
             self._cache[key] = completion
         return completion

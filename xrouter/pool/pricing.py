@@ -53,11 +53,15 @@ def price_from_genai_prices(price_ref: str, provider: str | None = None) -> Pric
 
     # priced at 1,000 tokens and scaled: a 1M-token request would hit the long-context tier of models
     # priced by prompt length (Gemini 1.5 above 128k tokens costs twice as much)
-    calc = calc_price(Usage(input_tokens=_PROBE_TOKENS, output_tokens=_PROBE_TOKENS), model_ref=price_ref,
-                      provider_id=provider)
+    calc = calc_price(
+        Usage(input_tokens=_PROBE_TOKENS, output_tokens=_PROBE_TOKENS), model_ref=price_ref, provider_id=provider
+    )
     scale = 1_000_000 / _PROBE_TOKENS
-    return Price(float(calc.input_price) * scale, float(calc.output_price) * scale,
-                 source=f"genai-prices {calc.provider.id}/{calc.model.id}")
+    return Price(
+        float(calc.input_price) * scale,
+        float(calc.output_price) * scale,
+        source=f"genai-prices {calc.provider.id}/{calc.model.id}",
+    )
 
 
 class PriceTable:
@@ -83,7 +87,10 @@ class PriceTable:
                 problems.append(f"{model}: {error}")
         if problems:
             raise MissingPriceError(
-                "no price for " + str(len(problems)) + " pool model(s):\n  " + "\n  ".join(problems)
+                "no price for "
+                + str(len(problems))
+                + " pool model(s):\n  "
+                + "\n  ".join(problems)
                 + "\nFix: add each to the pool's pricing config (conf/pricing/<name>.yaml) as "
                 "{price_ref: <genai-prices model id>, provider: <id>} or "
                 "{input_per_mtok: <usd>, output_per_mtok: <usd>, source: <where from>}."
@@ -103,8 +110,10 @@ class PriceTable:
         return self[model].cost(input_tokens, output_tokens)
 
     def as_dict(self) -> dict[str, dict[str, Any]]:
-        return {m: {"input_per_mtok": p.input_per_mtok, "output_per_mtok": p.output_per_mtok, "source": p.source}
-                for m, p in self._prices.items()}
+        return {
+            m: {"input_per_mtok": p.input_per_mtok, "output_per_mtok": p.output_per_mtok, "source": p.source}
+            for m, p in self._prices.items()
+        }
 
 
 def parse_price_entry(model: str, entry: Mapping[str, Any]) -> Price:

@@ -17,8 +17,7 @@ def is_retryable_status(status: int) -> bool:
     return status == 429 or status >= 500
 
 
-def backoff_s(attempt: int, base_s: float, max_s: float, rng: random.Random,
-              retry_after: float | None = None) -> float:
+def backoff_s(attempt: int, base_s: float, max_s: float, rng: random.Random, retry_after: float | None = None) -> float:
     """Sleep before try ``attempt + 1``: Retry-After if given, else full jitter, both capped at ``max_s``."""
     if retry_after is not None:
         return min(retry_after, max_s)
@@ -48,18 +47,27 @@ def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
 def status_advice(status: int, base_url: str, api_model: str, api_key_env: str | None) -> str:
     """What a non-retried HTTP status from an OpenAI-compatible server most likely means, and the fix."""
     if status == 401:
-        where = (f"check the env var {api_key_env}" if api_key_env else
-                 "this endpoint sends no key: set api_key_env to the variable holding one")
+        where = (
+            f"check the env var {api_key_env}"
+            if api_key_env
+            else "this endpoint sends no key: set api_key_env to the variable holding one"
+        )
         return f"HTTP 401 (unauthorized) from {base_url}: the API key was rejected; {where}"
     if status == 403:
-        return (f"HTTP 403 (forbidden) from {base_url}: the key in {api_key_env} may not use "
-                f"model '{api_model}'; check the account's access")
+        return (
+            f"HTTP 403 (forbidden) from {base_url}: the key in {api_key_env} may not use "
+            f"model '{api_model}'; check the account's access"
+        )
     if status == 404:
-        return (f"HTTP 404 (not found) from {base_url}: check api_model '{api_model}' "
-                "(the provider's model id) and base_url (usually ends in /v1)")
+        return (
+            f"HTTP 404 (not found) from {base_url}: check api_model '{api_model}' "
+            "(the provider's model id) and base_url (usually ends in /v1)"
+        )
     if status in (400, 422):
-        return (f"HTTP {status} (bad request) from {base_url} for model '{api_model}': "
-                "check the request parameters (temperature, max_tokens, extra_body)")
+        return (
+            f"HTTP {status} (bad request) from {base_url} for model '{api_model}': "
+            "check the request parameters (temperature, max_tokens, extra_body)"
+        )
     return f"HTTP {status} from {base_url} (not retried)"
 
 

@@ -54,8 +54,9 @@ class _State(FaultState):
         super().__init__(faults)
 
 
-def build_app(pool: ModelPool, faults: FaultConfig | None = None, *, admin: bool = True,
-              max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+def build_app(
+    pool: ModelPool, faults: FaultConfig | None = None, *, admin: bool = True, max_body_bytes: int = MAX_BODY_BYTES
+) -> FastAPI:
     """The FastAPI app serving ``pool``; ``admin=False`` leaves out the /admin routes."""
     state = _State(pool, faults or FaultConfig())
     app = FastAPI(title="xrouter pool server", docs_url=None, redoc_url=None, openapi_url=None)
@@ -76,8 +77,9 @@ def build_app(pool: ModelPool, faults: FaultConfig | None = None, *, admin: bool
             incident = uuid.uuid4().hex[:12]
             log.exception("pool server: internal error %s", incident)
             stats["internal_error"] += 1
-            return error_response(500, f"internal server error (incident {incident})", "server_error",
-                                  code="internal_error")
+            return error_response(
+                500, f"internal server error (incident {incident})", "server_error", code="internal_error"
+            )
 
     async def answer(request: Request) -> Response:
         stats = state.stats
@@ -85,9 +87,13 @@ def build_app(pool: ModelPool, faults: FaultConfig | None = None, *, admin: bool
         model = chat.model
         if model not in state.pool:
             stats["not_found"] += 1
-            return error_response(404, f"the model '{model}' does not exist in this pool; available: "
-                                  f"{', '.join(state.pool.names)}", "invalid_request_error", "model",
-                                  "model_not_found")
+            return error_response(
+                404,
+                f"the model '{model}' does not exist in this pool; available: {', '.join(state.pool.names)}",
+                "invalid_request_error",
+                "model",
+                "model_not_found",
+            )
         faults = state.faults
         fault = state.fault_for(model)
         if faults.latency_s:
@@ -95,14 +101,22 @@ def build_app(pool: ModelPool, faults: FaultConfig | None = None, *, admin: bool
         if fault is not None:
             stats[fault] += 1
             if fault == "failed_model":
-                return error_response(faults.fail_status, f"injected failure for model '{model}'",
-                                      "server_error" if faults.fail_status >= 500 else "invalid_request_error",
-                                      code="injected_fault")
+                return error_response(
+                    faults.fail_status,
+                    f"injected failure for model '{model}'",
+                    "server_error" if faults.fail_status >= 500 else "invalid_request_error",
+                    code="injected_fault",
+                )
             if fault == "server_error":
                 return error_response(500, "injected server error", "server_error", code="injected_fault")
             if fault == "rate_limited":
-                return error_response(429, "injected rate limit", "rate_limit_error", code="rate_limit_exceeded",
-                                      headers={"Retry-After": "0"})
+                return error_response(
+                    429,
+                    "injected rate limit",
+                    "rate_limit_error",
+                    code="rate_limit_exceeded",
+                    headers={"Retry-After": "0"},
+                )
             if fault == "malformed":
                 return Response(MALFORMED_BODY, media_type=JSON)
             if fault == "bad_reply":
@@ -111,24 +125,31 @@ def build_app(pool: ModelPool, faults: FaultConfig | None = None, *, admin: bool
         prompt_id = request.headers.get("x-prompt-id") or (chat.metadata or {}).get("prompt_id")
         messages = chat.plain_messages()
         try:
-            completion = await state.pool.call(model, messages, chat.temperature or 0.0, chat.max_tokens,
-                                               prompt_id=prompt_id)
+            completion = await state.pool.call(
+                model, messages, chat.temperature or 0.0, chat.max_tokens, prompt_id=prompt_id
+            )
         except EndpointError as error:  # retryable -> 502 (clients retry); else 400 (e.g. unknown prompt)
             stats["upstream_error"] += 1
             status = 502 if error.retryable else 400
-            return error_response(status, f"the pool model failed: {error.reason}",
-                                  "upstream_error" if error.retryable else "invalid_request_error",
-                                  code="upstream_error")
+            return error_response(
+                status,
+                f"the pool model failed: {error.reason}",
+                "upstream_error" if error.retryable else "invalid_request_error",
+                code="upstream_error",
+            )
         except (ValueError, LookupError) as error:  # e.g. no user message, prompt id unknown to replay
             stats["bad_request"] += 1
             return error_response(400, str(error), "invalid_request_error")
         stats["ok"] += 1
         state.served += 1
         body: dict[str, Any] = {
-            "id": f"chatcmpl-xr{state.served}", "object": "chat.completion", "created": int(time.time()),
+            "id": f"chatcmpl-xr{state.served}",
+            "object": "chat.completion",
+            "created": int(time.time()),
             "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": completion.text},
-                         "finish_reason": "stop"}],
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": completion.text}, "finish_reason": "stop"}
+            ],
         }
         if not faults.omit_usage:
             prompt_tokens = completion.input_tokens
@@ -137,15 +158,24 @@ def build_app(pool: ModelPool, faults: FaultConfig | None = None, *, admin: bool
             completion_tokens = completion.output_tokens
             if completion_tokens is None:
                 completion_tokens = estimate_tokens(completion.text)
-            body["usage"] = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                             "total_tokens": prompt_tokens + completion_tokens}
+            body["usage"] = {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            }
         return Response(json.dumps(body).encode(), media_type=JSON)
 
     async def models(request: Request) -> Response:
-        data = [{"id": name, "object": "model", "created": 0, "owned_by": "xrouter",
-                 "pricing": {"input_per_mtok": card.price.input_per_mtok,
-                             "output_per_mtok": card.price.output_per_mtok}}
-                for name, card in state.pool.cards.items()]
+        data = [
+            {
+                "id": name,
+                "object": "model",
+                "created": 0,
+                "owned_by": "xrouter",
+                "pricing": {"input_per_mtok": card.price.input_per_mtok, "output_per_mtok": card.price.output_per_mtok},
+            }
+            for name, card in state.pool.cards.items()
+        ]
         return Response(json.dumps({"object": "list", "data": data}).encode(), media_type=JSON)
 
     async def health(request: Request) -> Response:
@@ -160,19 +190,31 @@ def build_app(pool: ModelPool, faults: FaultConfig | None = None, *, admin: bool
         return Response(json.dumps(dataclasses.asdict(state.faults)).encode(), media_type=JSON)
 
     async def stats(request: Request) -> Response:
-        return Response(json.dumps({"outcomes": dict(state.stats), "faults": dataclasses.asdict(state.faults),
-                                    "ledger_calls": len(state.pool.ledger)}).encode(), media_type=JSON)
+        return Response(
+            json.dumps(
+                {
+                    "outcomes": dict(state.stats),
+                    "faults": dataclasses.asdict(state.faults),
+                    "ledger_calls": len(state.pool.ledger),
+                }
+            ).encode(),
+            media_type=JSON,
+        )
 
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        return error_response(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}",
-                              "not_found_error" if exc.status_code == 404 else "invalid_request_error",
-                              headers=getattr(exc, "headers", None))
+        return error_response(
+            exc.status_code,
+            f"{request.method} {request.url.path}: {exc.detail}",
+            "not_found_error" if exc.status_code == 404 else "invalid_request_error",
+            headers=getattr(exc, "headers", None),
+        )
 
     async def unexpected(request: Request, exc: Exception) -> Response:
         incident = uuid.uuid4().hex[:12]
         log.error("pool server: internal error %s on %s %s: %r", incident, request.method, request.url.path, exc)
-        return error_response(500, f"internal server error (incident {incident})", "server_error",
-                              code="internal_error")
+        return error_response(
+            500, f"internal server error (incident {incident})", "server_error", code="internal_error"
+        )
 
     # Starlette routes (no FastAPI dependency injection) keep the hot path short; chat_schema validates.
     app.add_route("/v1/chat/completions", chat_completions, methods=["POST"])

@@ -28,5 +28,8 @@ def model_specs(pool_cfg: Mapping[str, Any], traces: pd.DataFrame | None) -> dic
         models = {tool_safe_name(m): {"trace_model": m} for m in sorted(traces["model"].unique())}
     if not models:
         raise ValueError(f"pool '{pool_cfg.get('name')}' has no models; list them under pool.models")
-    return {name: {"kind": pool_cfg.get("kind", "replay"), **common, **(spec or {})} for name, spec in models.items()
-            if not str(name).startswith("_")}
+    return {
+        name: {"kind": pool_cfg.get("kind", "replay"), **common, **(spec or {})}
+        for name, spec in models.items()
+        if not str(name).startswith("_")
+    }

@@ -33,20 +33,36 @@ class RewardComponents:
         return asdict(self)
 
 
-def xrouter_reward(score: float, tool_cost_usd: float, router_cost_usd: float = 0.0, *, K: float = 1.0,
-                   lam: float = 1.0, cap: float = 0.8, cost_unit_usd: float = 1.0,
-                   include_router_cost: bool = False, valid_final: bool = True) -> RewardComponents:
+def xrouter_reward(
+    score: float,
+    tool_cost_usd: float,
+    router_cost_usd: float = 0.0,
+    *,
+    K: float = 1.0,
+    lam: float = 1.0,
+    cap: float = 0.8,
+    cost_unit_usd: float = 1.0,
+    include_router_cost: bool = False,
+    valid_final: bool = True,
+) -> RewardComponents:
     """``s * (K - min(lam * C, cap))`` with ``s`` = 0 when there is no valid final answer."""
     cost = tool_cost_usd + (router_cost_usd if include_router_cost else 0.0)
     s = score if valid_final else 0.0
     penalty = min(lam * cost / cost_unit_usd, cap)
-    return RewardComponents(score=s, cost_usd=cost, cost_penalty=penalty, format_penalty=0.0,
-                            total=s * (K - penalty))
+    return RewardComponents(score=s, cost_usd=cost, cost_penalty=penalty, format_penalty=0.0, total=s * (K - penalty))
 
 
-def linear_reward(score: float, tool_cost_usd: float, router_cost_usd: float = 0.0, *, alpha: float = 0.5,
-                  cost_scale: float = 0.01, format_penalty: float = 1.0, include_router_cost: bool = False,
-                  valid_final: bool = True) -> RewardComponents:
+def linear_reward(
+    score: float,
+    tool_cost_usd: float,
+    router_cost_usd: float = 0.0,
+    *,
+    alpha: float = 0.5,
+    cost_scale: float = 0.01,
+    format_penalty: float = 1.0,
+    include_router_cost: bool = False,
+    valid_final: bool = True,
+) -> RewardComponents:
     """``(1 - alpha) * s + alpha * (1 - min(C / cost_scale, 1))``, minus a format penalty."""
     cost = tool_cost_usd + (router_cost_usd if include_router_cost else 0.0)
     s = score if valid_final else 0.0
@@ -56,20 +72,35 @@ def linear_reward(score: float, tool_cost_usd: float, router_cost_usd: float = 0
     return RewardComponents(score=s, cost_usd=cost, cost_penalty=alpha * normalized, format_penalty=fmt, total=total)
 
 
-def router_r1_reward(score: float, tool_cost_usd: float, router_cost_usd: float = 0.0, *, alpha: float = 0.3,
-                     cost_scale: float = 0.01, include_router_cost: bool = False,
-                     valid_final: bool = True) -> RewardComponents:
+def router_r1_reward(
+    score: float,
+    tool_cost_usd: float,
+    router_cost_usd: float = 0.0,
+    *,
+    alpha: float = 0.3,
+    cost_scale: float = 0.01,
+    include_router_cost: bool = False,
+    valid_final: bool = True,
+) -> RewardComponents:
     """``-1`` for a malformed trajectory; else ``(1 - alpha) * s + alpha * (1 - min(C / cost_scale, 1))``."""
     cost = tool_cost_usd + (router_cost_usd if include_router_cost else 0.0)
     if not valid_final:
         return RewardComponents(score=0.0, cost_usd=cost, cost_penalty=0.0, format_penalty=1.0, total=-1.0)
     normalized = min(cost / cost_scale, 1.0) if cost_scale > 0 else 0.0
-    return RewardComponents(score=score, cost_usd=cost, cost_penalty=alpha * normalized, format_penalty=0.0,
-                            total=(1 - alpha) * score + alpha * (1 - normalized))
+    return RewardComponents(
+        score=score,
+        cost_usd=cost,
+        cost_penalty=alpha * normalized,
+        format_penalty=0.0,
+        total=(1 - alpha) * score + alpha * (1 - normalized),
+    )
 
 
-REWARDS: dict[str, Callable[..., RewardComponents]] = {"xrouter": xrouter_reward, "linear": linear_reward,
-                                                      "router_r1": router_r1_reward}
+REWARDS: dict[str, Callable[..., RewardComponents]] = {
+    "xrouter": xrouter_reward,
+    "linear": linear_reward,
+    "router_r1": router_r1_reward,
+}
 
 
 def build_reward(cfg: Mapping[str, Any]) -> Callable[..., RewardComponents]:
@@ -80,14 +111,21 @@ def build_reward(cfg: Mapping[str, Any]) -> Callable[..., RewardComponents]:
         raise ValueError(f"unknown reward '{name}'; known: {sorted(REWARDS)}")
     function = REWARDS[name]
     if isinstance(cfg.get("cost_unit_usd"), str):
-        raise ValueError(f"reward.cost_unit_usd={cfg['cost_unit_usd']!r} is resolved against a pool's prices: "
-                         "call xrouter.reward.units.with_cost_unit(reward_cfg, <the pool's prices>) first, "
-                         "or give a number in USD")
+        raise ValueError(
+            f"reward.cost_unit_usd={cfg['cost_unit_usd']!r} is resolved against a pool's prices: "
+            "call xrouter.reward.units.with_cost_unit(reward_cfg, <the pool's prices>) first, "
+            "or give a number in USD"
+        )
 
     cfg.pop("lam_sampling", None)  # training's lambda draws (xrouter/reward/lam_sampling.py), not an argument
 
-    def reward(score: float, tool_cost_usd: float, router_cost_usd: float = 0.0,
-               valid_final: bool = True, lam: float | None = None) -> RewardComponents:
+    def reward(
+        score: float,
+        tool_cost_usd: float,
+        router_cost_usd: float = 0.0,
+        valid_final: bool = True,
+        lam: float | None = None,
+    ) -> RewardComponents:
         """``lam``: this episode's own cost weight (an example drawn by ``reward.lam_sampling``, a sweep point)."""
         if lam is None:
             return function(score, tool_cost_usd, router_cost_usd, valid_final=valid_final, **cfg)

@@ -33,11 +33,13 @@ class LamSampling:
         try:
             sampling = cls(float(cfg["low"]), float(cfg["high"]), float(cfg.get("zero_prob", 0.1)))
         except (KeyError, TypeError, ValueError):
-            raise ValueError(f"reward.lam_sampling must be {{low: <number>, high: <number>, zero_prob: <number>}}, "
-                             f"not {cfg}") from None
+            raise ValueError(
+                f"reward.lam_sampling must be {{low: <number>, high: <number>, zero_prob: <number>}}, not {cfg}"
+            ) from None
         if not 0 < sampling.low <= sampling.high or not math.isfinite(sampling.high):
-            raise ValueError(f"reward.lam_sampling needs 0 < low <= high (finite), not low={sampling.low}, "
-                             f"high={sampling.high}")
+            raise ValueError(
+                f"reward.lam_sampling needs 0 < low <= high (finite), not low={sampling.low}, high={sampling.high}"
+            )
         if not 0 <= sampling.zero_prob <= 1:
             raise ValueError(f"reward.lam_sampling.zero_prob must be in [0, 1], not {sampling.zero_prob}")
         return sampling

@@ -38,8 +38,10 @@ def with_cost_unit(reward_cfg: Mapping[str, Any], prices_per_mtok: Iterable[tupl
     unit = reward_cfg.get("cost_unit_usd")
     if isinstance(unit, str):
         if unit != "pool":
-            raise ValueError(f"reward.cost_unit_usd={unit!r}: give USD per unit of cost (0.01: lambda per cent) "
-                             "or 'pool' (a unit set by the pool's prices)")
+            raise ValueError(
+                f"reward.cost_unit_usd={unit!r}: give USD per unit of cost (0.01: lambda per cent) "
+                "or 'pool' (a unit set by the pool's prices)"
+            )
         reward_cfg["cost_unit_usd"] = pool_cost_unit(prices_per_mtok)
     return reward_cfg
 

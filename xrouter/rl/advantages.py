@@ -16,8 +16,9 @@ def grouped(rewards: torch.Tensor, group_size: int) -> torch.Tensor:
     return rewards.view(-1, group_size)
 
 
-def grpo_advantages(rewards: torch.Tensor, group_size: int, scale_by_std: bool = True,
-                    eps: float = 1e-6) -> torch.Tensor:
+def grpo_advantages(
+    rewards: torch.Tensor, group_size: int, scale_by_std: bool = True, eps: float = 1e-6
+) -> torch.Tensor:
     """``(r - mean_group) / (std_group + eps)`` (or without the std scaling, as Dr. GRPO argues)."""
     groups = grouped(rewards.float(), group_size)
     centered = groups - groups.mean(dim=1, keepdim=True)

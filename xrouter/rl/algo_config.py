@@ -25,19 +25,19 @@ class AlgoConfig:
     """GRPO/DAPO: clipped policy gradient over router tokens (xrouter/rl/losses.py)."""
 
     name: str
-    lr: float                          # AdamW learning rate
+    lr: float  # AdamW learning rate
     weight_decay: float = 0.0
-    warmup_steps: int = 0              # linear warm-up of the learning rate, in optimizer steps
-    eps_low: float = 0.2               # clip range below 1 of the probability ratio
-    eps_high: float = 0.2              # clip range above 1 (DAPO's clip-higher: eps_high > eps_low)
-    aggregation: str = "token-mean"    # token-mean (DAPO) | seq-mean-token-mean (GRPO)
-    scale_by_std: bool = True          # divide group advantages by the group's reward std (GRPO); false: Dr. GRPO
-    dynamic_sampling: bool = False     # DAPO: drop groups whose rewards are all equal, refill from the sampler
-    max_refill: int = 0                # rollout rounds a step may add to refill dropped groups
-    kl_beta: float = 0.0               # k3 KL to the starting policy (0: no reference model)
-    ppo_epochs: int = 1                # passes over each rollout batch
-    minibatches: int = 1               # optimizer steps per pass
-    grad_clip: float = 1.0             # max global gradient norm
+    warmup_steps: int = 0  # linear warm-up of the learning rate, in optimizer steps
+    eps_low: float = 0.2  # clip range below 1 of the probability ratio
+    eps_high: float = 0.2  # clip range above 1 (DAPO's clip-higher: eps_high > eps_low)
+    aggregation: str = "token-mean"  # token-mean (DAPO) | seq-mean-token-mean (GRPO)
+    scale_by_std: bool = True  # divide group advantages by the group's reward std (GRPO); false: Dr. GRPO
+    dynamic_sampling: bool = False  # DAPO: drop groups whose rewards are all equal, refill from the sampler
+    max_refill: int = 0  # rollout rounds a step may add to refill dropped groups
+    kl_beta: float = 0.0  # k3 KL to the starting policy (0: no reference model)
+    ppo_epochs: int = 1  # passes over each rollout batch
+    minibatches: int = 1  # optimizer steps per pass
+    grad_clip: float = 1.0  # max global gradient norm
     shard_optimizer_state: bool = False  # ZeRO-1 AdamW state sharding under trainer=ddp
     # sequence: every router token through the LM (and its routing head); decision: the routing head alone on
     # the call token, the LM frozen (xrouter/rl/decision.py: simple-mode routers with a decision head);
@@ -63,14 +63,20 @@ class AlgoConfig:
 
     def check(self) -> None:
         """Ranges: one error naming the key and its allowed values."""
-        rules = [("lr", self.lr > 0, "a positive number"), ("weight_decay", self.weight_decay >= 0, ">= 0"),
-                 ("warmup_steps", self.warmup_steps >= 0, "an integer >= 0"),
-                 ("eps_low", 0 <= self.eps_low < 1, "in [0, 1)"), ("eps_high", self.eps_high >= 0, ">= 0"),
-                 ("aggregation", self.aggregation in AGGREGATIONS, f"one of {', '.join(AGGREGATIONS)}"),
-                 ("max_refill", self.max_refill >= 0, "an integer >= 0"), ("kl_beta", self.kl_beta >= 0, ">= 0"),
-                 ("ppo_epochs", self.ppo_epochs >= 1, "an integer >= 1"),
-                 ("minibatches", self.minibatches >= 1, "an integer >= 1"), ("grad_clip", self.grad_clip > 0, "> 0"),
-                 ("update", self.update in UPDATES, f"one of {', '.join(UPDATES)}")]
+        rules = [
+            ("lr", self.lr > 0, "a positive number"),
+            ("weight_decay", self.weight_decay >= 0, ">= 0"),
+            ("warmup_steps", self.warmup_steps >= 0, "an integer >= 0"),
+            ("eps_low", 0 <= self.eps_low < 1, "in [0, 1)"),
+            ("eps_high", self.eps_high >= 0, ">= 0"),
+            ("aggregation", self.aggregation in AGGREGATIONS, f"one of {', '.join(AGGREGATIONS)}"),
+            ("max_refill", self.max_refill >= 0, "an integer >= 0"),
+            ("kl_beta", self.kl_beta >= 0, ">= 0"),
+            ("ppo_epochs", self.ppo_epochs >= 1, "an integer >= 1"),
+            ("minibatches", self.minibatches >= 1, "an integer >= 1"),
+            ("grad_clip", self.grad_clip > 0, "> 0"),
+            ("update", self.update in UPDATES, f"one of {', '.join(UPDATES)}"),
+        ]
         for key, ok, allowed in rules:
             if not ok:
                 raise AlgoConfigError(f"algo.{key}={getattr(self, key)!r} is out of range: it must be {allowed}")

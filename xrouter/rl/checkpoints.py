@@ -28,8 +28,16 @@ def validation_examples(dev: Sequence[Mapping[str, Any]], cfg: Any, loop: Any) -
     conditioner = getattr(loop, "conditioner", None)
     if not lams or conditioner is None or not conditioner.spec.lam_conditioned:
         return [dict(e) for e in dev]
-    return [{**e, "prompt_id": f"{e['prompt_id']}@lam={float(lam):g}", "lam": float(lam),
-             "pool_prompt_id": e.get("pool_prompt_id", e["prompt_id"])} for lam in lams for e in dev]
+    return [
+        {
+            **e,
+            "prompt_id": f"{e['prompt_id']}@lam={float(lam):g}",
+            "lam": float(lam),
+            "pool_prompt_id": e.get("pool_prompt_id", e["prompt_id"]),
+        }
+        for lam in lams
+        for e in dev
+    ]
 
 
 class StartingPoint:
@@ -60,12 +68,24 @@ class StartingPoint:
         rl_change = None if start_reward is None or rl_reward is None else rl_reward - start_reward
         # a tie keeps step 0 (1e-6: Lightning keeps the best score in float32, the summary in float64)
         if start_reward is not None and (rl_reward is None or rl_reward <= start_reward + 1e-6):
-            return {"checkpoint": str(self.directory / STEP0_WEIGHTS), "step": 0, "dev_reward": start_reward,
-                    "step0_dev_reward": start_reward, "rl_change": rl_change,
-                    "label": f"step 0, the cold-start router (dev reward {start_reward:.4f}; RL's best "
-                             + ("none" if rl_reward is None else f"{rl_reward:.4f}") + ")"}
+            return {
+                "checkpoint": str(self.directory / STEP0_WEIGHTS),
+                "step": 0,
+                "dev_reward": start_reward,
+                "step0_dev_reward": start_reward,
+                "rl_change": rl_change,
+                "label": f"step 0, the cold-start router (dev reward {start_reward:.4f}; RL's best "
+                + ("none" if rl_reward is None else f"{rl_reward:.4f}")
+                + ")",
+            }
         label = f"RL checkpoint {best_path} (dev reward {rl_reward:.4f}" if best_path else "the last weights ("
         if start_reward is not None:
             label += f"; step 0: {start_reward:.4f}, RL added {rl_change:+.4f}"
-        return {"checkpoint": best_path or None, "step": None, "dev_reward": rl_reward,
-                "step0_dev_reward": start_reward, "rl_change": rl_change, "label": label + ")"}
+        return {
+            "checkpoint": best_path or None,
+            "step": None,
+            "dev_reward": rl_reward,
+            "step0_dev_reward": start_reward,
+            "rl_change": rl_change,
+            "label": label + ")",
+        }

@@ -37,17 +37,21 @@ log = logging.getLogger(__name__)
 GRAD_CLIP = 1.0  # max global gradient norm of a cold-start step (as algo.grad_clip for RL)
 
 
-def scripted_trajectories(loop: AgentLoop, examples: Sequence[dict[str, Any]], models: Sequence[str],
-                          system_prompt: str | None = "",
-                          choices: Sequence[str | tuple[str, ...]] | None = None,
-                          format_only: bool = False) -> RolloutBatch:
+def scripted_trajectories(
+    loop: AgentLoop,
+    examples: Sequence[dict[str, Any]],
+    models: Sequence[str],
+    system_prompt: str | None = "",
+    choices: Sequence[str | tuple[str, ...]] | None = None,
+    format_only: bool = False,
+) -> RolloutBatch:
     """One scripted episode per (example, model), grouped by example; with ``choices`` (a teacher's model,
     or escalation chain, for each example), one episode per example with its choice.  ``format_only``:
     one-turn scripts become token sequences without running them (no pool call, no spend, no outcome
     read); scripts of several turns need the tool results, so they run against the pool."""
     scripts, repeated = [], []
     for i, example in enumerate(examples):
-        for model in ([choices[i]] if choices is not None else models):
+        for model in [choices[i]] if choices is not None else models:
             scripts.append(loop.env.script(model, system_prompt))
             repeated.append(example)
     if format_only and all(len(script) == 1 for script in scripts):
@@ -58,8 +62,9 @@ def scripted_trajectories(loop: AgentLoop, examples: Sequence[dict[str, Any]], m
 WEIGHTINGS = ("uniform", "reward", "expected_reward", "teacher")
 
 
-def episode_weights(rewards: Sequence[float], n_models: int, weighting: str, temperature: float,
-                    logprobs: torch.Tensor | None = None) -> torch.Tensor:
+def episode_weights(
+    rewards: Sequence[float], n_models: int, weighting: str, temperature: float, logprobs: torch.Tensor | None = None
+) -> torch.Tensor:
     """Per-episode loss weights of prompt groups of ``n_models``: uniform (1); ``reward``: each group's
     ``n_models * softmax(reward / temperature)``; ``expected_reward``: ``1 + n_models * p_i * (r_i - sum_j p_j
     r_j)`` with ``p`` the router's own (detached) probabilities of the group's trajectories, from their
@@ -104,19 +109,35 @@ def tail_weights(rows: Sequence[Sequence[int]], weights: torch.Tensor, decision:
     return out
 
 
-def cold_start(model, loop: AgentLoop, examples: Sequence[dict[str, Any]], models: Sequence[str], *,
-               steps: int, batch_size: int, lr: float, micro_batch_size: int, seed: int,
-               device: str | torch.device = "cpu", system_prompt: str | None = "", warmup_steps: int = 10,
-               weighting: str = "uniform", temperature: float = 0.1, lam_sampling: LamSampling | None = None,
-               teacher: Callable[[Sequence[dict[str, Any]]], list[str | tuple[str, ...]]] | None = None) -> list[float]:
+def cold_start(
+    model,
+    loop: AgentLoop,
+    examples: Sequence[dict[str, Any]],
+    models: Sequence[str],
+    *,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    micro_batch_size: int,
+    seed: int,
+    device: str | torch.device = "cpu",
+    system_prompt: str | None = "",
+    warmup_steps: int = 10,
+    weighting: str = "uniform",
+    temperature: float = 0.1,
+    lam_sampling: LamSampling | None = None,
+    teacher: Callable[[Sequence[dict[str, Any]]], list[str | tuple[str, ...]]] | None = None,
+) -> list[float]:
     """Fit scripted trajectories for ``steps`` optimizer steps (``batch_size`` prompts x every pool
     model each, weighted by ``weighting``; ``weighting="teacher"``: each prompt's one trajectory with the
     model ``teacher`` picks at its lambda, ``xrouter/policies/teacher.py``); returns the loss curve."""
     if weighting not in WEIGHTINGS:
         raise ValueError(f"cold_start.weighting must be one of {list(WEIGHTINGS)}, not {weighting!r}")
     if (weighting == "teacher") != (teacher is not None):
-        raise ValueError("cold_start.weighting=teacher goes with a teacher (cold_start.teacher: knn or mlp), "
-                         "and a teacher with weighting=teacher only")
+        raise ValueError(
+            "cold_start.weighting=teacher goes with a teacher (cold_start.teacher: knn or mlp), "
+            "and a teacher with weighting=teacher only"
+        )
     rng = random.Random(seed)
     optimizer = torch.optim.AdamW(parameter_groups(model, lr), lr=lr)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / max(1, warmup_steps)))
@@ -131,23 +152,48 @@ def cold_start(model, loop: AgentLoop, examples: Sequence[dict[str, Any]], model
         if choices is not None:
             escalated += sum(not isinstance(c, str) for c in choices)
             scripted += len(choices)
-        batch = scripted_trajectories(loop, batch_examples, models, system_prompt, choices,
-                                      format_only=weighting == "uniform")
+        batch = scripted_trajectories(
+            loop, batch_examples, models, system_prompt, choices, format_only=weighting == "uniform"
+        )
         totals = None
         if weighting == "expected_reward":
-            totals = torch.cat([(lp * mk).sum(dim=1) for _, lp, mk, _ in sequence_logprobs(
-                model, batch.input_ids, batch.response_mask, pad_id, micro_batch_size, device=device,
-                conditions=batch.conditions)]).cpu()
-        weights = (torch.ones(len(batch.episodes)) if teacher is not None else
-                   episode_weights(batch.rewards, len(models), weighting, temperature, totals)).to(device)
+            totals = torch.cat(
+                [
+                    (lp * mk).sum(dim=1)
+                    for _, lp, mk, _ in sequence_logprobs(
+                        model,
+                        batch.input_ids,
+                        batch.response_mask,
+                        pad_id,
+                        micro_batch_size,
+                        device=device,
+                        conditions=batch.conditions,
+                    )
+                ]
+            ).cpu()
+        weights = (
+            torch.ones(len(batch.episodes))
+            if teacher is not None
+            else episode_weights(batch.rewards, len(models), weighting, temperature, totals)
+        ).to(device)
         optimizer.zero_grad()
         total_tokens = sum(sum(m) for m in batch.response_mask)
         loss_value = 0.0
-        decision = (decision_token_ids(loop.tokenizer, models, loop.env.action_format)
-                    if weighting == "expected_reward" else set())
-        for part, logprobs, mask, _ in sequence_logprobs(model, batch.input_ids, batch.response_mask, pad_id,
-                                                         micro_batch_size, device=device, grad=True,
-                                                         conditions=batch.conditions):
+        decision = (
+            decision_token_ids(loop.tokenizer, models, loop.env.action_format)
+            if weighting == "expected_reward"
+            else set()
+        )
+        for part, logprobs, mask, _ in sequence_logprobs(
+            model,
+            batch.input_ids,
+            batch.response_mask,
+            pad_id,
+            micro_batch_size,
+            device=device,
+            grad=True,
+            conditions=batch.conditions,
+        ):
             token_weights = tail_weights(batch.input_ids[part], weights[part], decision, logprobs.shape[1])
             loss = -(logprobs * mask * token_weights.to(device)).sum() / max(total_tokens, 1)
             loss.backward()
@@ -157,7 +203,12 @@ def cold_start(model, loop: AgentLoop, examples: Sequence[dict[str, Any]], model
         schedule.step()
         losses.append(loss_value)
         if step % 10 == 0 or step == steps - 1:
-            log.info("cold start step %d/%d: loss %.4f (%.0fs)%s", step + 1, steps, loss_value,
-                     time.perf_counter() - started,
-                     f"; escalation scripts so far {escalated / scripted:.1%}" if escalated else "")
+            log.info(
+                "cold start step %d/%d: loss %.4f (%.0fs)%s",
+                step + 1,
+                steps,
+                loss_value,
+                time.perf_counter() - started,
+                f"; escalation scripts so far {escalated / scripted:.1%}" if escalated else "",
+            )
     return losses

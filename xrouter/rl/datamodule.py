@@ -29,19 +29,36 @@ class PromptDataModule(L.LightningDataModule):
     """Batches of example dicts (no tensors: the rollout turns them into tokens).  Under DDP,
     Lightning swaps the samplers for ``DistributedSampler``s, so each rank gets its own shard."""
 
-    def __init__(self, train: Sequence[dict[str, Any]], dev: Sequence[dict[str, Any]], prompts_per_step: int,
-                 val_batch_size: int = 256, seed: int = 0) -> None:
+    def __init__(
+        self,
+        train: Sequence[dict[str, Any]],
+        dev: Sequence[dict[str, Any]],
+        prompts_per_step: int,
+        val_batch_size: int = 256,
+        seed: int = 0,
+    ) -> None:
         super().__init__()
         self.train_examples, self.dev_examples = list(train), list(dev)
         self.prompts_per_step, self.val_batch_size, self.seed = prompts_per_step, val_batch_size, seed
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(_Examples(self.train_examples), batch_size=self.prompts_per_step, shuffle=True,
-                          drop_last=True, collate_fn=_as_list, num_workers=0)
+        return DataLoader(
+            _Examples(self.train_examples),
+            batch_size=self.prompts_per_step,
+            shuffle=True,
+            drop_last=True,
+            collate_fn=_as_list,
+            num_workers=0,
+        )
 
     def val_dataloader(self) -> DataLoader:
-        return DataLoader(_Examples(self.dev_examples), batch_size=self.val_batch_size, shuffle=False,
-                          collate_fn=_as_list, num_workers=0)
+        return DataLoader(
+            _Examples(self.dev_examples),
+            batch_size=self.val_batch_size,
+            shuffle=False,
+            collate_fn=_as_list,
+            num_workers=0,
+        )
 
     def refill_sampler(self) -> Iterator[dict[str, Any]]:
         """Endless shuffled train prompts for dynamic sampling's refills.  With several processes

@@ -28,15 +28,16 @@ from xrouter.rollout.logprobs import left_pad, position_ids_for
 class DecisionBatch:
     """The decisions of a rollout batch: one row per episode that wrote a ``call_<model>`` token."""
 
-    rows: torch.Tensor        # [n] the episodes' indices in the rollout batch
-    lm_logits: torch.Tensor   # [n, M] the frozen LM's logits of the M call tokens at the decision position
-    rest_lse: torch.Tensor    # [n] log-sum-exp of the LM's logits of every other token there
+    rows: torch.Tensor  # [n] the episodes' indices in the rollout batch
+    lm_logits: torch.Tensor  # [n, M] the frozen LM's logits of the M call tokens at the decision position
+    rest_lse: torch.Tensor  # [n] log-sum-exp of the LM's logits of every other token there
     conditions: torch.Tensor  # [n, D] the condition vectors the head reads
-    actions: torch.Tensor     # [n] which call (0..M-1, pool order) each episode wrote
+    actions: torch.Tensor  # [n] which call (0..M-1, pool order) each episode wrote
 
 
-def decision_positions(sequences: Sequence[Sequence[int]], masks: Sequence[Sequence[int]], anchor_id: int,
-                       token_ids: Sequence[int]) -> list[tuple[int, int, int]]:
+def decision_positions(
+    sequences: Sequence[Sequence[int]], masks: Sequence[Sequence[int]], anchor_id: int, token_ids: Sequence[int]
+) -> list[tuple[int, int, int]]:
     """``(episode, position, choice)`` of each episode's first decision: a router token from ``token_ids`` right
     after the anchor token (its ``choice`` is the token's index in ``token_ids``)."""
     index = {t: j for j, t in enumerate(token_ids)}
@@ -50,9 +51,15 @@ def decision_positions(sequences: Sequence[Sequence[int]], masks: Sequence[Seque
 
 
 @torch.no_grad()
-def decision_batch(model, sequences: Sequence[Sequence[int]], masks: Sequence[Sequence[int]],
-                   conditions: torch.Tensor, pad_id: int, device: torch.device | str = "cpu",
-                   micro_batch_size: int = 256) -> DecisionBatch:
+def decision_batch(
+    model,
+    sequences: Sequence[Sequence[int]],
+    masks: Sequence[Sequence[int]],
+    conditions: torch.Tensor,
+    pad_id: int,
+    device: torch.device | str = "cpu",
+    micro_batch_size: int = 256,
+) -> DecisionBatch:
     """The LM's side of every decision in the batch (one forward per distinct prefix and condition)."""
     token_ids = list(model.decision_token_ids)
     anchor = int(model.config.decision_anchor_id)
@@ -71,11 +78,21 @@ def decision_batch(model, sequences: Sequence[Sequence[int]], masks: Sequence[Se
     try:
         owners = [first[k] for k in range(len(distinct))]
         for start in range(0, len(owners), micro_batch_size):
-            part = owners[start:start + micro_batch_size]
+            part = owners[start : start + micro_batch_size]
             ids, attention = left_pad([sequences[e][:j] for e, j in part], pad_id, device)
             cond = conditions[[e for e, _ in part]].to(device)
-            logits = model(input_ids=ids, attention_mask=attention, position_ids=position_ids_for(attention),
-                           conditions=cond, logits_to_keep=1, use_cache=False).logits[:, -1].float()
+            logits = (
+                model(
+                    input_ids=ids,
+                    attention_mask=attention,
+                    position_ids=position_ids_for(attention),
+                    conditions=cond,
+                    logits_to_keep=1,
+                    use_cache=False,
+                )
+                .logits[:, -1]
+                .float()
+            )
             calls = logits[:, columns] - model.decision_head(cond).float()  # the LM's own logits
             rest = logits.clone()
             rest[:, columns] = float("-inf")
@@ -87,13 +104,18 @@ def decision_batch(model, sequences: Sequence[Sequence[int]], masks: Sequence[Se
     lm = torch.cat(lm_rows)[index] if lm_rows else torch.zeros((0, len(token_ids)), device=device)
     lse = torch.cat(lse_rows)[index] if lse_rows else torch.zeros(0, device=device)
     rows = [e for e, _, _ in found]
-    return DecisionBatch(rows=torch.tensor(rows, dtype=torch.long), lm_logits=lm, rest_lse=lse,
-                         conditions=conditions[rows].to(device) if rows else conditions[:0].to(device),
-                         actions=torch.tensor([c for _, _, c in found], dtype=torch.long, device=device))
+    return DecisionBatch(
+        rows=torch.tensor(rows, dtype=torch.long),
+        lm_logits=lm,
+        rest_lse=lse,
+        conditions=conditions[rows].to(device) if rows else conditions[:0].to(device),
+        actions=torch.tensor([c for _, _, c in found], dtype=torch.long, device=device),
+    )
 
 
-def decision_logprobs(head_logits: torch.Tensor, lm_logits: torch.Tensor, rest_lse: torch.Tensor,
-                      actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def decision_logprobs(
+    head_logits: torch.Tensor, lm_logits: torch.Tensor, rest_lse: torch.Tensor, actions: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(log-probability of each chosen call, entropy of the call distribution renormalised over the pool)."""
     total = lm_logits + head_logits
     lse = torch.logsumexp(torch.cat([total, rest_lse.unsqueeze(-1)], dim=-1), dim=-1)

@@ -89,12 +89,13 @@ def sync_gradients(parameters: Iterable[torch.nn.Parameter]) -> None:
         offset = 0
         for p in group:
             n = p.numel()
-            p.grad = flat[offset:offset + n].view_as(p).clone()
+            p.grad = flat[offset : offset + n].view_as(p).clone()
             offset += n
 
 
-def adamw(parameters: Iterable[torch.nn.Parameter], lr: float, weight_decay: float = 0.0,
-          shard_state: bool = False) -> torch.optim.Optimizer:
+def adamw(
+    parameters: Iterable[torch.nn.Parameter], lr: float, weight_decay: float = 0.0, shard_state: bool = False
+) -> torch.optim.Optimizer:
     """AdamW; with ``shard_state`` and several processes, ZeRO stage 1: each rank keeps the moments
     of 1/world of the parameters, updates those and broadcasts them (PyTorch's
     ``ZeroRedundancyOptimizer``), cutting AdamW's 8 bytes per parameter to 8/world.  Every rank
@@ -103,8 +104,9 @@ def adamw(parameters: Iterable[torch.nn.Parameter], lr: float, weight_decay: flo
     if shard_state and is_distributed():
         from torch.distributed.optim import ZeroRedundancyOptimizer
 
-        return ZeroRedundancyOptimizer(list(parameters), optimizer_class=torch.optim.AdamW, lr=lr,
-                                       weight_decay=weight_decay, betas=(0.9, 0.999))
+        return ZeroRedundancyOptimizer(
+            list(parameters), optimizer_class=torch.optim.AdamW, lr=lr, weight_decay=weight_decay, betas=(0.9, 0.999)
+        )
     return torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay, betas=(0.9, 0.999))
 
 

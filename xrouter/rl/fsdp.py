@@ -45,8 +45,9 @@ def fsdp_strategy(world_size: int):
     writing checkpoints as single files of full state (what resume, evaluation and serving read)."""
     from lightning.pytorch.strategies import ModelParallelStrategy
 
-    return ModelParallelStrategy(data_parallel_size=world_size, tensor_parallel_size=1,
-                                 save_distributed_checkpoint=False)
+    return ModelParallelStrategy(
+        data_parallel_size=world_size, tensor_parallel_size=1, save_distributed_checkpoint=False
+    )
 
 
 def decoder_layers(model: torch.nn.Module) -> list[torch.nn.Module]:
@@ -54,9 +55,11 @@ def decoder_layers(model: torch.nn.Module) -> list[torch.nn.Module]:
     base = getattr(model, model.base_model_prefix, None) if hasattr(model, "base_model_prefix") else None
     layers = getattr(base, "layers", None) if base is not None else None
     if layers is None:
-        raise ValueError(f"trainer=fsdp: cannot find the decoder layers of {type(model).__name__} "
-                         f"(expected <model>.{getattr(model, 'base_model_prefix', 'model')}.layers, "
-                         "as in Qwen2/Llama); use trainer=ddp for this architecture")
+        raise ValueError(
+            f"trainer=fsdp: cannot find the decoder layers of {type(model).__name__} "
+            f"(expected <model>.{getattr(model, 'base_model_prefix', 'model')}.layers, "
+            "as in Qwen2/Llama); use trainer=ddp for this architecture"
+        )
     return list(layers)
 
 
@@ -149,7 +152,8 @@ def unsharded_copy(model: torch.nn.Module, state: Mapping[str, Any], device) -> 
     tied = set(tied.keys() if isinstance(tied, dict) else tied)
     missing = [k for k in missing if k not in tied]
     if unexpected or missing:
-        raise RuntimeError(f"unsharded_copy: checkpoint and model disagree (missing {missing[:5]}, "
-                           f"unexpected {unexpected[:5]})")
+        raise RuntimeError(
+            f"unsharded_copy: checkpoint and model disagree (missing {missing[:5]}, unexpected {unexpected[:5]})"
+        )
     copy.generation_config = model.generation_config
     return copy.to(device).eval()

@@ -31,10 +31,17 @@ def kl_k3(logprobs: torch.Tensor, ref_logprobs: torch.Tensor) -> torch.Tensor:
     return log_ratio.exp() - log_ratio - 1
 
 
-def policy_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantages: torch.Tensor,
-                mask: torch.Tensor, eps_low: float = 0.2, eps_high: float = 0.28,
-                aggregation: str = "token-mean", ref_logprobs: torch.Tensor | None = None,
-                kl_beta: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
+def policy_loss(
+    logprobs: torch.Tensor,
+    old_logprobs: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    eps_low: float = 0.2,
+    eps_high: float = 0.28,
+    aggregation: str = "token-mean",
+    ref_logprobs: torch.Tensor | None = None,
+    kl_beta: float = 0.0,
+) -> tuple[torch.Tensor, dict[str, float]]:
     """PPO-style clipped surrogate with asymmetric clipping ``[1 - eps_low, 1 + eps_high]``.
 
     ``advantages`` is per sequence ``[B]`` (broadcast over tokens) or per token ``[B, T]``.
@@ -55,6 +62,9 @@ def policy_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantages: 
             loss = loss + kl_beta * kl
     with torch.no_grad():
         was_clipped = ((unclipped - clipped).abs() > 1e-12).float()
-        metrics = {"clip_frac": float(masked_mean(was_clipped, mask)), "ratio_mean": float(masked_mean(ratio, mask)),
-                   "kl": float(kl)}
+        metrics = {
+            "clip_frac": float(masked_mean(was_clipped, mask)),
+            "ratio_mean": float(masked_mean(ratio, mask)),
+            "kl": float(kl),
+        }
     return loss, metrics

@@ -33,9 +33,16 @@ from xrouter.router.prefix_lm import parameter_groups
 
 
 class RouterRLModule(L.LightningModule):
-    def __init__(self, model, loop: AgentLoop, algo: Mapping[str, Any], rollout: Mapping[str, Any],
-                 refill: Iterator[dict[str, Any]] | None = None, lam_sampling: LamSampling | None = None,
-                 seed: int = 0) -> None:
+    def __init__(
+        self,
+        model,
+        loop: AgentLoop,
+        algo: Mapping[str, Any],
+        rollout: Mapping[str, Any],
+        refill: Iterator[dict[str, Any]] | None = None,
+        lam_sampling: LamSampling | None = None,
+        seed: int = 0,
+    ) -> None:
         super().__init__()
         self.model = model
         self.lam_sampling, self._lam_rng = lam_sampling, random.Random(seed + 7)  # one lambda per prompt group
@@ -46,18 +53,26 @@ class RouterRLModule(L.LightningModule):
         self.ref_model = None
         has_head = getattr(model, "decision_head", None) is not None
         if self.algo.update == "decision" and not has_head:
-            raise ValueError("algo.update=decision trains the routing head alone: it needs a router with one "
-                             "(router=tiny_encoder with router.decision_head); use algo.update=sequence or auto")
+            raise ValueError(
+                "algo.update=decision trains the routing head alone: it needs a router with one "
+                "(router=tiny_encoder with router.decision_head); use algo.update=sequence or auto"
+            )
         one_call = getattr(loop.env, "mode", "simple") == "simple"  # a full-mode episode decides more than one call
-        self.update_kind = ("decision" if self.algo.update == "decision" or (self.algo.update == "auto" and has_head
-                                                                            and one_call) else "sequence")
+        self.update_kind = (
+            "decision"
+            if self.algo.update == "decision" or (self.algo.update == "auto" and has_head and one_call)
+            else "sequence"
+        )
         if self.algo.kl_beta > 0:
             self.ref_model = copy.deepcopy(model).eval().requires_grad_(False)
         self._val_episodes: list = []
         self._val_weights = contextlib.ExitStack()  # the gathered weights held through a validation
-        self.sampling = SamplingConfig(max_new_tokens=self.rollout_cfg["max_new_tokens"],
-                                       temperature=self.rollout_cfg.get("temperature", 1.0),
-                                       top_p=self.rollout_cfg.get("top_p", 1.0), do_sample=True)
+        self.sampling = SamplingConfig(
+            max_new_tokens=self.rollout_cfg["max_new_tokens"],
+            temperature=self.rollout_cfg.get("temperature", 1.0),
+            top_p=self.rollout_cfg.get("top_p", 1.0),
+            do_sample=True,
+        )
         self.greedy = SamplingConfig(max_new_tokens=self.rollout_cfg["max_new_tokens"], do_sample=False)
 
     # ---- optimisation setup ---------------------------------------------------------------
@@ -68,14 +83,19 @@ class RouterRLModule(L.LightningModule):
 
         if isinstance(self.trainer.strategy, ModelParallelStrategy):
             if self.algo.shard_optimizer_state:
-                raise ValueError("algo.shard_optimizer_state (ZeRO-1) is for trainer=ddp; trainer=fsdp already "
-                                 "shards the optimizer state: drop the override")
+                raise ValueError(
+                    "algo.shard_optimizer_state (ZeRO-1) is for trainer=ddp; trainer=fsdp already "
+                    "shards the optimizer state: drop the override"
+                )
             shard_router(self.model, self.device_mesh["data_parallel"])
 
     def configure_optimizers(self):
-        optimizer = adamw(parameter_groups(self.model, self.algo.lr), lr=self.algo.lr,
-                          weight_decay=self.algo.weight_decay,
-                          shard_state=self.algo.shard_optimizer_state)  # ZeRO-1 under DDP
+        optimizer = adamw(
+            parameter_groups(self.model, self.algo.lr),
+            lr=self.algo.lr,
+            weight_decay=self.algo.weight_decay,
+            shard_state=self.algo.shard_optimizer_state,
+        )  # ZeRO-1 under DDP
         warmup = max(1, self.algo.warmup_steps)
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
@@ -101,8 +121,11 @@ class RouterRLModule(L.LightningModule):
             return batch, {"zero_std_frac": first_zero_frac, "refills": 0.0, "all_episodes": all_episodes}
         kept = self._informative(batch, keep)
         refills = 0
-        while (kept is None or len(kept.episodes) // group < len(examples)) and refills < self.algo.max_refill \
-                and self.refill is not None:
+        while (
+            (kept is None or len(kept.episodes) // group < len(examples))
+            and refills < self.algo.max_refill
+            and self.refill is not None
+        ):
             refills += 1
             # the groups still missing, over the share of groups that had signal (a quarter more, at least one)
             missing = len(examples) - (0 if kept is None else len(kept.episodes) // group)
@@ -154,10 +177,15 @@ class RouterRLModule(L.LightningModule):
         metrics.update(decision_update(self, batch) if self.update_kind == "decision" else sequence_update(self, batch))
         update_s = time.perf_counter() - update_started
         total_s = time.perf_counter() - started
-        metrics.update({"perf/update_s": update_s, "perf/step_s": total_s,
-                        "perf/episodes_per_s": len(all_episodes) / total_s,
-                        "perf/tokens_per_s": sum(len(s) for s in batch.input_ids) / total_s,
-                        "train/skipped": 0.0})
+        metrics.update(
+            {
+                "perf/update_s": update_s,
+                "perf/step_s": total_s,
+                "perf/episodes_per_s": len(all_episodes) / total_s,
+                "perf/tokens_per_s": sum(len(s) for s in batch.input_ids) / total_s,
+                "train/skipped": 0.0,
+            }
+        )
         self.log_dict(metrics, on_step=True, prog_bar=False, batch_size=len(examples))
         self.log("reward", metrics["train/reward_mean"], prog_bar=True, on_step=True, batch_size=len(examples))
 
@@ -165,13 +193,17 @@ class RouterRLModule(L.LightningModule):
     def _rollout_metrics(episodes) -> dict[str, float]:
         summary = summarize_episodes(episodes)
         rewards = torch.tensor([e.reward.get("total", 0.0) for e in episodes])
-        out = {"train/reward_mean": float(rewards.mean()),
-               "train/reward_std": float(rewards.std()) if len(rewards) > 1 else 0.0,
-               "train/accuracy": summary["accuracy"], "train/cost_per_episode": summary["cost_per_query"],
-               "train/calls_per_episode": summary["calls_per_query"], "train/turns": summary["turns_per_query"],
-               "train/malformed_rate": summary["malformed_per_query"],
-               "train/direct_rate": summary["direct_answer_rate"],
-               "train/valid_final_rate": summary["valid_final_rate"]}
+        out = {
+            "train/reward_mean": float(rewards.mean()),
+            "train/reward_std": float(rewards.std()) if len(rewards) > 1 else 0.0,
+            "train/accuracy": summary["accuracy"],
+            "train/cost_per_episode": summary["cost_per_query"],
+            "train/calls_per_episode": summary["calls_per_query"],
+            "train/turns": summary["turns_per_query"],
+            "train/malformed_rate": summary["malformed_per_query"],
+            "train/direct_rate": summary["direct_answer_rate"],
+            "train/valid_final_rate": summary["valid_final_rate"],
+        }
         out.update({f"train/share/{m}": s for m, s in summary["model_share"].items()})
         return out
 
@@ -191,8 +223,17 @@ class RouterRLModule(L.LightningModule):
         summary = summarize_episodes(episodes)
         if not summary.get("n"):
             return
-        metrics = {f"val/{k}": float(summary[k]) for k in ("accuracy", "cost_per_query", "reward", "calls_per_query",
-                                                            "direct_answer_rate", "valid_final_rate")}
+        metrics = {
+            f"val/{k}": float(summary[k])
+            for k in (
+                "accuracy",
+                "cost_per_query",
+                "reward",
+                "calls_per_query",
+                "direct_answer_rate",
+                "valid_final_rate",
+            )
+        }
         metrics.update({f"val/share/{m}": s for m, s in summary["model_share"].items()})
         by_benchmark = per_benchmark_choices(episodes)
         for bench, info in by_benchmark.items():
@@ -201,10 +242,12 @@ class RouterRLModule(L.LightningModule):
         self.log_dict(metrics, prog_bar=False)
         self.log("val_reward", metrics["val/reward"], prog_bar=True)
         if math.isfinite(metrics["val/reward"]):
-            self.print(f"[val @ step {self.global_step}] accuracy {metrics['val/accuracy']:.3f}  "
-                       f"cost/query ${metrics['val/cost_per_query']:.2e}  reward {metrics['val/reward']:.3f}  "
-                       f"valid {metrics['val/valid_final_rate']:.2f}  "
-                       + "  ".join(f"{b}: {i['top']} {i['top_share']:.0%}" for b, i in by_benchmark.items()))
+            self.print(
+                f"[val @ step {self.global_step}] accuracy {metrics['val/accuracy']:.3f}  "
+                f"cost/query ${metrics['val/cost_per_query']:.2e}  reward {metrics['val/reward']:.3f}  "
+                f"valid {metrics['val/valid_final_rate']:.2f}  "
+                + "  ".join(f"{b}: {i['top']} {i['top_share']:.0%}" for b, i in by_benchmark.items())
+            )
 
 
 def per_benchmark_choices(episodes) -> dict[str, dict[str, Any]]:
@@ -219,6 +262,9 @@ def per_benchmark_choices(episodes) -> dict[str, dict[str, Any]]:
     for bench, group in sorted(groups.items()):
         sources = Counter((e.calls[-1].model if e.calls else "direct") for e in group)
         top, count = sources.most_common(1)[0]
-        out[bench] = {"accuracy": sum(e.score for e in group) / len(group), "top": top.split("/")[-1],
-                      "top_share": count / len(group)}
+        out[bench] = {
+            "accuracy": sum(e.score for e in group) / len(group),
+            "top": top.split("/")[-1],
+            "top_share": count / len(group),
+        }
     return out

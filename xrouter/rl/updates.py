@@ -30,8 +30,9 @@ def decision_update(module, batch: RolloutBatch) -> dict[str, float]:
     """``algo.update=decision``: PPO epochs of the routing head on the call tokens (xrouter/rl/decision.py)."""
     algo, device = module.algo, module.device
     advantages = grpo_advantages(torch.tensor(batch.rewards), batch.group_size, scale_by_std=algo.scale_by_std)
-    decisions = decision_batch(module.model, batch.input_ids, batch.response_mask, batch.conditions,
-                               module.loop.tokenizer.pad_token_id, device)
+    decisions = decision_batch(
+        module.model, batch.input_ids, batch.response_mask, batch.conditions, module.loop.tokenizer.pad_token_id, device
+    )
     n = len(decisions.rows)
     optimizer, scheduler = module.optimizers(), module.lr_schedulers()
     stats = {"clip_frac": 0.0, "kl": 0.0, "entropy": 0.0, "loss": 0.0, "grad_norm": 0.0}
@@ -45,22 +46,37 @@ def decision_update(module, batch: RolloutBatch) -> dict[str, float]:
     args = (decisions.lm_logits, decisions.rest_lse, decisions.actions)
     with torch.no_grad():
         old, _ = decision_logprobs(head(decisions.conditions), *args)
-        ref = (decision_logprobs(module.ref_model.decision_head(decisions.conditions), *args)[0]
-               if module.ref_model is not None else None)
+        ref = (
+            decision_logprobs(module.ref_model.decision_head(decisions.conditions), *args)[0]
+            if module.ref_model is not None
+            else None
+        )
     minibatches, n_updates = max(1, algo.minibatches), 0
     order = list(range(n))
     for _ in range(algo.ppo_epochs):
         random.Random(module.global_step).shuffle(order)
         for m in range(minibatches):
-            rows = torch.tensor(order[m * n // minibatches:(m + 1) * n // minibatches], dtype=torch.long)
+            rows = torch.tensor(order[m * n // minibatches : (m + 1) * n // minibatches], dtype=torch.long)
             if not len(rows):
                 continue
-            logprobs, entropy = decision_logprobs(head(decisions.conditions[rows]), decisions.lm_logits[rows],
-                                                  decisions.rest_lse[rows], decisions.actions[rows])
+            logprobs, entropy = decision_logprobs(
+                head(decisions.conditions[rows]),
+                decisions.lm_logits[rows],
+                decisions.rest_lse[rows],
+                decisions.actions[rows],
+            )
             mask = torch.ones_like(logprobs).unsqueeze(-1)
-            loss, info = policy_loss(logprobs.unsqueeze(-1), old[rows].unsqueeze(-1), adv[rows], mask,
-                                     algo.eps_low, algo.eps_high, "token-mean",
-                                     None if ref is None else ref[rows].unsqueeze(-1), algo.kl_beta)
+            loss, info = policy_loss(
+                logprobs.unsqueeze(-1),
+                old[rows].unsqueeze(-1),
+                adv[rows],
+                mask,
+                algo.eps_low,
+                algo.eps_high,
+                "token-mean",
+                None if ref is None else ref[rows].unsqueeze(-1),
+                algo.kl_beta,
+            )
             optimizer.zero_grad()
             module.manual_backward(loss)
             grad_norm = torch.nn.utils.clip_grad_norm_(head.parameters(), algo.grad_clip)
@@ -74,9 +90,15 @@ def decision_update(module, batch: RolloutBatch) -> dict[str, float]:
             stats["grad_norm"] += float(grad_norm)
     optimizer.zero_grad(set_to_none=True)
     out = {f"train/{k}": v / max(n_updates, 1) for k, v in stats.items()}
-    out.update({"train/lr": float(optimizer.param_groups[0]["lr"]), "train/decisions": float(n),
-                "train/advantage_abs_mean": float(advantages.abs().mean())})
+    out.update(
+        {
+            "train/lr": float(optimizer.param_groups[0]["lr"]),
+            "train/decisions": float(n),
+            "train/advantage_abs_mean": float(advantages.abs().mean()),
+        }
+    )
     return out
+
 
 def sequence_update(module, batch: RolloutBatch) -> dict[str, float]:
     algo, device = module.algo, module.device
@@ -103,7 +125,7 @@ def sequence_update(module, batch: RolloutBatch) -> dict[str, float]:
     for _ in range(algo.ppo_epochs):
         random.Random(module.global_step).shuffle(order)
         for m in range(minibatches):
-            rows = order[m * n // minibatches:(m + 1) * n // minibatches]
+            rows = order[m * n // minibatches : (m + 1) * n // minibatches]
             # weights use counts over all ranks, so summed gradients equal the combined batch's
             global_rows = all_reduce_sum(len(rows))
             if not global_rows:
@@ -117,24 +139,41 @@ def sequence_update(module, batch: RolloutBatch) -> dict[str, float]:
             # no shared prefix with checkpointing (it drops the KV cache) or sharding (its number of
             # forwards depends on the data, and every rank must run as many as the others)
             for part, logprobs, mask, entropy in sequence_logprobs(
-                    module.model, sub.input_ids, sub.response_mask, pad_id, micro, with_entropy=True,
-                    device=device, grad=True, conditions=sub.conditions,
-                    share_prefix=not (activation_checkpointing(module.model) or sharded)):
+                module.model,
+                sub.input_ids,
+                sub.response_mask,
+                pad_id,
+                micro,
+                with_entropy=True,
+                device=device,
+                grad=True,
+                conditions=sub.conditions,
+                share_prefix=not (activation_checkpointing(module.model) or sharded),
+            ):
                 ids = rows[part]
                 old_full = logprobs.detach() if old is None else scatter(mask, [old[i] for i in ids])
                 lengths = mask.sum(dim=1).long().tolist()
                 adv_full = scatter(mask, [advantages[i].expand(length) for i, length in zip(ids, lengths)])
                 ref_full = scatter(mask, [ref[i] for i in ids]) if ref is not None else None
-                loss, info = policy_loss(logprobs, old_full, adv_full, mask, algo.eps_low, algo.eps_high,
-                                         algo.aggregation, ref_full, algo.kl_beta)
+                loss, info = policy_loss(
+                    logprobs,
+                    old_full,
+                    adv_full,
+                    mask,
+                    algo.eps_low,
+                    algo.eps_high,
+                    algo.aggregation,
+                    ref_full,
+                    algo.kl_beta,
+                )
                 tokens = float(mask.sum())
-                weight = (tokens / max(total_tokens, 1) if algo.aggregation == "token-mean"
-                          else len(ids) / global_rows)
+                weight = tokens / max(total_tokens, 1) if algo.aggregation == "token-mean" else len(ids) / global_rows
                 module.manual_backward(loss * weight)
                 share = tokens / max(local_tokens, 1)
                 stats["clip_frac"] += info["clip_frac"] * share
-                stats["kl"] += (info["kl"] if ref is not None else
-                                float(masked_mean(kl_k3(logprobs.detach(), old_full), mask))) * share
+                stats["kl"] += (
+                    info["kl"] if ref is not None else float(masked_mean(kl_k3(logprobs.detach(), old_full), mask))
+                ) * share
                 stats["entropy"] += float(masked_mean(entropy, mask)) * share
                 stats["loss"] += float(loss.detach()) * weight
             for _ in range(padding):
@@ -152,6 +191,7 @@ def sequence_update(module, batch: RolloutBatch) -> dict[str, float]:
     out["train/advantage_abs_mean"] = float(advantages.abs().mean())
     return out
 
+
 def scatter(mask: torch.Tensor, rows: list[torch.Tensor]) -> torch.Tensor:
     """Place each row's per-response-token values where ``mask`` is 1 (row-major order)."""
     full = torch.zeros_like(mask)
@@ -159,14 +199,21 @@ def scatter(mask: torch.Tensor, rows: list[torch.Tensor]) -> torch.Tensor:
     full[mask.bool()] = values.to(full.dtype)
     return full
 
+
 def response_logprobs(module, model, batch: RolloutBatch, micro: int) -> list[torch.Tensor]:
     """Each episode's log-probs of its own response tokens, in order (no grad)."""
     out: list[torch.Tensor] = []
     was_training = model.training
     model.eval()
-    for _, logprobs, mask, _ in sequence_logprobs(model, batch.input_ids, batch.response_mask,
-                                                  module.loop.tokenizer.pad_token_id, micro, device=module.device,
-                                                  conditions=batch.conditions):
+    for _, logprobs, mask, _ in sequence_logprobs(
+        model,
+        batch.input_ids,
+        batch.response_mask,
+        module.loop.tokenizer.pad_token_id,
+        micro,
+        device=module.device,
+        conditions=batch.conditions,
+    ):
         for row in range(logprobs.shape[0]):
             out.append(logprobs[row][mask[row].bool()].detach())
     model.train(was_training)

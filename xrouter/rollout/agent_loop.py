@@ -32,7 +32,7 @@ class RolloutBatch:
     group_size: int
     n_generated_tokens: int = 0
     stats: dict[str, Any] = field(default_factory=dict)
-    conditions: Any = None    # float [n, D] per episode (prefix routers), else None
+    conditions: Any = None  # float [n, D] per episode (prefix routers), else None
 
     def _conditions_of(self, pick: Sequence[int]):
         return None if self.conditions is None else self.conditions[list(pick)]
@@ -43,10 +43,16 @@ class RolloutBatch:
 
     def select(self, indices: Sequence[int]) -> RolloutBatch:
         pick = list(indices)
-        return RolloutBatch([self.episodes[i] for i in pick], [self.input_ids[i] for i in pick],
-                            [self.response_mask[i] for i in pick], [self.prompt_lengths[i] for i in pick],
-                            self.group_size, sum(sum(self.response_mask[i]) for i in pick), dict(self.stats),
-                            self._conditions_of(pick))
+        return RolloutBatch(
+            [self.episodes[i] for i in pick],
+            [self.input_ids[i] for i in pick],
+            [self.response_mask[i] for i in pick],
+            [self.prompt_lengths[i] for i in pick],
+            self.group_size,
+            sum(sum(self.response_mask[i]) for i in pick),
+            dict(self.stats),
+            self._conditions_of(pick),
+        )
 
     @staticmethod
     def concat(batches: Sequence[RolloutBatch]) -> RolloutBatch:
@@ -54,11 +60,16 @@ class RolloutBatch:
 
         first = batches[0]
         conditions = None if first.conditions is None else torch.cat([b.conditions for b in batches])
-        return RolloutBatch([e for b in batches for e in b.episodes], [x for b in batches for x in b.input_ids],
-                            [x for b in batches for x in b.response_mask],
-                            [x for b in batches for x in b.prompt_lengths],
-                            first.group_size, sum(b.n_generated_tokens for b in batches), dict(first.stats),
-                            conditions)
+        return RolloutBatch(
+            [e for b in batches for e in b.episodes],
+            [x for b in batches for x in b.input_ids],
+            [x for b in batches for x in b.response_mask],
+            [x for b in batches for x in b.prompt_lengths],
+            first.group_size,
+            sum(b.n_generated_tokens for b in batches),
+            dict(first.stats),
+            conditions,
+        )
 
 
 class AgentLoop:
@@ -84,12 +95,19 @@ class AgentLoop:
             self._prompt_cache[key] = self.tokenizer(text, add_special_tokens=False)["input_ids"]
         return list(self._prompt_cache[key])
 
-    def run(self, examples: Sequence[dict[str, Any]], group_size: int, sampling: SamplingConfig,
-            episode_prefix: str = "ep", scripts: Sequence[Sequence[str]] | None = None) -> RolloutBatch:
+    def run(
+        self,
+        examples: Sequence[dict[str, Any]],
+        group_size: int,
+        sampling: SamplingConfig,
+        episode_prefix: str = "ep",
+        scripts: Sequence[Sequence[str]] | None = None,
+    ) -> RolloutBatch:
         """Run ``group_size`` episodes per example.  ``scripts`` (one list of turn texts per
         episode) replaces the generator: the cold start uses it to record valid trajectories."""
-        episodes = [self.env.reset(ex, f"{episode_prefix}-{i}-{g}") for i, ex in enumerate(examples)
-                    for g in range(group_size)]
+        episodes = [
+            self.env.reset(ex, f"{episode_prefix}-{i}-{g}") for i, ex in enumerate(examples) for g in range(group_size)
+        ]
         sequences = [self.prompt_ids(e) for e in episodes]
         conditions = self.conditioner([e.example for e in episodes]) if self.conditioner is not None else None
         masks = [[0] * len(s) for s in sequences]
@@ -114,8 +132,7 @@ class AgentLoop:
                     sequences[i].append(self.eos_token_id)
                     masks[i].append(0)
                 texts.append(self.tokenizer.decode(new, skip_special_tokens=False).removesuffix(self._eos_text))
-            results = self._loop.run_until_complete(
-                self.env.step([episodes[i] for i in active], texts, router_tokens))
+            results = self._loop.run_until_complete(self.env.step([episodes[i] for i in active], texts, router_tokens))
             for i, contents in zip(active, results):
                 if contents is None:
                     continue
@@ -125,11 +142,13 @@ class AgentLoop:
                     continue
                 sequences[i].extend(segment)
                 masks[i].extend([0] * len(segment))
-        return RolloutBatch(episodes, sequences, masks, prompt_lengths, group_size, generated_tokens,
-                            conditions=conditions)
+        return RolloutBatch(
+            episodes, sequences, masks, prompt_lengths, group_size, generated_tokens, conditions=conditions
+        )
 
-    def script_sequences(self, examples: Sequence[dict[str, Any]], turns: Sequence[str],
-                         episode_prefix: str = "format") -> RolloutBatch:
+    def script_sequences(
+        self, examples: Sequence[dict[str, Any]], turns: Sequence[str], episode_prefix: str = "format"
+    ) -> RolloutBatch:
         """One-turn scripts as token sequences, without stepping the env: no pool call, nothing spent, no
         outcome read (the format-only cold start of a simple-mode router).  Episodes stay unfinished
         (reward 0); the router's tokens are the turn and its end-of-turn token."""
@@ -142,8 +161,9 @@ class AgentLoop:
             masks.append([0] * len(prompt) + [1] * len(written))
             prompt_lengths.append(len(prompt))
         conditions = self.conditioner([e.example for e in episodes]) if self.conditioner is not None else None
-        return RolloutBatch(episodes, sequences, masks, prompt_lengths, 1, sum(sum(m) for m in masks),
-                            conditions=conditions)
+        return RolloutBatch(
+            episodes, sequences, masks, prompt_lengths, 1, sum(sum(m) for m in masks), conditions=conditions
+        )
 
     def _scripted(self, script: Sequence[str], turn: int) -> list[int]:
         text = script[turn] if turn < len(script) else ""

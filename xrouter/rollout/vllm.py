@@ -44,8 +44,13 @@ def sampling_params_kwargs(sampling: SamplingConfig, eos_token_id: int, seed: in
 
     Token ids in, token ids out (``detokenize=False``): the agent loop decodes and our parser
     reads the text.  Generation stops at the end-of-turn token, which is kept in the output."""
-    kwargs: dict[str, Any] = {"n": 1, "max_tokens": int(sampling.max_new_tokens), "stop_token_ids": [int(eos_token_id)],
-                              "detokenize": False, "skip_special_tokens": False}
+    kwargs: dict[str, Any] = {
+        "n": 1,
+        "max_tokens": int(sampling.max_new_tokens),
+        "stop_token_ids": [int(eos_token_id)],
+        "detokenize": False,
+        "skip_special_tokens": False,
+    }
     if sampling.do_sample:
         kwargs.update(temperature=float(sampling.temperature), top_p=float(sampling.top_p), top_k=-1)
         if seed is not None:
@@ -58,7 +63,7 @@ def sampling_params_kwargs(sampling: SamplingConfig, eos_token_id: int, seed: in
 def trim_at_eos(tokens: Sequence[int], eos_token_id: int) -> list[int]:
     """The turn up to and including the first end-of-turn token (all of it when there is none)."""
     tokens = list(tokens)
-    return tokens[:tokens.index(eos_token_id) + 1] if eos_token_id in tokens else tokens
+    return tokens[: tokens.index(eos_token_id) + 1] if eos_token_id in tokens else tokens
 
 
 class VLLMGenerator:
@@ -102,20 +107,33 @@ class VLLMGenerator:
 
         path = self.options.get("model_path") or self.model.config._name_or_path
         if not path:
-            raise ValueError("rollout=vllm needs the router's weights on disk (router.path or a saved tiny router); "
-                             "set rollout.model_path=<dir with config.json>")
+            raise ValueError(
+                "rollout=vllm needs the router's weights on disk (router.path or a saved tiny router); "
+                "set rollout.model_path=<dir with config.json>"
+            )
         rank = dist.get_rank() if dist.is_initialized() else 0
         dtype = self.options.get("dtype") or str(next(self.model.parameters()).dtype).removeprefix("torch.")
-        self.llm = LLM(model=str(path), skip_tokenizer_init=True, dtype=dtype,
-                       gpu_memory_utilization=float(self.options.get("gpu_memory_utilization", 0.4)),
-                       max_model_len=int(self.options["max_seq_len"]), enable_sleep_mode=self.sleep_mode,
-                       enable_prefix_caching=bool(self.options.get("enable_prefix_caching", True)),
-                       enforce_eager=bool(self.options.get("enforce_eager", False)),
-                       distributed_executor_backend="external_launcher", tensor_parallel_size=1,
-                       seed=int(self.options.get("seed", 0)) + rank)
+        self.llm = LLM(
+            model=str(path),
+            skip_tokenizer_init=True,
+            dtype=dtype,
+            gpu_memory_utilization=float(self.options.get("gpu_memory_utilization", 0.4)),
+            max_model_len=int(self.options["max_seq_len"]),
+            enable_sleep_mode=self.sleep_mode,
+            enable_prefix_caching=bool(self.options.get("enable_prefix_caching", True)),
+            enforce_eager=bool(self.options.get("enforce_eager", False)),
+            distributed_executor_backend="external_launcher",
+            tensor_parallel_size=1,
+            seed=int(self.options.get("seed", 0)) + rank,
+        )
         self._synced_version = None  # the engine holds the weights on disk, not the current policy
-        log.info("vLLM engine for %s (dtype %s, gpu_memory_utilization %s, sleep mode %s)", path, dtype,
-                 self.options.get("gpu_memory_utilization"), self.sleep_mode)
+        log.info(
+            "vLLM engine for %s (dtype %s, gpu_memory_utilization %s, sleep mode %s)",
+            path,
+            dtype,
+            self.options.get("gpu_memory_utilization"),
+            self.sleep_mode,
+        )
         return self.llm
 
     def _weights_version(self) -> tuple[int, ...]:

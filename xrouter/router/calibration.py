@@ -19,8 +19,10 @@ CALIBRATION_FILE = "calibration.json"
 
 def calibration_points(curve: Mapping[str, Any]) -> list[dict[str, float]]:
     """``[{lam, cost_per_query, accuracy}]`` from a lambda sweep's report (``eval/router_sweep.py``), by lambda."""
-    points = [{"lam": float(p["knob"]["lam"]), "cost_per_query": float(p["cost_per_query"]),
-               "accuracy": float(p["accuracy"])} for p in curve["points"]]
+    points = [
+        {"lam": float(p["knob"]["lam"]), "cost_per_query": float(p["cost_per_query"]), "accuracy": float(p["accuracy"])}
+        for p in curve["points"]
+    ]
     return sorted(points, key=lambda p: p["lam"])
 
 
@@ -37,8 +39,10 @@ def load_calibration(router_dir: str | Path) -> list[dict[str, float]] | None:
         return None
     try:
         points = json.loads(path.read_text())["points"]
-        checked = [{"lam": float(p["lam"]), "cost_per_query": float(p["cost_per_query"]),
-                    "accuracy": float(p["accuracy"])} for p in points]
+        checked = [
+            {"lam": float(p["lam"]), "cost_per_query": float(p["cost_per_query"]), "accuracy": float(p["accuracy"])}
+            for p in points
+        ]
     except (ValueError, KeyError, TypeError) as error:
         raise ValueError(f"{path} is not a calibration file ({error}); retrain the router or delete it") from None
     if not checked or not all(math.isfinite(v) for p in checked for v in p.values()):

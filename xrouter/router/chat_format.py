@@ -26,7 +26,7 @@ CHAT_TEMPLATE = (
     "{{- '<|im_start|>system\\n' + system }}"
     "{%- if tools %}{{- '\\n\\n# Tools\\n<tools>' }}"
     "{%- for tool in tools %}{{- '\\n' }}{{- tool | tojson }}{%- endfor %}"
-    "{{- '\\n</tools>\\nCall a tool with <tool_call>{\"name\": ..., \"arguments\": {...}}</tool_call>.' }}{%- endif %}"
+    '{{- \'\\n</tools>\\nCall a tool with <tool_call>{"name": ..., "arguments": {...}}</tool_call>.\' }}{%- endif %}'
     "{{- '<|im_end|>\\n' }}"
     "{%- for message in rest %}"
     "{%- if message['role'] == 'tool' %}"

@@ -56,7 +56,7 @@ class ConditioningSpec:
     lam_max: float
     default_lam: float
     prefix_tokens: int
-    lam_features: str = "log1p"   # a LAM_FEATURE_SETS name (files written before feature sets: log1p)
+    lam_features: str = "log1p"  # a LAM_FEATURE_SETS name (files written before feature sets: log1p)
 
     @classmethod
     def from_dict(cls, fields: Mapping[str, Any]) -> ConditioningSpec:
@@ -68,13 +68,24 @@ class ConditioningSpec:
         feature_set = str(fields.get("lam_features") or "log1p")
         if feature_set not in LAM_FEATURE_SETS:
             raise ValueError(f"lam_features must be one of {sorted(LAM_FEATURE_SETS)}, not {feature_set!r}")
-        return cls(encoder=dict(fields["encoder"]), lam_conditioned=bool(fields["lam_conditioned"]),
-                   lam_max=float(fields["lam_max"]), default_lam=float(fields["default_lam"]),
-                   prefix_tokens=int(fields["prefix_tokens"]), lam_features=feature_set)
+        return cls(
+            encoder=dict(fields["encoder"]),
+            lam_conditioned=bool(fields["lam_conditioned"]),
+            lam_max=float(fields["lam_max"]),
+            default_lam=float(fields["default_lam"]),
+            prefix_tokens=int(fields["prefix_tokens"]),
+            lam_features=feature_set,
+        )
 
     def as_dict(self) -> dict[str, Any]:
-        return {"encoder": dict(self.encoder), "lam_conditioned": self.lam_conditioned, "lam_max": self.lam_max,
-                "default_lam": self.default_lam, "prefix_tokens": self.prefix_tokens, "lam_features": self.lam_features}
+        return {
+            "encoder": dict(self.encoder),
+            "lam_conditioned": self.lam_conditioned,
+            "lam_max": self.lam_max,
+            "default_lam": self.default_lam,
+            "prefix_tokens": self.prefix_tokens,
+            "lam_features": self.lam_features,
+        }
 
     @property
     def n_lam_features(self) -> int:
@@ -100,8 +111,10 @@ class QueryConditioner:
         vectors = torch.from_numpy(self.embedder.embed([str(e["prompt"]) for e in examples]))
         if not self.spec.lam_conditioned:
             return vectors
-        lams = torch.tensor([lam_features(self.lam_of(e), self.spec.lam_max, self.spec.lam_features) for e in examples],
-                            dtype=torch.float32)
+        lams = torch.tensor(
+            [lam_features(self.lam_of(e), self.spec.lam_max, self.spec.lam_features) for e in examples],
+            dtype=torch.float32,
+        )
         return torch.cat([vectors, lams.reshape(len(examples), self.spec.n_lam_features)], dim=1)
 
 
@@ -115,12 +128,18 @@ def check_router_matches(router_path: Any, model: Any, settings: Any) -> None:
     spec = conditioning_spec(settings)
     is_prefix = isinstance(model, PrefixQwen2ForCausalLM)
     if spec is not None and not is_prefix:
-        raise ValueError(f"{router_path}: its settings ({settings.source}) describe a tiny_encoder router but the "
-                         "weights are a plain LM without a projector; use the router directory train wrote")
+        raise ValueError(
+            f"{router_path}: its settings ({settings.source}) describe a tiny_encoder router but the "
+            "weights are a plain LM without a projector; use the router directory train wrote"
+        )
     if is_prefix and spec is None:
-        raise ValueError(f"{router_path} is a tiny_encoder router (a soft-prefix projector) but its settings "
-                         f"({settings.source}) have no conditioning: it needs its own xrouter.json "
-                         "(settings version 2)")
+        raise ValueError(
+            f"{router_path} is a tiny_encoder router (a soft-prefix projector) but its settings "
+            f"({settings.source}) have no conditioning: it needs its own xrouter.json "
+            "(settings version 2)"
+        )
     if is_prefix and model.config.condition_dim != spec.dimension:
-        raise ValueError(f"{router_path}: the projector reads {model.config.condition_dim} features but the settings' "
-                         f"encoder gives {spec.dimension}; the xrouter.json does not belong to these weights")
+        raise ValueError(
+            f"{router_path}: the projector reads {model.config.condition_dim} features but the settings' "
+            f"encoder gives {spec.dimension}; the xrouter.json does not belong to these weights"
+        )

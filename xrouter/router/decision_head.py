@@ -29,13 +29,18 @@ class DecisionHead(torch.nn.Module):
     entries (the lambda features, in [0, 1]) are scaled by ``lam_scale`` so that a few numbers weigh
     as much as the unit-norm embedding beside them."""
 
-    def __init__(self, condition_dim: int, n_choices: int, hidden: int = 256, lam_features: int = 0,
-                 lam_scale: float = 3.0) -> None:
+    def __init__(
+        self, condition_dim: int, n_choices: int, hidden: int = 256, lam_features: int = 0, lam_scale: float = 3.0
+    ) -> None:
         super().__init__()
         self.lam_features, self.lam_scale = int(lam_features), float(lam_scale)
-        self.net = torch.nn.Sequential(torch.nn.Linear(condition_dim, hidden), torch.nn.GELU(),
-                                       torch.nn.Linear(hidden, hidden), torch.nn.GELU(),
-                                       torch.nn.Linear(hidden, n_choices))
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(condition_dim, hidden),
+            torch.nn.GELU(),
+            torch.nn.Linear(hidden, hidden),
+            torch.nn.GELU(),
+            torch.nn.Linear(hidden, n_choices),
+        )
 
     def reset(self) -> None:
         """PyTorch's default initialisation (the LM's ``post_init`` draws every Linear at std 0.02, which leaves a
@@ -50,17 +55,18 @@ class DecisionHead(torch.nn.Module):
         x = conditions.to(self.net[0].weight.dtype)
         if self.lam_features:
             scale = torch.ones(x.shape[-1], dtype=x.dtype, device=x.device)
-            scale[-self.lam_features:] = self.lam_scale
+            scale[-self.lam_features :] = self.lam_scale
             x = x * scale
         logits = self.net(x)
         return logits - logits.mean(dim=-1, keepdim=True)
 
 
-def add_decision_logits(logits: torch.Tensor, input_ids: torch.Tensor, head_logits: torch.Tensor, anchor_id: int,
-                        token_ids: Sequence[int]) -> torch.Tensor:
+def add_decision_logits(
+    logits: torch.Tensor, input_ids: torch.Tensor, head_logits: torch.Tensor, anchor_id: int, token_ids: Sequence[int]
+) -> torch.Tensor:
     """``logits [B, T, V]`` (the last ``T`` positions of ``input_ids [B, T']``) with ``head_logits [B, M]``
     added to columns ``token_ids`` (M of them) wherever the input token is ``anchor_id``."""
-    at_anchor = (input_ids[:, -logits.shape[1]:] == anchor_id).to(logits.dtype)  # [B, T]
+    at_anchor = (input_ids[:, -logits.shape[1] :] == anchor_id).to(logits.dtype)  # [B, T]
     if not bool(at_anchor.any()):
         return logits
     columns = torch.as_tensor(list(token_ids), dtype=torch.long, device=logits.device)
@@ -76,6 +82,8 @@ def decision_head_spec(router_cfg: Mapping[str, Any], extra_tokens: list[str] | 
         return None
     calls = [t for t in (extra_tokens or []) if t.startswith("call_")]
     if not calls or not router_cfg.get("tool_tokens"):
-        raise ValueError("router.decision_head adds its logits to whole call_<model> tokens: it needs "
-                         "router.tool_tokens=true and the tool-call format (env.format=tool_calls)")
+        raise ValueError(
+            "router.decision_head adds its logits to whole call_<model> tokens: it needs "
+            "router.tool_tokens=true and the tool-call format (env.format=tool_calls)"
+        )
     return {**dict(head), "tokens": calls, "anchor": TOOL_SCAFFOLD_TOKENS[0]}

@@ -20,14 +20,19 @@ SELECT_TOOL = "select_response"
 
 
 # the JSON scaffolding of rendered calls, kept whole by the tiny router's tokenizer (with each call_<model>)
-TOOL_SCAFFOLD_TOKENS = ['\n{"name": "', '", "arguments": {}}\n', '", "arguments": {"model_call_name": "', '"}}\n',
-                        SELECT_TOOL]
+TOOL_SCAFFOLD_TOKENS = [
+    '\n{"name": "',
+    '", "arguments": {}}\n',
+    '", "arguments": {"model_call_name": "',
+    '"}}\n',
+    SELECT_TOOL,
+]
 
 
 def render_call(model: str, system_prompt: str | None = "", temperature: float = 0.0) -> str:
     """The turn that calls ``model``; ``system_prompt=None`` leaves the (optional) arguments out."""
     arguments = {} if system_prompt is None else {"optimized_system_prompt": system_prompt, "temperature": temperature}
-    return f'<tool_call>\n{json.dumps({"name": f"call_{model}", "arguments": arguments})}\n</tool_call>'
+    return f"<tool_call>\n{json.dumps({'name': f'call_{model}', 'arguments': arguments})}\n</tool_call>"
 
 
 def render_select(model: str) -> str:
@@ -81,8 +86,9 @@ def _check_call(payload: Any, models: set[str], raw: str) -> ToolCall | Malforme
     if name == SELECT_TOOL:
         target = arguments.get("model_call_name")
         if not isinstance(target, str) or not target:
-            return MalformedCall(raw, 'select_response needs "model_call_name": '
-                                      'the call_<model> whose answer to return')
+            return MalformedCall(
+                raw, 'select_response needs "model_call_name": the call_<model> whose answer to return'
+            )
         return ToolCall(name, {"model_call_name": target})
     if name.startswith("call_") and name[5:] in models:
         prompt = arguments.get("optimized_system_prompt", "")
@@ -91,9 +97,11 @@ def _check_call(payload: Any, models: set[str], raw: str) -> ToolCall | Malforme
         temperature = arguments.get("temperature", 0.0)
         if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
             return MalformedCall(raw, f"{name}: temperature must be a number")
-        return ToolCall(name, {"optimized_system_prompt": prompt,
-                               "temperature": min(max(float(temperature), 0.0), 2.0)},
-                        model=name[5:])
+        return ToolCall(
+            name,
+            {"optimized_system_prompt": prompt, "temperature": min(max(float(temperature), 0.0), 2.0)},
+            model=name[5:],
+        )
     known = ", ".join(sorted(f"call_{m}" for m in models))
     return MalformedCall(raw, f"unknown tool {name!r}; available: {known}, {SELECT_TOOL}")
 
@@ -107,8 +115,9 @@ def parse_turn(text: str, models: Iterable[str]) -> ParsedTurn:
         try:
             payload = json.loads(raw)
         except json.JSONDecodeError as error:
-            turn.malformed.append(MalformedCall(raw, "the tool call is not valid JSON "
-                                                     f"({error.msg} at char {error.pos})"))
+            turn.malformed.append(
+                MalformedCall(raw, f"the tool call is not valid JSON ({error.msg} at char {error.pos})")
+            )
             continue
         checked = _check_call(payload, models, raw)
         (turn.calls if isinstance(checked, ToolCall) else turn.malformed).append(checked)

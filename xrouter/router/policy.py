@@ -26,8 +26,9 @@ from xrouter.router.chat_format import ADDED_TOKENS, CHAT_TEMPLATE, EOS, IM_END,
 log = logging.getLogger(__name__)
 
 
-def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int, extra_tokens: Iterable[str] = ()
-                        ) -> PreTrainedTokenizerFast:
+def train_bpe_tokenizer(
+    texts: Iterable[str], vocab_size: int, extra_tokens: Iterable[str] = ()
+) -> PreTrainedTokenizerFast:
     """Byte-level BPE with Qwen's special tokens, wrapped as PreTrainedTokenizerFast (left padding).
 
     ``extra_tokens`` become whole (non-special) tokens: the tiny router gets its tool names and the
@@ -38,42 +39,60 @@ def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int, extra_tokens: Ite
     core = Tokenizer(models.BPE())
     core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     core.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS + ADDED_TOKENS,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS + ADDED_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     core.train_from_iterator(texts, trainer=trainer)
     # AutoTokenizer would swap the pre-tokenizer for Qwen2's and change token ids: wrap it directly
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, eos_token=IM_END, pad_token=EOS,
-                                        padding_side="left", chat_template=CHAT_TEMPLATE)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=core, eos_token=IM_END, pad_token=EOS, padding_side="left", chat_template=CHAT_TEMPLATE
+    )
     tokenizer.add_tokens(ADDED_TOKENS + [t for t in extra_tokens if t not in ADDED_TOKENS])
     return tokenizer
 
 
 def tiny_model(tokenizer: PreTrainedTokenizerFast, arch: Mapping[str, Any], seed: int = 0) -> Qwen2ForCausalLM:
     torch.manual_seed(seed)
-    config = Qwen2Config(vocab_size=len(tokenizer), bos_token_id=None,
-                         eos_token_id=tokenizer.convert_tokens_to_ids(IM_END),
-                         pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True, **dict(arch))
+    config = Qwen2Config(
+        vocab_size=len(tokenizer),
+        bos_token_id=None,
+        eos_token_id=tokenizer.convert_tokens_to_ids(IM_END),
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=True,
+        **dict(arch),
+    )
     return Qwen2ForCausalLM(config)
 
 
-def build_tiny_router(texts: list[str], arch: Mapping[str, Any], vocab_size: int, cache_dir: Path,
-                      seed: int = 0, extra_tokens: list[str] | None = None, prefix: Mapping[str, int] | None = None
-                      ) -> tuple[Qwen2ForCausalLM, PreTrainedTokenizerFast]:
+def build_tiny_router(
+    texts: list[str],
+    arch: Mapping[str, Any],
+    vocab_size: int,
+    cache_dir: Path,
+    seed: int = 0,
+    extra_tokens: list[str] | None = None,
+    prefix: Mapping[str, int] | None = None,
+) -> tuple[Qwen2ForCausalLM, PreTrainedTokenizerFast]:
     """The tiny router for these texts, from the cache when it was built before.  ``prefix``
     (``condition_dim``, ``prefix_tokens``, ``projector_hidden``) makes it a prefix router
     (``xrouter/router/prefix_lm.py``: router=tiny_encoder)."""
     from xrouter.router.prefix_lm import ARCH_VERSION, PREFIX_TOKEN, prefix_router
 
     extra_tokens = list(extra_tokens or []) + ([PREFIX_TOKEN] if prefix else [])
-    key_parts = ([sorted(set(texts)), dict(arch), vocab_size, seed, extra_tokens]
-                 + ([dict(prefix), ARCH_VERSION] if prefix else []))
+    key_parts = [sorted(set(texts)), dict(arch), vocab_size, seed, extra_tokens] + (
+        [dict(prefix), ARCH_VERSION] if prefix else []
+    )
     key = hashlib.sha1(json.dumps(key_parts).encode()).hexdigest()[:16]
     path = Path(cache_dir) / ("tiny_encoder_router" if prefix else "tiny_router") / key
     if (path / "config.json").exists():
         return load_router(path)
     tokenizer = train_bpe_tokenizer(texts, vocab_size, extra_tokens)
-    model = (prefix_router(tokenizer, dict(arch), seed=seed, **dict(prefix)) if prefix
-             else tiny_model(tokenizer, arch, seed))
+    model = (
+        prefix_router(tokenizer, dict(arch), seed=seed, **dict(prefix)) if prefix else tiny_model(tokenizer, arch, seed)
+    )
     # built aside and renamed into place: a parallel job (xdist, a joblib multirun) never loads half a router
     staging = path.with_name(f".{key}.{os.getpid()}.tmp")
     model.save_pretrained(staging)
@@ -113,9 +132,11 @@ def require_projector_weights(path: Path) -> None:
         with safe_open(str(file), framework="pt") as handle:
             names.update(handle.keys())
     if files and not any(name.startswith("projector.") for name in names):
-        raise FileNotFoundError(f"router directory {path} is a prefix router (config.json names prefix_tokens) but its "
-                                "weights hold no projector: it was saved incompletely; retrain it or copy the whole "
-                                "router directory")
+        raise FileNotFoundError(
+            f"router directory {path} is a prefix router (config.json names prefix_tokens) but its "
+            "weights hold no projector: it was saved incompletely; retrain it or copy the whole "
+            "router directory"
+        )
 
 
 def load_router(path: str | Path, dtype: torch.dtype | None = None, device: str | torch.device = "cpu"):
@@ -134,6 +155,8 @@ def load_router(path: str | Path, dtype: torch.dtype | None = None, device: str 
                 require_projector_weights(Path(path))
         model = model_class.from_pretrained(str(path), dtype=dtype).to(device)
     except OSError as error:
-        raise FileNotFoundError(f"cannot load router '{path}': {error}. Offline, give a local directory "
-                                "holding config.json, the weights and tokenizer files") from None
+        raise FileNotFoundError(
+            f"cannot load router '{path}': {error}. Offline, give a local directory "
+            "holding config.json, the weights and tokenizer files"
+        ) from None
     return model, tokenizer

@@ -40,25 +40,37 @@ class PrefixQwen2ForCausalLM(Qwen2ForCausalLM):
         # normalised in and out: a unit-norm sentence embedding has entries ~0.05, and each prefix vector
         # should weigh as much as a token's in the residual stream from the first layer on
         self.projector = torch.nn.Sequential(
-            torch.nn.LayerNorm(config.condition_dim), torch.nn.Linear(config.condition_dim, hidden), torch.nn.GELU(),
-            torch.nn.Linear(hidden, config.prefix_tokens * config.hidden_size))
+            torch.nn.LayerNorm(config.condition_dim),
+            torch.nn.Linear(config.condition_dim, hidden),
+            torch.nn.GELU(),
+            torch.nn.Linear(hidden, config.prefix_tokens * config.hidden_size),
+        )
         self.prefix_norm = torch.nn.LayerNorm(config.hidden_size)
         # and the condition added to every token's embedding: a tiny LM trained from scratch learns to
         # attend to a few prefix slots far too slowly under RL (measured: its choice did not depend on
         # the query after a cold start and 60 RL steps); at every position, the choice token reads it
-        self.condition_embed = torch.nn.Sequential(torch.nn.LayerNorm(config.condition_dim),
-                                                   torch.nn.Linear(config.condition_dim, config.hidden_size),
-                                                   torch.nn.LayerNorm(config.hidden_size))
+        self.condition_embed = torch.nn.Sequential(
+            torch.nn.LayerNorm(config.condition_dim),
+            torch.nn.Linear(config.condition_dim, config.hidden_size),
+            torch.nn.LayerNorm(config.hidden_size),
+        )
         self.condition_gain = torch.nn.Parameter(torch.tensor([0.05]))  # 1-D: FSDP2 shards no scalars
         # the cost weight's features (the condition's last ``lam_features``) also get a path of their own,
         # outside the layer norms where 384 embedding dimensions would dilute two numbers
         self.lam_features = int(getattr(config, "lam_features", 0) or 0)
         self.lam_embed = torch.nn.Linear(self.lam_features, config.hidden_size) if self.lam_features else None
         self.decision_token_ids = list(getattr(config, "decision_token_ids", None) or [])
-        self.decision_head = (DecisionHead(config.condition_dim, len(self.decision_token_ids),
-                                           int(getattr(config, "decision_hidden", 256)), self.lam_features,
-                                           float(getattr(config, "decision_lam_scale", 3.0)))
-                              if self.decision_token_ids else None)
+        self.decision_head = (
+            DecisionHead(
+                config.condition_dim,
+                len(self.decision_token_ids),
+                int(getattr(config, "decision_hidden", 256)),
+                self.lam_features,
+                float(getattr(config, "decision_lam_scale", 3.0)),
+            )
+            if self.decision_token_ids
+            else None
+        )
         self.post_init()
         if self.lam_embed is not None:
             torch.nn.init.normal_(self.lam_embed.weight, std=0.05)
@@ -70,18 +82,28 @@ class PrefixQwen2ForCausalLM(Qwen2ForCausalLM):
         out = self.projector(conditions.to(self.projector[1].weight.dtype))
         return self.prefix_norm(out.view(conditions.shape[0], self.config.prefix_tokens, self.config.hidden_size))
 
-    def forward(self, input_ids: torch.Tensor | None = None, conditions: torch.Tensor | None = None,
-                inputs_embeds: torch.Tensor | None = None, position_ids: torch.Tensor | None = None, **kwargs: Any):
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        conditions: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        **kwargs: Any,
+    ):
         # ``position_ids`` is named so that ``generate`` passes positions from the attention mask, as the
         # training forward does (without it, generate counts left padding as positions)
         token_ids = input_ids
         if input_ids is not None and inputs_embeds is None:
             if conditions is None:
-                raise ValueError("a prefix router is called with conditions=[batch, "
-                                 f"{self.config.condition_dim}] (xrouter.router.conditioning.QueryConditioner)")
+                raise ValueError(
+                    "a prefix router is called with conditions=[batch, "
+                    f"{self.config.condition_dim}] (xrouter.router.conditioning.QueryConditioner)"
+                )
             if conditions.shape != (input_ids.shape[0], self.config.condition_dim):
-                raise ValueError(f"conditions has shape {tuple(conditions.shape)}; expected "
-                                 f"({input_ids.shape[0]}, {self.config.condition_dim})")
+                raise ValueError(
+                    f"conditions has shape {tuple(conditions.shape)}; expected "
+                    f"({input_ids.shape[0]}, {self.config.condition_dim})"
+                )
             embeds = self.get_input_embeddings()(input_ids)
             conditions = conditions.to(embeds.device, self.projector[1].weight.dtype)
             slots = input_ids == self.config.prefix_token_id
@@ -96,13 +118,18 @@ class PrefixQwen2ForCausalLM(Qwen2ForCausalLM):
             if getattr(self.config, "condition_lm", True):
                 everywhere = self.condition_gain * self.condition_embed(conditions)
                 if self.lam_embed is not None:
-                    everywhere = everywhere + self.lam_embed(conditions[:, -self.lam_features:])
+                    everywhere = everywhere + self.lam_embed(conditions[:, -self.lam_features :])
                 inputs_embeds = embeds + everywhere.unsqueeze(1).to(embeds.dtype)
             input_ids = None
         output = super().forward(input_ids=input_ids, inputs_embeds=inputs_embeds, position_ids=position_ids, **kwargs)
         if self.decision_head is not None and token_ids is not None and conditions is not None:
-            output.logits = add_decision_logits(output.logits, token_ids, self.decision_head(conditions),
-                                                int(self.config.decision_anchor_id), self.decision_token_ids)
+            output.logits = add_decision_logits(
+                output.logits,
+                token_ids,
+                self.decision_head(conditions),
+                int(self.config.decision_anchor_id),
+                self.decision_token_ids,
+            )
         return output
 
 
@@ -112,9 +139,12 @@ def parameter_groups(model, lr: float) -> list[dict[str, Any]]:
     config.decision_lr_scale``, everything else at ``lr``."""
     if not isinstance(model, PrefixQwen2ForCausalLM):
         return [{"params": list(model.parameters()), "lr": lr}]
-    scales = {("projector.", "prefix_norm.", "condition_", "lam_embed."):
-                  float(getattr(model.config, "projector_lr_scale", 1.0) or 1.0),
-              ("decision_head.",): float(getattr(model.config, "decision_lr_scale", 1.0) or 1.0)}
+    scales = {
+        ("projector.", "prefix_norm.", "condition_", "lam_embed."): float(
+            getattr(model.config, "projector_lr_scale", 1.0) or 1.0
+        ),
+        ("decision_head.",): float(getattr(model.config, "decision_lr_scale", 1.0) or 1.0),
+    }
     groups, taken = [], set()
     for prefixes, scale in scales.items():
         params = [p for n, p in model.named_parameters() if n.startswith(prefixes)]
@@ -129,10 +159,18 @@ def is_prefix_router_config(config: dict[str, Any]) -> bool:
     return ARCHITECTURE in (config.get("architectures") or []) or config.get("prefix_tokens") is not None
 
 
-def prefix_router(tokenizer, arch: dict[str, Any], condition_dim: int, prefix_tokens: int,
-                  projector_hidden: int = 256, seed: int = 0, projector_lr_scale: float = 1.0,
-                  lam_features: int = 0, decision: dict[str, Any] | None = None,
-                  condition_lm: bool = True) -> PrefixQwen2ForCausalLM:
+def prefix_router(
+    tokenizer,
+    arch: dict[str, Any],
+    condition_dim: int,
+    prefix_tokens: int,
+    projector_hidden: int = 256,
+    seed: int = 0,
+    projector_lr_scale: float = 1.0,
+    lam_features: int = 0,
+    decision: dict[str, Any] | None = None,
+    condition_lm: bool = True,
+) -> PrefixQwen2ForCausalLM:
     """A fresh prefix router over ``tokenizer`` (which must hold ``PREFIX_TOKEN``); ``decision``
     (``tokens``: the call tokens in pool order, ``anchor``: the token they follow, ``hidden``,
     ``lam_scale``, ``lr_scale``) gives it a routing head; ``condition_lm=False`` leaves the LM itself blind to the
@@ -148,17 +186,33 @@ def prefix_router(tokenizer, arch: dict[str, Any], condition_dim: int, prefix_to
     if decision:
         ids = [tokenizer.convert_tokens_to_ids(t) for t in list(decision["tokens"]) + [decision["anchor"]]]
         if any(i is None or i == tokenizer.unk_token_id for i in ids):
-            raise ValueError(f"a routing head needs each of {list(decision['tokens'])} and {decision['anchor']!r} "
-                             "as one token of the router's tokenizer (router.tool_tokens: true)")
-        head = {"decision_token_ids": ids[:-1], "decision_anchor_id": ids[-1],
-                "decision_hidden": int(decision.get("hidden", 256)),
-                "decision_lam_scale": float(decision.get("lam_scale", 3.0)),
-                "decision_lr_scale": float(decision.get("lr_scale", 1.0))}
+            raise ValueError(
+                f"a routing head needs each of {list(decision['tokens'])} and {decision['anchor']!r} "
+                "as one token of the router's tokenizer (router.tool_tokens: true)"
+            )
+        head = {
+            "decision_token_ids": ids[:-1],
+            "decision_anchor_id": ids[-1],
+            "decision_hidden": int(decision.get("hidden", 256)),
+            "decision_lam_scale": float(decision.get("lam_scale", 3.0)),
+            "decision_lr_scale": float(decision.get("lr_scale", 1.0)),
+        }
     torch.manual_seed(seed)
-    config = Qwen2Config(vocab_size=len(tokenizer), bos_token_id=None,
-                         eos_token_id=tokenizer.convert_tokens_to_ids(IM_END),
-                         pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True, condition_dim=condition_dim,
-                         prefix_tokens=prefix_tokens, prefix_token_id=prefix_id, projector_hidden=projector_hidden,
-                         projector_lr_scale=projector_lr_scale, lam_features=lam_features, condition_lm=condition_lm,
-                         architectures=[ARCHITECTURE], **head, **dict(arch))
+    config = Qwen2Config(
+        vocab_size=len(tokenizer),
+        bos_token_id=None,
+        eos_token_id=tokenizer.convert_tokens_to_ids(IM_END),
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=True,
+        condition_dim=condition_dim,
+        prefix_tokens=prefix_tokens,
+        prefix_token_id=prefix_id,
+        projector_hidden=projector_hidden,
+        projector_lr_scale=projector_lr_scale,
+        lam_features=lam_features,
+        condition_lm=condition_lm,
+        architectures=[ARCHITECTURE],
+        **head,
+        **dict(arch),
+    )
     return PrefixQwen2ForCausalLM(config)

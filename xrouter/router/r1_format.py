@@ -80,7 +80,7 @@ class R1Turn:
     """What one Router-R1 turn said."""
 
     thoughts: list[str] = field(default_factory=list)
-    routes: list[tuple[str, str]] = field(default_factory=list)   # (pool model, sub-query)
+    routes: list[tuple[str, str]] = field(default_factory=list)  # (pool model, sub-query)
     answer: str | None = None
     malformed: list[str] = field(default_factory=list)
 
@@ -132,5 +132,4 @@ def trajectory_format_ok(turns: list[str], models: Iterable[str]) -> bool:
     if not turns:
         return False
     parsed = [parse_r1_turn(t, models) for t in turns]
-    return (all(p.valid for p in parsed) and all(p.routes for p in parsed[:-1])
-            and parsed[-1].answer is not None)
+    return all(p.valid for p in parsed) and all(p.routes for p in parsed[:-1]) and parsed[-1].answer is not None

@@ -40,39 +40,50 @@ class RouterSettings:
 
     prompt: dict[str, Any]
     price: dict[str, Any] | None
-    mode: str                                  # simple | full
+    mode: str  # simple | full
     max_turns: int
     call_max_tokens: int | None
-    max_new_tokens: int                        # per router turn
+    max_new_tokens: int  # per router turn
     eos_token: str
     max_seq_len: int
     reward: dict[str, Any] = field(default_factory=dict)
-    pool_models: list[str] | None = None       # the tool names it was trained with
+    pool_models: list[str] | None = None  # the tool names it was trained with
     router_name: str | None = None
-    initial_router: str | None = None          # the weights training started from
-    source: str = "config"                     # where these came from (logs, errors)
+    initial_router: str | None = None  # the weights training started from
+    source: str = "config"  # where these came from (logs, errors)
     version: int = SETTINGS_VERSION
     conditioning: dict[str, Any] | None = None  # a prefix router's ConditioningSpec (router/conditioning.py)
-    action_format: str = "tool_calls"          # tool_calls | router_r1 (env.format)
-    tool_result_view: str = "clip"             # clip | full | answer (env.tool_result_view)
+    action_format: str = "tool_calls"  # tool_calls | router_r1 (env.format)
+    tool_result_view: str = "clip"  # clip | full | answer (env.tool_result_view)
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any], pool_models: Sequence[str] | None = None,
-                    source: str = "config") -> RouterSettings:
+    def from_config(
+        cls, cfg: Mapping[str, Any], pool_models: Sequence[str] | None = None, source: str = "config"
+    ) -> RouterSettings:
         """The settings of a composed train/evaluate config (its router, env, rollout, reward sections; the
         rest of the config is not read, nor resolved)."""
+
         def plain(section: str) -> dict[str, Any]:
             return dict(to_plain(cfg.get(section)) or {})
 
         router, env, rollout = plain("router"), plain("env"), plain("rollout")
-        return cls(conditioning=conditioning_of(router, plain("reward")), prompt=dict(router.get("prompt") or {}),
-                   price=router.get("price"),
-                   mode=str(env["mode"]), max_turns=int(env["max_turns"]), call_max_tokens=env.get("call_max_tokens"),
-                   max_new_tokens=int(rollout["max_new_tokens"]), eos_token=str(rollout.get("eos_token", "<|im_end|>")),
-                   max_seq_len=int(rollout["max_seq_len"]), reward=plain("reward"),
-                   pool_models=sorted(pool_models) if pool_models else None, router_name=router.get("name"),
-                   source=source, action_format=str(env.get("format", "tool_calls")),
-                   tool_result_view=str(env.get("tool_result_view", "clip")))
+        return cls(
+            conditioning=conditioning_of(router, plain("reward")),
+            prompt=dict(router.get("prompt") or {}),
+            price=router.get("price"),
+            mode=str(env["mode"]),
+            max_turns=int(env["max_turns"]),
+            call_max_tokens=env.get("call_max_tokens"),
+            max_new_tokens=int(rollout["max_new_tokens"]),
+            eos_token=str(rollout.get("eos_token", "<|im_end|>")),
+            max_seq_len=int(rollout["max_seq_len"]),
+            reward=plain("reward"),
+            pool_models=sorted(pool_models) if pool_models else None,
+            router_name=router.get("name"),
+            source=source,
+            action_format=str(env.get("format", "tool_calls")),
+            tool_result_view=str(env.get("tool_result_view", "clip")),
+        )
 
     @property
     def knob(self) -> dict[str, float]:
@@ -100,18 +111,21 @@ class RouterSettings:
         """The settings file of ``router_dir``; ``RouterSettingsError`` naming the problem and the fix."""
         path = Path(router_dir).expanduser() / SETTINGS_FILE
         if not path.exists():
-            raise RouterSettingsError(f"{router_dir} has no {SETTINGS_FILE}: it was not written by xrouter.train "
-                                      "(or by a version before router directories carried their settings). "
-                                      "Retrain, or evaluate/serve it with its settings from the config "
-                                      "(policy.use_router_settings=false / from_run_config=false)")
+            raise RouterSettingsError(
+                f"{router_dir} has no {SETTINGS_FILE}: it was not written by xrouter.train "
+                "(or by a version before router directories carried their settings). "
+                "Retrain, or evaluate/serve it with its settings from the config "
+                "(policy.use_router_settings=false / from_run_config=false)"
+            )
         try:
             fields = json.loads(path.read_text())
         except ValueError as err:
             raise RouterSettingsError(f"{path} is not valid JSON ({err}); rewrite it or retrain") from None
         version = fields.pop("version", None)
         if version not in READABLE_VERSIONS:
-            raise RouterSettingsError(f"{path} is settings version {version!r}; this xrouter reads versions "
-                                      f"{list(READABLE_VERSIONS)}")
+            raise RouterSettingsError(
+                f"{path} is settings version {version!r}; this xrouter reads versions {list(READABLE_VERSIONS)}"
+            )
         if fields.get("conditioning") is not None:
             from xrouter.router.conditioning import ConditioningSpec
 
@@ -135,10 +149,14 @@ def conditioning_of(router: Mapping[str, Any], reward: Mapping[str, Any]) -> dic
     if router.get("kind") != "tiny_encoder":
         return None
     sampling = reward.get("lam_sampling")
-    return {"encoder": dict(router.get("encoder") or {"kind": "minilm"}), "lam_conditioned": bool(sampling),
-            "lam_max": float(sampling["high"]) if sampling else float(reward.get("lam") or 0.0) or 1.0,
-            "default_lam": float(reward.get("lam") or 0.0), "prefix_tokens": int(router.get("prefix_tokens", 4)),
-            "lam_features": str(router.get("lam_features", "log1p"))}
+    return {
+        "encoder": dict(router.get("encoder") or {"kind": "minilm"}),
+        "lam_conditioned": bool(sampling),
+        "lam_max": float(sampling["high"]) if sampling else float(reward.get("lam") or 0.0) or 1.0,
+        "default_lam": float(reward.get("lam") or 0.0),
+        "prefix_tokens": int(router.get("prefix_tokens", 4)),
+        "lam_features": str(router.get("lam_features", "log1p")),
+    }
 
 
 def has_settings(router_path: str | Path) -> bool:
@@ -156,8 +174,12 @@ def load_router_settings(router_path: str | Path, fallback: RouterSettings) -> R
     if directory.is_dir() and run_config.exists():
         from omegaconf import OmegaConf
 
-        log.warning("%s has no %s (a run from before router settings files): settings from %s", directory,
-                    SETTINGS_FILE, run_config)
+        log.warning(
+            "%s has no %s (a run from before router settings files): settings from %s",
+            directory,
+            SETTINGS_FILE,
+            run_config,
+        )
         run = OmegaConf.to_container(OmegaConf.load(run_config), resolve=True)
         run_pool = (run.get("pool") or {}).get("models")
         return RouterSettings.from_config(run, sorted(run_pool) if run_pool else None, source=str(run_config))

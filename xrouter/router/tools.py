@@ -14,8 +14,9 @@ SELECT_RESPONSE_SCHEMA: dict[str, Any] = {
         "description": "Return the answer of an earlier call verbatim as the final answer and stop.",
         "parameters": {
             "type": "object",
-            "properties": {"model_call_name": {"type": "string",
-                                               "description": "The call_<model> whose answer to return."}},
+            "properties": {
+                "model_call_name": {"type": "string", "description": "The call_<model> whose answer to return."}
+            },
             "required": ["model_call_name"],
         },
     },

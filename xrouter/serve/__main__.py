@@ -28,8 +28,14 @@ def run_serve(cfg: Any) -> None:
     quiet_logs()
     app, _ = build_server(cfg)
     gc.freeze()  # the pool's recorded answers and the tokenizer live for good: keep them out of GC passes
-    uvicorn.run(app, host=str(cfg.host), port=int(cfg.port), log_level=str(cfg.get("log_level", "info")),
-                access_log=False, http=json_error_protocol())  # uvicorn's own 400s: OpenAI error bodies
+    uvicorn.run(
+        app,
+        host=str(cfg.host),
+        port=int(cfg.port),
+        log_level=str(cfg.get("log_level", "info")),
+        access_log=False,
+        http=json_error_protocol(),
+    )  # uvicorn's own 400s: OpenAI error bodies
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="serve", version_base="1.3")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import json
 import logging
 import time
@@ -25,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
+from xrouter.serve.auth import ApiKeyAuth
 from xrouter.serve.metrics import ServerMetrics
 from xrouter.serve.orchestrator import TIMEOUT, RouterService, ServedAnswer
 from xrouter.serve.protocol import (
@@ -43,16 +43,19 @@ STREAM_PIECE_CHARS = 256  # the final answer is sent in pieces of this many char
 
 
 def error_response(error: RequestError, headers: dict[str, str] | None = None, **extra: Any) -> Response:
-    return Response(json.dumps(error.body(**extra)).encode(), status_code=error.status, media_type=JSON,
-                    headers=headers)
+    return Response(
+        json.dumps(error.body(**extra)).encode(), status_code=error.status, media_type=JSON, headers=headers
+    )
 
 
 def no_answer_error(served: ServedAnswer) -> RequestError:
     """Nothing could be returned: 504 after a timeout, else 502 (pool endpoints or the router failed)."""
     fallback = served.fallback or {}
     reason = fallback.get("reason", "no_final_answer")
-    message = (f"no answer: the router stopped ({reason}) before any model answered, and "
-               f"{fallback.get('detail', 'no fallback was possible')}")
+    message = (
+        f"no answer: the router stopped ({reason}) before any model answered, and "
+        f"{fallback.get('detail', 'no fallback was possible')}"
+    )
     status = 504 if reason == TIMEOUT else 502
     return RequestError(status, message, "timeout_error" if status == 504 else "upstream_error", code=reason)
 
@@ -91,38 +94,19 @@ class _StreamError(RequestError):
         self.extra = extra or {}
 
 
-class _Auth:
-    def __init__(self, keys: Iterable[tuple[str, str] | str], required: bool) -> None:
-        from xrouter.serve.budgets import named_key
-
-        self.keys = [(name, key.encode()) for name, key in (named_key(k) for k in keys) if key]
-        self.required = required
-        if required and not self.keys:
-            raise ValueError("auth.required is true but no API key is configured: set the environment variable "
-                             "named by auth.api_keys_env (comma-separated keys), or auth.required=false for local "
-                             "experiments")
-
-    def check(self, request: Request) -> tuple[str | None, RequestError | None]:
-        """(the key's name, None) for a valid key (no auth: (None, None)), else (None, the 401)."""
-        if not self.required:
-            return None, None
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        given = token.strip().encode()
-        if scheme.lower() == "bearer" and given:
-            # every key is compared in constant time: the time says neither whether nor which one matched
-            matched = [name for name, key in self.keys if hmac.compare_digest(given, key)]
-            if matched:
-                return matched[0], None
-        return None, RequestError(401, "invalid or missing API key: send the header 'Authorization: Bearer <key>' "
-                                  "with a key this server was started with", code="invalid_api_key")
-
-
-def build_app(service: RouterService, *, model_name: str, api_keys: Iterable[str], limits: Limits,
-              metrics: ServerMetrics | None = None, max_body_bytes: int = 1_000_000, auth_required: bool = True,
-              pool_names: list[str] | None = None) -> FastAPI:
+def build_app(
+    service: RouterService,
+    *,
+    model_name: str,
+    api_keys: Iterable[str],
+    limits: Limits,
+    metrics: ServerMetrics | None = None,
+    max_body_bytes: int = 1_000_000,
+    auth_required: bool = True,
+    pool_names: list[str] | None = None,
+) -> FastAPI:
     """The app serving ``service`` as model ``model_name``; ``limits`` are the per-request maxima."""
-    auth = _Auth(api_keys, auth_required)
+    auth = ApiKeyAuth(api_keys, auth_required)
     metrics = metrics or ServerMetrics()
     models = {model_name}
 
@@ -141,14 +125,21 @@ def build_app(service: RouterService, *, model_name: str, api_keys: Iterable[str
     async def read_body(request: Request) -> bytes:
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > max_body_bytes:
-            raise RequestError(413, f"the request body is {declared} bytes; this server accepts at most "
-                               f"{max_body_bytes} (limits.max_body_bytes)", code="request_too_large")
+            raise RequestError(
+                413,
+                f"the request body is {declared} bytes; this server accepts at most "
+                f"{max_body_bytes} (limits.max_body_bytes)",
+                code="request_too_large",
+            )
         chunks, size = [], 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > max_body_bytes:
-                raise RequestError(413, f"the request body exceeds {max_body_bytes} bytes (limits.max_body_bytes)",
-                                   code="request_too_large")
+                raise RequestError(
+                    413,
+                    f"the request body exceeds {max_body_bytes} bytes (limits.max_body_bytes)",
+                    code="request_too_large",
+                )
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -168,11 +159,14 @@ def build_app(service: RouterService, *, model_name: str, api_keys: Iterable[str
             if chat.stream:  # what is known before the stream starts is a 4xx; the stream records its metrics
                 prepared = service.prepare(request_id, chat.query, chat.limits, chat.pool_prompt_id, body_s, key=key)
                 streaming = True
-                return StreamingResponse(stream_answer(chat, request_id, started, body_s, prepared),
-                                         media_type="text/event-stream",
-                                         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-            served = await until_disconnected(request, service.answer(request_id, chat.query, chat.limits,
-                                                                      chat.pool_prompt_id, body_s, key=key))
+                return StreamingResponse(
+                    stream_answer(chat, request_id, started, body_s, prepared),
+                    media_type="text/event-stream",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+                )
+            served = await until_disconnected(
+                request, service.answer(request_id, chat.query, chat.limits, chat.pool_prompt_id, body_s, key=key)
+            )
             note_fallback(served)
             server_s = time.perf_counter() - started
             if served.text is None:
@@ -191,8 +185,14 @@ def build_app(service: RouterService, *, model_name: str, api_keys: Iterable[str
         except Exception:
             incident = uuid.uuid4().hex[:12]
             log.exception("internal error %s while answering a chat completion", incident)
-            return error_response(RequestError(500, f"internal server error (incident {incident}); the server log "
-                                               "has the details", "server_error", code="internal_error"))
+            return error_response(
+                RequestError(
+                    500,
+                    f"internal server error (incident {incident}); the server log has the details",
+                    "server_error",
+                    code="internal_error",
+                )
+            )
         finally:
             if not streaming:
                 metrics.finished(status, time.perf_counter() - started, error_type)
@@ -201,8 +201,9 @@ def build_app(service: RouterService, *, model_name: str, api_keys: Iterable[str
         if served.fallback is not None:
             metrics.fallback(served.fallback["reason"])
 
-    async def stream_answer(chat: ChatRequest, request_id: str, started: float, body_s: float, prepared: Any
-                            ) -> AsyncIterator[bytes]:
+    async def stream_answer(
+        chat: ChatRequest, request_id: str, started: float, body_s: float, prepared: Any
+    ) -> AsyncIterator[bytes]:
         status, error_type = 499, "client_disconnected"  # unless the stream gets to its end
         try:
             async for event in stream_events(chat, request_id, started, body_s, prepared):
@@ -215,28 +216,34 @@ def build_app(service: RouterService, *, model_name: str, api_keys: Iterable[str
             service.release(prepared[0])  # a stream the client left before it began still frees its budget
             metrics.finished(status, time.perf_counter() - started, error_type)
 
-    async def stream_events(chat: ChatRequest, request_id: str, started: float, body_s: float, prepared: Any
-                            ) -> AsyncIterator[bytes]:
+    async def stream_events(
+        chat: ChatRequest, request_id: str, started: float, body_s: float, prepared: Any
+    ) -> AsyncIterator[bytes]:
         created = int(time.time())
         yield sse(chunk_body(request_id, chat.model, created, {"role": "assistant", "content": ""}))
         try:
-            served = await service.answer(request_id, chat.query, chat.limits, chat.pool_prompt_id, body_s,
-                                          prepared=prepared, key=prepared[0].key)
+            served = await service.answer(
+                request_id, chat.query, chat.limits, chat.pool_prompt_id, body_s, prepared=prepared, key=prepared[0].key
+            )
         except RequestError as error:
             raise _StreamError(error.status, error.message, error.type, error.param, error.code) from None
         except Exception:
             incident = uuid.uuid4().hex[:12]
             log.exception("internal error %s while streaming a chat completion", incident)
-            raise _StreamError(500, f"internal server error (incident {incident})", "server_error",
-                               code="internal_error") from None
+            raise _StreamError(
+                500, f"internal server error (incident {incident})", "server_error", code="internal_error"
+            ) from None
         note_fallback(served)
         metadata = served.metadata(time.perf_counter() - started)
         if served.text is None:
             error = no_answer_error(served)
             raise _StreamError(error.status, error.message, error.type, code=error.code, extra={"xrouter": metadata})
         for start in range(0, len(served.text), STREAM_PIECE_CHARS):
-            yield sse(chunk_body(request_id, chat.model, created,
-                                 {"content": served.text[start:start + STREAM_PIECE_CHARS]}))
+            yield sse(
+                chunk_body(
+                    request_id, chat.model, created, {"content": served.text[start : start + STREAM_PIECE_CHARS]}
+                )
+            )
         yield sse(chunk_body(request_id, chat.model, created, {}, "stop", xrouter=metadata))
         if chat.include_usage:
             yield sse(chunk_body(request_id, chat.model, created, None, usage=served.usage()))
@@ -246,8 +253,15 @@ def build_app(service: RouterService, *, model_name: str, api_keys: Iterable[str
         _, problem = auth.check(request)
         if problem is not None:
             return error_response(problem, headers={"WWW-Authenticate": "Bearer"})
-        data = [{"id": model_name, "object": "model", "created": 0, "owned_by": "xrouter",
-                 "xrouter": {"pool": pool_names or service.env.pool.names, "limits": limits.as_dict()}}]
+        data = [
+            {
+                "id": model_name,
+                "object": "model",
+                "created": 0,
+                "owned_by": "xrouter",
+                "xrouter": {"pool": pool_names or service.env.pool.names, "limits": limits.as_dict()},
+            }
+        ]
         return Response(json.dumps({"object": "list", "data": data}).encode(), media_type=JSON)
 
     async def budget(request: Request) -> Response:
@@ -259,8 +273,13 @@ def build_app(service: RouterService, *, model_name: str, api_keys: Iterable[str
 
         name = key or ANONYMOUS
         limit = service.budgets.limit_of(name)
-        body = {"key": name, **service.budgets.spent(name), "reserved_usd": service.budgets.reserved[name],
-                "total_limit_usd": limit.total_usd, "daily_limit_usd": limit.daily_usd}
+        body = {
+            "key": name,
+            **service.budgets.spent(name),
+            "reserved_usd": service.budgets.reserved[name],
+            "total_limit_usd": limit.total_usd,
+            "daily_limit_usd": limit.daily_usd,
+        }
         return Response(json.dumps(body).encode(), media_type=JSON)
 
     async def health(request: Request) -> Response:
@@ -271,14 +290,17 @@ def build_app(service: RouterService, *, model_name: str, api_keys: Iterable[str
 
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         type_ = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
-        return error_response(RequestError(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}",
-                                           type_), headers=getattr(exc, "headers", None))
+        return error_response(
+            RequestError(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}", type_),
+            headers=getattr(exc, "headers", None),
+        )
 
     async def unexpected(request: Request, exc: Exception) -> Response:
         incident = uuid.uuid4().hex[:12]
         log.error("internal error %s on %s %s: %r", incident, request.method, request.url.path, exc)
-        return error_response(RequestError(500, f"internal server error (incident {incident})", "server_error",
-                                           code="internal_error"))
+        return error_response(
+            RequestError(500, f"internal server error (incident {incident})", "server_error", code="internal_error")
+        )
 
     # Starlette routes (no pydantic body models) keep the hot path short; validation is protocol.py's.
     app.add_route("/v1/chat/completions", chat_completions, methods=["POST"])

@@ -21,13 +21,25 @@ class BatchedGenerator:
     """Async front of a (thread-confined) generator with ``generate(prompts, sampling) -> new ids``: a
     ``ThreadBatcher`` whose batches are ``generate`` calls."""
 
-    def __init__(self, generator, sampling: SamplingConfig, max_batch_size: int = 64, max_wait_ms: float = 2.0,
-                 on_batch: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        generator,
+        sampling: SamplingConfig,
+        max_batch_size: int = 64,
+        max_wait_ms: float = 2.0,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
         if max_batch_size < 1 or max_wait_ms < 0:
             raise ValueError("batching.max_batch_size must be >= 1 and batching.max_wait_ms >= 0")
         self.generator, self.sampling = generator, sampling
-        self._batcher = ThreadBatcher(self._generate_batch, max_batch_size=max_batch_size, max_pending=None,
-                                      name="xrouter-router", max_wait_ms=max_wait_ms, on_batch=on_batch)
+        self._batcher = ThreadBatcher(
+            self._generate_batch,
+            max_batch_size=max_batch_size,
+            max_pending=None,
+            name="xrouter-router",
+            max_wait_ms=max_wait_ms,
+            on_batch=on_batch,
+        )
 
     async def generate(self, prompt_ids: Sequence[int], condition: Any = None) -> list[int]:
         """The router's next turn (new token ids) for one sequence; ``condition``: its condition vector
@@ -59,9 +71,15 @@ class ThreadBatcher:
     most ``max_pending`` items wait (None: no bound); beyond that ``submit`` raises ``Overloaded`` at once.
     ``max_wait_ms``: how long a batch waits for more items before it runs; ``on_batch(size)`` after each batch."""
 
-    def __init__(self, fn: Callable[[list[Any]], Sequence[Any]], max_batch_size: int = 64,
-                 max_pending: int | None = 1024, name: str = "xrouter-batch", max_wait_ms: float = 0.0,
-                 on_batch: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        fn: Callable[[list[Any]], Sequence[Any]],
+        max_batch_size: int = 64,
+        max_pending: int | None = 1024,
+        name: str = "xrouter-batch",
+        max_wait_ms: float = 0.0,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
         self.fn, self.max_batch_size = fn, int(max_batch_size)
         self.max_pending = None if max_pending is None else int(max_pending)
         self.max_wait_s, self.on_batch = float(max_wait_ms) / 1000.0, on_batch
@@ -88,8 +106,8 @@ class ThreadBatcher:
         while self._pending:
             if self.max_wait_s and len(self._pending) < self.max_batch_size:
                 await asyncio.sleep(self.max_wait_s)  # let concurrent requests join this batch
-            batch = [(item, f) for item, f in self._pending[:self.max_batch_size] if not f.done()]  # drop cancelled
-            del self._pending[:self.max_batch_size]
+            batch = [(item, f) for item, f in self._pending[: self.max_batch_size] if not f.done()]  # drop cancelled
+            del self._pending[: self.max_batch_size]
             if not batch:
                 continue
             try:

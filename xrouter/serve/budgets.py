@@ -64,8 +64,9 @@ class Limit:
         values = {}
         for field in ("total_usd", "daily_usd"):
             value = cfg.get(field)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                      or not math.isfinite(value) or value < 0):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0
+            ):
                 raise ValueError(f"budgets for {name}: {field} must be a number >= 0 or null, not {value!r}")
             values[field] = None if value is None else float(value)
         return cls(**values)
@@ -97,8 +98,10 @@ class SpendBook:
             except (ValueError, KeyError, TypeError):
                 if number == len(lines):
                     continue  # a last line cut short by a crash: that write never completed
-                raise ValueError(f"{self.path}: line {number} is not a spend record; fix or move the file "
-                                 "(it is what keeps the budgets across restarts)") from None
+                raise ValueError(
+                    f"{self.path}: line {number} is not a spend record; fix or move the file "
+                    "(it is what keeps the budgets across restarts)"
+                ) from None
             self.total[key] += usd
             self.daily[(key, day)] += usd
 
@@ -109,8 +112,19 @@ class SpendBook:
             self.total[key] += usd
             self.daily[(key, day)] += usd
             if self._handle is not None:
-                self._handle.write(json.dumps({"ts": round(ts, 3), "day": day, "key": key, "request_id": request_id,
-                                               "model": model, "usd": usd}) + "\n")
+                self._handle.write(
+                    json.dumps(
+                        {
+                            "ts": round(ts, 3),
+                            "day": day,
+                            "key": key,
+                            "request_id": request_id,
+                            "model": model,
+                            "usd": usd,
+                        }
+                    )
+                    + "\n"
+                )
                 self._handle.flush()  # to the OS: a SIGKILL of the server cannot lose it
 
     def close(self) -> None:
@@ -128,8 +142,9 @@ class Budgets:
         if unknown:
             raise ValueError(f"budgets: unknown keys {unknown}; use default, per_key, spend_file")
         self.default = Limit.from_config("default", cfg.get("default"))
-        self.per_key = {str(name): Limit.from_config(str(name), limit)
-                        for name, limit in (cfg.get("per_key") or {}).items()}
+        self.per_key = {
+            str(name): Limit.from_config(str(name), limit) for name, limit in (cfg.get("per_key") or {}).items()
+        }
         self.book = SpendBook(cfg.get("spend_file"))
         self.reserved: dict[str, float] = defaultdict(float)
         self.requests: dict[str, tuple[str, float]] = {}  # request id -> (key, reserved USD)
@@ -149,14 +164,20 @@ class Budgets:
         with self._lock:
             committed = self.reserved[key] + max_usd
             today = self.book.daily[(key, utc_day(time.time()))]
-            for name, cap, spent in (("total", limit.total_usd, self.book.total[key]),
-                                     ("daily", limit.daily_usd, today)):
+            for name, cap, spent in (
+                ("total", limit.total_usd, self.book.total[key]),
+                ("daily", limit.daily_usd, today),
+            ):
                 if cap is not None and spent + committed > cap + 1e-12:
-                    raise RequestError(429, f"API key '{key}' would pass its {name} budget: ${spent:.6f} spent and "
-                                       f"${self.reserved[key]:.6f} reserved by requests in flight, of ${cap:g}; this "
-                                       f"request may spend up to ${max_usd:g} (send a lower xrouter.max_usd, or raise "
-                                       f"budgets.per_key.{key}.{name}_usd)", "insufficient_quota",
-                                       code="budget_exceeded")
+                    raise RequestError(
+                        429,
+                        f"API key '{key}' would pass its {name} budget: ${spent:.6f} spent and "
+                        f"${self.reserved[key]:.6f} reserved by requests in flight, of ${cap:g}; this "
+                        f"request may spend up to ${max_usd:g} (send a lower xrouter.max_usd, or raise "
+                        f"budgets.per_key.{key}.{name}_usd)",
+                        "insufficient_quota",
+                        code="budget_exceeded",
+                    )
             self.reserved[key] += max_usd
             self.requests[request_id] = (key, max_usd)
 

@@ -24,9 +24,15 @@ class DecisionLog:
 
     def write(self, served: Any) -> None:
         query = str(served.episode.example.get("prompt", ""))
-        line = {"ts": round(time.time(), 3), "request_id": served.episode.episode_id, "key": served.key,
-                "query_sha256": hashlib.sha256(query.encode("utf-8", "replace")).hexdigest(), "query_chars": len(query),
-                "answered": served.text is not None, **served.metadata()}
+        line = {
+            "ts": round(time.time(), 3),
+            "request_id": served.episode.episode_id,
+            "key": served.key,
+            "query_sha256": hashlib.sha256(query.encode("utf-8", "replace")).hexdigest(),
+            "query_chars": len(query),
+            "answered": served.text is not None,
+            **served.metadata(),
+        }
         with self._lock:
             self._handle.write(json.dumps(line, default=str) + "\n")
             self._handle.flush()

@@ -32,14 +32,24 @@ def demo_config(out_dir: str | Path, data_dir: str | Path | None = None, seed: i
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         # full mode: call + select; no dev slice: the cold start sees every training prompt
-        return compose("train", [f"seed={seed}", f"output_dir={out_dir}", "env.mode=full", "data.dev_fraction=0",
-                                 f"router={router}"] +
-                       ([f"paths.data_dir={data_dir}"] if data_dir else []))
+        return compose(
+            "train",
+            [f"seed={seed}", f"output_dir={out_dir}", "env.mode=full", "data.dev_fraction=0", f"router={router}"]
+            + ([f"paths.data_dir={data_dir}"] if data_dir else []),
+        )
 
 
-def build_demo_router(out_dir: str | Path, steps: int = 60, models: Sequence[str] = DEMO_MODELS,
-                      data_dir: str | Path | None = None, seed: int = 0, threads: int = 1, lr: float | None = None,
-                      batch_size: int | None = None, router: str = "tiny") -> Path:
+def build_demo_router(
+    out_dir: str | Path,
+    steps: int = 60,
+    models: Sequence[str] = DEMO_MODELS,
+    data_dir: str | Path | None = None,
+    seed: int = 0,
+    threads: int = 1,
+    lr: float | None = None,
+    batch_size: int | None = None,
+    router: str = "tiny",
+) -> Path:
     """Cold-start the tiny router on RouterBench replay calls to ``models``; returns ``<out_dir>/router``."""
     import torch
     from omegaconf import OmegaConf
@@ -58,10 +68,19 @@ def build_demo_router(out_dir: str | Path, steps: int = 60, models: Sequence[str
         raise ValueError(f"demo router models {unknown} are not in pool {cfg.pool.name} ({full.names})")
     pool = ModelPool({m: full.endpoints[m] for m in models}, {m: full.cards[m] for m in models})
     run = build_run(cfg, pool=pool)
-    cold_start(run.model, run.loop, run.train, pool.names, steps=steps,
-               batch_size=batch_size or cfg.cold_start.batch_size, lr=lr or cfg.cold_start.lr,
-               micro_batch_size=cfg.rollout.micro_batch_size, seed=seed, system_prompt=None,
-               warmup_steps=cfg.cold_start.warmup_steps)
+    cold_start(
+        run.model,
+        run.loop,
+        run.train,
+        pool.names,
+        steps=steps,
+        batch_size=batch_size or cfg.cold_start.batch_size,
+        lr=lr or cfg.cold_start.lr,
+        micro_batch_size=cfg.rollout.micro_batch_size,
+        seed=seed,
+        system_prompt=None,
+        warmup_steps=cfg.cold_start.warmup_steps,
+    )
     run.close()
     router_dir = save_router(run, out_dir / "router")
     config = OmegaConf.to_container(cfg, resolve=True)
@@ -70,8 +89,14 @@ def build_demo_router(out_dir: str | Path, steps: int = 60, models: Sequence[str
     return router_dir
 
 
-def cached_demo_router(cache_dir: str | Path, steps: int = 60, models: Sequence[str] = DEMO_MODELS,
-                       data_dir: str | Path | None = None, seed: int = 0, router: str = "tiny") -> Path:
+def cached_demo_router(
+    cache_dir: str | Path,
+    steps: int = 60,
+    models: Sequence[str] = DEMO_MODELS,
+    data_dir: str | Path | None = None,
+    seed: int = 0,
+    router: str = "tiny",
+) -> Path:
     """``build_demo_router`` once per key, kept under ``<cache_dir>/serve_demo_router/<key>`` like the
     untrained tiny router's cache.  The key covers what the result depends on: the arguments, the
     config sections used (router, cold start, rollout, env, benchmark, the models' pool entries) and
@@ -88,8 +113,16 @@ def cached_demo_router(cache_dir: str | Path, steps: int = 60, models: Sequence[
     sections = {key: cfg[key] for key in ("router", "cold_start", "rollout", "env", "benchmark", "data", "seed")}
     sections["pool"] = {m: cfg["pool"]["models"].get(m) for m in models}
     code = [inspect.getsource(m) for m in (cold_start, policy, chat_format, prefix_lm, conditioning)]
-    code += [inspect.getsource(f) for f in (build.router_corpus, build.router_extra_tokens, build.build_router,
-                                            build.build_run, build.train_and_dev)]
+    code += [
+        inspect.getsource(f)
+        for f in (
+            build.router_corpus,
+            build.router_extra_tokens,
+            build.build_router,
+            build.build_run,
+            build.train_and_dev,
+        )
+    ]
     code.append(inspect.getsource(parsing))
     digest = hashlib.sha1(json.dumps([steps, list(models), seed, sections, code], sort_keys=True, default=str).encode())
     path = Path(cache_dir) / "serve_demo_router" / digest.hexdigest()[:16]

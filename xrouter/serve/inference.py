@@ -18,8 +18,9 @@ from typing import Any
 from xrouter.rollout.hf import SamplingConfig
 
 
-def _serve_generations(conn: Any, router_path: str, dtype: str, device: str, eos_token_id: int, batch_size: int,
-                       threads: int | None) -> None:
+def _serve_generations(
+    conn: Any, router_path: str, dtype: str, device: str, eos_token_id: int, batch_size: int, threads: int | None
+) -> None:
     """The child: load the router, then answer ``(prompts, sampling)`` messages until ``None`` or EOF."""
     try:
         import torch
@@ -54,13 +55,25 @@ def _serve_generations(conn: Any, router_path: str, dtype: str, device: str, eos
 class ProcessGenerator:
     """``HFGenerator`` in a spawned child process; ``generate`` blocks (call it from a worker thread)."""
 
-    def __init__(self, router_path: str, eos_token_id: int, *, dtype: str = "float32", device: str = "cpu",
-                 batch_size: int = 64, threads: int | None = 1, start_timeout_s: float = 300.0) -> None:
+    def __init__(
+        self,
+        router_path: str,
+        eos_token_id: int,
+        *,
+        dtype: str = "float32",
+        device: str = "cpu",
+        batch_size: int = 64,
+        threads: int | None = 1,
+        start_timeout_s: float = 300.0,
+    ) -> None:
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
-        self._process = context.Process(target=_serve_generations, name="xrouter-router-inference", daemon=True,
-                                        args=(child, str(router_path), dtype, device, eos_token_id, batch_size,
-                                              threads))
+        self._process = context.Process(
+            target=_serve_generations,
+            name="xrouter-router-inference",
+            daemon=True,
+            args=(child, str(router_path), dtype, device, eos_token_id, batch_size, threads),
+        )
         self._process.start()
         child.close()
         self._lock = threading.Lock()

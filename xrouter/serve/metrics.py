@@ -26,9 +26,9 @@ class ServerMetrics:
     def __init__(self, buckets: Iterable[float] = LATENCY_BUCKETS_S) -> None:
         self._lock = threading.Lock()
         self.buckets = tuple(sorted(buckets))
-        self.requests: Counter[str] = Counter()      # by HTTP status
-        self.errors: Counter[str] = Counter()        # by error type
-        self.fallbacks: Counter[str] = Counter()     # by reason
+        self.requests: Counter[str] = Counter()  # by HTTP status
+        self.errors: Counter[str] = Counter()  # by error type
+        self.fallbacks: Counter[str] = Counter()  # by reason
         self.spent_usd: Counter[tuple[str, str]] = Counter()  # by (model, kind)
         self.pool_calls: Counter[tuple[str, str]] = Counter()  # by (model, outcome)
         self.latency_counts = [0] * (len(self.buckets) + 1)
@@ -69,42 +69,62 @@ class ServerMetrics:
     def render(self) -> str:
         """The exposition text."""
         with self._lock:
-            lines = ["# HELP xrouter_requests_total Chat-completion requests by HTTP status.",
-                     "# TYPE xrouter_requests_total counter"]
+            lines = [
+                "# HELP xrouter_requests_total Chat-completion requests by HTTP status.",
+                "# TYPE xrouter_requests_total counter",
+            ]
             lines += [f'xrouter_requests_total{{status="{s}"}} {n}' for s, n in sorted(self.requests.items())]
-            lines += ["# HELP xrouter_request_errors_total Requests answered with an error, by error type.",
-                      "# TYPE xrouter_request_errors_total counter"]
+            lines += [
+                "# HELP xrouter_request_errors_total Requests answered with an error, by error type.",
+                "# TYPE xrouter_request_errors_total counter",
+            ]
             lines += [f'xrouter_request_errors_total{{type="{_label(t)}"}} {n}' for t, n in sorted(self.errors.items())]
-            lines += ["# HELP xrouter_fallbacks_total Answers that fell back (limit hit, endpoint failed), by reason.",
-                      "# TYPE xrouter_fallbacks_total counter"]
+            lines += [
+                "# HELP xrouter_fallbacks_total Answers that fell back (limit hit, endpoint failed), by reason.",
+                "# TYPE xrouter_fallbacks_total counter",
+            ]
             lines += [f'xrouter_fallbacks_total{{reason="{_label(r)}"}} {n}' for r, n in sorted(self.fallbacks.items())]
-            lines += ["# HELP xrouter_request_latency_seconds Chat-completion latency in the server.",
-                      "# TYPE xrouter_request_latency_seconds histogram"]
+            lines += [
+                "# HELP xrouter_request_latency_seconds Chat-completion latency in the server.",
+                "# TYPE xrouter_request_latency_seconds histogram",
+            ]
             cumulative = 0
             for bound, count in zip(self.buckets, self.latency_counts):
                 cumulative += count
                 lines.append(f'xrouter_request_latency_seconds_bucket{{le="{bound:g}"}} {cumulative}')
             cumulative += self.latency_counts[-1]
-            lines += [f'xrouter_request_latency_seconds_bucket{{le="+Inf"}} {cumulative}',
-                      f"xrouter_request_latency_seconds_sum {self.latency_sum_s:.6f}",
-                      f"xrouter_request_latency_seconds_count {cumulative}"]
-            lines += ["# HELP xrouter_spent_usd_total USD spent, by model "
-                      "(kind tool: pool calls; router: its own tokens).",
-                      "# TYPE xrouter_spent_usd_total counter"]
-            lines += [f'xrouter_spent_usd_total{{model="{_label(m)}",kind="{k}"}} {usd:.10g}'
-                      for (m, k), usd in sorted(self.spent_usd.items())]
-            lines += ["# HELP xrouter_pool_calls_total Pool calls by model and outcome (after retries).",
-                      "# TYPE xrouter_pool_calls_total counter"]
-            lines += [f'xrouter_pool_calls_total{{model="{_label(m)}",outcome="{o}"}} {n}'
-                      for (m, o), n in sorted(self.pool_calls.items())]
-            lines += ["# HELP xrouter_router_batches_total Router generate calls (batches of turns).",
-                      "# TYPE xrouter_router_batches_total counter",
-                      f"xrouter_router_batches_total {self.router_batches}",
-                      "# HELP xrouter_router_batch_rows_total Router turns generated, over all batches.",
-                      "# TYPE xrouter_router_batch_rows_total counter",
-                      f"xrouter_router_batch_rows_total {self.router_batch_rows}",
-                      "# HELP xrouter_requests_in_flight Chat-completion requests being answered.",
-                      "# TYPE xrouter_requests_in_flight gauge", f"xrouter_requests_in_flight {self.in_flight}"]
+            lines += [
+                f'xrouter_request_latency_seconds_bucket{{le="+Inf"}} {cumulative}',
+                f"xrouter_request_latency_seconds_sum {self.latency_sum_s:.6f}",
+                f"xrouter_request_latency_seconds_count {cumulative}",
+            ]
+            lines += [
+                "# HELP xrouter_spent_usd_total USD spent, by model (kind tool: pool calls; router: its own tokens).",
+                "# TYPE xrouter_spent_usd_total counter",
+            ]
+            lines += [
+                f'xrouter_spent_usd_total{{model="{_label(m)}",kind="{k}"}} {usd:.10g}'
+                for (m, k), usd in sorted(self.spent_usd.items())
+            ]
+            lines += [
+                "# HELP xrouter_pool_calls_total Pool calls by model and outcome (after retries).",
+                "# TYPE xrouter_pool_calls_total counter",
+            ]
+            lines += [
+                f'xrouter_pool_calls_total{{model="{_label(m)}",outcome="{o}"}} {n}'
+                for (m, o), n in sorted(self.pool_calls.items())
+            ]
+            lines += [
+                "# HELP xrouter_router_batches_total Router generate calls (batches of turns).",
+                "# TYPE xrouter_router_batches_total counter",
+                f"xrouter_router_batches_total {self.router_batches}",
+                "# HELP xrouter_router_batch_rows_total Router turns generated, over all batches.",
+                "# TYPE xrouter_router_batch_rows_total counter",
+                f"xrouter_router_batch_rows_total {self.router_batch_rows}",
+                "# HELP xrouter_requests_in_flight Chat-completion requests being answered.",
+                "# TYPE xrouter_requests_in_flight gauge",
+                f"xrouter_requests_in_flight {self.in_flight}",
+            ]
         return "\n".join(lines) + "\n"
 
 

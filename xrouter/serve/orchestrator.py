@@ -18,20 +18,25 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from xrouter.env.episode import LENGTH_LIMIT, Episode, ToolCallRecord
 from xrouter.env.router_env import RouterEnv
 from xrouter.pool.base import EndpointError
 from xrouter.router.chat_format import render_prompt
+from xrouter.serve.answer import ServedAnswer, Timing
 from xrouter.serve.batching import BatchedGenerator, Overloaded, ThreadBatcher
 from xrouter.serve.budgets import Budgets
 from xrouter.serve.decision_log import DecisionLog
 from xrouter.serve.protocol import Limits, RequestError
 
 TIMEOUT, MAX_USD, MAX_TURNS, ENDPOINT_ERROR, NO_FINAL_ANSWER = (
-    "timeout", "max_usd", "max_turns", "endpoint_error", "no_final_answer")
+    "timeout",
+    "max_usd",
+    "max_turns",
+    "endpoint_error",
+    "no_final_answer",
+)
 T = TypeVar("T")
 
 
@@ -44,102 +49,31 @@ async def before(deadline: float, awaitable: Awaitable[T]) -> T:
     return await asyncio.wait_for(awaitable, deadline - asyncio.get_running_loop().time())
 
 
-@dataclass
-class Timing:
-    """Where a request's time went (seconds): waiting for router turns, in env steps (pool calls)."""
-
-    router_s: float = 0.0
-    pool_s: float = 0.0
-    body_s: float = 0.0  # reading the request body (the handler starts when the headers are in)
-    encoder_s: float = 0.0  # embedding the query (prefix routers)
-
-
-@dataclass
-class ServedAnswer:
-    """The outcome of one request: the answer (None when nothing could be obtained) and its record."""
-
-    text: str | None
-    episode: Episode
-    limits: Limits
-    fallback: dict[str, Any] | None = None
-    fallback_call: ToolCallRecord | None = None
-    timing: Timing = field(default_factory=Timing)
-    key: str | None = None       # the API key's name (budgets, decision log)
-
-    @property
-    def calls(self) -> list[ToolCallRecord]:
-        return self.episode.calls + ([self.fallback_call] if self.fallback_call else [])
-
-    @property
-    def tools_cost_usd(self) -> float:
-        return sum(c.cost_usd for c in self.calls)
-
-    @property
-    def total_cost_usd(self) -> float:
-        return self.tools_cost_usd + self.episode.router_cost_usd
-
-    @property
-    def strategy(self) -> str:
-        """direct (no successful call), single (one model), multi (several): ``Episode.strategy``'s rule."""
-        called = {c.model for c in self.calls if c.error is None and c.text is not None}
-        return "direct" if not called else ("single" if len(called) == 1 else "multi")
-
-    def routing(self) -> dict[str, Any]:
-        """The cost weight the router was told and where it came from (with the target's expected cost and accuracy)."""
-        lam = self.episode.example.get("lam")
-        chosen = self.limits.chosen
-        if chosen is not None:
-            return {"lam": lam, "from": "max_cost_per_query", "max_cost_per_query": self.limits.max_cost_per_query,
-                    "expected_cost_per_query": chosen["cost_per_query"], "expected_accuracy": chosen["accuracy"],
-                    "within_target": chosen["within_target"], "calibration": "the router's dev curve"}
-        return {"lam": lam,
-                "from": "request or server default" if lam is not None else "the router (not lambda-conditioned)"}
-
-    def usage(self) -> dict[str, int]:
-        """OpenAI usage over the router's tokens and every pool call's."""
-        prompt = sum(t.router_input_tokens for t in self.episode.turns) + sum(c.input_tokens or 0 for c in self.calls)
-        completion = (sum(t.router_output_tokens for t in self.episode.turns)
-                      + sum(c.output_tokens or 0 for c in self.calls))
-        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
-
-    def metadata(self, server_s: float | None = None) -> dict[str, Any]:
-        """The response's ``xrouter`` object."""
-        episode = self.episode
-        turn_of = {id(c): t.index for t in episode.turns for c in t.calls}
-        calls = [{"model": c.model, "call_name": c.call_name, "turn": turn_of.get(id(c)),
-                  "input_tokens": c.input_tokens, "output_tokens": c.output_tokens, "cost_usd": c.cost_usd,
-                  "latency_s": c.latency_s, "attempts": c.attempts,
-                  "error": c.error if c.error else (None if c.text is not None else "cancelled"),
-                  "fallback": c is self.fallback_call} for c in self.calls]
-        timing = {"body_ms": self.timing.body_s * 1e3, "encoder_ms": self.timing.encoder_s * 1e3,
-                  "router_ms": self.timing.router_s * 1e3, "pool_ms": self.timing.pool_s * 1e3}
-        if server_s is not None:
-            timing["server_ms"] = server_s * 1e3
-            busy = self.timing.body_s + self.timing.encoder_s + self.timing.router_s + self.timing.pool_s
-            timing["overhead_ms"] = max(0.0, server_s - busy) * 1e3
-        return {
-            "total_cost_usd": self.total_cost_usd, "router_cost_usd": episode.router_cost_usd,
-            "tools_cost_usd": self.tools_cost_usd, "calls": calls, "strategy": self.strategy,
-            "turns": len(episode.turns), "termination": episode.termination, "answer_source": episode.final_source
-            if self.fallback is None else self.fallback.get("source"),
-            "fallback": self.fallback, "malformed_turns": episode.n_malformed, "limits": self.limits.as_dict(),
-            "routing": self.routing(),
-            "router_tokens": {"input": sum(t.router_input_tokens for t in episode.turns),
-                              "output": sum(t.router_output_tokens for t in episode.turns)},
-            "timing": timing,
-        }
-
-
 class RouterService:
     """Answers queries with the router: ``await service.answer(request_id, query, limits)``."""
 
-    def __init__(self, env: RouterEnv, generator: BatchedGenerator, tokenizer, *, eos_token_id: int,
-                 max_new_tokens: int, max_seq_len: int = 4096, fallback_model: str | None = None,
-                 fallback_timeout_s: float = 30.0, fallback_over_budget: bool = False, conditioner=None,
-                 budgets: Budgets | None = None, max_in_flight: int = 512, decision_log: str | None = None) -> None:
+    def __init__(
+        self,
+        env: RouterEnv,
+        generator: BatchedGenerator,
+        tokenizer,
+        *,
+        eos_token_id: int,
+        max_new_tokens: int,
+        max_seq_len: int = 4096,
+        fallback_model: str | None = None,
+        fallback_timeout_s: float = 30.0,
+        fallback_over_budget: bool = False,
+        conditioner=None,
+        budgets: Budgets | None = None,
+        max_in_flight: int = 512,
+        decision_log: str | None = None,
+    ) -> None:
         if fallback_model is not None and fallback_model not in env.pool:
-            raise ValueError(f"fallback.model '{fallback_model}' is not in the pool ({', '.join(env.pool.names)}); "
-                             "name a pool model, 'cheapest', or null for no fallback model")
+            raise ValueError(
+                f"fallback.model '{fallback_model}' is not in the pool ({', '.join(env.pool.names)}); "
+                "name a pool model, 'cheapest', or null for no fallback model"
+            )
         self.env, self.generator, self.tokenizer = env, generator, tokenizer
         self.eos_token_id, self.max_new_tokens, self.max_seq_len = eos_token_id, max_new_tokens, max_seq_len
         self._eos_text = tokenizer.convert_ids_to_tokens(eos_token_id)
@@ -147,8 +81,11 @@ class RouterService:
         self.fallback_over_budget = fallback_over_budget
         self.conditioner = conditioner  # a prefix router: query embedding (+ the request's lambda) per request
         # the encoder runs on a worker thread, batched across requests: never on the event loop
-        self.encoder = ThreadBatcher(lambda examples: list(conditioner(examples)), name="xrouter-encoder") \
-            if conditioner is not None else None
+        self.encoder = (
+            ThreadBatcher(lambda examples: list(conditioner(examples)), name="xrouter-encoder")
+            if conditioner is not None
+            else None
+        )
         self.budgets = budgets or Budgets(None)
         self.max_in_flight, self.in_flight = int(max_in_flight), 0
         self.decision_log = DecisionLog(decision_log) if decision_log else None
@@ -158,15 +95,27 @@ class RouterService:
         text = render_prompt(self.tokenizer, episode.messages, self._tools)
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
-    def prepare(self, request_id: str, query: str, limits: Limits, pool_prompt_id: str | None = None,
-                body_s: float = 0.0, key: str | None = None) -> tuple[ServedAnswer, list[int]]:
+    def prepare(
+        self,
+        request_id: str,
+        query: str,
+        limits: Limits,
+        pool_prompt_id: str | None = None,
+        body_s: float = 0.0,
+        key: str | None = None,
+    ) -> tuple[ServedAnswer, list[int]]:
         """The episode and its prompt, or the ``RequestError`` known before any work: the query is longer than the
         router's context (400), the server is full (503), the key's budget would be passed (429).  The server
         calls it before a stream starts, so these are plain errors; ``release`` ends what it admitted."""
         if self.in_flight >= self.max_in_flight:
-            raise RequestError(503, f"the server is answering {self.in_flight} requests, its limit "
-                               f"(limits.max_in_flight); retry in a second", "server_error", code="server_overloaded",
-                               headers={"Retry-After": "1"})
+            raise RequestError(
+                503,
+                f"the server is answering {self.in_flight} requests, its limit "
+                f"(limits.max_in_flight); retry in a second",
+                "server_error",
+                code="server_overloaded",
+                headers={"Retry-After": "1"},
+            )
         example = {"prompt_id": request_id, "prompt": query, "pool_prompt_id": pool_prompt_id}
         if limits.lam is not None:
             example["lam"] = limits.lam
@@ -174,9 +123,13 @@ class RouterService:
         served = ServedAnswer(text=None, episode=episode, limits=limits, timing=Timing(body_s=body_s), key=key)
         sequence = self.prompt_ids(episode)
         if len(sequence) + self.max_new_tokens > self.max_seq_len:  # refused here, not failed in a shared batch
-            raise RequestError(400, f"the query is {len(sequence)} router tokens with its prompt; this router takes at "
-                               f"most {self.max_seq_len - self.max_new_tokens}: shorten it", param="messages",
-                               code="context_length_exceeded")
+            raise RequestError(
+                400,
+                f"the query is {len(sequence)} router tokens with its prompt; this router takes at "
+                f"most {self.max_seq_len - self.max_new_tokens}: shorten it",
+                param="messages",
+                code="context_length_exceeded",
+            )
         self.budgets.admit(key, request_id, limits.max_usd)  # before any upstream call
         self.in_flight += 1
         return served, sequence
@@ -195,14 +148,26 @@ class RouterService:
         try:
             return await self.encoder.submit(served.episode.example)
         except Overloaded as error:
-            raise RequestError(503, f"the query encoder is full ({error}); retry in a second", "server_error",
-                               code="server_overloaded", headers={"Retry-After": "1"}) from None
+            raise RequestError(
+                503,
+                f"the query encoder is full ({error}); retry in a second",
+                "server_error",
+                code="server_overloaded",
+                headers={"Retry-After": "1"},
+            ) from None
         finally:
             served.timing.encoder_s = time.perf_counter() - started
 
-    async def answer(self, request_id: str, query: str, limits: Limits, pool_prompt_id: str | None = None,
-                     body_s: float = 0.0, prepared: tuple[ServedAnswer, list[int]] | None = None,
-                     key: str | None = None) -> ServedAnswer:
+    async def answer(
+        self,
+        request_id: str,
+        query: str,
+        limits: Limits,
+        pool_prompt_id: str | None = None,
+        body_s: float = 0.0,
+        prepared: tuple[ServedAnswer, list[int]] | None = None,
+        key: str | None = None,
+    ) -> ServedAnswer:
         """Run the routing episode within ``limits``; fall back when it yields no answer.  ``body_s``: how
         long the request body took to arrive (reported in the timing); ``prepared``: ``prepare``'s result."""
         served, sequence = prepared or self.prepare(request_id, query, limits, pool_prompt_id, body_s, key)
@@ -263,8 +228,9 @@ class RouterService:
             return
         if reason is None:
             failed = [c for c in episode.calls if c.error is not None]
-            reason = (ENDPOINT_ERROR if failed
-                      else (LENGTH_LIMIT if episode.termination == LENGTH_LIMIT else NO_FINAL_ANSWER))
+            reason = (
+                ENDPOINT_ERROR if failed else (LENGTH_LIMIT if episode.termination == LENGTH_LIMIT else NO_FINAL_ANSWER)
+            )
         if not episode.done:
             self.env.force_end(episode, reason)
         await self._fall_back(served, reason, query, pool_prompt_id)
@@ -282,21 +248,38 @@ class RouterService:
         best = next((c for c in reversed(episode.calls) if c.error is None and c.text is not None), None)
         if best is not None:
             served.text = best.text
-            served.fallback = {"reason": reason, "used": "best_so_far", "source": best.call_name,
-                               "failed_calls": failed}
+            served.fallback = {
+                "reason": reason,
+                "used": "best_so_far",
+                "source": best.call_name,
+                "failed_calls": failed,
+            }
             return
         if self.fallback_model is None or (reason == MAX_USD and not self.fallback_over_budget):
-            served.fallback = {"reason": reason, "used": "none", "source": None, "failed_calls": failed,
-                               "detail": "no answer was obtained and no fallback model may be called"}
+            served.fallback = {
+                "reason": reason,
+                "used": "none",
+                "source": None,
+                "failed_calls": failed,
+                "detail": "no answer was obtained and no fallback model may be called",
+            }
             return
-        record = ToolCallRecord(call_name=f"call_{self.fallback_model}", model=self.fallback_model,
-                                system_prompt="", temperature=0.0)
+        record = ToolCallRecord(
+            call_name=f"call_{self.fallback_model}", model=self.fallback_model, system_prompt="", temperature=0.0
+        )
         started = time.perf_counter()
         try:
             completion = await before(
                 asyncio.get_running_loop().time() + self.fallback_timeout_s,
-                self.env.pool.call(self.fallback_model, [{"role": "user", "content": query}], 0.0,
-                                   self.env.call_max_tokens, prompt_id=pool_prompt_id, episode_id=episode.episode_id))
+                self.env.pool.call(
+                    self.fallback_model,
+                    [{"role": "user", "content": query}],
+                    0.0,
+                    self.env.call_max_tokens,
+                    prompt_id=pool_prompt_id,
+                    episode_id=episode.episode_id,
+                ),
+            )
         except (EndpointError, asyncio.TimeoutError) as error:
             record.error = str(error) or f"no answer within fallback.timeout_s={self.fallback_timeout_s:g}"
             record.attempts = getattr(error, "attempts", 1)
@@ -310,9 +293,17 @@ class RouterService:
         served.fallback_call = record
         if record.error is None:
             served.text = record.text
-            served.fallback = {"reason": reason, "used": "fallback_model", "source": record.call_name,
-                               "failed_calls": failed}
+            served.fallback = {
+                "reason": reason,
+                "used": "fallback_model",
+                "source": record.call_name,
+                "failed_calls": failed,
+            }
         else:
-            served.fallback = {"reason": reason, "used": "none", "source": None,
-                               "failed_calls": failed + [{"model": record.model, "error": record.error}],
-                               "detail": "the fallback model failed too"}
+            served.fallback = {
+                "reason": reason,
+                "used": "none",
+                "source": None,
+                "failed_calls": failed + [{"model": record.model, "error": record.error}],
+                "detail": "the fallback model failed too",
+            }

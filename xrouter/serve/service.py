@@ -47,8 +47,10 @@ def server_limits(cfg: Mapping[str, Any], settings: RouterSettings, router_path:
     limits = to_plain(cfg["limits"])
     max_turns = int(limits.get("max_turns") or settings.max_turns)
     if not 1 <= max_turns <= settings.max_turns:
-        raise ValueError(f"limits.max_turns={max_turns} must be within [1, {settings.max_turns}] "
-                         f"(the router's max_turns, from {settings.source})")
+        raise ValueError(
+            f"limits.max_turns={max_turns} must be within [1, {settings.max_turns}] "
+            f"(the router's max_turns, from {settings.source})"
+        )
     if float(limits["timeout_s"]) <= 0 or float(limits["max_usd"]) < 0:
         raise ValueError("limits.timeout_s must be positive and limits.max_usd non-negative")
     conditioning = settings.conditioning or {}
@@ -64,8 +66,9 @@ def server_limits(cfg: Mapping[str, Any], settings: RouterSettings, router_path:
             found = load_calibration(router_path)
             calibration = tuple(found) if found else None
     elif limits.get("lam") is not None:
-        raise ValueError(f"limits.lam={limits['lam']}: the router ({settings.source}) is not lambda-conditioned; "
-                         "drop limits.lam")
+        raise ValueError(
+            f"limits.lam={limits['lam']}: the router ({settings.source}) is not lambda-conditioned; drop limits.lam"
+        )
     return Limits(float(limits["timeout_s"]), float(limits["max_usd"]), max_turns, lam, lam_max, calibration)
 
 
@@ -92,26 +95,41 @@ def build_server(cfg: DictConfig | Mapping[str, Any]):
     metrics = ServerMetrics()
     budgets = Budgets(to_plain(cfg.get("budgets")))
     cache_dir = cfg["paths"].get("cache_dir")
-    pool = build_pool(cfg["pool"], data_dir_of(cfg), Path(cache_dir) if cache_dir else None,
-                      ledger=ServingLedger(metrics, budgets=budgets))
+    pool = build_pool(
+        cfg["pool"],
+        data_dir_of(cfg),
+        Path(cache_dir) if cache_dir else None,
+        ledger=ServingLedger(metrics, budgets=budgets),
+    )
     if settings.pool_models and not set(settings.pool_models) & set(pool.names):
-        raise ValueError(f"the router was trained on pool models {settings.pool_models} and this pool has none of "
-                         f"them ({pool.names}); serve it with the pool it was trained on")
+        raise ValueError(
+            f"the router was trained on pool models {settings.pool_models} and this pool has none of "
+            f"them ({pool.names}); serve it with the pool it was trained on"
+        )
     if settings.pool_models and set(settings.pool_models) - set(pool.names):
-        log.warning("the router was trained with models this pool lacks (%s): its calls to them get an error back",
-                    sorted(set(settings.pool_models) - set(pool.names)))
+        log.warning(
+            "the router was trained with models this pool lacks (%s): its calls to them get an error back",
+            sorted(set(settings.pool_models) - set(pool.names)),
+        )
     env = build_env(pool, settings, reward_cfg=with_cost_unit(to_plain(cfg["reward"]), pool.price_pairs()))
     device, dtype = str(cfg.get("device") or "cpu"), str(cfg.get("dtype") or "float32")
     tokenizer = load_tokenizer(router_path)
     eos = tokenizer.convert_tokens_to_ids(settings.eos_token)
     if eos is None or eos == tokenizer.unk_token_id:
-        raise ValueError(f"the router's tokenizer has no end-of-turn token {settings.eos_token!r} "
-                         "(router_settings.eos_token)")
+        raise ValueError(
+            f"the router's tokenizer has no end-of-turn token {settings.eos_token!r} (router_settings.eos_token)"
+        )
     batching = to_plain(cfg["batching"])
     inference = str(cfg.get("inference") or "process")
     if inference == "process":
-        generator = ProcessGenerator(router_path, eos, dtype=dtype, device=device,
-                                     batch_size=int(batching["max_batch_size"]), threads=cfg.get("threads"))
+        generator = ProcessGenerator(
+            router_path,
+            eos,
+            dtype=dtype,
+            device=device,
+            batch_size=int(batching["max_batch_size"]),
+            threads=cfg.get("threads"),
+        )
         n_parameters = generator.n_parameters
     elif inference == "thread":
         model, _ = load_router(router_path, dtype=getattr(torch, dtype), device=device)
@@ -131,24 +149,49 @@ def build_server(cfg: DictConfig | Mapping[str, Any]):
     fallback_model = fallback.get("model")
     if fallback_model == "cheapest":
         fallback_model = pool.cheapest()
-    batcher = BatchedGenerator(generator, sampling, int(batching["max_batch_size"]), float(batching["max_wait_ms"]),
-                               on_batch=metrics.batch)
+    batcher = BatchedGenerator(
+        generator, sampling, int(batching["max_batch_size"]), float(batching["max_wait_ms"]), on_batch=metrics.batch
+    )
     auth = to_plain(cfg["auth"])
     try:
-        service = RouterService(env, batcher, tokenizer, eos_token_id=eos, max_new_tokens=settings.max_new_tokens,
-                                max_seq_len=settings.max_seq_len, fallback_model=fallback_model,
-                                fallback_timeout_s=float(fallback.get("timeout_s", 30.0)),
-                                fallback_over_budget=bool(fallback.get("over_budget", False)), conditioner=conditioner,
-                                budgets=budgets, max_in_flight=int(cfg["limits"].get("max_in_flight") or 512),
-                                decision_log=cfg.get("decision_log"))
+        service = RouterService(
+            env,
+            batcher,
+            tokenizer,
+            eos_token_id=eos,
+            max_new_tokens=settings.max_new_tokens,
+            max_seq_len=settings.max_seq_len,
+            fallback_model=fallback_model,
+            fallback_timeout_s=float(fallback.get("timeout_s", 30.0)),
+            fallback_over_budget=bool(fallback.get("over_budget", False)),
+            conditioner=conditioner,
+            budgets=budgets,
+            max_in_flight=int(cfg["limits"].get("max_in_flight") or 512),
+            decision_log=cfg.get("decision_log"),
+        )
         limits = server_limits(cfg, settings, router_path)
-        app = build_app(service, model_name=str(cfg["model_name"]), api_keys=api_keys(auth), limits=limits,
-                        metrics=metrics, max_body_bytes=int(cfg["limits"]["max_body_bytes"]),
-                        auth_required=bool(auth.get("required", True)))
+        app = build_app(
+            service,
+            model_name=str(cfg["model_name"]),
+            api_keys=api_keys(auth),
+            limits=limits,
+            metrics=metrics,
+            max_body_bytes=int(cfg["limits"]["max_body_bytes"]),
+            auth_required=bool(auth.get("required", True)),
+        )
     except Exception:
         batcher.close()  # stops the inference process
         raise
-    log.info("router %s (%.2fM parameters, inference in a %s; settings from %s) over pool %s; limits %s; "
-             "fallback model %s; auth %s", router_path, n_parameters / 1e6, inference, settings.source, pool.names,
-             limits.as_dict(), fallback_model, "on" if auth.get("required", True) else "OFF")
+    log.info(
+        "router %s (%.2fM parameters, inference in a %s; settings from %s) over pool %s; limits %s; "
+        "fallback model %s; auth %s",
+        router_path,
+        n_parameters / 1e6,
+        inference,
+        settings.source,
+        pool.names,
+        limits.as_dict(),
+        fallback_model,
+        "on" if auth.get("required", True) else "OFF",
+    )
     return app, service

@@ -90,8 +90,9 @@ def final_answer(verifier: str | None, response: str | None, example: Mapping[st
     return None
 
 
-def render_answer_view(verifier: str | None, response: str | None, example: Mapping[str, Any] | None = None,
-                       max_chars: int = 48) -> str:
+def render_answer_view(
+    verifier: str | None, response: str | None, example: Mapping[str, Any] | None = None, max_chars: int = 48
+) -> str:
     """``answer=<a>`` (clipped to ``max_chars``) or ``no answer``, then the response's length in characters."""
     answer = final_answer(verifier, response, example)
     length = len(response or "")

@@ -60,7 +60,7 @@ def _is_prose(text: str, match: re.Match) -> bool:
     """True when an "A"/"I" match is really the English word (followed by a lowercase word)."""
     if match.group(1) not in _WORD_LETTERS:
         return False
-    rest = text[match.end(1):]
+    rest = text[match.end(1) :]
     if re.match(r"[*_`\"')\]}]*[.,:;!?)]", rest):  # punctuation right after the letter
         return False
     follower = re.match(r"\s+([a-z][a-z']*)", rest)
@@ -89,9 +89,7 @@ def _match_option_text(body: str, letters: str, choices: Sequence[str]) -> str |
     return found[0] if len(found) == 1 else None
 
 
-def extract_choice(
-    text: str | None, letters: str = "ABCD", choices: Sequence[str] | None = None
-) -> str | None:
+def extract_choice(text: str | None, letters: str = "ABCD", choices: Sequence[str] | None = None) -> str | None:
     """The option letter ``text`` commits to, or None when it names none (or is ambiguous).
 
     Tries, in order: a bare letter ("B", "(B)", "**B**"); ``\\boxed{B}``; an explicit statement

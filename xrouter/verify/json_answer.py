@@ -41,7 +41,7 @@ def _objects(text: str) -> Iterator[str]:
         elif ch == "}" and depth > 0:
             depth -= 1
             if depth == 0:
-                yield text[start:i + 1]
+                yield text[start : i + 1]
 
 
 def _decode(span: str) -> Any:

@@ -123,11 +123,22 @@ class MathVerifierPool:
         parent, child = mp.Pipe(duplex=True)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")]))
-        cmd = [sys.executable, "-m", "xrouter.verify._math_worker", str(child.fileno()),
-               str(self.memory_limit_bytes or 0)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "xrouter.verify._math_worker",
+            str(child.fileno()),
+            str(self.memory_limit_bytes or 0),
+        ]
         try:
-            proc = subprocess.Popen(cmd, pass_fds=(child.fileno(),), env=env, stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.DEVNULL, close_fds=True)
+            proc = subprocess.Popen(
+                cmd,
+                pass_fds=(child.fileno(),),
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                close_fds=True,
+            )
         finally:
             child.close()
         worker = _Worker(proc, parent)

@@ -114,8 +114,11 @@ def level_works(level: str) -> bool:
     result = _run(PROBE_PROGRAM, level, 30.0, 1 << 30, 16 << 20, 64, 256)
     if result.passed and result.stdout_tail.strip() == "0.5":
         return True
-    log.warning("code sandbox: isolation level %r does not work here (%s); a weaker one is used", level,
-                (result.stderr_tail.strip().splitlines() or [f"exit status {result.returncode}"])[-1][:200])
+    log.warning(
+        "code sandbox: isolation level %r does not work here (%s); a weaker one is used",
+        level,
+        (result.stderr_tail.strip().splitlines() or [f"exit status {result.returncode}"])[-1][:200],
+    )
     return False
 
 
@@ -124,7 +127,7 @@ def isolation_level() -> str:
     wanted = os.environ.get("XROUTER_SANDBOX", "").strip().lower() or LEVELS[0]
     if wanted not in LEVELS:
         raise ValueError(f"XROUTER_SANDBOX={wanted!r}: use one of {', '.join(LEVELS)}")
-    return next(level for level in LEVELS[LEVELS.index(wanted):] if level_works(level))
+    return next(level for level in LEVELS[LEVELS.index(wanted) :] if level_works(level))
 
 
 def _limits(timeout_s: float, memory_bytes: int, file_bytes: int, max_processes: int, max_files: int):
@@ -168,13 +171,21 @@ def _completed(path: Path, nonce: bytes) -> tuple[bool, str]:
     marker = b"\n" + nonce + b"\n"
     found = data.rfind(marker)
     if found >= 0:
-        data = data[:found] + data[found + len(marker):]
+        data = data[:found] + data[found + len(marker) :]
     return found >= 0, data[-4000:].decode("utf-8", "replace")
 
 
 def _command(level: str, work: Path, uid: int, status_fd: int, script: Path) -> list[str]:
-    harness = [sys.executable, "-I", str(HARNESS), str(work), str(uid), str(status_fd),
-               "1" if level == "namespaces" else "0", str(script)]
+    harness = [
+        sys.executable,
+        "-I",
+        str(HARNESS),
+        str(work),
+        str(uid),
+        str(status_fd),
+        "1" if level == "namespaces" else "0",
+        str(script),
+    ]
     return [shutil.which("unshare") or "unshare", *UNSHARE_FLAGS, "--", *harness] if level == "namespaces" else harness
 
 
@@ -190,8 +201,9 @@ def run_program(
     return _run(program, isolation_level(), timeout_s, memory_bytes, file_bytes, max_processes, max_files)
 
 
-def _run(program: str, level: str, timeout_s: float, memory_bytes: int, file_bytes: int, max_processes: int,
-         max_files: int) -> RunResult:
+def _run(
+    program: str, level: str, timeout_s: float, memory_bytes: int, file_bytes: int, max_processes: int, max_files: int
+) -> RunResult:
     uid = random.SystemRandom().randrange(1 << 20, 1 << 30) if level != "basic" else os.getuid()
     nonce = secrets.token_hex(16).encode()
     with tempfile.TemporaryDirectory(prefix="xrouter-sandbox-") as root:
@@ -203,8 +215,15 @@ def _run(program: str, level: str, timeout_s: float, memory_bytes: int, file_byt
         script = Path(root) / "program.py"
         script.write_text(program, encoding="utf-8")
         os.chmod(script, 0o600)  # read by the harness before it drops privileges
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(work), "TMPDIR": str(work),
-               "PYTHONDONTWRITEBYTECODE": "1", "PYTHONIOENCODING": "utf-8", "no_proxy": "", "NO_PROXY": ""}
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(work),
+            "TMPDIR": str(work),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONIOENCODING": "utf-8",
+            "no_proxy": "",
+            "NO_PROXY": "",
+        }
         for var in ("http_proxy", "https_proxy", "all_proxy", "ftp_proxy"):
             env[var] = env[var.upper()] = _DEAD_PROXY
         out_path, err_path = Path(root) / "stdout.txt", Path(root) / "stderr.txt"
@@ -213,8 +232,15 @@ def _run(program: str, level: str, timeout_s: float, memory_bytes: int, file_byt
         try:
             with open(out_path, "wb") as out, open(err_path, "wb") as err:
                 proc = subprocess.Popen(
-                    _command(level, work, uid, status_write, script), cwd=work, env=env, stdin=subprocess.PIPE,
-                    stdout=out, stderr=err, close_fds=True, pass_fds=(status_write,), start_new_session=True,
+                    _command(level, work, uid, status_write, script),
+                    cwd=work,
+                    env=env,
+                    stdin=subprocess.PIPE,
+                    stdout=out,
+                    stderr=err,
+                    close_fds=True,
+                    pass_fds=(status_write,),
+                    start_new_session=True,
                     preexec_fn=_limits(timeout_s, memory_bytes, file_bytes, max_processes, max_files),
                 )
                 os.close(status_write)
@@ -248,7 +274,14 @@ def _run(program: str, level: str, timeout_s: float, memory_bytes: int, file_byt
             elif returncode == 0:
                 returncode = 125  # the harness ended without a report: set-up failed
         completed, stdout_tail = _completed(out_path, nonce)
-        return RunResult(returncode=returncode, timed_out=not exited, pid=proc.pid,
-                         duration_s=time.monotonic() - started, stdout_tail=stdout_tail,
-                         stderr_tail=_tail(err_path), workdir=str(work), completed=completed and exited,
-                         isolation=level)
+        return RunResult(
+            returncode=returncode,
+            timed_out=not exited,
+            pid=proc.pid,
+            duration_s=time.monotonic() - started,
+            stdout_tail=stdout_tail,
+            stderr_tail=_tail(err_path),
+            workdir=str(work),
+            completed=completed and exited,
+            isolation=level,
+        )

@@ -33,12 +33,17 @@ def _libc() -> Any:
     return ctypes.CDLL(None, use_errno=True)
 
 
-def _mount(libc: Any, source: str | None, target: str, flags: int, fstype: str | None = None,
-           data: bytes | None = None) -> None:
+def _mount(
+    libc: Any, source: str | None, target: str, flags: int, fstype: str | None = None, data: bytes | None = None
+) -> None:
     import ctypes
 
-    if libc.mount(source.encode() if source else None, target.encode(), fstype.encode() if fstype else None,
-                  flags, data) != 0:
+    if (
+        libc.mount(
+            source.encode() if source else None, target.encode(), fstype.encode() if fstype else None, flags, data
+        )
+        != 0
+    ):
         errno = ctypes.get_errno()
         raise OSError(errno, f"mount {target}: {os.strerror(errno)}")
 
@@ -143,15 +148,22 @@ def run_program(source: str, nonce: bytes) -> None:
 
 
 def main() -> None:
-    work, uid, status_fd, isolate, path = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1", \
-        sys.argv[5]
+    work, uid, status_fd, isolate, path = (
+        sys.argv[1],
+        int(sys.argv[2]),
+        int(sys.argv[3]),
+        sys.argv[4] == "1",
+        sys.argv[5],
+    )
     nonce = sys.stdin.buffer.readline().strip()
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
     if isolate:
-        read_only_except(work, [sys.base_prefix, sys.prefix, os.path.dirname(sys.executable),
-                                *(p for p in sys.path if os.path.isdir(p))])
+        read_only_except(
+            work,
+            [sys.base_prefix, sys.prefix, os.path.dirname(sys.executable), *(p for p in sys.path if os.path.isdir(p))],
+        )
     pid = os.fork()
     if pid == 0:
         try:

@@ -52,8 +52,14 @@ import pandas as pd
 log = logging.getLogger(__name__)
 
 CHARS_PER_TOKEN = 4
-OUTPUT_TOKENS_BY_METRIC = {"em_mc": 8, "f1_score": 16, "GSM8K": 128, "MATH": 256, "code_eval": 128,
-                           "commongen_coverage": 32}
+OUTPUT_TOKENS_BY_METRIC = {
+    "em_mc": 8,
+    "f1_score": 16,
+    "GSM8K": 128,
+    "MATH": 256,
+    "code_eval": 128,
+    "commongen_coverage": 32,
+}
 DEFAULT_OUTPUT_TOKENS = 32
 SPLITS = ("train", "test")
 FILES = {
@@ -89,7 +95,7 @@ def last_boxed(text: str) -> str | None:
     for i in range(open_at, len(text)):
         depth += {"{": 1, "}": -1}.get(text[i], 0)
         if depth == 0:
-            return text[open_at + 1:i].strip()
+            return text[open_at + 1 : i].strip()
     return None
 
 
@@ -151,8 +157,14 @@ def convert(files: Mapping[str, Path], output_tokens_by_metric: Mapping[str, int
     splits = [s for s in SPLITS if s in files]
     if not splits:
         raise KeyError(f"LLMRouter converter: files holds neither 'train' nor 'test' (got {sorted(files)})")
-    report = {"prompts": {}, "joined": {}, "joined_other_split": 0, "ambiguous": 0,
-              "ambiguous_task_differs": 0, "in_both_splits": 0}
+    report = {
+        "prompts": {},
+        "joined": {},
+        "joined_other_split": 0,
+        "ambiguous": 0,
+        "ambiguous_task_differs": 0,
+        "in_both_splits": 0,
+    }
     seen: dict[str, set[str]] = {}
     rows = []
     for split in splits:
@@ -165,8 +177,9 @@ def convert(files: Mapping[str, Path], output_tokens_by_metric: Mapping[str, int
             question = item["question"]
             matches = queries.get(split, {}).get(question)
             if not matches:
-                matches = next((queries[s][question] for s in SPLITS if s != split and question in queries.get(s, {})),
-                               None)
+                matches = next(
+                    (queries[s][question] for s in SPLITS if s != split and question in queries.get(s, {})), None
+                )
                 report["joined_other_split"] += matches is not None
             query = matches[0] if matches else {}
             joined += bool(matches)
@@ -185,21 +198,31 @@ def convert(files: Mapping[str, Path], output_tokens_by_metric: Mapping[str, int
                 if model not in candidates:
                     raise KeyError(f"{files[split]}: model {model!r} has no price in {files['llm_candidates']}")
                 price = candidates[model]
-                rows.append({
-                    "prompt_id": f"llmrouter.{split}.{index}",
-                    "benchmark": task_name.replace("-", "_"), "split": split, "prompt": prompt,
-                    "gold": gold_answer(task_name, _clean(query.get("ground_truth"))),
-                    "model": model, "response": None, "score": score,
-                    "input_tokens": n_in, "output_tokens": n_out,
-                    "cost_usd": (n_in * float(price["input_price"]) + n_out * float(price["output_price"])) / 1e6,
-                    "latency_s": None,
-                    "source": f"llmrouter:{Path(files[split]).name}; cost estimated (chars/4 input, "
-                              f"{n_out} output tokens for metric {metric})",
-                    "cost_estimated": True,
-                    "task_name": task_name, "metric": metric, "choices": _clean(query.get("choices")),
-                    "task_id": _clean(query.get("task_id")), "cluster_id": item.get("cluster_id"),
-                    "api_model": price.get("model"),
-                })
+                rows.append(
+                    {
+                        "prompt_id": f"llmrouter.{split}.{index}",
+                        "benchmark": task_name.replace("-", "_"),
+                        "split": split,
+                        "prompt": prompt,
+                        "gold": gold_answer(task_name, _clean(query.get("ground_truth"))),
+                        "model": model,
+                        "response": None,
+                        "score": score,
+                        "input_tokens": n_in,
+                        "output_tokens": n_out,
+                        "cost_usd": (n_in * float(price["input_price"]) + n_out * float(price["output_price"])) / 1e6,
+                        "latency_s": None,
+                        "source": f"llmrouter:{Path(files[split]).name}; cost estimated (chars/4 input, "
+                        f"{n_out} output tokens for metric {metric})",
+                        "cost_estimated": True,
+                        "task_name": task_name,
+                        "metric": metric,
+                        "choices": _clean(query.get("choices")),
+                        "task_id": _clean(query.get("task_id")),
+                        "cluster_id": item.get("cluster_id"),
+                        "api_model": price.get("model"),
+                    }
+                )
         report["joined"][split] = joined
     if len(seen) == 2:
         report["in_both_splits"] = len(seen["train"] & seen["test"])

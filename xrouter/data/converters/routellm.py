@@ -69,8 +69,18 @@ FILES = {
 MMLU_RESPONSES = "routing/routellm/mmlu/responses/mmlu_{subject}.csv"
 MMLU_TEST = "benchmarks/mmlu/test/{subject}_test.csv"
 
-_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'",
-                         "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"'})
+_QUOTES = str.maketrans(
+    {
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u201b": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u201f": '"',
+    }
+)
 _NAN_CHOICE = re.compile(r"^([A-D])\. nan$", re.MULTILINE)
 
 
@@ -79,7 +89,7 @@ def default_files(data_dir: str | Path) -> dict[str, Path]:
     data_dir = Path(data_dir)
     files = {key: data_dir / rel for key, rel in FILES.items()}
     for path in sorted((data_dir / "routing/routellm/mmlu/responses").glob("mmlu_*.csv")):
-        subject = path.stem[len("mmlu_"):]
+        subject = path.stem[len("mmlu_") :]
         files[f"mmlu_responses/{subject}"] = path
         files[f"mmlu_test/{subject}"] = data_dir / MMLU_TEST.format(subject=subject)
     return files
@@ -104,29 +114,49 @@ def _contaminated(files: Mapping[str, Path], key: str) -> set[str]:
     return {normalize(p) for p in frame["eval_prompt"]}
 
 
-def _rows(prompt_id: str, benchmark: str, prompt: str, gold: str | None, record: dict,
-          prices: Mapping[str, tuple[float, float]], output_tokens: dict[str, int],
-          responses: dict[str, str | None], source: str, extra: dict) -> list[dict]:
+def _rows(
+    prompt_id: str,
+    benchmark: str,
+    prompt: str,
+    gold: str | None,
+    record: dict,
+    prices: Mapping[str, tuple[float, float]],
+    output_tokens: dict[str, int],
+    responses: dict[str, str | None],
+    source: str,
+    extra: dict,
+) -> list[dict]:
     rows = []
     input_tokens = estimate_tokens(prompt)
     for model in MODELS:
         if model not in prices:
-            raise KeyError(f"no price for RouteLLM model {model!r}; pass prices={{{model!r}: (in, out)}} "
-                           "in USD per 1M tokens")
+            raise KeyError(
+                f"no price for RouteLLM model {model!r}; pass prices={{{model!r}: (in, out)}} in USD per 1M tokens"
+            )
         price_in, price_out = prices[model]
-        rows.append({
-            "prompt_id": prompt_id, "benchmark": benchmark, "split": "test", "prompt": prompt,
-            "gold": gold, "model": model, "response": responses.get(model),
-            "score": float(bool(record[model])), "input_tokens": input_tokens,
-            "output_tokens": output_tokens[model],
-            "cost_usd": (input_tokens * price_in + output_tokens[model] * price_out) / 1e6,
-            "latency_s": None, "source": source, "cost_estimated": True, **extra,
-        })
+        rows.append(
+            {
+                "prompt_id": prompt_id,
+                "benchmark": benchmark,
+                "split": "test",
+                "prompt": prompt,
+                "gold": gold,
+                "model": model,
+                "response": responses.get(model),
+                "score": float(bool(record[model])),
+                "input_tokens": input_tokens,
+                "output_tokens": output_tokens[model],
+                "cost_usd": (input_tokens * price_in + output_tokens[model] * price_out) / 1e6,
+                "latency_s": None,
+                "source": source,
+                "cost_estimated": True,
+                **extra,
+            }
+        )
     return rows
 
 
-def convert_gsm8k(files: Mapping[str, Path], prices: Mapping[str, tuple[float, float]] | None = None
-                  ) -> pd.DataFrame:
+def convert_gsm8k(files: Mapping[str, Path], prices: Mapping[str, tuple[float, float]] | None = None) -> pd.DataFrame:
     """GSM8K: 1,319 test prompts x 2 models, with responses; gold joined from ``gsm8k_test``."""
     prices = prices or PUBLISHED_PRICES
     wide = pd.read_csv(files["gsm8k_responses"], keep_default_na=False)
@@ -150,13 +180,25 @@ def convert_gsm8k(files: Mapping[str, Path], prices: Mapping[str, tuple[float, f
         joined += match is not None
         prompt_id = f"gsm8k.test.{match[0]}" if match else f"routellm.gsm8k.{row}"
         responses = {m: (record.get(f"{m}_response") or None) for m in MODELS}
-        rows += _rows(prompt_id, "gsm8k", prompt, match[1] if match else None, record, prices,
-                      {m: estimate_tokens(responses[m]) for m in MODELS}, responses, source,
-                      {"contaminated": key in contaminated})
+        rows += _rows(
+            prompt_id,
+            "gsm8k",
+            prompt,
+            match[1] if match else None,
+            record,
+            prices,
+            {m: estimate_tokens(responses[m]) for m in MODELS},
+            responses,
+            source,
+            {"contaminated": key in contaminated},
+        )
     traces = pd.DataFrame(rows)
-    traces.attrs["report"] = {"gsm8k_prompts": len(wide), "gsm8k_gold_joined": joined,
-                              "gsm8k_test_duplicate_questions": duplicate_questions,
-                              "gsm8k_contaminated": sum(normalize(p) in contaminated for p in wide["prompt"])}
+    traces.attrs["report"] = {
+        "gsm8k_prompts": len(wide),
+        "gsm8k_gold_joined": joined,
+        "gsm8k_test_duplicate_questions": duplicate_questions,
+        "gsm8k_contaminated": sum(normalize(p) in contaminated for p in wide["prompt"]),
+    }
     log.info("RouteLLM GSM8K: %s", traces.attrs["report"])
     return traces
 
@@ -166,14 +208,23 @@ def _format_mmlu(item: dict) -> str:
     return f"{item['question']}\n{choices}\nAnswer:"
 
 
-def convert_mmlu(files: Mapping[str, Path], prices: Mapping[str, tuple[float, float]] | None = None,
-                 output_tokens: int = 2) -> pd.DataFrame:
+def convert_mmlu(
+    files: Mapping[str, Path], prices: Mapping[str, tuple[float, float]] | None = None, output_tokens: int = 2
+) -> pd.DataFrame:
     """MMLU: 57 subjects, 14,042 test prompts x 2 models, no responses; gold from ``mmlu_test/*``."""
     prices = prices or PUBLISHED_PRICES
     contaminated = _contaminated(files, "mmlu_contaminated")
     subjects = sorted(k.split("/", 1)[1] for k in files if k.startswith("mmlu_responses/"))
-    rows, report = [], {"mmlu_subjects": len(subjects), "mmlu_prompts": 0, "mmlu_gold_joined": 0,
-                        "mmlu_contaminated": 0, "mmlu_subjects_without_test_file": []}
+    rows, report = (
+        [],
+        {
+            "mmlu_subjects": len(subjects),
+            "mmlu_prompts": 0,
+            "mmlu_gold_joined": 0,
+            "mmlu_contaminated": 0,
+            "mmlu_subjects_without_test_file": [],
+        },
+    )
     for subject in subjects:
         path = Path(files[f"mmlu_responses/{subject}"])
         wide = pd.read_csv(path, keep_default_na=False)
@@ -193,9 +244,18 @@ def convert_mmlu(files: Mapping[str, Path], prices: Mapping[str, tuple[float, fl
             report["mmlu_gold_joined"] += match is not None
             report["mmlu_contaminated"] += key in contaminated
             prompt_id = f"mmlu.test.{subject}.{match[0]}" if match else f"routellm.mmlu.{subject}.{row}"
-            rows += _rows(prompt_id, "mmlu", prompt, match[1] if match else None, record, prices,
-                          {m: output_tokens for m in MODELS}, {}, source,
-                          {"contaminated": key in contaminated, "subject": subject})
+            rows += _rows(
+                prompt_id,
+                "mmlu",
+                prompt,
+                match[1] if match else None,
+                record,
+                prices,
+                {m: output_tokens for m in MODELS},
+                {},
+                source,
+                {"contaminated": key in contaminated, "subject": subject},
+            )
         report["mmlu_prompts"] += len(wide)
     traces = pd.DataFrame(rows)
     traces.attrs["report"] = report
@@ -203,8 +263,9 @@ def convert_mmlu(files: Mapping[str, Path], prices: Mapping[str, tuple[float, fl
     return traces
 
 
-def convert(files: Mapping[str, Path], prices: Mapping[str, tuple[float, float]] | None = None,
-            mmlu_output_tokens: int = 2) -> pd.DataFrame:
+def convert(
+    files: Mapping[str, Path], prices: Mapping[str, tuple[float, float]] | None = None, mmlu_output_tokens: int = 2
+) -> pd.DataFrame:
     """GSM8K and/or MMLU, whichever ``files`` holds (see the module docstring for the keys)."""
     parts = []
     if "gsm8k_responses" in files:
@@ -212,8 +273,10 @@ def convert(files: Mapping[str, Path], prices: Mapping[str, tuple[float, float]]
     if any(k.startswith("mmlu_responses/") for k in files):
         parts.append(convert_mmlu(files, prices, mmlu_output_tokens))
     if not parts:
-        raise KeyError("RouteLLM converter: files holds neither 'gsm8k_responses' nor 'mmlu_responses/<subject>' "
-                       f"(got {sorted(files)[:5]}...)")
+        raise KeyError(
+            "RouteLLM converter: files holds neither 'gsm8k_responses' nor 'mmlu_responses/<subject>' "
+            f"(got {sorted(files)[:5]}...)"
+        )
     report = {k: v for part in parts for k, v in part.attrs.get("report", {}).items()}
     traces = pd.concat(parts, ignore_index=True)
     traces.attrs["report"] = report

@@ -40,9 +40,17 @@ import pandas as pd
 from xrouter.verify.choice import extract_choice
 
 ROUTERBENCH_MODELS = [
-    "gpt-4-1106-preview", "gpt-3.5-turbo-1106", "claude-v1", "claude-v2", "claude-instant-v1",
-    "meta/llama-2-70b-chat", "meta/code-llama-instruct-34b-chat", "mistralai/mixtral-8x7b-chat",
-    "mistralai/mistral-7b-chat", "zero-one-ai/Yi-34B-Chat", "WizardLM/WizardLM-13B-V1.2",
+    "gpt-4-1106-preview",
+    "gpt-3.5-turbo-1106",
+    "claude-v1",
+    "claude-v2",
+    "claude-instant-v1",
+    "meta/llama-2-70b-chat",
+    "meta/code-llama-instruct-34b-chat",
+    "mistralai/mixtral-8x7b-chat",
+    "mistralai/mistral-7b-chat",
+    "zero-one-ai/Yi-34B-Chat",
+    "WizardLM/WizardLM-13B-V1.2",
 ]
 BENCHMARK_NAMES = {"arc-challenge": "arc_challenge", "winogrande": "winogrande", "mbpp": "mbpp"}
 CHOICE_BENCHMARKS = {"arc-challenge": "ABCD", "winogrande": "AB", "hellaswag": "ABCD"}
@@ -65,8 +73,9 @@ def _unwrap(cell: object) -> str | None:
     return text
 
 
-def wide_to_traces(wide: pd.DataFrame, split: str, source: str,
-                   models: Iterable[str] = ROUTERBENCH_MODELS) -> pd.DataFrame:
+def wide_to_traces(
+    wide: pd.DataFrame, split: str, source: str, models: Iterable[str] = ROUTERBENCH_MODELS
+) -> pd.DataFrame:
     """Melt RouterBench's wide table (one row per prompt) into one row per (prompt, model)."""
     models = [m for m in models if m in wide.columns]
     rows = []
@@ -79,21 +88,23 @@ def wide_to_traces(wide: pd.DataFrame, split: str, source: str,
         prompt_id = f"{split}/{record['sample_id']}" + (f"#{repeat}" if repeat else "")
         eval_name = str(record["eval_name"])
         for model in models:
-            rows.append({
-                "prompt_id": prompt_id,
-                "benchmark": BENCHMARK_NAMES.get(eval_name, eval_name.replace("-", "_")),
-                "split": split,
-                "prompt": prompt,
-                "gold": None,
-                "model": model,
-                "response": _unwrap(record.get(f"{model}|model_response")),
-                "score": record.get(model),
-                "input_tokens": None,
-                "output_tokens": None,
-                "cost_usd": record.get(f"{model}|total_cost"),
-                "latency_s": None,
-                "source": source,
-            })
+            rows.append(
+                {
+                    "prompt_id": prompt_id,
+                    "benchmark": BENCHMARK_NAMES.get(eval_name, eval_name.replace("-", "_")),
+                    "split": split,
+                    "prompt": prompt,
+                    "gold": None,
+                    "model": model,
+                    "response": _unwrap(record.get(f"{model}|model_response")),
+                    "score": record.get(model),
+                    "input_tokens": None,
+                    "output_tokens": None,
+                    "cost_usd": record.get(f"{model}|total_cost"),
+                    "latency_s": None,
+                    "source": source,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -145,8 +156,10 @@ def derive_mbpp_gold(traces: pd.DataFrame, mbpp_path: Path) -> pd.Series:
     by_text = {p["text"].strip(): p for p in problems}
     token_sets = [(_tokens(p["text"]), p) for p in problems]
     document_frequency = Counter(word for words, _ in token_sets for word in words)
-    idf = defaultdict(lambda: math.log(len(problems) + 1),
-                      {w: math.log((len(problems) + 1) / (n + 1)) for w, n in document_frequency.items()})
+    idf = defaultdict(
+        lambda: math.log(len(problems) + 1),
+        {w: math.log((len(problems) + 1) / (n + 1)) for w, n in document_frequency.items()},
+    )
     gold: dict[str, str | None] = {}
     for prompt_id, group in traces[traces["benchmark"] == "mbpp"].groupby("prompt_id", sort=False):
         prompt = group["prompt"].iloc[0].strip()
@@ -154,10 +167,18 @@ def derive_mbpp_gold(traces: pd.DataFrame, mbpp_path: Path) -> pd.Series:
         match = {"match": "exact", "similarity": 1.0}
         if problem is None:
             problem, match = _closest_mbpp_problem(prompt, token_sets, idf)
-        gold[prompt_id] = None if problem is None else json.dumps({
-            "task_id": problem["task_id"], "test_list": problem["test_list"],
-            "test_setup_code": problem.get("test_setup_code", ""), **match,
-        })
+        gold[prompt_id] = (
+            None
+            if problem is None
+            else json.dumps(
+                {
+                    "task_id": problem["task_id"],
+                    "test_list": problem["test_list"],
+                    "test_setup_code": problem.get("test_setup_code", ""),
+                    **match,
+                }
+            )
+        )
     return traces["prompt_id"].map(gold)
 
 

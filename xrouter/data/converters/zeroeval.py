@@ -62,14 +62,16 @@ def read_items(path: Path, prompt_field: str) -> list[dict[str, Any]]:
     if not isinstance(items, list):
         raise ZeroEvalFormatError(f"{path}: expected a JSON list of items, got {type(items).__name__}")
     for index, item in enumerate(items):
-        where = f"{path}: item {index}" + (f" (id {item.get('id')!r})"
-                                           if isinstance(item, dict) and "id" in item else "")
+        where = f"{path}: item {index}" + (
+            f" (id {item.get('id')!r})" if isinstance(item, dict) and "id" in item else ""
+        )
         if not isinstance(item, dict):
             raise ZeroEvalFormatError(f"{where}: not an object")
         for field in ("id", "answer", prompt_field, "output"):
             if item.get(field) is None:
-                raise ZeroEvalFormatError(f"{where}: no '{field}' field (ZeroEval items have id, {prompt_field}, "
-                                          "answer, output)")
+                raise ZeroEvalFormatError(
+                    f"{where}: no '{field}' field (ZeroEval items have id, {prompt_field}, answer, output)"
+                )
         output = item["output"]
         if not isinstance(output, list) or len(output) != 1 or not isinstance(output[0], (str, type(None))):
             raise ZeroEvalFormatError(f"{where}: 'output' must be a list holding one response string")
@@ -105,8 +107,10 @@ def pricing_file(pricing: str) -> Path:
     if text.endswith((".yaml", ".yml")) or "/" in text or "\\" in text:
         path = Path(text).expanduser()
         if not path.is_file():
-            raise FileNotFoundError(f"ZeroEval pricing={text!r}: no such price file; give a YAML file of "
-                                    "{model: {input_per_mtok, output_per_mtok, source}} or a name in conf/pricing/")
+            raise FileNotFoundError(
+                f"ZeroEval pricing={text!r}: no such price file; give a YAML file of "
+                "{model: {input_per_mtok, output_per_mtok, source}} or a name in conf/pricing/"
+            )
         return path
     return CONF_DIR / "pricing" / f"{text}.yaml"
 
@@ -115,9 +119,16 @@ def cache_inputs(options: Mapping[str, Any]) -> list[Path]:
     """Files besides the data whose contents the cached traces depend on (``xrouter.data.datasets``)."""
     here = Path(__file__).resolve().parent
     verify = here.parents[1] / "verify"
-    return [pricing_file(options.get("pricing", "zeroeval")), here / "zeroeval_rule.py",
-            here / "zeroeval_scoring.py", verify / "json_answer.py", verify / "crux.py", verify / "numeric.py",
-            verify / "math.py", verify / "_math_worker.py"]
+    return [
+        pricing_file(options.get("pricing", "zeroeval")),
+        here / "zeroeval_rule.py",
+        here / "zeroeval_scoring.py",
+        verify / "json_answer.py",
+        verify / "crux.py",
+        verify / "numeric.py",
+        verify / "math.py",
+        verify / "_math_worker.py",
+    ]
 
 
 def _task_files(files: Mapping[str, Path]) -> dict[str, dict[str, Path]]:
@@ -130,11 +141,18 @@ def _task_files(files: Mapping[str, Path]) -> dict[str, dict[str, Path]]:
     return tasks
 
 
-def convert(files: Mapping[str, Path], verifiers: Mapping[str, str] | None = None,
-            prompt_fields: Mapping[str, str] | None = None, pricing: str = "zeroeval",
-            encoding: str = "o200k_base", splits: Mapping[str, Any] | None = None,
-            summary_aliases: Mapping[str, str] | None = None, hidden_reasoning: list[str] | None = None,
-            math_timeout_s: float = 5.0, upstream: str = "") -> pd.DataFrame:
+def convert(
+    files: Mapping[str, Path],
+    verifiers: Mapping[str, str] | None = None,
+    prompt_fields: Mapping[str, str] | None = None,
+    pricing: str = "zeroeval",
+    encoding: str = "o200k_base",
+    splits: Mapping[str, Any] | None = None,
+    summary_aliases: Mapping[str, str] | None = None,
+    hidden_reasoning: list[str] | None = None,
+    math_timeout_s: float = 5.0,
+    upstream: str = "",
+) -> pd.DataFrame:
     """Every model file of every task in ``files`` as scored, priced traces (see the module docstring)."""
     verifiers = dict(verifiers or {"default": "exact"})
     prompt_fields = dict(prompt_fields or {"default": "question"})
@@ -148,9 +166,18 @@ def convert(files: Mapping[str, Path], verifiers: Mapping[str, str] | None = Non
         for model, path in sorted(by_model.items()):
             for item in read_items(path, field):
                 prompt, response = str(item[field]), item["output"][0]
-                rows.append({"prompt_id": f"zeroeval/{task}/{item['id']}", "benchmark": task, "prompt": prompt,
-                             "gold": gold_of(item["answer"]), "model": model, "response": response,
-                             "_sent": prompt_sent(item, prompt), "_file": str(path)})
+                rows.append(
+                    {
+                        "prompt_id": f"zeroeval/{task}/{item['id']}",
+                        "benchmark": task,
+                        "prompt": prompt,
+                        "gold": gold_of(item["answer"]),
+                        "model": model,
+                        "response": response,
+                        "_sent": prompt_sent(item, prompt),
+                        "_file": str(path),
+                    }
+                )
         if not rows:
             raise ZeroEvalFormatError(f"ZeroEval task {task!r}: its model files hold no items")
         frame = pd.DataFrame(rows)
@@ -162,14 +189,17 @@ def convert(files: Mapping[str, Path], verifiers: Mapping[str, str] | None = Non
         frame["zeroeval_score"] = [s for s, _ in theirs]
         frame["zeroeval_answered"] = [a for _, a in theirs]
         frame["zeroeval_accuracy"] = pd.array([summary.get(m) for m in frame["model"]], dtype="Float64")
-        frame["source"] = (f"zeroeval:{task}; gold: ZeroEval 'answer' field; score: our '{verifier}' verifier on "
-                           "the JSON 'answer' field (else the whole response); cost estimated from o200k tokens of "
-                           f"chat_history and output x conf/pricing/{pricing}.yaml")
+        frame["source"] = (
+            f"zeroeval:{task}; gold: ZeroEval 'answer' field; score: our '{verifier}' verifier on "
+            "the JSON 'answer' field (else the whole response); cost estimated from o200k tokens of "
+            f"chat_history and output x conf/pricing/{pricing}.yaml"
+        )
         frames.append(frame)
     traces = pd.concat(frames, ignore_index=True)
     _price(traces, pricing, encoding, hidden)
-    traces["split"] = assign_splits(traces["prompt_id"].tolist(), ["test"] * len(traces),
-                                    dict(splits or DEFAULT_SPLITS))
+    traces["split"] = assign_splits(
+        traces["prompt_id"].tolist(), ["test"] * len(traces), dict(splits or DEFAULT_SPLITS)
+    )
     traces["latency_s"] = None
     counts = traces.groupby("benchmark")["model"].nunique().to_dict()
     log.info("ZeroEval: %d rows; models per task %s (%s)", len(traces), counts, upstream)
@@ -192,5 +222,6 @@ def _price(traces: pd.DataFrame, pricing: str, encoding: str, hidden: set[str]) 
     traces["cost_estimated"] = True
     lower_bound = traces["model"].isin(hidden)
     traces.loc[lower_bound, "source"] = traces.loc[lower_bound, "source"] + (
-        "; hidden reasoning tokens are not in the output: cost is a lower bound")
+        "; hidden reasoning tokens are not in the output: cost is a lower bound"
+    )
     traces["price_source"] = traces["model"].map(lambda m: prices[m].source)

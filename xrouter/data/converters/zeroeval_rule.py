@@ -19,8 +19,14 @@ import re
 
 _FIRST_NUMBER = re.compile(r"-?\d+(\.\d+)?")
 _LLAMA31_BOXED = re.compile(r"\\boxed{([\w\d]+)}")
-_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-        ast.USub: operator.neg, ast.UAdd: operator.pos}
+_OPS = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.USub: operator.neg,
+    ast.UAdd: operator.pos,
+}
 
 
 def _first_object(text: str) -> dict | None:
@@ -35,7 +41,7 @@ def _first_object(text: str) -> dict | None:
             depth -= 1
             if depth == 0:
                 try:
-                    value = json.loads(text[start:i + 1].replace("\n", ""))
+                    value = json.loads(text[start : i + 1].replace("\n", ""))
                 except ValueError:
                     return None
                 return value if isinstance(value, dict) else None
@@ -43,8 +49,12 @@ def _first_object(text: str) -> dict | None:
 
 
 def _regex_answer(text: str) -> str | None:
-    for pattern, flags in ((r'"answer"\s*:\s*"([^"]*?)"', 0), (r'"answer"\s*:\s*"(.*?)"', re.DOTALL),
-                           (r'"answer"\s*:\s*([^,\s]*)', 0), (r'answer\s*:\s*([^,\s]*)', 0)):
+    for pattern, flags in (
+        (r'"answer"\s*:\s*"([^"]*?)"', 0),
+        (r'"answer"\s*:\s*"(.*?)"', re.DOTALL),
+        (r'"answer"\s*:\s*([^,\s]*)', 0),
+        (r"answer\s*:\s*([^,\s]*)", 0),
+    ):
         match = re.search(pattern, text, flags)
         if match:
             return match.group(1)

@@ -19,8 +19,9 @@ from xrouter.verify.math import verify_math_batch
 from xrouter.verify.registry import verify, verify_many
 
 
-def score_rows(golds: Sequence[str], responses: Sequence[str | None], verifier: str,
-               math_timeout_s: float = 5.0) -> list[tuple[Score, str | None]]:
+def score_rows(
+    golds: Sequence[str], responses: Sequence[str | None], verifier: str, math_timeout_s: float = 5.0
+) -> list[tuple[Score, str | None]]:
     """(score, the answer text we read) for each (gold, response) pair under ``verifier``."""
     answers = [extract_json_answer(r) for r in responses]
     if verifier == "math":
@@ -33,7 +34,9 @@ def score_rows(golds: Sequence[str], responses: Sequence[str | None], verifier: 
                 scores[i] = Score(s.value, f"{s.reason} (whole response: the answer field did not parse)")
         return list(zip(scores, answers))
     if verifier == "numeric":
-        return [(verify({"verifier": "numeric", "gold": g}, a if a else (r or "")), a)
-                for g, a, r in zip(golds, answers, responses)]
+        return [
+            (verify({"verifier": "numeric", "gold": g}, a if a else (r or "")), a)
+            for g, a, r in zip(golds, answers, responses)
+        ]
     scores = verify_many([{"verifier": verifier, "gold": g} for g in golds], list(responses))
     return list(zip(scores, answers))

@@ -1,4 +1,5 @@
-"""The one place that turns configs into objects: prices, endpoints, pools, routers, environments, loops.
+"""The one place that turns configs into objects: prices, endpoints and pools (``pools.py``), routers, environments,
+loops.
 
 ``build_run(cfg)`` is the run recipe every entry point uses (train, evaluate, serve's demo, tests):
 pool, prompts, router, environment and agent loop from one composed config; ``save_router`` writes
@@ -12,16 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from xrouter import CONF_DIR
+from xrouter.build.pools import ENDPOINT_KINDS, build_endpoint, build_pool, price_from_traces, pricing_entries
 from xrouter.config import data_dir_of, to_plain
-from xrouter.data.datasets import pool_traces
-from xrouter.pool.ledger import CostLedger
-from xrouter.pool.pool import ModelCard, ModelPool
-from xrouter.pool.pricing import Price, PriceTable
-from xrouter.pool.specs import model_specs
+from xrouter.pool.pool import ModelPool
 from xrouter.reward.units import resolve_cost_unit
 from xrouter.router.conditioning import check_router_matches, conditioning_spec
 from xrouter.router.decision_head import decision_head_spec
@@ -29,92 +25,14 @@ from xrouter.router.parsing import TOOL_SCAFFOLD_TOKENS
 from xrouter.router.prefix_lm import PREFIX_TOKEN
 from xrouter.router.settings import RouterSettings
 
-ENDPOINT_KINDS = ("replay", "openai", "hf_local")
+__all__ = [
+    "ENDPOINT_KINDS",
+    "build_endpoint",
+    "build_pool",
+    "price_from_traces",
+    "pricing_entries",
+]  # xrouter/build/pools.py
 
-
-def pricing_entries(pool_cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """The pool's price table (``pool.pricing``: the ``conf/pricing`` group composed in, or a name of one
-    of its files) with per-model ``price:`` entries on top."""
-    entries: dict[str, Any] = {}
-    if isinstance(pool_cfg.get("pricing"), Mapping):
-        entries.update(pool_cfg["pricing"])
-    elif pool_cfg.get("pricing"):
-        path = CONF_DIR / "pricing" / f"{pool_cfg['pricing']}.yaml"
-        if not path.exists():
-            raise FileNotFoundError(f"pool.pricing='{pool_cfg['pricing']}': no such file {path}")
-        entries.update(to_plain(OmegaConf.load(path)))
-    for name, spec in (pool_cfg.get("models") or {}).items():
-        if spec and spec.get("price"):
-            entries[name] = spec["price"]
-        elif spec and name not in entries and spec.get("trace_model") in entries:  # priced by its trace id
-            entries[name] = entries[spec["trace_model"]]
-    return entries
-
-
-def price_from_traces(rows: pd.DataFrame) -> Price | None:
-    """A blended per-1M price from recorded costs and tokens (None when tokens are missing)."""
-    tokens = rows["input_tokens"].fillna(0).sum() + rows["output_tokens"].fillna(0).sum()
-    if rows["input_tokens"].isna().all() or tokens <= 0:
-        return None
-    per_mtok = float(rows["cost_usd"].sum()) / float(tokens) * 1e6
-    return Price(per_mtok, per_mtok, source="estimated from recorded costs and tokens")
-
-
-def build_pool(pool_cfg: Mapping[str, Any] | DictConfig, data_dir: Path, cache_dir: Path | None = None,
-               ledger: CostLedger | None = None) -> ModelPool:
-    """A ``ModelPool`` from a ``conf/pool`` config.  Fails at start-up on any model without a price."""
-    pool_cfg = to_plain(pool_cfg)
-    kinds = {spec.get("kind", pool_cfg.get("kind")) for spec in (pool_cfg.get("models") or {}).values() if spec}
-    kinds.add(pool_cfg.get("kind", "replay"))
-    traces = None
-    if "replay" in kinds:
-        if not pool_cfg.get("traces") or pool_cfg.get("traces") == "???":
-            raise ValueError("a replay pool needs recorded answers: set pool.traces=<dataset name or trace file>")
-        traces = pool_traces(pool_cfg, data_dir, cache_dir)
-    specs = model_specs(pool_cfg, traces)
-    entries = pricing_entries(pool_cfg)
-    if pool_cfg.get("price_from_traces") and traces is not None:
-        for name, spec in specs.items():
-            if name not in entries:
-                estimated = price_from_traces(traces[traces["model"] == spec.get("trace_model", name)])
-                if estimated is not None:
-                    entries[name] = {"input_per_mtok": estimated.input_per_mtok,
-                                     "output_per_mtok": estimated.output_per_mtok, "source": estimated.source}
-    prices = PriceTable.from_config(entries, specs)
-    endpoints, cards = {}, {}
-    for name, spec in specs.items():
-        endpoints[name] = build_endpoint(name, spec, prices[name], traces)
-        cards[name] = ModelCard(name=name, price=prices[name], context_tokens=spec.get("context_tokens"),
-                                strengths=spec.get("strengths", ""))
-    return ModelPool(endpoints, cards, ledger=ledger, cache_calls=bool(pool_cfg.get("cache_calls", False)))
-
-
-def build_endpoint(name: str, spec: Mapping[str, Any], price: Price, traces: pd.DataFrame | None):
-    """One endpoint of kind ``replay``, ``openai`` (any OpenAI-compatible server) or ``hf_local``."""
-    kind = spec.get("kind")
-    if kind == "replay":
-        from xrouter.pool.replay import ReplayEndpoint
-
-        return ReplayEndpoint(name, traces, trace_model=spec.get("trace_model", name))
-    if kind == "openai":
-        from xrouter.pool.openai_compat import OpenAICompatEndpoint
-
-        options = {k: spec[k] for k in ("timeout_s", "max_attempts", "backoff_base_s", "backoff_max_s",
-                                         "max_in_flight", "extra_body", "http_backend", "send_prompt_id")
-                   if spec.get(k) is not None}
-        if not spec.get("base_url"):
-            raise ValueError(f"pool model '{name}' (kind openai) needs base_url")
-        return OpenAICompatEndpoint(name=name, api_model=spec.get("api_model", name), base_url=spec["base_url"],
-                                    api_key_env=spec.get("api_key_env"), price=price, **options)
-    if kind == "hf_local":
-        from xrouter.pool.hf_local import HFLocalEndpoint
-
-        options = {k: spec[k] for k in ("device", "dtype", "max_new_tokens") if spec.get(k) is not None}
-        return HFLocalEndpoint(name=name, model_path=spec.get("model_path", name), price=price, **options)
-    raise ValueError(f"pool model '{name}': unknown kind '{kind}'; use one of {ENDPOINT_KINDS}")
-
-
-# ---- router, environment, rollouts ----------------------------------------------------------------
 
 def router_corpus(examples: list[dict[str, Any]], env) -> list[str]:
     """Texts the tiny router's tokenizer is trained on: what it will read and write."""
@@ -131,8 +49,12 @@ def router_corpus(examples: list[dict[str, Any]], env) -> list[str]:
         if env.action_format == "router_r1":
             corpus += env.script(name) * 10
         else:
-            corpus += [render_call(name), render_select(name), render_call(name, None),
-                       render_call(name, "Answer concisely.")] * 10
+            corpus += [
+                render_call(name),
+                render_select(name),
+                render_call(name, None),
+                render_call(name, "Answer concisely."),
+            ] * 10
     return corpus
 
 
@@ -146,8 +68,14 @@ def router_extra_tokens(pool: ModelPool, action_format: str = "tool_calls") -> l
     return [f"call_{name}" for name in pool.names] + TOOL_SCAFFOLD_TOKENS
 
 
-def build_router(router_cfg: Mapping[str, Any], corpus: list[str] | None, cache_dir: Path, device: str = "cpu",
-                 extra_tokens: list[str] | None = None, conditioning=None):
+def build_router(
+    router_cfg: Mapping[str, Any],
+    corpus: list[str] | None,
+    cache_dir: Path,
+    device: str = "cpu",
+    extra_tokens: list[str] | None = None,
+    conditioning=None,
+):
     """(model, tokenizer): the tiny router (``tiny``; ``tiny_encoder`` with the soft-prefix projector that
     ``conditioning`` sizes) built for ``corpus``, or a pretrained one from a path / hub id."""
     import torch
@@ -160,16 +88,24 @@ def build_router(router_cfg: Mapping[str, Any], corpus: list[str] | None, cache_
         if router_cfg["kind"] == "tiny_encoder":
             if conditioning is None:
                 raise ValueError("router=tiny_encoder needs its conditioning settings (RouterSettings.conditioning)")
-            prefix = {"condition_dim": conditioning.dimension, "prefix_tokens": conditioning.prefix_tokens,
-                      "projector_hidden": int(router_cfg.get("projector_hidden", 256)),
-                      "projector_lr_scale": float(router_cfg.get("projector_lr_scale", 1.0)),
-                      "lam_features": conditioning.n_lam_features,
-                      "decision": decision_head_spec(router_cfg, extra_tokens),
-                      "condition_lm": bool(router_cfg.get("condition_lm", True))}
-        model, tokenizer = build_tiny_router(corpus or [], router_cfg["arch"], router_cfg["vocab_size"], cache_dir,
-                                             seed=router_cfg.get("seed", 0),
-                                             extra_tokens=extra_tokens if router_cfg.get("tool_tokens") else None,
-                                             prefix=prefix)
+            prefix = {
+                "condition_dim": conditioning.dimension,
+                "prefix_tokens": conditioning.prefix_tokens,
+                "projector_hidden": int(router_cfg.get("projector_hidden", 256)),
+                "projector_lr_scale": float(router_cfg.get("projector_lr_scale", 1.0)),
+                "lam_features": conditioning.n_lam_features,
+                "decision": decision_head_spec(router_cfg, extra_tokens),
+                "condition_lm": bool(router_cfg.get("condition_lm", True)),
+            }
+        model, tokenizer = build_tiny_router(
+            corpus or [],
+            router_cfg["arch"],
+            router_cfg["vocab_size"],
+            cache_dir,
+            seed=router_cfg.get("seed", 0),
+            extra_tokens=extra_tokens if router_cfg.get("tool_tokens") else None,
+            prefix=prefix,
+        )
         return model.to(device), tokenizer
     if router_cfg["kind"] == "pretrained":
         dtype = getattr(torch, router_cfg.get("dtype", "float32"))
@@ -189,18 +125,33 @@ def build_env(pool: ModelPool, settings: RouterSettings, reward_cfg: Mapping[str
     spec = conditioning_spec(settings)
     query_prefix = "" if spec is None else PREFIX_TOKEN * spec.prefix_tokens
     router_price = parse_price_entry("router", settings.price) if settings.price else None
-    return RouterEnv(pool, verify_example, build_reward(to_plain(reward_cfg or settings.reward)),
-                     max_turns=settings.max_turns, mode=settings.mode,
-                     tools_in_prompt=prompt.get("tools_in_prompt", "full"),
-                     max_query_chars=prompt.get("max_query_chars"),
-                     max_tool_result_chars=prompt.get("max_tool_result_chars", TOOL_RESULT_CHARS),
-                     call_max_tokens=settings.call_max_tokens, router_price=router_price,
-                     system_prompt_style=prompt.get("system_prompt_style"), query_prefix=query_prefix,
-                     action_format=settings.action_format, tool_result_view=settings.tool_result_view)
+    return RouterEnv(
+        pool,
+        verify_example,
+        build_reward(to_plain(reward_cfg or settings.reward)),
+        max_turns=settings.max_turns,
+        mode=settings.mode,
+        tools_in_prompt=prompt.get("tools_in_prompt", "full"),
+        max_query_chars=prompt.get("max_query_chars"),
+        max_tool_result_chars=prompt.get("max_tool_result_chars", TOOL_RESULT_CHARS),
+        call_max_tokens=settings.call_max_tokens,
+        router_price=router_price,
+        system_prompt_style=prompt.get("system_prompt_style"),
+        query_prefix=query_prefix,
+        action_format=settings.action_format,
+        tool_result_view=settings.tool_result_view,
+    )
 
 
-def build_agent_loop(rollout_cfg: Mapping[str, Any], settings: RouterSettings, model, tokenizer, env,
-                     device: str = "cpu", cache_dir: Path | None = None):
+def build_agent_loop(
+    rollout_cfg: Mapping[str, Any],
+    settings: RouterSettings,
+    model,
+    tokenizer,
+    env,
+    device: str = "cpu",
+    cache_dir: Path | None = None,
+):
     """The agent loop with the configured rollout backend (``hf``; ``vllm`` on GPUs); a prefix router's
     loop embeds each query (and its lambda) with a ``QueryConditioner`` (embeddings cached in ``cache_dir``)."""
     from xrouter.rollout.agent_loop import AgentLoop
@@ -213,8 +164,9 @@ def build_agent_loop(rollout_cfg: Mapping[str, Any], settings: RouterSettings, m
         generator = HFGenerator(model, tokenizer, eos, device=device, batch_size=rollout["generate_batch_size"])
     elif rollout["backend"] == "vllm":
         if settings.conditioning is not None:
-            raise ValueError("router=tiny_encoder (a soft-prefix router) runs with rollout=hf; rollout=vllm takes "
-                             "token prompts only")
+            raise ValueError(
+                "router=tiny_encoder (a soft-prefix router) runs with rollout=hf; rollout=vllm takes token prompts only"
+            )
         from xrouter.rollout.vllm import VLLMGenerator  # GPU-only extra, imported lazily
 
         generator = VLLMGenerator(model, tokenizer, eos, rollout)
@@ -227,16 +179,17 @@ def build_agent_loop(rollout_cfg: Mapping[str, Any], settings: RouterSettings, m
 
 # ---- the run recipe: config -> pool, prompts, router, environment, loop ------------------------------
 
+
 @dataclass
 class Run:
     """What a config turns into: train, evaluate, serve's demo and the tests all start here."""
 
     pool: ModelPool
     settings: RouterSettings
-    env: Any          # RouterEnv
-    model: Any        # a transformers causal LM
+    env: Any  # RouterEnv
+    model: Any  # a transformers causal LM
     tokenizer: Any
-    loop: Any         # AgentLoop
+    loop: Any  # AgentLoop
     train: list[dict[str, Any]]
     dev: list[dict[str, Any]]
     device: str
@@ -267,8 +220,14 @@ def load_examples(cfg: DictConfig, split: str, limit: int | None = None) -> list
     return frame.to_dict("records")
 
 
-def build_run(cfg: DictConfig, *, device: str = "cpu", pool: ModelPool | None = None,
-              router_path: str | Path | None = None, settings: RouterSettings | None = None) -> Run:
+def build_run(
+    cfg: DictConfig,
+    *,
+    device: str = "cpu",
+    pool: ModelPool | None = None,
+    router_path: str | Path | None = None,
+    settings: RouterSettings | None = None,
+) -> Run:
     """Pool, prompts, router, environment and agent loop of a composed train/evaluate config.
 
     Without ``router_path`` the router is built from ``cfg.router`` (the tiny router's tokenizer is
@@ -290,13 +249,19 @@ def build_run(cfg: DictConfig, *, device: str = "cpu", pool: ModelPool | None = 
         settings = settings or RouterSettings.from_config(cfg, pool.names)
         train, dev = train_and_dev(cfg, data_dir, cache_dir)
         env = build_env(pool, settings)
-        model, tokenizer = build_router(cfg.router, router_corpus(train, env), cache_dir, device,
-                                        extra_tokens=router_extra_tokens(pool, settings.action_format),
-                                        conditioning=conditioning_spec(settings))
+        model, tokenizer = build_router(
+            cfg.router,
+            router_corpus(train, env),
+            cache_dir,
+            device,
+            extra_tokens=router_extra_tokens(pool, settings.action_format),
+            conditioning=conditioning_spec(settings),
+        )
         settings.initial_router = str(model.config._name_or_path)
     else:
         settings = settings or load_router_settings(
-            router_path, RouterSettings.from_config(cfg, pool.names, source="config (no settings file)"))
+            router_path, RouterSettings.from_config(cfg, pool.names, source="config (no settings file)")
+        )
         train, dev = [], []
         env = build_env(pool, settings)
         dtype = getattr(torch, str(cfg.router.get("dtype", "float32")))
