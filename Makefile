@@ -29,9 +29,10 @@ run: train
 stats: setup
 	$(PY) -m xrouter.data.stats dataset=routerbench split=test
 
-## the default test suite (unit, component, smoke; not slow, not gpu)
+## the default test suite (unit, component, smoke; not slow, not gpu): two workers (pytest-xdist), a test file
+## per worker at a time (its module fixtures built once), the 15 slowest tests listed at the end
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile --durations=15
 
 test-slow: setup
 	$(PY) -m pytest -q -m slow

@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 from xrouter.build.pools import ENDPOINT_KINDS, build_endpoint, build_pool, price_from_traces, pricing_entries
 from xrouter.config import data_dir_of, to_plain
 from xrouter.pool.pool import ModelPool
-from xrouter.reward.units import resolve_cost_unit
+from xrouter.reward.units import resolve_cost_unit, with_cost_unit
 from xrouter.router.conditioning import check_router_matches, conditioning_spec
 from xrouter.router.decision_head import decision_head_spec
 from xrouter.router.parsing import TOOL_SCAFFOLD_TOKENS
@@ -128,7 +128,7 @@ def build_env(pool: ModelPool, settings: RouterSettings, reward_cfg: Mapping[str
     return RouterEnv(
         pool,
         verify_example,
-        build_reward(to_plain(reward_cfg or settings.reward)),
+        build_reward(with_cost_unit(to_plain(reward_cfg or settings.reward), pool.price_pairs())),
         max_turns=settings.max_turns,
         mode=settings.mode,
         tools_in_prompt=prompt.get("tools_in_prompt", "full"),

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import zlib
 from collections.abc import Mapping, Sequence
@@ -97,7 +98,7 @@ class Embedder:
         try:
             self.cache.mkdir(parents=True, exist_ok=True)
             name = hashlib.sha1("".join(sorted(keys)).encode()).hexdigest()[:16]
-            tmp = self.cache / f".{name}.tmp.npz"
+            tmp = self.cache / f".{name}.{os.getpid()}.tmp.npz"  # one per process: parallel jobs share the cache
             np.savez(tmp, keys=np.asarray(keys), vectors=vectors.astype(np.float32))
             tmp.replace(self.cache / f"{name}.npz")
         except OSError as error:  # a read-only cache only costs time
