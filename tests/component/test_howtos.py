@@ -54,8 +54,7 @@ def test_run_a_lambda_sweep(tmp_path):
     from xrouter.evaluate import run_evaluate
 
     train_command, table_command = blocks("lambda_sweep.md", "bash")
-    arguments = [a.strip("'") for a in train_command.replace("\\\n", " ").split()[3:]]
-    arguments = [a for a in arguments if not a.startswith("hydra.sweep.dir=")]
+    arguments = [a for a in command_arguments(train_command, "xrouter.train") if not a.startswith("hydra.sweep.dir=")]
     arguments = [re.sub(r"reward.lam=.*", "reward.lam=0,3", a) for a in arguments]
     sweep = tmp_path / "lams"
     done = subprocess.run(

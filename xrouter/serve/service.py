@@ -77,7 +77,6 @@ def build_server(cfg: DictConfig | Mapping[str, Any]):
     import torch
 
     from xrouter.build import build_env, build_pool
-    from xrouter.reward.units import with_cost_unit
     from xrouter.rollout.hf import HFGenerator, SamplingConfig
     from xrouter.router.conditioning import QueryConditioner, conditioning_spec
     from xrouter.router.policy import load_router, load_tokenizer
@@ -111,7 +110,7 @@ def build_server(cfg: DictConfig | Mapping[str, Any]):
             "the router was trained with models this pool lacks (%s): its calls to them get an error back",
             sorted(set(settings.pool_models) - set(pool.names)),
         )
-    env = build_env(pool, settings, reward_cfg=with_cost_unit(to_plain(cfg["reward"]), pool.price_pairs()))
+    env = build_env(pool, settings, reward_cfg=to_plain(cfg["reward"]))  # build_env resolves cost_unit_usd: pool
     device, dtype = str(cfg.get("device") or "cpu"), str(cfg.get("dtype") or "float32")
     tokenizer = load_tokenizer(router_path)
     eos = tokenizer.convert_tokens_to_ids(settings.eos_token)
