@@ -88,7 +88,7 @@ def _assert_mbpp(result: dict, figures: str, raw_floor: float, renamed_floor: fl
 
 
 def test_code_verifier_on_routerbench_mbpp_sample(record_property):
-    """60 answers (seeded sample) of the full check below; measured 0.500 as is, 0.700 aliased."""
+    """60 answers (seeded sample) of the full check below; measured 0.550 as is, 0.667 aliased."""
     result = check("routerbench_mbpp", "limit=60")
     figures = report(record_property, result, "agreement_renamed", "categories", "categories_renamed")
     assert result["n"] == 60

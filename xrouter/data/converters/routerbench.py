@@ -140,8 +140,9 @@ def _closest_mbpp_problem(prompt: str, token_sets: list, idf: dict[str, float]) 
     wanted = _tokens(re.sub(r"\S*(?:https?://|www\.|\.org/|\.com/)\S*", " ", prompt))  # URLs name other tasks
 
     def score(words: set[str]) -> tuple[float, float]:
-        shared = sum(idf[w] for w in words & wanted)
-        return shared / max(1e-9, sum(idf[w] for w in words)), shared
+        # fsum: exact, so a set's iteration order (it follows PYTHONHASHSEED) cannot break a tie
+        shared = math.fsum(idf[w] for w in words & wanted)
+        return shared / max(1e-9, math.fsum(idf[w] for w in words)), shared
 
     scored = sorted(((*score(t), p["task_id"], p) for t, p in token_sets), key=lambda x: (-x[0], -x[1], x[2]))
     best, runner_up = scored[0], scored[1]
