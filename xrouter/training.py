@@ -47,19 +47,19 @@ def lam_sampling_of(cfg: DictConfig):
 
 
 def cold_start_teacher(cfg: DictConfig, run):
-    """The cold start's teacher (``cold_start.weighting=teacher``): ``cold_start.teacher`` (conf/policy/<name>.yaml)
-    fitted on the training prompts outside the dev slice; None for the other weightings."""
+    """The cold start's teacher (``cold_start.weighting=teacher``): the composed ``teacher`` group (conf/teacher/,
+    a baseline policy's config) fitted on the training prompts outside the dev slice; None for other weightings."""
     if str(cfg.cold_start.get("weighting", "uniform")) != "teacher":
         return None
-    from xrouter import CONF_DIR
     from xrouter.eval.baseline_policy import policy_context
     from xrouter.policies.teacher import fit_teacher
 
-    name = str(cfg.cold_start.get("teacher") or "")
-    path = Path(CONF_DIR) / "policy" / f"{name}.yaml"
-    if not path.exists():
-        raise ValueError(f"cold_start.teacher={name!r}: no conf/policy/{name}.yaml; use knn, mlp or agreement")
-    policy_cfg = OmegaConf.load(path)
+    policy_cfg = cfg.get("teacher")
+    if policy_cfg is None:
+        raise ValueError(
+            "cold_start.weighting=teacher needs a fitted teacher: add teacher=mlp (or knn, agreement; conf/teacher/), "
+            "or use recipe=teacher, which selects one"
+        )
     context_cfg = OmegaConf.create(
         {
             "pool": cfg.pool,

@@ -84,7 +84,7 @@ def test_rl_only_reads_only_the_outcomes_of_calls_its_policy_made(tmp_path, monk
 
 @pytest.mark.parametrize(
     "recipe",
-    [["cold_start.weighting=teacher", "cold_start.teacher=knn"], ["cold_start.weighting=expected_reward"]],
+    [["cold_start.weighting=teacher", "teacher=knn"], ["cold_start.weighting=expected_reward"]],
     ids=["teacher", "expected_reward"],
 )
 def test_the_audit_catches_recipes_that_read_outcomes_the_policy_did_not_call(tmp_path, monkeypatch, recipe):

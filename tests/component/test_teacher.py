@@ -26,7 +26,7 @@ def run_and_teacher():
         [
             "router=tiny_encoder",
             "cold_start.weighting=teacher",
-            "cold_start.teacher=knn",
+            "teacher=knn",
             "output_dir=unused",
             "threads=1",
         ],
@@ -62,6 +62,20 @@ def test_teacher_routes_by_lambda_and_never_sees_the_dev_slice(run_and_teacher):
     assert teacher(run.train) != leaky(run.train)
     with pytest.raises(ValueError, match="knn or mlp"):
         fit_teacher({"name": "cascade"}, ctx, run.train, set(), 1.0)
+
+
+def test_the_teacher_is_a_composed_config_group(run_and_teacher):
+    from xrouter.training import cold_start_teacher
+
+    cfg, run, _ = run_and_teacher
+    assert cfg.teacher.name == "knn" and cfg.teacher.k == compose("train", ["teacher=knn"]).teacher.k
+    assert compose("train", []).get("teacher") is None  # rl_only: no teacher composed
+    assert compose("train", ["recipe=teacher"]).teacher.name == "mlp"
+    assert compose("train", ["recipe=teacher", "experiment=zeroeval_math"]).teacher.name == "knn"
+    bare = OmegaConf.create(OmegaConf.to_container(cfg))
+    del bare["teacher"]
+    with pytest.raises(ValueError, match="add teacher=mlp"):
+        cold_start_teacher(bare, run)
 
 
 def test_cold_start_scripts_the_teachers_choice_once_per_prompt(run_and_teacher):

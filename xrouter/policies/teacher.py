@@ -1,6 +1,6 @@
 """A fitted baseline as the cold start's teacher: the model it routes each (query, lambda) to.
 
-``cold_start.weighting=teacher`` fits the ``cold_start.teacher`` policy (``knn`` or ``mlp``: they
+``cold_start.weighting=teacher`` fits the ``teacher`` policy (conf/teacher/) (``knn`` or ``mlp``: they
 predict each pool model's score and cost from the query's MiniLM embedding) on the training prompts
 outside the dev slice, and scripts, for each cold-start prompt, the one trajectory that calls the
 model the teacher picks at that prompt's lambda (its own draw under ``reward.lam_sampling``, else the
@@ -48,7 +48,7 @@ def fit_teacher(
         raise ValueError(f"cold_start.escalation must be null or oracle, not {escalation!r}")
     if policy_cfg.get("name") not in ("knn", "mlp", "agreement"):
         raise ValueError(
-            f"cold_start.teacher must be knn or mlp (a policy that routes by lambda) or agreement "
+            f"teacher= must be knn or mlp (a policy that routes by lambda) or agreement "
             f"(full mode), not {policy_cfg.get('name')!r}"
         )
     table = ctx.fit_table("train")
@@ -89,7 +89,7 @@ def fit_teacher(
 
 
 def agreement_teacher(policy: Any, default_lam: float, reward_cfg: Mapping[str, Any]) -> Teacher:
-    """``cold_start.teacher=agreement`` (full mode): for each prompt, at its lambda, the script of the agreement
+    """``teacher=agreement`` (full mode): for each prompt, at its lambda, the script of the agreement
     candidate with the highest mean reward on the fit split (``reward_cfg``: the run's xrouter reward): its
     cheap group in parallel, then the agreeing answer selected or the escalation called, as the prompt's
     recorded answers decide (``Agreement.plan_for``)."""

@@ -135,7 +135,7 @@ def cold_start(
         raise ValueError(f"cold_start.weighting must be one of {list(WEIGHTINGS)}, not {weighting!r}")
     if (weighting == "teacher") != (teacher is not None):
         raise ValueError(
-            "cold_start.weighting=teacher goes with a teacher (cold_start.teacher: knn or mlp), "
+            "cold_start.weighting=teacher goes with a teacher (teacher=knn|mlp|agreement: conf/teacher/), "
             "and a teacher with weighting=teacher only"
         )
     rng = random.Random(seed)
