@@ -60,7 +60,7 @@ figures: setup
 	$(PY) -m xrouter.evaluate policy=oracle output_dir=$(FIGURES_RUNS)/oracle progress=false
 	$(PY) -m xrouter.evaluate policy=random sweep=default output_dir=$(FIGURES_RUNS)/random progress=false
 	$(PY) -m xrouter.evaluate policy=best_fixed_per_task sweep=default output_dir=$(FIGURES_RUNS)/best_fixed_per_task progress=false
-	$(PY) -m xrouter.evaluate policy=knn sweep=default embedding.kind=$(FIGURES_EMBEDDING) output_dir=$(FIGURES_RUNS)/knn progress=false
+	$(PY) -m xrouter.evaluate policy=knn sweep=default embedding=$(FIGURES_EMBEDDING) output_dir=$(FIGURES_RUNS)/knn progress=false
 	$(PY) -m analysis.make_figures 'runs=$(FIGURES_RUNS)$(if $(FIGURES_EXTRA_RUNS),$(comma)$(FIGURES_EXTRA_RUNS))' out=$(FIGURES_DIR)
 	$(PY) -m analysis.paper_tables 'runs=$(FIGURES_RUNS)$(if $(FIGURES_EXTRA_RUNS),$(comma)$(FIGURES_EXTRA_RUNS))' out=$(FIGURES_DIR)
 

@@ -59,7 +59,7 @@ def main() -> None:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             return compose(
                 config_name="evaluate",
-                overrides=[*overrides, "output_dir=unused", "progress=false", f"embedding.kind={args.embedding}"],
+                overrides=[*overrides, "output_dir=unused", "progress=false", f"embedding={args.embedding}"],
             )
 
     base = config([])

@@ -17,9 +17,9 @@ $PY -m xrouter.evaluate policy=cheapest "${COMMON[@]}" output_dir=$RUNS/cheapest
 $PY -m xrouter.evaluate policy=random "${COMMON[@]}" output_dir=$RUNS/random_uniform
 $PY -m xrouter.evaluate policy=random sweep=default "${COMMON[@]}" output_dir=$RUNS/random
 $PY -m xrouter.evaluate policy=best_fixed_per_task sweep=default "${COMMON[@]}" output_dir=$RUNS/best_fixed_per_task
-$PY -m xrouter.evaluate policy=knn sweep=default embedding.kind=$EMBEDDING "${COMMON[@]}" output_dir=$RUNS/knn
-$PY -m xrouter.evaluate policy=mlp sweep=default embedding.kind=$EMBEDDING "${COMMON[@]}" output_dir=$RUNS/mlp
-$PY -m xrouter.evaluate policy=cascade sweep=default embedding.kind=$EMBEDDING "${COMMON[@]}" output_dir=$RUNS/cascade
+$PY -m xrouter.evaluate policy=knn sweep=default embedding=$EMBEDDING "${COMMON[@]}" output_dir=$RUNS/knn
+$PY -m xrouter.evaluate policy=mlp sweep=default embedding=$EMBEDDING "${COMMON[@]}" output_dir=$RUNS/mlp
+$PY -m xrouter.evaluate policy=cascade sweep=default embedding=$EMBEDDING "${COMMON[@]}" output_dir=$RUNS/cascade
 $PY -m xrouter.evaluate policy=threshold sweep=default policy.strong=gpt-4o-2024-08-06 policy.weak=gpt-4o-mini \
-    embedding.kind=$EMBEDDING "${COMMON[@]}" output_dir=$RUNS/threshold
+    embedding=$EMBEDDING "${COMMON[@]}" output_dir=$RUNS/threshold
 $PY -m analysis.make_figures "runs=$RUNS${EXTRA_RUNS:+,$EXTRA_RUNS}" out=$OUT

@@ -18,7 +18,7 @@ from xrouter.data.stats import trace_stats
 from xrouter.data.traces import complete_prompts
 from xrouter.eval.baseline_policy import evaluate_baseline
 
-FAST = ["progress=false", "embedding.kind=hashing", "embedding.dim=1024"]  # hashing embeddings: no model, instant
+FAST = ["progress=false", "embedding=hashing", "embedding.dim=1024"]  # hashing embeddings: no model, instant
 # the reference figures of ../shared/data/README.md (RouterBench test, 945 prompts)
 REFERENCE = {
     "gpt-4-1106-preview": (0.8794, 5.0034e-3),

@@ -16,7 +16,7 @@ from xrouter.evaluate import run_evaluate
 from xrouter.router.policy import load_router
 from xrouter.router.settings import RouterSettings
 
-SHORT = ["progress=false", "limit=4", "policy.max_new_tokens=8", "policy.batch_size=2"]
+SHORT = ["router=tiny", "progress=false", "limit=4", "policy.max_new_tokens=8", "policy.batch_size=2"]
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +122,7 @@ class Stop(Exception):
 
 def test_evaluate_router_resumes(prompted, shared_data_dir, tmp_path):
     _, summary = prompted
-    cfg = compose("evaluate", ["policy=router_prompted", "output_dir=unused"])
+    cfg = compose("evaluate", ["router=tiny", "policy=router_prompted", "output_dir=unused"])
     examples = load_examples(cfg, cfg.split, 6)
     run = build_run(cfg, router_path=summary["router_path"])
     loop = run.loop

@@ -123,7 +123,7 @@ def test_threshold_router_on_routellm_gsm8k(shared_data_dir, tmp_path):
 
 def test_cascade_ends_and_best_fixed_per_task(routerbench, shared_data_dir):
     cfg, pool, examples, cache_dir = routerbench
-    cfg = compose("evaluate", ["policy=cascade", "embedding.kind=hashing", "embedding.dim=512", "output_dir=unused"])
+    cfg = compose("evaluate", ["policy=cascade", "embedding=hashing", "embedding.dim=512", "output_dir=unused"])
     cascade = build_policy(dict(cfg.policy), policy_context(cfg, pool, shared_data_dir, cache_dir))
     cascade.prepare(examples[:50])
     chain = cascade.chain

