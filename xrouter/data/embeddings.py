@@ -63,7 +63,8 @@ class Embedder:
         fields = dict(cfg or {})
         unknown = set(fields) - {"kind", "max_tokens", "dim", "batch_size", "threads"}
         if unknown:
-            raise ValueError(f"embedding config: unknown keys {sorted(unknown)}; known: kind, max_tokens, dim, batch_size")
+            known = "kind, max_tokens, dim, batch_size"
+            raise ValueError(f"embedding config: unknown keys {sorted(unknown)}; known: {known} (conf/embedding/)")
         return cls(**fields, cache_dir=cache_dir)
 
     @property
