@@ -21,7 +21,7 @@ from xrouter.pool.pool import ModelPool
 from xrouter.reward.units import resolve_cost_unit, with_cost_unit
 from xrouter.router.conditioning import check_router_matches, conditioning_spec
 from xrouter.router.decision_head import decision_head_spec
-from xrouter.router.parsing import TOOL_SCAFFOLD_TOKENS
+from xrouter.router.formats import ActionFormat, resolve_format
 from xrouter.router.prefix_lm import PREFIX_TOKEN
 from xrouter.router.settings import RouterSettings
 
@@ -38,34 +38,20 @@ def router_corpus(examples: list[dict[str, Any]], env) -> list[str]:
     """Texts the tiny router's tokenizer is trained on: what it will read and write."""
     import json as _json
 
-    from xrouter.router.parsing import render_call, render_select
-
     corpus = [env.reset(e, "corpus").messages[1]["content"] for e in examples]
     corpus.append(env.system_prompt_text)
     tools = env.tools()
     if tools:
         corpus.append(_json.dumps(tools))
     for name in env.pool.names:
-        if env.action_format == "router_r1":
-            corpus += env.script(name) * 10
-        else:
-            corpus += [
-                render_call(name),
-                render_select(name),
-                render_call(name, None),
-                render_call(name, "Answer concisely."),
-            ] * 10
+        corpus += env.format.corpus_turns(name) * 10
     return corpus
 
 
-def router_extra_tokens(pool: ModelPool, action_format: str = "tool_calls") -> list[str]:
-    """Whole tokens for the tiny router: each tool name and the tool-call JSON scaffolding (Router-R1's
-    format: each model name and its tags)."""
-    if action_format == "router_r1":
-        from xrouter.router.r1_format import R1_SCAFFOLD_TOKENS
-
-        return list(pool.names) + R1_SCAFFOLD_TOKENS
-    return [f"call_{name}" for name in pool.names] + TOOL_SCAFFOLD_TOKENS
+def router_extra_tokens(pool: ModelPool, action_format: str | ActionFormat = "tool_calls") -> list[str]:
+    """Whole tokens for the tiny router: the action format's name for each pool model and its fixed pieces
+    (each tool name and the tool-call JSON scaffolding; Router-R1's format: each model name and its tags)."""
+    return resolve_format(action_format).extra_tokens(pool.names)
 
 
 def build_router(
@@ -138,7 +124,7 @@ def build_env(pool: ModelPool, settings: RouterSettings, reward_cfg: Mapping[str
         router_price=router_price,
         system_prompt_style=prompt.get("system_prompt_style"),
         query_prefix=query_prefix,
-        action_format=settings.action_format,
+        action_format=resolve_format(settings.action_format),
         tool_result_view=settings.tool_result_view,
     )
 

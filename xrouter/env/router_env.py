@@ -8,36 +8,27 @@ One ``step`` takes the text each active episode's router just wrote and:
 * malformed or unknown calls -> an error message goes back to the router and is counted;
 * after ``max_turns`` turns without a valid final answer the episode ends with score 0.
 In ``simple`` mode the router has one action: a direct answer, or one call whose answer is final.
-``action_format="router_r1"`` (``env.format``) swaps the tool calls for Router-R1's tags
-(``xrouter/router/r1_format.py``): ``<search>model: q</search>`` routes, the answers come back as
-``<information>``, ``<answer>`` ends the episode, and a trajectory with any malformed turn is not a
-valid final (Router-R1's format reward).
+The action format (``env.format``, an object of ``xrouter/router/formats/``) owns the text: its prompt and
+tools, the parser of a turn into format-free actions, how results are written back, and its validity rule
+for the reward (Router-R1's ``<search>``/``<information>``/``<answer>``: any malformed turn voids the final).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from xrouter.env.episode import ERROR, FINAL_TEXT, SELECT, SIMPLE_CALL, TURN_LIMIT, Episode, ToolCallRecord, Turn
-from xrouter.env.scripts import scripted_turns
 from xrouter.env.tool_calls import TOOL_RESULT_CHARS, TOOL_RESULT_VIEWS, run_call, tool_result_view
 from xrouter.pool.ledger import CallRecord
 from xrouter.pool.pool import ModelPool
 from xrouter.pool.pricing import Price
 from xrouter.reward.functions import RewardComponents
-from xrouter.router import r1_format
-from xrouter.router.chat_format import tool_result_content, tool_results_segment
-from xrouter.router.parsing import SELECT_TOOL, ParsedTurn, parse_turn
-from xrouter.router.prompts import system_prompt
-from xrouter.router.tools import router_tools
+from xrouter.router.formats import ActionFormat, Plan, resolve_format
 
 Scorer = Callable[[dict, str], Any]  # (example, answer_text) -> object with .value and .reason
 RewardFn = Callable[..., RewardComponents]
-
-
-ACTION_FORMATS = ("tool_calls", "router_r1")
 
 
 class RouterEnv:
@@ -58,19 +49,13 @@ class RouterEnv:
         router_price: Price | None = None,
         system_prompt_style: str | None = None,
         query_prefix: str = "",
-        action_format: str = "tool_calls",
+        action_format: str | ActionFormat = "tool_calls",
         tool_result_view: str = "clip",
     ) -> None:
         if mode not in ("full", "simple"):
             raise ValueError(f"env.mode must be 'full' or 'simple', not '{mode}'")
-        if action_format not in ACTION_FORMATS:
-            raise ValueError(f"env.format must be one of {list(ACTION_FORMATS)}, not '{action_format}'")
-        if action_format == "router_r1" and (mode != "full" or max_turns < 2):
-            raise ValueError(
-                "env.format=router_r1 routes, reads <information> and then answers: it needs "
-                f"env.mode=full and env.max_turns >= 2 (got mode={mode}, max_turns={max_turns}); "
-                "use env=router_r1"
-            )
+        self.format = resolve_format(action_format)
+        self.format.check_env(mode, max_turns)
         if tool_result_view not in TOOL_RESULT_VIEWS:
             raise ValueError(f"env.tool_result_view must be one of {list(TOOL_RESULT_VIEWS)}, not '{tool_result_view}'")
         self.tool_result_view = tool_result_view
@@ -82,49 +67,27 @@ class RouterEnv:
         self.max_query_chars, self.max_tool_result_chars = max_query_chars, max_tool_result_chars
         self.call_max_tokens, self.router_price = call_max_tokens, router_price
         self.query_prefix = query_prefix  # a prefix router's soft-prefix slots, before the query text
-        self.action_format = action_format
-        if action_format == "router_r1":
-            self.system_prompt_text = r1_format.r1_system_prompt(
-                {name: (card.price.input_per_mtok, card.price.output_per_mtok) for name, card in pool.cards.items()}
-            )
-        else:
-            self.system_prompt_text = system_prompt(system_prompt_style or mode, self.max_turns)
+        self.system_prompt_text = self.format.system_prompt(pool, system_prompt_style or mode, self.max_turns)
         self._models = set(pool.names)
 
+    @property
+    def action_format(self) -> str:
+        """The format's ``env.format`` name (what the router's settings record)."""
+        return self.format.name
+
     # ---- the action format -------------------------------------------------------------------
-    def script(
-        self, plan: str | Sequence[str | Sequence[str]] | Mapping[str, Any], system_prompt: str | None = ""
-    ) -> list[str]:
-        """The turns of a valid trajectory (the cold start's scripts): ``xrouter/env/scripts.py``."""
-        return scripted_turns(plan, system_prompt, self.mode, self.action_format, self.max_turns)
+    def script(self, plan: Plan, system_prompt: str | None = "") -> list[str]:
+        """The turns of a valid trajectory (the cold start's scripts), written by the action format."""
+        # by name, so that any object with the env's mode, max_turns and action_format can script
+        return resolve_format(self.action_format).script(plan, system_prompt, self.mode, self.max_turns)
 
     def results_segment(self, contents: Sequence[str]) -> str:
         """The text appended after a turn that goes on: the tool results (or Router-R1's information)."""
-        if self.action_format == "router_r1":
-            return r1_format.information_segment(contents)
-        return tool_results_segment(contents)
+        return self.format.results_segment(contents)
 
     # ---- prompts -------------------------------------------------------------------------
     def tools(self) -> list[dict[str, Any]] | None:
-        if self.tools_in_prompt == "none" or self.action_format == "router_r1":
-            return None
-        schemas = router_tools(self.pool)
-        if self.mode == "simple":
-            schemas = [s for s in schemas if s["function"]["name"] != SELECT_TOOL]
-        if self.tools_in_prompt == "compact":
-            compact = []
-            for schema in schemas:
-                function = schema["function"]
-                name = function["name"]
-                card = self.pool.cards.get(name[5:]) if name.startswith("call_") else None
-                description = (
-                    f"${card.price.input_per_mtok:g}/${card.price.output_per_mtok:g} per 1M tokens"
-                    if card
-                    else function["description"].split(".")[0]
-                )
-                compact.append({"type": "function", "function": {"name": name, "description": description}})
-            schemas = compact
-        return schemas
+        return self.format.tools(self.pool, self.mode, self.tools_in_prompt)
 
     def reset(self, example: dict[str, Any], episode_id: str) -> Episode:
         query = str(example["prompt"])
@@ -165,7 +128,7 @@ class RouterEnv:
         episode's (input, output) router tokens of this turn, priced into the router's cost."""
         pending: list[tuple[Episode, ToolCallRecord]] = []
         results: list[list[str] | None] = []
-        plans: list[tuple[Episode, ParsedTurn | None, list[str]]] = []
+        plans: list[tuple[Episode, list[str]]] = []
         for i, (episode, text) in enumerate(zip(episodes, texts)):
             if episode.done:
                 raise ValueError(f"episode {episode.episode_id} is over; do not step it again")
@@ -173,44 +136,37 @@ class RouterEnv:
             episode.turns.append(turn)
             if router_tokens is not None:
                 self.charge_router(episode, *router_tokens[i])
-            if self.action_format == "router_r1":
-                plans.append((episode, None, self._plan_r1(episode, turn, text, pending)))
-                continue
-            parsed = parse_turn(text, self._models)
-            messages = [f"error: {m.reason}" for m in parsed.malformed]
-            turn.malformed.extend(m.reason for m in parsed.malformed)
-            plans.append((episode, parsed, messages))
-            if parsed.is_final_answer:
-                self._finish(episode, FINAL_TEXT, parsed.text, "direct")
-                continue
-            selects = [c for c in parsed.calls if c.name == SELECT_TOOL]
-            if selects:
-                chosen = self._find_call(episode, selects[0].arguments["model_call_name"])
+            actions = self.format.parse(text, self._models)
+            turn.malformed.extend(actions.malformed)
+            messages = [f"error: {reason}" for reason in actions.malformed]
+            plans.append((episode, messages))
+            if actions.select is not None:
+                chosen = self._find_call(episode, actions.select.call_name)
                 if chosen is not None:
                     self._finish(episode, SELECT, chosen.text, chosen.call_name, recorded=chosen.recorded_score)
                     continue
-                reason = (
-                    f"select_response: no earlier successful call named {selects[0].arguments['model_call_name']!r}"
-                )
-                turn.malformed.append(reason)
-                messages.append(f"error: {reason}")
-            calls = [c for c in parsed.calls if c.name != SELECT_TOOL]
-            if self.mode == "simple":
-                calls = calls[:1]
+                if actions.answer is None:
+                    turn.malformed.append(actions.select.missing_reason)
+                    messages.append(f"error: {actions.select.missing_reason}")
+            if actions.answer is not None:
+                self._finish(episode, FINAL_TEXT, actions.answer, "direct")
+                continue
+            calls = actions.calls[:1] if self.mode == "simple" else actions.calls
             if calls and (len(episode.turns) < self.max_turns or self.mode == "simple"):
                 for call in calls:
                     record = ToolCallRecord(
-                        call_name=call.name,
+                        call_name=call.call_name,
                         model=call.model,
-                        system_prompt=call.arguments["optimized_system_prompt"],
-                        temperature=call.arguments["temperature"],
+                        system_prompt=call.system_prompt,
+                        temperature=call.temperature,
+                        sub_query=call.sub_query,
                     )
                     turn.calls.append(record)
                     pending.append((episode, record))
         await asyncio.gather(
             *(run_call(self.pool, episode, record, self.call_max_tokens) for episode, record in pending)
         )
-        for episode, _parsed, messages in plans:
+        for episode, messages in plans:
             if episode.done:
                 results.append(None)
                 continue
@@ -227,49 +183,11 @@ class RouterEnv:
                 self._finish(episode, TURN_LIMIT, None, None)
                 results.append(None)
                 continue
-            if self.action_format == "router_r1":
-                results.append(
-                    [
-                        f"{c.model}: {self.view(episode, c.text) if c.error is None else f'error: {c.error}'}"
-                        for c in turn.calls
-                    ]
-                    + messages
-                )
-                continue
-            contents = [
-                tool_result_content(c.call_name, self.view(episode, c.text) if c.error is None else f"error: {c.error}")
-                for c in turn.calls
-            ] + [tool_result_content("error", m) for m in messages]
-            if not contents:  # empty turn: nudge, it costs a turn
-                contents = [tool_result_content("error", "reply with a final answer or a tool call")]
-            results.append(contents)
+            answers = [
+                (c.model, self.view(episode, c.text) if c.error is None else f"error: {c.error}") for c in turn.calls
+            ]
+            results.append(self.format.result_contents(answers, messages))
         return results
-
-    def _plan_r1(
-        self, episode: Episode, turn: Turn, text: str, pending: list[tuple[Episode, ToolCallRecord]]
-    ) -> list[str]:
-        """Read one Router-R1 turn: finish on ``<answer>``, queue its ``<search>`` routes; returns the
-        error messages that go back as information."""
-        parsed = r1_format.parse_r1_turn(text, self._models)
-        turn.malformed.extend(parsed.malformed)
-        messages = [f"error: {reason}" for reason in parsed.malformed]
-        if parsed.answer is not None and not parsed.routes:
-            source = self._find_call(episode, parsed.answer) if parsed.answer in self._models else None
-            if source is not None:  # <answer>model-name</answer>: that model's answer, verbatim
-                self._finish(episode, SELECT, source.text, source.call_name, recorded=source.recorded_score)
-            else:
-                self._finish(episode, FINAL_TEXT, parsed.answer, "direct")
-            return messages
-        if len(episode.turns) < self.max_turns:
-            for model, sub_query in parsed.routes:
-                record = ToolCallRecord(
-                    call_name=f"call_{model}", model=model, system_prompt="", temperature=0.0, sub_query=sub_query
-                )
-                turn.calls.append(record)
-                pending.append((episode, record))
-        if not parsed.routes and not messages:
-            messages.append("error: route with <search>model-name: sub-query</search> or end with <answer>")
-        return messages
 
     def view(self, episode: Episode, text: str | None) -> str:
         """A successful call's answer as the router reads it (``env.tool_result_view``)."""
@@ -296,8 +214,7 @@ class RouterEnv:
             verdict = self.scorer(episode.example, answer)
             episode.score, episode.score_reason = float(verdict.value), verdict.reason
         lam = episode.example.get("lam")  # this episode's own cost weight (lambda sampling, a sweep point)
-        # Router-R1's format reward: one malformed turn makes the whole trajectory's format wrong
-        valid = episode.valid_final and (self.action_format != "router_r1" or episode.n_malformed == 0)
+        valid = episode.valid_final and self.format.trajectory_valid(episode.n_malformed)
         components = self.reward_fn(
             episode.score,
             episode.tool_cost_usd,

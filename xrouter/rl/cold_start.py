@@ -31,6 +31,8 @@ from xrouter.reward.lam_sampling import LamSampling, with_lams
 from xrouter.rollout.agent_loop import AgentLoop, RolloutBatch
 from xrouter.rollout.hf import SamplingConfig
 from xrouter.rollout.logprobs import sequence_logprobs
+from xrouter.router.formats import ActionFormat
+from xrouter.router.formats.tool_calls import TOOL_CALLS
 from xrouter.router.prefix_lm import parameter_groups
 
 log = logging.getLogger(__name__)
@@ -87,11 +89,10 @@ def episode_weights(
     return (torch.softmax(groups / temperature, dim=1) * n_models).reshape(-1)
 
 
-def decision_token_ids(tokenizer, models: Sequence[str], action_format: str = "tool_calls") -> set[int]:
-    """The ids of whole ``call_<model>`` tokens (router=tiny's tool tokens; Router-R1's format: the model
-    names), where a group's trajectories part."""
-    names = models if action_format == "router_r1" else [f"call_{m}" for m in models]
-    ids = {tokenizer.convert_tokens_to_ids(name) for name in names}
+def decision_token_ids(tokenizer, models: Sequence[str], action_format: ActionFormat = TOOL_CALLS) -> set[int]:
+    """The ids of the whole tokens that name a model in ``action_format`` (router=tiny's ``call_<model>`` tool
+    tokens; Router-R1's format: the model names), where a group's trajectories part."""
+    ids = {tokenizer.convert_tokens_to_ids(name) for name in action_format.decision_tokens(models)}
     return {i for i in ids if i is not None and i != tokenizer.unk_token_id}
 
 
@@ -180,9 +181,7 @@ def cold_start(
         total_tokens = sum(sum(m) for m in batch.response_mask)
         loss_value = 0.0
         decision = (
-            decision_token_ids(loop.tokenizer, models, loop.env.action_format)
-            if weighting == "expected_reward"
-            else set()
+            decision_token_ids(loop.tokenizer, models, loop.env.format) if weighting == "expected_reward" else set()
         )
         for part, logprobs, mask, _ in sequence_logprobs(
             model,

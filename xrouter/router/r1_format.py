@@ -8,8 +8,9 @@ reward -1 and nothing else; a well-formed one earns ``(1 - alpha) * outcome + al
 with the cost reward ``1 - min(C / cost_scale, 1)`` (as ``reward=linear``).
 
 ``env.format=router_r1`` (``conf/env/router_r1.yaml``) runs it in ``RouterEnv``, the cold start and
-serve.  Two adaptations to replay, stated in ``experiments/seed_systems/README.md``: the routed model
-answers the original query (replay holds answers to that query only; the sub-query is recorded), and
+serve, through its format object (``xrouter/router/formats/router_r1.py``).  Two adaptations to replay,
+stated in ``experiments/seed_systems/README.md``: the routed model answers the original query (replay
+holds answers to that query only; the sub-query is recorded), and
 an ``<answer>`` that is exactly the name of a model routed earlier returns that model's answer
 verbatim (a router that cannot copy a long answer names its source, as ``select_response`` does);
 any other ``<answer>`` is the router's own answer, scored by the benchmark's verifier.

@@ -108,6 +108,7 @@ def cached_demo_router(
     from xrouter import build
     from xrouter.rl import cold_start
     from xrouter.router import chat_format, conditioning, parsing, policy, prefix_lm
+    from xrouter.router.formats import tool_calls as tool_call_format
 
     cfg = OmegaConf.to_container(demo_config("demo", data_dir, seed, router), resolve=True)
     sections = {key: cfg[key] for key in ("router", "cold_start", "rollout", "env", "benchmark", "data", "seed")}
@@ -123,7 +124,7 @@ def cached_demo_router(
             build.train_and_dev,
         )
     ]
-    code.append(inspect.getsource(parsing))
+    code += [inspect.getsource(parsing), inspect.getsource(tool_call_format)]
     digest = hashlib.sha1(json.dumps([steps, list(models), seed, sections, code], sort_keys=True, default=str).encode())
     path = Path(cache_dir) / "serve_demo_router" / digest.hexdigest()[:16]
     if (path / "router" / "config.json").exists() and (path / "router" / "xrouter.json").exists():
