@@ -228,7 +228,7 @@ def calibrate(cfg: DictConfig, run, output_dir: Path, router_dir: Path) -> None:
 
 def evaluate_on_test(cfg: DictConfig, run, output_dir: Path) -> dict[str, Any]:
     """The delivered router at its knob on the test split, beside every single model and the oracle; a
-    lambda-conditioned router also swept over ``lam_grid`` beside the ``compare_baselines`` sweeps."""
+    lambda-conditioned router also swept over ``lam_grid`` beside the sweeps of ``baselines`` (conf/baselines/)."""
     from xrouter.build import load_examples
     from xrouter.eval.router_run import evaluate_router, print_comparison
     from xrouter.eval.router_sweep import test_curves

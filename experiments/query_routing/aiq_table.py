@@ -46,7 +46,7 @@ def run_row(run: Path, subgrid: list[float] | None, max_cost: float) -> dict:
         if not path.exists():
             raise SystemExit(
                 f"{path} is missing: {run} is not a finished xrouter.train run of a lambda-conditioned "
-                "router with evaluate_test=true and compare_baselines"
+                "router with evaluate_test=true and baselines=knn_mlp"
             )
         return json.loads(path.read_text())
 

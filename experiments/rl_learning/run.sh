@@ -29,7 +29,7 @@ train() {  # train <dir> <overrides...>
   tail -1 "$dir.log"
 }
 
-NOBASE='compare_baselines=[]'
+NOBASE='baselines=none'
 for section in "$@"; do
   case $section in
     main) for s in $SEEDS; do train "$OUT/main/rl_only_s$s" experiment=rl_only seed=$s; done ;;

@@ -21,7 +21,7 @@ one() {  # bench format seed
     [[ $format == router_r1 ]] && extra+=(env=router_r1 reward=router_r1)
     mkdir -p "$out"
     local start=$(date +%s)
-    $PY -m xrouter.train seed=$seed threads=1 compare_baselines=[] "${extra[@]}" output_dir=$out > "$out.log" 2>&1
+    $PY -m xrouter.train seed=$seed threads=1 baselines=none "${extra[@]}" output_dir=$out > "$out.log" 2>&1
     printf '%s\t%s\t%s\t%d\n' "$bench" "$format" "$seed" "$(( $(date +%s) - start ))" >> "$RUNS/wall_times.tsv"
 }
 export -f one

@@ -18,7 +18,7 @@ import yaml
 from xrouter import PROJECT_ROOT
 
 # conf/debug/fast.yaml, dapo_tiny's lr; no baseline sweeps
-SMALL = ["debug=fast", "data.test_max=4", "algo.lr=1.0e-3", "threads=1", "compare_baselines=[]"]
+SMALL = ["debug=fast", "data.test_max=4", "algo.lr=1.0e-3", "threads=1", "baselines=none"]
 DDP_CPU = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.precision=32-true"]
 FSDP_CPU = ["trainer=fsdp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.precision=32-true"]
 

@@ -26,7 +26,7 @@ def train(tmp_path, name: str, overrides: list[str], router: str = "tiny_encoder
     return out, run_train(
         compose(
             "train",
-            [f"router={router}", "debug=fast", f"output_dir={out}", "compare_baselines=[]", "threads=1", *overrides],
+            [f"router={router}", "debug=fast", f"output_dir={out}", "baselines=none", "threads=1", *overrides],
         )
     )
 

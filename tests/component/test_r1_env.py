@@ -139,7 +139,7 @@ def test_train_evaluate_and_serve_a_router_r1_router(tmp_path, routerbench_trace
                 "reward=router_r1",
                 "debug=fast",
                 f"output_dir={out}",
-                "compare_baselines=[]",
+                "baselines=none",
                 "threads=1",
             ],
         )

@@ -5,8 +5,8 @@
   directory per point (``lam=<x>/``) and ``sweep.json`` (``curves.curve_report``: AIQ over the single
   models' cost range, Pareto set, CostSave, oracle gap).  ``xrouter.evaluate policy=router
   policy.lam_grid=[...]`` and the end of ``xrouter.train`` use it.
-* ``baseline_curves``: the sweeps of baselines (kNN, MLP) on the same split, composed from
-  ``conf/evaluate.yaml`` with the training run's pool, benchmark, paths, reward and seed.
+* ``baseline_curves``: the sweeps of a training run's ``baselines`` (conf/baselines/: kNN, MLP) on the same split,
+  with the run's pool, benchmark, paths, reward, seed and embedding (``baseline_settings``).
 * ``print_curves``: the points and AIQ of each curve, one table.
 """
 
@@ -20,6 +20,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from xrouter.config import to_plain
 from xrouter.eval.baseline_policy import evaluate_baseline, knob_dir, policy_context, reference_points
 from xrouter.eval.curves import curve_report
 from xrouter.eval.router_run import EVAL_BATCH_SIZE, evaluate_router
@@ -83,38 +84,44 @@ def evaluate_lam_grid(
     return report
 
 
-def evaluate_config(cfg: DictConfig, overrides: Sequence[str]) -> DictConfig:
-    """``conf/evaluate.yaml`` with ``overrides``, on the pool, benchmark, paths, reward and seed of ``cfg``."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    from xrouter import CONF_DIR
-
-    if GlobalHydra.instance().is_initialized():
-        composed = compose(config_name="evaluate", overrides=list(overrides))
-    else:
-        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-            composed = compose(config_name="evaluate", overrides=list(overrides))
-    OmegaConf.set_struct(composed, False)
-    for key in ("pool", "benchmark", "paths", "reward", "seed"):
-        composed[key] = OmegaConf.to_container(cfg[key], resolve=True) if isinstance(cfg[key], DictConfig) else cfg[key]
-    composed.progress = False
-    return composed
+def baseline_settings(cfg: DictConfig, policy_cfg: Mapping[str, Any], split: str, output_dir: Path) -> DictConfig:
+    """What ``evaluate_baseline`` reads, for one of a training run's ``baselines``: the run's pool, benchmark,
+    paths, reward, seed and embedding, the policy's own sweep (``sweep_values``) on ``split``, resumable."""
+    run = {key: to_plain(cfg[key]) for key in ("pool", "benchmark", "paths", "reward", "embedding")}
+    return OmegaConf.create(
+        {
+            **run,
+            "seed": int(cfg.seed),
+            "policy": to_plain(policy_cfg),
+            "split": split,
+            "sweep": "default",
+            "output_dir": str(output_dir),
+            "engine": "auto",
+            "batch_size": 4096,
+            "resume": True,
+            "overwrite": False,
+            "progress": False,
+            "baseline": {"system_prompt": "", "call_max_tokens": None},
+        }
+    )
 
 
 def baseline_curves(
-    cfg: DictConfig, names: Sequence[str], split: str, examples: list[dict[str, Any]], out_root: Path, pool
+    cfg: DictConfig,
+    policies: Mapping[str, Mapping[str, Any]],
+    split: str,
+    examples: list[dict[str, Any]],
+    out_root: Path,
+    pool,
 ) -> dict[str, dict[str, Any]]:
     """Each baseline's default sweep (``policy.sweep_values``) on ``examples``: ``out_root/<name>/sweep.json``."""
     from xrouter.config import data_dir_of
 
     curves = {}
-    for name in names:
-        ecfg = evaluate_config(
-            cfg, [f"policy={name}", "sweep=default", f"split={split}", f"output_dir={out_root / name}"]
-        )
+    for name, policy_cfg in policies.items():
+        settings = baseline_settings(cfg, policy_cfg, split, out_root / name)
         curves[name] = evaluate_baseline(
-            ecfg, pool, examples, out_root / name, data_dir_of(ecfg), Path(ecfg.paths.cache_dir)
+            settings, pool, examples, out_root / name, data_dir_of(cfg), Path(cfg.paths.cache_dir)
         )
     return curves
 
@@ -123,8 +130,16 @@ def router_reference(cfg: DictConfig, pool, examples: Sequence[Mapping[str, Any]
     """Single models and the oracle on ``examples`` (replay pools), for the router curve's report."""
     from xrouter.config import data_dir_of
 
-    ecfg = evaluate_config(cfg, ["policy=oracle"]) if "policy" not in cfg else cfg
-    return reference_points(policy_context(ecfg, pool, data_dir_of(ecfg), Path(ecfg.paths.cache_dir)), examples)
+    context_cfg = OmegaConf.create(
+        {
+            "pool": to_plain(cfg.pool),
+            "policy": {"name": "oracle"},
+            "reward": to_plain(cfg.reward),
+            "seed": int(cfg.seed),
+            "embedding": to_plain(cfg.get("embedding")),
+        }
+    )
+    return reference_points(policy_context(context_cfg, pool, data_dir_of(cfg), Path(cfg.paths.cache_dir)), examples)
 
 
 def print_curves(curves: Mapping[str, Mapping[str, Any]]) -> None:
@@ -142,7 +157,7 @@ def print_curves(curves: Mapping[str, Mapping[str, Any]]) -> None:
 
 
 def test_curves(cfg: DictConfig, loop, pool, test: list[dict[str, Any]], output_dir: Path, label: str) -> dict:
-    """The one checkpoint's curve over ``cfg.lam_grid`` on ``test``, beside the ``cfg.compare_baselines`` sweeps
+    """The one checkpoint's curve over ``cfg.lam_grid`` on ``test``, beside the sweeps of ``cfg.baselines``
     (replay pools), printed; returns each curve's AIQs."""
     split = cfg.data.test_split
     curve = evaluate_lam_grid(
@@ -159,10 +174,8 @@ def test_curves(cfg: DictConfig, loop, pool, test: list[dict[str, Any]], output_
         split=split,
     )
     curves = {"xrouter (one ckpt)": curve}
-    if cfg.get("compare_baselines") and cfg.pool.get("kind") == "replay":
-        curves.update(
-            baseline_curves(cfg, list(cfg.compare_baselines), split, test, output_dir / f"eval_{split}_baselines", pool)
-        )
+    if cfg.get("baselines") and cfg.pool.get("kind") == "replay":
+        curves.update(baseline_curves(cfg, cfg.baselines, split, test, output_dir / f"eval_{split}_baselines", pool))
     print(
         f"\none checkpoint over lambda = {list(cfg.lam_grid)} on {cfg.benchmark.name} {split} (accuracy@USD per query):"
     )
