@@ -47,8 +47,8 @@ def main() -> None:
     from xrouter.build import build_pool, load_examples
     from xrouter.config import data_dir_of
     from xrouter.data.benchmarks import verify_example
-    from xrouter.eval.baseline_policy import policy_context, run_one
-    from xrouter.eval.engines import EnvEngine, ReplayEngine
+    from xrouter.evaluation.baseline_policy import policy_context, run_one
+    from xrouter.evaluation.engines import EnvEngine, ReplayEngine
     from xrouter.policies import build_policy
     from xrouter.reward import build_reward
     from xrouter.reward.units import with_cost_unit
@@ -119,7 +119,7 @@ def main() -> None:
 
     if args.router_examples:
         from xrouter.build import build_run
-        from xrouter.eval.router_run import evaluate_router
+        from xrouter.evaluation.router_run import evaluate_router
 
         cfg = config(["policy=router_prompted"])
         built = build_run(cfg, pool=pool)  # the untrained tiny router, as xrouter.train builds it

@@ -4,7 +4,7 @@
 
 (a) ``ModelPool.call`` on the real ReplayEndpoints (RouterBench traces via ``xrouter.build``),
     awaited one after another: the pool + ledger overhead per call.  Target >= 50,000 calls/s.
-(b) The same pool served by ``xrouter.pool.server``'s app in a child process (uvicorn on 127.0.0.1), called
+(b) The same pool served by ``xrouter.pool.api``'s app in a child process (uvicorn on 127.0.0.1), called
     through one ``OpenAICompatEndpoint`` per model with ``--in-flight`` calls outstanding.  Target
     >= 1,000 calls/s on 2 cores.  (b') the same with the server in a thread of this process (one GIL).
 Loopback only; a fixed number of calls.  The last line printed is one JSON object with the numbers.
@@ -35,7 +35,7 @@ def compose_pool_config():
     from xrouter import CONF_DIR
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(config_name="pool_server")
+        return compose(config_name="serve_pool")
 
 
 def build_replay_pool() -> tuple[ModelPool, list[tuple[str, str, str]]]:
@@ -73,7 +73,7 @@ def bench_replay(pool: ModelPool, calls: list[tuple[str, str, str]], n: int) -> 
 
 def serve_child(port_queue, stop_event) -> None:
     """Child process: build the replay pool and serve it until told to stop."""
-    from xrouter.pool.server import build_app, serve_in_thread
+    from xrouter.pool.api import build_app, serve_in_thread
 
     pool, _ = build_replay_pool()
     gc.collect()
@@ -199,7 +199,7 @@ def main() -> None:
 
     thread_rate = None
     if not args.skip_in_thread:
-        from xrouter.pool.server import build_app, serve_in_thread
+        from xrouter.pool.api import build_app, serve_in_thread
 
         with serve_in_thread(build_app(pool)) as base_url:
             thread_rate, thread_info = bench_http(

@@ -171,7 +171,7 @@ def run_ours(cfg, router_dir: Path, env, examples: list[dict], args, clock: Step
     from xrouter.config import to_plain
     from xrouter.rl.datamodule import _as_list, _Examples
     from xrouter.rl.module import RouterRLModule
-    from xrouter.router.policy import load_router
+    from xrouter.router.model_loader import load_router
     from xrouter.router.settings import RouterSettings
 
     L.seed_everything(args.seed, workers=True, verbose=False)
@@ -285,7 +285,7 @@ def run_trl(cfg, router_dir: Path, env, examples: list[dict], args, clock: StepC
     from trl import GRPOTrainer
 
     from xrouter.router.chat_format import render_prompt
-    from xrouter.router.policy import load_router
+    from xrouter.router.model_loader import load_router
 
     model, tokenizer = load_router(router_dir)
     eos_text = cfg.rollout.get("eos_token", "<|im_end|>")  # as build_agent_loop: the loop strips it the same way

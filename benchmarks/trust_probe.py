@@ -30,12 +30,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx  # noqa: E402
 
+from xrouter.pool.api import build_app, serve_in_thread  # noqa: E402
 from xrouter.pool.base import Completion, EndpointError, user_query  # noqa: E402
 from xrouter.pool.faults import BAD_REPLIES, SLOW_DRIP  # noqa: E402
 from xrouter.pool.openai_compat import OpenAICompatEndpoint  # noqa: E402
 from xrouter.pool.pool import ModelCard, ModelPool  # noqa: E402
 from xrouter.pool.pricing import Price  # noqa: E402
-from xrouter.pool.server import build_app, serve_in_thread  # noqa: E402
 from xrouter.serve.protocol import Limits, RequestError, parse_chat_request  # noqa: E402
 from xrouter.verify.sandbox import level_works, run_program  # noqa: E402
 

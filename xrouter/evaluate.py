@@ -52,9 +52,9 @@ def run_evaluate(cfg: DictConfig) -> dict[str, Any]:
     if not examples:
         raise ValueError(f"benchmark {cfg.benchmark.name} split {cfg.split} has no examples")
     if cfg.policy.name in ROUTER_POLICIES:
-        summary = evaluate_router(cfg, pool, examples, output_dir)
+        summary = build_and_evaluate_router(cfg, pool, examples, output_dir)
     else:
-        from xrouter.eval.baseline_policy import evaluate_baseline
+        from xrouter.evaluation.baseline_policy import evaluate_baseline
 
         summary = evaluate_baseline(cfg, pool, examples, output_dir, data_dir, cache_dir)
     print_summary(summary, output_dir)
@@ -80,10 +80,12 @@ def dev_examples(cfg: DictConfig, data_dir: Path, cache_dir: Path) -> list[dict[
     return dev[: cfg.limit] if cfg.get("limit") else dev
 
 
-def evaluate_router(cfg: DictConfig, pool, examples: list[dict[str, Any]], output_dir: Path) -> dict[str, Any]:
+def build_and_evaluate_router(
+    cfg: DictConfig, pool, examples: list[dict[str, Any]], output_dir: Path
+) -> dict[str, Any]:
     """A router policy: the weights and settings it means, built by ``build_run``, run greedily."""
     from xrouter.build import build_run
-    from xrouter.eval.router_policy import evaluate_router_policy, router_choice
+    from xrouter.evaluation.router_policy import evaluate_router_policy, router_choice
 
     path, settings = router_choice(cfg, pool.names)
     run = build_run(cfg, device=device_of(cfg), pool=pool, router_path=path, settings=settings)

@@ -41,7 +41,7 @@ from omegaconf import DictConfig
 
 from xrouter import CONF_DIR
 from xrouter.config import data_dir_of, quiet_logs, to_plain
-from xrouter.record_file import (  # noqa: F401
+from xrouter.recording.jsonl_file import (  # noqa: F401
     ROW_COLUMNS,
     RecordError,
     RowWriter,
@@ -50,7 +50,7 @@ from xrouter.record_file import (  # noqa: F401
     prepare_output,
     scan_rows,
 )
-from xrouter.recorder import Recorder, plain_value, served_name
+from xrouter.recording.loop import Recorder, plain_value, served_name
 
 log = logging.getLogger(__name__)
 EXIT_CODES = {"complete": 0, "budget": 0, "interrupted": 130, "terminated": 143}

@@ -25,7 +25,7 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     """Train, save ``<output_dir>/router``, evaluate on the test split; returns the run's result (``result.json``).
     Each step is a function of ``xrouter/training.py``."""
     from xrouter.build import build_run, save_router
-    from xrouter.eval.spend import SpendMeter, full_table_cost
+    from xrouter.evaluation.spend import SpendMeter, full_table_cost
     from xrouter.training import (
         calibrate,
         deliver,

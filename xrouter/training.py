@@ -51,7 +51,7 @@ def cold_start_teacher(cfg: DictConfig, run):
     a baseline policy's config) fitted on the training prompts outside the dev slice; None for other weightings."""
     if str(cfg.cold_start.get("weighting", "uniform")) != "teacher":
         return None
-    from xrouter.eval.baseline_policy import policy_context
+    from xrouter.evaluation.baseline_policy import policy_context
     from xrouter.policies.teacher import fit_teacher
 
     policy_cfg = cfg.get("teacher")
@@ -112,7 +112,7 @@ def warm_start(cfg: DictConfig, run, device: str) -> None:
 def starting_point(cfg: DictConfig, run, output_dir: Path):
     """The warm-started router on the dev slice as validation sees it (replicated over ``data.val_lams``), saved as
     step 0 so that it competes with RL's checkpoints ("did RL improve it?"); returns it and those examples."""
-    from xrouter.eval.router_run import evaluate_router
+    from xrouter.evaluation.router_run import evaluate_router
     from xrouter.rl.checkpoints import StartingPoint, validation_examples
     from xrouter.rl.distributed import launch_rank
 
@@ -201,7 +201,7 @@ def lam_conditioned(run) -> bool:
 def calibrate(cfg: DictConfig, run, output_dir: Path, router_dir: Path) -> None:
     """A lambda-conditioned router's dev curve over ``lam_grid``, saved as ``<router>/calibration.json`` (what the
     server turns a request's ``max_cost_per_query`` into a lambda with: ``xrouter/router/calibration.py``)."""
-    from xrouter.eval.router_sweep import evaluate_lam_grid
+    from xrouter.evaluation.router_sweep import evaluate_lam_grid
     from xrouter.router.calibration import calibration_points, save_calibration
 
     if not run.dev or not cfg.get("lam_grid") or not lam_conditioned(run):
@@ -230,8 +230,8 @@ def evaluate_on_test(cfg: DictConfig, run, output_dir: Path) -> dict[str, Any]:
     """The delivered router at its knob on the test split, beside every single model and the oracle; a
     lambda-conditioned router also swept over ``lam_grid`` beside the sweeps of ``baselines`` (conf/baselines/)."""
     from xrouter.build import load_examples
-    from xrouter.eval.router_run import evaluate_router, print_comparison
-    from xrouter.eval.router_sweep import test_curves
+    from xrouter.evaluation.router_run import evaluate_router, print_comparison
+    from xrouter.evaluation.router_sweep import test_curves
 
     split = cfg.data.test_split
     test = load_examples(cfg, split, cfg.data.get("test_max"))
@@ -263,7 +263,7 @@ def evaluate_on_test(cfg: DictConfig, run, output_dir: Path) -> dict[str, Any]:
 
 def finish(result: dict[str, Any], cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     """Print where everything is, write ``result.json``."""
-    from xrouter.eval.spend import format_spend
+    from xrouter.evaluation.spend import format_spend
 
     print(format_spend(result["spend"]))
     print(f"delivered: {result['delivered']['label']}")

@@ -19,7 +19,7 @@ import json
 import statistics
 from pathlib import Path
 
-from xrouter.eval.curves import curve_report
+from xrouter.evaluation.curves import curve_report
 
 
 def subgrid_aiq(sweep: dict, lams: list[float]) -> float:

@@ -24,7 +24,7 @@ import xrouter.config  # noqa: F401  (registers resolvers)
 from xrouter import CONF_DIR, metrics
 from xrouter.build import build_pool, train_and_dev
 from xrouter.config import data_dir_of, to_plain
-from xrouter.eval.baseline_policy import policy_context
+from xrouter.evaluation.baseline_policy import policy_context
 from xrouter.policies import build_policy
 
 

@@ -18,11 +18,11 @@ def routerbench_pool(shared_data_dir):
 
 @pytest.fixture(scope="module")
 def routerbench_pool_server(shared_data_dir):
-    """The replay pool served by ``xrouter.pool_server``'s app in a thread; yields its base URL."""
+    """The replay pool served by ``xrouter.serve_pool``'s app in a thread; yields its base URL."""
     from xrouter.build import build_pool
-    from xrouter.pool.server import build_app, serve_in_thread
+    from xrouter.pool.api import build_app, serve_in_thread
 
-    pool = build_pool(compose("pool_server", []).pool, shared_data_dir)
+    pool = build_pool(compose("serve_pool", []).pool, shared_data_dir)
     with serve_in_thread(build_app(pool)) as base_url:
         yield base_url
 

@@ -41,7 +41,7 @@ def test_the_pool_prices_hidden_reasoning_by_its_rule(shared_data_dir):
 
 def test_agreement_calls_cheap_models_in_parallel_and_escalates_when_they_disagree(shared_data_dir, tmp_path):
     from xrouter.build import load_examples
-    from xrouter.eval.baseline_policy import evaluate_baseline
+    from xrouter.evaluation.baseline_policy import evaluate_baseline
 
     cfg = compose("evaluate", ["policy=agreement", "policy.budget=3e-3", *SETTING, f"output_dir={tmp_path}"])
     pool = build_pool(cfg.pool, shared_data_dir)

@@ -16,7 +16,7 @@ from xrouter.build import build_pool, load_examples
 from xrouter.data.datasets import select_split
 from xrouter.data.stats import trace_stats
 from xrouter.data.traces import complete_prompts
-from xrouter.eval.baseline_policy import evaluate_baseline
+from xrouter.evaluation.baseline_policy import evaluate_baseline
 
 FAST = ["progress=false", "embedding=hashing", "embedding.dim=1024"]  # hashing embeddings: no model, instant
 # the reference figures of ../shared/data/README.md (RouterBench test, 945 prompts)
@@ -193,7 +193,7 @@ class Interrupted(Exception):
 
 
 def test_an_interrupted_run_resumes_where_it_stopped(routerbench, shared_data_dir, tmp_path, monkeypatch):
-    import xrouter.eval.engines as engines
+    import xrouter.evaluation.engines as engines
 
     overrides = ["policy=knn", "policy.lam=0.3", "batch_size=100"]
     evaluate(routerbench, shared_data_dir, tmp_path / "whole", overrides)

@@ -11,9 +11,9 @@ from omegaconf import OmegaConf
 from tests.conftest import compose
 from xrouter.build import build_run, load_examples, train_and_dev
 from xrouter.config import data_dir_of
-from xrouter.eval.router_run import evaluate_router
 from xrouter.evaluate import run_evaluate
-from xrouter.router.policy import load_router
+from xrouter.evaluation.router_run import evaluate_router
+from xrouter.router.model_loader import load_router
 from xrouter.router.settings import RouterSettings
 
 SHORT = ["router=tiny", "progress=false", "limit=4", "policy.max_new_tokens=8", "policy.batch_size=2"]

@@ -146,7 +146,7 @@ def test_add_a_model_pool(monkeypatch, tmp_path, routerbench_pool_server):
     from xrouter.evaluate import run_evaluate
 
     server_command, evaluate_command = blocks("add_pool.md", "bash")[0].strip().split("\n", 1)
-    assert command_arguments(server_command, "xrouter.pool_server") == ["pool=routerbench", "port=8001"]
+    assert command_arguments(server_command, "xrouter.serve_pool") == ["pool=routerbench", "port=8001"]
     monkeypatch.setenv("MY_SERVER_KEY", "any")
     out = tmp_path / "my_server_large"
     with config_file("pool", "my_server", blocks("add_pool.md", "yaml")[0]):

@@ -1,5 +1,5 @@
 """The HTTP pool path end to end: OpenAICompatEndpoint -> a real uvicorn server on 127.0.0.1 serving a
-ModelPool with injected faults (the pool server, xrouter.pool.server / xrouter.pool_server).  Faults are
+ModelPool with injected faults (the pool server, xrouter.pool.api / xrouter.serve_pool).  Faults are
 changed per test via /admin/faults."""
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ import time
 import httpx
 import pytest
 
+from xrouter.pool.api import FaultConfig, build_app, serve_in_thread
 from xrouter.pool.base import Completion, EndpointError, user_query
 from xrouter.pool.ledger import CostLedger
 from xrouter.pool.openai_compat import OpenAICompatEndpoint, parse_retry_after
 from xrouter.pool.pool import ModelCard, ModelPool
 from xrouter.pool.pricing import Price
-from xrouter.pool.server import FaultConfig, build_app, serve_in_thread
 
 PRICE = Price(input_per_mtok=3.0, output_per_mtok=15.0, source="test")
 BACKENDS = ["httpx"] + (["aiohttp"] if importlib.util.find_spec("aiohttp") else [])
@@ -364,7 +364,7 @@ def test_pool_server_config_composes_with_fault_overrides():
     from tests.conftest import compose
     from xrouter.config import to_plain
 
-    cfg = compose("pool_server", ["faults.error_rate=0.1", "faults.fail_models=[alpha]", "port=9001"])
+    cfg = compose("serve_pool", ["faults.error_rate=0.1", "faults.fail_models=[alpha]", "port=9001"])
     faults = FaultConfig.from_mapping(to_plain(cfg.faults))
     assert (faults.error_rate, faults.fail_models, faults.drop_rate) == (0.1, ["alpha"], 0.0)
     assert (cfg.host, cfg.port, cfg.pool.name) == ("127.0.0.1", 9001, "routerbench")

@@ -13,13 +13,13 @@ import time
 import httpx
 import pytest
 
+from xrouter.pool.api import build_app, serve_in_thread
 from xrouter.pool.base import Completion, EndpointError, user_query
 from xrouter.pool.faults import BAD_REPLIES, SLOW_DRIP
 from xrouter.pool.openai_compat import OpenAICompatEndpoint
 from xrouter.pool.pool import CANCELLED, ModelCard, ModelPool
 from xrouter.pool.pricing import Price
 from xrouter.pool.replies import MalformedResponseError, json_depth, parse_reply
-from xrouter.pool.server import build_app, serve_in_thread
 
 PRICE = Price(input_per_mtok=3.0, output_per_mtok=15.0, source="test")
 MESSAGES = [{"role": "user", "content": "What is 2 + 2?"}]

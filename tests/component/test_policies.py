@@ -11,7 +11,7 @@ from tests.conftest import compose
 from xrouter import metrics
 from xrouter.build import build_pool, load_examples
 from xrouter.data.embeddings import Embedder, hashing_vector
-from xrouter.eval.baseline_policy import evaluate_baseline, policy_context
+from xrouter.evaluation.baseline_policy import evaluate_baseline, policy_context
 from xrouter.policies import build_policy
 
 SENTENCES = [

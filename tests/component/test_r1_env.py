@@ -101,7 +101,7 @@ def test_r1_needs_full_mode_and_a_known_format(setting):
 
 
 def test_scripts_parse_back_and_names_are_whole_tokens(setting):
-    from xrouter.router.policy import train_bpe_tokenizer
+    from xrouter.router.model_loader import train_bpe_tokenizer
 
     pool, _ = setting
     env = r1_env(pool)

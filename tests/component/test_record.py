@@ -22,7 +22,7 @@ from xrouter import PROJECT_ROOT
 from xrouter.build import build_pool
 from xrouter.config import to_plain
 from xrouter.data.benchmarks import load_benchmark, verify_example
-from xrouter.pool.server import build_app, serve_in_thread
+from xrouter.pool.api import build_app, serve_in_thread
 from xrouter.record import RecordError, compact_traces, run_record
 
 MODELS = ["gpt-4-1106-preview", "claude-instant-v1", "mistral-7b-chat"]  # conf/pool/local_server.yaml
@@ -35,7 +35,7 @@ SECRET = "sk-test-DO-NOT-LEAK-0123456789abcdef"
 @pytest.fixture(scope="module")
 def server(shared_data_dir):
     """The routerbench replay pool (three models) served over HTTP; yields (base_url, server pool)."""
-    cfg = compose("pool_server", ["pool=routerbench"])
+    cfg = compose("serve_pool", ["pool=routerbench"])
     pool_cfg = to_plain(cfg.pool)
     pool_cfg["models"] = {name: spec for name, spec in pool_cfg["models"].items() if name in MODELS}
     pool = build_pool(pool_cfg, shared_data_dir, Path(cfg.paths.cache_dir))

@@ -26,12 +26,12 @@ def pool_server(routerbench_pool_server):
 def compose_pool():
     from tests.conftest import compose
 
-    return compose("pool_server", []).pool  # the RouterBench replay pool behind the HTTP server
+    return compose("serve_pool", []).pool  # the RouterBench replay pool behind the HTTP server
 
 
 @pytest.fixture(scope="module")
 def server(pool_server):
-    from xrouter.pool.server import serve_in_thread
+    from xrouter.pool.api import serve_in_thread
 
     cfg = serve_config(
         demo_router_dir(),

@@ -11,7 +11,7 @@ import pytest
 from analysis import robustness
 from tests.conftest import compose
 from xrouter.build import build_pool, load_examples
-from xrouter.eval.baseline_policy import evaluate_baseline, policy_context
+from xrouter.evaluation.baseline_policy import evaluate_baseline, policy_context
 
 
 @pytest.fixture(scope="module")

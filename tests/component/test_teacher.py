@@ -38,7 +38,7 @@ def run_and_teacher():
 
 
 def test_teacher_routes_by_lambda_and_never_sees_the_dev_slice(run_and_teacher):
-    from xrouter.eval.baseline_policy import policy_context
+    from xrouter.evaluation.baseline_policy import policy_context
     from xrouter.policies.teacher import fit_teacher
 
     cfg, run, teacher = run_and_teacher

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from tests.conftest import compose
-from xrouter.router.policy import load_router
+from xrouter.router.model_loader import load_router
 from xrouter.train import run_train
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from tests.conftest import compose
-from xrouter.router.policy import load_router
+from xrouter.router.model_loader import load_router
 from xrouter.router.settings import RouterSettings
 from xrouter.train import run_train
 

@@ -9,7 +9,7 @@ import json
 import pytest
 import torch
 
-from xrouter.eval.spend import SpendMeter
+from xrouter.evaluation.spend import SpendMeter
 from xrouter.pool.ledger import CallRecord, CostLedger
 from xrouter.rl.checkpoints import StartingPoint
 from xrouter.rl.decision import decision_batch, decision_logprobs, decision_positions
@@ -17,8 +17,8 @@ from xrouter.rollout.hf import HFGenerator, SamplingConfig
 from xrouter.rollout.logprobs import sequence_logprobs
 from xrouter.router.conditioning import ConditioningSpec, lam_features
 from xrouter.router.decision_head import DecisionHead, add_decision_logits
+from xrouter.router.model_loader import load_router, train_bpe_tokenizer
 from xrouter.router.parsing import TOOL_SCAFFOLD_TOKENS
-from xrouter.router.policy import load_router, train_bpe_tokenizer
 from xrouter.router.prefix_lm import PREFIX_TOKEN, prefix_router
 
 ARCH = {

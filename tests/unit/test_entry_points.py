@@ -12,7 +12,7 @@ EXPECTED = {
     "xrouter-evaluate",
     "xrouter-serve",
     "xrouter-record",
-    "xrouter-pool-server",
+    "xrouter-serve-pool",
     "xrouter-export",
     "xrouter-stats",
 }

@@ -13,7 +13,7 @@ from xrouter.reward.functions import build_reward
 from xrouter.reward.lam_sampling import LamSampling, with_lams
 from xrouter.rollout.logprobs import sequence_logprobs
 from xrouter.router.conditioning import LAM_FEATURES, ConditioningSpec, check_router_matches, lam_features
-from xrouter.router.policy import load_router, tiny_model, train_bpe_tokenizer
+from xrouter.router.model_loader import load_router, tiny_model, train_bpe_tokenizer
 from xrouter.router.prefix_lm import PREFIX_TOKEN, PrefixQwen2ForCausalLM, prefix_router
 from xrouter.router.settings import RouterSettings, RouterSettingsError
 

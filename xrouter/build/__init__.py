@@ -66,7 +66,7 @@ def build_router(
     ``conditioning`` sizes) built for ``corpus``, or a pretrained one from a path / hub id."""
     import torch
 
-    from xrouter.router.policy import build_tiny_router, load_router
+    from xrouter.router.model_loader import build_tiny_router, load_router
 
     router_cfg = to_plain(router_cfg)
     if router_cfg["kind"] in ("tiny", "tiny_encoder"):
@@ -225,7 +225,7 @@ def build_run(
     """
     import torch
 
-    from xrouter.router.policy import load_router
+    from xrouter.router.model_loader import load_router
     from xrouter.router.settings import load_router_settings
 
     data_dir, cache_dir = data_dir_of(cfg), Path(cfg.paths.cache_dir)

@@ -1,8 +1,8 @@
 """Baseline routing policies (``conf/policy/<name>.yaml``), by name.
 
 The trained router (``router``) and the router before RL (``router_prompted``) are not here: they
-run through the agent loop (``xrouter.eval.router_run``).  See ``xrouter/policies/base.py`` for
-the interface and ``xrouter/eval/engines.py`` for how episodes are run.
+run through the agent loop (``xrouter.evaluation.router_run``).  See ``xrouter/policies/base.py`` for
+the interface and ``xrouter/evaluation/engines.py`` for how episodes are run.
 """
 
 from __future__ import annotations

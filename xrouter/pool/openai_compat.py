@@ -1,5 +1,5 @@
 """``OpenAICompatEndpoint``: any OpenAI-compatible chat server (OpenAI, Together, OpenRouter, vLLM,
-``xrouter.pool_server``) through the official ``openai`` AsyncOpenAI client.
+``xrouter.serve_pool``) through the official ``openai`` AsyncOpenAI client.
 
 We retry ourselves (the client runs with ``max_retries=0``) so that every HTTP try is counted:
 429, 5xx, timeouts, dropped connections and malformed bodies are retried with exponential backoff
@@ -44,7 +44,7 @@ from xrouter.pool.retry import (
 
 log = logging.getLogger(__name__)
 
-LOCAL_API_KEY = "EMPTY"  # what local servers (vLLM, xrouter.pool_server) get when no key is configured
+LOCAL_API_KEY = "EMPTY"  # what local servers (vLLM, xrouter.serve_pool) get when no key is configured
 __all__ = [
     "LOCAL_API_KEY",
     "MalformedResponseError",
@@ -67,7 +67,7 @@ class OpenAICompatEndpoint:
     :func:`estimate_tokens`.  ``max_tokens`` is sent as ``max_tokens`` (vLLM, Together, OpenRouter;
     OpenAI's reasoning models want ``max_completion_tokens`` in ``extra_body`` instead).
     ``prompt_id`` is ignored unless ``send_prompt_id``: then it goes as header ``X-Prompt-Id`` (for a
-    replay pool behind ``xrouter.pool_server``; never send benchmark ids to a provider).
+    replay pool behind ``xrouter.serve_pool``; never send benchmark ids to a provider).
     ``http_backend``: ``auto`` uses openai's aiohttp client when aiohttp is installed (several times
     less CPU per call than httpx's pool at 64 connections), else its httpx client.
     The client and semaphore belong to the event loop that first uses them and are made anew for

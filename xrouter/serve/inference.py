@@ -26,7 +26,7 @@ def _serve_generations(
         import torch
 
         from xrouter.rollout.hf import HFGenerator
-        from xrouter.router.policy import load_router
+        from xrouter.router.model_loader import load_router
 
         if threads:
             torch.set_num_threads(threads)

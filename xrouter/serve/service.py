@@ -79,7 +79,7 @@ def build_server(cfg: DictConfig | Mapping[str, Any]):
     from xrouter.build import build_env, build_pool
     from xrouter.rollout.hf import HFGenerator, SamplingConfig
     from xrouter.router.conditioning import QueryConditioner, conditioning_spec
-    from xrouter.router.policy import load_router, load_tokenizer
+    from xrouter.router.model_loader import load_router, load_tokenizer
     from xrouter.serve.app import build_app
     from xrouter.serve.batching import BatchedGenerator
     from xrouter.serve.inference import ProcessGenerator

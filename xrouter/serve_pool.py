@@ -1,7 +1,7 @@
-"""``python -m xrouter.pool_server pool=<pool> port=8001 faults.<field>=...``: serve a configured pool.
+"""``python -m xrouter.serve_pool pool=<pool> port=8001 faults.<field>=...``: serve a configured pool.
 
-The entry point composes ``conf/pool_server.yaml``, builds the pool (``xrouter.build``) and serves
-it with the app of ``xrouter.pool.server`` (see there for routes and faults; ``faults.py`` for the
+The entry point composes ``conf/serve_pool.yaml``, builds the pool (``xrouter.build``) and serves
+it with the app of ``xrouter.pool.api`` (see there for routes and faults; ``faults.py`` for the
 fault fields).  A test / development server: no authentication; keep it on 127.0.0.1.
 """
 
@@ -17,9 +17,9 @@ import uvicorn
 import xrouter
 import xrouter.config  # noqa: F401  (registers the config resolvers)
 from xrouter.config import one_line_errors
+from xrouter.pool.api import MAX_BODY_BYTES, build_app
 from xrouter.pool.faults import FaultConfig
 from xrouter.pool.http_serving import json_error_protocol
-from xrouter.pool.server import MAX_BODY_BYTES, build_app
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def run_pool_server(cfg: Any) -> None:
     )
 
 
-@hydra.main(config_path=str(xrouter.CONF_DIR), config_name="pool_server", version_base="1.3")
+@hydra.main(config_path=str(xrouter.CONF_DIR), config_name="serve_pool", version_base="1.3")
 @one_line_errors
 def main(cfg: Any) -> None:
     run_pool_server(cfg)

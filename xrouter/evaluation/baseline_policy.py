@@ -19,9 +19,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from xrouter import metrics
 from xrouter.config import to_plain
-from xrouter.eval.curves import curve_report
-from xrouter.eval.engines import EnvEngine, ReplayEngine, is_replay_pool
-from xrouter.eval.runfiles import RunDir, fingerprint
+from xrouter.evaluation.curves import curve_report
+from xrouter.evaluation.engines import EnvEngine, ReplayEngine, is_replay_pool
+from xrouter.evaluation.runfiles import RunDir, fingerprint
 from xrouter.policies import Policy, PolicyContext, build_policy
 from xrouter.pool.pool import ModelPool
 from xrouter.reward.units import with_cost_unit

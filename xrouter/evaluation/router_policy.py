@@ -69,7 +69,7 @@ def evaluate_router_policy(
     cfg: DictConfig, run, examples: list[dict[str, Any]], output_dir: Path, router_path: str
 ) -> dict[str, Any]:
     """Run ``run.loop`` (a ``build.Run``) greedily over ``examples``; writes and returns the run's summary."""
-    from xrouter.eval.router_run import EVAL_BATCH_SIZE, evaluate_router
+    from xrouter.evaluation.router_run import EVAL_BATCH_SIZE, evaluate_router
 
     identity = router_identity(cfg, run.settings, router_path)
     max_new_tokens = int(cfg.policy.get("max_new_tokens") or run.settings.max_new_tokens)
@@ -77,7 +77,7 @@ def evaluate_router_policy(
     config = OmegaConf.to_container(cfg, resolve=True)
     config["router_settings"] = asdict(run.settings)  # what the router actually ran with
     if cfg.policy.get("lam_grid"):
-        from xrouter.eval.router_sweep import evaluate_lam_grid, router_reference
+        from xrouter.evaluation.router_sweep import evaluate_lam_grid, router_reference
 
         return evaluate_lam_grid(
             run.loop,

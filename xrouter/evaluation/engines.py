@@ -24,7 +24,7 @@ from typing import Any
 
 from xrouter.env.episode import SELECT, SIMPLE_CALL
 from xrouter.env.router_env import RouterEnv
-from xrouter.eval.runfiles import episode_row
+from xrouter.evaluation.runfiles import episode_row
 from xrouter.policies.base import Policy
 from xrouter.pool.ledger import CallRecord
 from xrouter.pool.pool import ModelPool

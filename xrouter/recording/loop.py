@@ -22,7 +22,7 @@ import pandas as pd
 
 from xrouter.pool.base import EndpointError
 from xrouter.pool.replies import estimate_tokens
-from xrouter.record_file import RowWriter
+from xrouter.recording.jsonl_file import RowWriter
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from xrouter.eval.runfiles import RunDir, episode_row, fingerprint
+from xrouter.evaluation.runfiles import RunDir, episode_row, fingerprint
 from xrouter.rollout.hf import SamplingConfig
 
 log = logging.getLogger(__name__)

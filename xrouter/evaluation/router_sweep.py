@@ -21,9 +21,9 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from xrouter.config import to_plain
-from xrouter.eval.baseline_policy import evaluate_baseline, knob_dir, policy_context, reference_points
-from xrouter.eval.curves import curve_report
-from xrouter.eval.router_run import EVAL_BATCH_SIZE, evaluate_router
+from xrouter.evaluation.baseline_policy import evaluate_baseline, knob_dir, policy_context, reference_points
+from xrouter.evaluation.curves import curve_report
+from xrouter.evaluation.router_run import EVAL_BATCH_SIZE, evaluate_router
 
 log = logging.getLogger(__name__)
 

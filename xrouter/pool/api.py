@@ -1,6 +1,6 @@
 """The pool server's FastAPI app: any ``ModelPool`` over an OpenAI-compatible HTTP API, with faults.
 
-Run it with ``python -m xrouter.pool_server pool=routerbench port=8001 faults.error_rate=0.1``.
+Run it with ``python -m xrouter.serve_pool pool=routerbench port=8001 faults.error_rate=0.1``.
 Routes: ``POST /v1/chat/completions`` (validated by ``xrouter/pool/chat_schema.py``; the benchmark
 example's id may come as header ``X-Prompt-Id`` or body ``metadata.prompt_id``, and is passed to the
 pool, which replay needs), ``GET /v1/models``, ``GET /health``.  Every refused request is a 4xx with
