@@ -50,6 +50,23 @@ OVERRIDES = [
 
 
 MODES = ["ddp", "zero", "fsdp"]
+# the routing head's update (algo.update=decision, the default recipe's) under DDP: the query-reading router,
+# hashed-word embeddings (no model to load), one lambda
+DECISION_OVERRIDES = [
+    "router=tiny_encoder",
+    "embedding=hashing",
+    "embedding.dim=256",
+    "recipe=text_only",
+    "algo=dapo",
+    "+algo.update=decision",
+    "algo.ppo_epochs=2",
+    f"rollout.group_size={GROUP}",
+    "algo.dynamic_sampling=true",
+    "algo.max_refill=0",
+    f"algo.lr={LR}",
+    "algo.warmup_steps=1",
+    "algo.grad_clip=1.0e9",
+]
 
 
 def _free_port() -> int:
@@ -92,6 +109,11 @@ def runs(tmp_path_factory, shared_data_dir):
         assert codes == [0] * WORLD, (mode, codes)
     # last: it reads which prompts rank 1 had, to script the same zero-variance groups
     subprocess.run(command + ["single"], check=True, env=_worker_env(None, 0), cwd=PROJECT_ROOT, timeout=300)
+    subprocess.run(command + ["build_decision"], check=True, env=_worker_env(None, 0), cwd=PROJECT_ROOT, timeout=300)
+    port = _free_port()
+    ranks = [subprocess.Popen(command + ["decision"], env=_worker_env(r, port), cwd=PROJECT_ROOT) for r in range(WORLD)]
+    assert [p.wait(timeout=300) for p in ranks] == [0] * WORLD
+    subprocess.run(command + ["single_decision"], check=True, env=_worker_env(None, 0), cwd=PROJECT_ROOT, timeout=300)
     load = lambda name: torch.load(out / name, weights_only=True)  # noqa: E731
     return {
         mode: {
@@ -100,6 +122,13 @@ def runs(tmp_path_factory, shared_data_dir):
         }
         for mode in MODES
     } | {
+        "decision": {
+            "ranks": [load(f"decision_rank{r}.pt") for r in range(WORLD)],
+            "grads": [load(f"decision_rank{r}.grad.pt") for r in range(WORLD)],
+            "single": load("single_decision.pt"),
+            "single_grads": load("single_decision.grad.pt"),
+            "initial": load("initial_decision.pt"),
+        },
         "single": load("single.pt"),
         "initial": load("initial.pt"),
         "single_grads": load("single.grad.pt"),
@@ -153,6 +182,25 @@ def test_ddp_step_equals_single_process_step_on_the_combined_data(runs, mode):
     assert moved > 0.5 * LR  # the step itself is far above those tolerances
 
 
+def test_the_routing_head_update_is_one_step_on_every_rank(runs):
+    """algo.update=decision under DDP: rank 1 has no informative group, yet joins each of the step's optimizer
+    steps; both ranks end with the same head, moved by the gradient of the combined batch (the LM stays frozen)."""
+    decision = runs["decision"]
+    rank0, rank1 = decision["ranks"]
+    for name, value in rank0.items():
+        assert torch.equal(value, rank1[name]), name
+    moved = {n for n, v in rank0.items() if not torch.equal(v, decision["initial"][n])}
+    assert moved and all(n.startswith("decision_head.") for n in moved), sorted(moved)
+    heads = [g for g in decision["grads"]] + [decision["single_grads"]]
+    assert set(heads[0]) == set(heads[-1]) and all(n.startswith("decision_head.") for n in heads[-1])
+    for grads in heads[:-1]:
+        for name, value in grads.items():
+            reference = decision["single_grads"][name]
+            torch.testing.assert_close(value, reference, rtol=1e-4, atol=1e-5 * float(reference.abs().max()), msg=name)
+    for name, value in decision["single"].items():
+        torch.testing.assert_close(rank0[name], value, rtol=1e-4, atol=1e-6, msg=name)
+
+
 @pytest.mark.parametrize("mode", ["zero", "fsdp"])
 def test_sharded_checkpoint_holds_every_parameters_optimizer_state(runs, mode):
     checkpoint = torch.load(runs["out"] / f"{mode}.ckpt", map_location="cpu", weights_only=False)
@@ -186,21 +234,27 @@ def _worker(out: Path, cache: Path, mode: str) -> None:
         "zero": ["+algo.shard_optimizer_state=true", "+rollout.gradient_checkpointing=true"],
         "fsdp": [],
     }  # rank 0 runs 3 micro-batches of 3 rows, rank 1 (nothing kept) 3 zero-weight ones
+    decision = mode in ("build_decision", "decision", "single_decision")
     cfg = compose(
         "train",
-        OVERRIDES + extra.get(mode, []) + [f"paths.cache_dir={cache}", f"data.train_max={WORLD * PROMPTS_PER_RANK}"],
+        (DECISION_OVERRIDES if decision else OVERRIDES)
+        + extra.get(mode, [])
+        + [f"paths.cache_dir={cache}", f"data.train_max={WORLD * PROMPTS_PER_RANK}"],
     )
     run = build_run(cfg)
     pool, model, loop, examples = run.pool, run.model, run.loop, run.train
-    if mode == "build":
-        torch.save({n: p.detach().clone() for n, p in model.named_parameters()}, out / "initial.pt")
+    if mode in ("build", "build_decision"):
+        initial = "initial_decision.pt" if decision else "initial.pt"
+        torch.save({n: p.detach().clone() for n, p in model.named_parameters()}, out / initial)
         return
     names = pool.names
     seen: list[str] = []
-    rank1_prompts = set(json.loads((out / "ddp_rank1.prompts.json").read_text())) if mode == "single" else set()
+    single = mode in ("single", "single_decision")
+    rank1_file = out / ("decision_rank1.prompts.json" if decision else "ddp_rank1.prompts.json")
+    rank1_prompts = set(json.loads(rank1_file.read_text())) if single else set()
 
     def without_signal(example) -> bool:
-        if mode == "single":
+        if single:
             return example["prompt_id"] in rank1_prompts
         return torch.distributed.get_rank() == 1
 
@@ -228,9 +282,11 @@ def _worker(out: Path, cache: Path, mode: str) -> None:
             return config
 
         def _keep_grads(self, optimizer, args, kwargs):  # full tensors under fsdp (a collective: all ranks call it)
-            self.grads.update({n: full_value(p.grad.detach()).clone() for n, p in self.model.named_parameters()})
+            self.grads.update(
+                {n: full_value(p.grad.detach()).clone() for n, p in self.model.named_parameters() if p.grad is not None}
+            )
 
-    world = 1 if mode == "single" else WORLD
+    world = 1 if single else WORLD
     data = PromptDataModule(examples, [], PROMPTS_PER_RANK * WORLD // world, seed=0)
     module = RecordingModule(model, loop, to_plain(cfg.algo), to_plain(cfg.rollout))
     strategy = fsdp_strategy(WORLD) if mode == "fsdp" else "ddp" if world > 1 else "auto"
@@ -256,7 +312,7 @@ def _worker(out: Path, cache: Path, mode: str) -> None:
         assert embedding.to_local().shape[0] == embedding.shape[0] // WORLD
     if mode in ("zero", "fsdp"):
         trainer.save_checkpoint(out / f"{mode}.ckpt")  # every rank takes part: the shards are gathered on rank 0
-    tag = f"{mode}_rank{trainer.global_rank}" if world > 1 else "single"
+    tag = f"{mode}_rank{trainer.global_rank}" if world > 1 else mode
     torch.save({n: full_value(p.detach()).clone() for n, p in model.named_parameters()}, out / f"{tag}.pt")
     torch.save(module.grads, out / f"{tag}.grad.pt")
     (out / f"{tag}.prompts.json").write_text(json.dumps(seen))

@@ -108,7 +108,12 @@ def decision_batch(
         rows=torch.tensor(rows, dtype=torch.long),
         lm_logits=lm,
         rest_lse=lse,
-        conditions=conditions[rows].to(device) if rows else conditions[:0].to(device),
+        # an empty batch (a DDP rank joining the others' update) may carry no conditions at all
+        conditions=conditions[rows].to(device)
+        if rows
+        else torch.zeros((0, 0))
+        if conditions is None
+        else conditions[:0],
         actions=torch.tensor([c for _, _, c in found], dtype=torch.long, device=device),
     )
 

@@ -93,6 +93,29 @@ def sync_gradients(parameters: Iterable[torch.nn.Parameter]) -> None:
             offset += n
 
 
+class StepSync:
+    """The cross-rank bookkeeping of one optimizer step, kept out of the GRPO/DAPO update (no-ops on one process):
+    the step's rows and tokens summed over every rank, each rank's loss weight from those sums (so that the
+    summed gradients equal the combined batch's), and one gradient sum before the optimizer steps.  Every rank
+    constructs one per step, its own batch empty or not: the sums are collectives."""
+
+    def __init__(self, rows: int, tokens: float = 0.0) -> None:
+        self.rows = all_reduce_sum(rows)
+        self.tokens = all_reduce_sum(tokens)
+
+    def weight(self, rows: int, tokens: float, aggregation: str) -> float:
+        """The share of the step's loss that ``rows`` rows holding ``tokens`` tokens carry (token-mean: by tokens)."""
+        if aggregation == "token-mean":
+            return tokens / max(self.tokens, 1)
+        return rows / self.rows
+
+    @staticmethod
+    def sum_gradients(parameters: Iterable[torch.nn.Parameter], already_summed: bool = False) -> None:
+        """Sum the gradients over the ranks (``already_summed``: FSDP's reduce-scatter did it for sharded ones)."""
+        if not already_summed:
+            sync_gradients(parameters)
+
+
 def adamw(
     parameters: Iterable[torch.nn.Parameter], lr: float, weight_decay: float = 0.0, shard_state: bool = False
 ) -> torch.optim.Optimizer:

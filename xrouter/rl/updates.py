@@ -2,10 +2,13 @@
 
 * ``sequence_update``: ``ppo_epochs`` passes of ``minibatches`` optimizer steps of the clipped policy loss
   over every router token (through the LM, and its routing head when it has one), with KL to the
-  reference model; summed gradients are all-reduced over ranks (``xrouter/rl/distributed.py``) and FSDP's
-  padding micro-batches keep sharded ranks in step (``xrouter/rl/fsdp.py``).
+  reference model; FSDP's padding micro-batches keep sharded ranks in step (``xrouter/rl/fsdp.py``).
 * ``decision_update`` (``algo.update=decision``): the routing head alone on the call tokens, the LM frozen
   (``xrouter/rl/decision.py``).
+
+Across ranks, each optimizer step's bookkeeping is ``distributed.StepSync``: the loss weights from the step's
+rows and tokens over every rank, and one gradient sum before the step; a rank with nothing to learn from
+still joins every step.  On one process it changes nothing.
 
 Both take the ``RouterRLModule`` (its model, reference, optimizer, algorithm settings) and return metrics.
 """
@@ -19,7 +22,7 @@ import torch
 
 from xrouter.rl.advantages import grpo_advantages
 from xrouter.rl.decision import decision_batch, decision_logprobs
-from xrouter.rl.distributed import all_reduce_sum, sync_gradients
+from xrouter.rl.distributed import StepSync
 from xrouter.rl.fsdp import full_value, full_weights, is_sharded, pad_micro_batches, zero_weight_backward
 from xrouter.rl.losses import kl_k3, masked_mean, policy_loss
 from xrouter.rollout.agent_loop import RolloutBatch
@@ -36,60 +39,63 @@ def decision_update(module, batch: RolloutBatch) -> dict[str, float]:
     n = len(decisions.rows)
     optimizer, scheduler = module.optimizers(), module.lr_schedulers()
     stats = {"clip_frac": 0.0, "kl": 0.0, "entropy": 0.0, "loss": 0.0, "grad_norm": 0.0}
-    if n == 0:
+    if not StepSync(n).rows:  # no rank has a decision: a no-op step that still counts
         optimizer.zero_grad(set_to_none=True)
         optimizer.step()
         scheduler.step()
         return {f"train/{k}": v for k, v in stats.items()}
     head = module.model.decision_head
-    adv = advantages[decisions.rows].to(device)
-    args = (decisions.lm_logits, decisions.rest_lse, decisions.actions)
-    with torch.no_grad():
-        old, _ = decision_logprobs(head(decisions.conditions), *args)
-        ref = (
-            decision_logprobs(module.ref_model.decision_head(decisions.conditions), *args)[0]
-            if module.ref_model is not None
-            else None
-        )
-    minibatches, n_updates = max(1, algo.minibatches), 0
+    old = ref = None
+    if n:
+        adv = advantages[decisions.rows].to(device)
+        args = (decisions.lm_logits, decisions.rest_lse, decisions.actions)
+        with torch.no_grad():
+            old, _ = decision_logprobs(head(decisions.conditions), *args)
+            if module.ref_model is not None:
+                ref = decision_logprobs(module.ref_model.decision_head(decisions.conditions), *args)[0]
+    minibatches, n_updates, n_local = max(1, algo.minibatches), 0, 0
     order = list(range(n))
     for _ in range(algo.ppo_epochs):
         random.Random(module.global_step).shuffle(order)
         for m in range(minibatches):
             rows = torch.tensor(order[m * n // minibatches : (m + 1) * n // minibatches], dtype=torch.long)
-            if not len(rows):
+            step = StepSync(len(rows))  # a rank without decisions still joins every step
+            if not step.rows:
                 continue
-            logprobs, entropy = decision_logprobs(
-                head(decisions.conditions[rows]),
-                decisions.lm_logits[rows],
-                decisions.rest_lse[rows],
-                decisions.actions[rows],
-            )
-            mask = torch.ones_like(logprobs).unsqueeze(-1)
-            loss, info = policy_loss(
-                logprobs.unsqueeze(-1),
-                old[rows].unsqueeze(-1),
-                adv[rows],
-                mask,
-                algo.eps_low,
-                algo.eps_high,
-                "token-mean",
-                None if ref is None else ref[rows].unsqueeze(-1),
-                algo.kl_beta,
-            )
             optimizer.zero_grad()
-            module.manual_backward(loss)
+            if len(rows):
+                logprobs, entropy = decision_logprobs(
+                    head(decisions.conditions[rows]),
+                    decisions.lm_logits[rows],
+                    decisions.rest_lse[rows],
+                    decisions.actions[rows],
+                )
+                mask = torch.ones_like(logprobs).unsqueeze(-1)
+                loss, info = policy_loss(
+                    logprobs.unsqueeze(-1),
+                    old[rows].unsqueeze(-1),
+                    adv[rows],
+                    mask,
+                    algo.eps_low,
+                    algo.eps_high,
+                    "token-mean",
+                    None if ref is None else ref[rows].unsqueeze(-1),
+                    algo.kl_beta,
+                )
+                module.manual_backward(loss * step.weight(len(rows), 0.0, "seq-mean"))  # one process: x 1.0
+                n_local += 1
+                stats["clip_frac"] += info["clip_frac"]
+                stats["kl"] += info["kl"]
+                stats["entropy"] += float(entropy.detach().mean())
+                stats["loss"] += float(loss.detach())
+            step.sum_gradients(head.parameters())
             grad_norm = torch.nn.utils.clip_grad_norm_(head.parameters(), algo.grad_clip)
             optimizer.step()
             scheduler.step()
             n_updates += 1
-            stats["clip_frac"] += info["clip_frac"]
-            stats["kl"] += info["kl"]
-            stats["entropy"] += float(entropy.detach().mean())
-            stats["loss"] += float(loss.detach())
             stats["grad_norm"] += float(grad_norm)
     optimizer.zero_grad(set_to_none=True)
-    out = {f"train/{k}": v / max(n_updates, 1) for k, v in stats.items()}
+    out = {f"train/{k}": v / max(n_local if k != "grad_norm" else n_updates, 1) for k, v in stats.items()}
     out.update(
         {
             "train/lr": float(optimizer.param_groups[0]["lr"]),
@@ -126,13 +132,11 @@ def sequence_update(module, batch: RolloutBatch) -> dict[str, float]:
         random.Random(module.global_step).shuffle(order)
         for m in range(minibatches):
             rows = order[m * n // minibatches : (m + 1) * n // minibatches]
-            # weights use counts over all ranks, so summed gradients equal the combined batch's
-            global_rows = all_reduce_sum(len(rows))
-            if not global_rows:
-                continue
             sub = batch.select(rows)
             local_tokens = sum(sum(x) for x in sub.response_mask)
-            total_tokens = all_reduce_sum(local_tokens)
+            step = StepSync(len(rows), local_tokens)  # weights from counts over all ranks
+            if not step.rows:
+                continue
             optimizer.zero_grad()
             # sharded: agree on the micro-batch count first (the real ones pair with others' padding)
             padding = pad_micro_batches(math.ceil(len(rows) / micro)) if sharded else 0
@@ -167,7 +171,7 @@ def sequence_update(module, batch: RolloutBatch) -> dict[str, float]:
                     algo.kl_beta,
                 )
                 tokens = float(mask.sum())
-                weight = tokens / max(total_tokens, 1) if algo.aggregation == "token-mean" else len(ids) / global_rows
+                weight = step.weight(len(ids), tokens, algo.aggregation)
                 module.manual_backward(loss * weight)
                 share = tokens / max(local_tokens, 1)
                 stats["clip_frac"] += info["clip_frac"] * share
@@ -178,8 +182,7 @@ def sequence_update(module, batch: RolloutBatch) -> dict[str, float]:
                 stats["loss"] += float(loss.detach()) * weight
             for _ in range(padding):
                 zero_weight_backward(module.model, pad_id, device, module.manual_backward)
-            if not sharded:
-                sync_gradients(module.model.parameters())  # FSDP's reduce-scatter already summed sharded ones
+            step.sum_gradients(module.model.parameters(), already_summed=sharded)
             grad_norm = torch.nn.utils.clip_grad_norm_(module.model.parameters(), algo.grad_clip)
             stats["grad_norm"] += float(full_value(grad_norm))
             optimizer.step()
