@@ -183,8 +183,9 @@ def test_ddp_step_equals_single_process_step_on_the_combined_data(runs, mode):
 
 
 def test_the_routing_head_update_is_one_step_on_every_rank(runs):
-    """algo.update=decision under DDP: rank 1 has no informative group, yet joins each of the step's optimizer
-    steps; both ranks end with the same head, moved by the gradient of the combined batch (the LM stays frozen)."""
+    """algo.update=decision under DDP: rank 1 has no informative group, yet joins each of the rollout's two
+    optimizer steps (else the run hangs); both ranks end with the same head, moved (the LM stays frozen) by the
+    gradient of the combined batch: the first step's equals one process's."""
     decision = runs["decision"]
     rank0, rank1 = decision["ranks"]
     for name, value in rank0.items():
@@ -197,8 +198,8 @@ def test_the_routing_head_update_is_one_step_on_every_rank(runs):
         for name, value in grads.items():
             reference = decision["single_grads"][name]
             torch.testing.assert_close(value, reference, rtol=1e-4, atol=1e-5 * float(reference.abs().max()), msg=name)
-    for name, value in decision["single"].items():
-        torch.testing.assert_close(rank0[name], value, rtol=1e-4, atol=1e-6, msg=name)
+    moved_apart = sum(int(((rank0[n] - v).abs() > 1e-6).sum()) for n, v in decision["single"].items())
+    assert moved_apart <= 0.005 * sum(v.numel() for v in decision["single"].values())  # as the other modes
 
 
 @pytest.mark.parametrize("mode", ["zero", "fsdp"])
@@ -282,6 +283,8 @@ def _worker(out: Path, cache: Path, mode: str) -> None:
             return config
 
         def _keep_grads(self, optimizer, args, kwargs):  # full tensors under fsdp (a collective: all ranks call it)
+            if self.grads:  # the first step's: later steps start from parameters that Adam's first step may
+                return  # have moved differently where a gradient is ~0 (its sign is round-off)
             self.grads.update(
                 {n: full_value(p.grad.detach()).clone() for n, p in self.model.named_parameters() if p.grad is not None}
             )

@@ -107,13 +107,13 @@ def cached_demo_router(
 
     from xrouter import build
     from xrouter.rl import cold_start
-    from xrouter.router import chat_format, conditioning, parsing, policy, prefix_lm
+    from xrouter.router import chat_format, conditioning, model_loader, parsing, prefix_lm
     from xrouter.router.formats import tool_calls as tool_call_format
 
     cfg = OmegaConf.to_container(demo_config("demo", data_dir, seed, router), resolve=True)
     sections = {key: cfg[key] for key in ("router", "cold_start", "rollout", "env", "benchmark", "data", "seed")}
     sections["pool"] = {m: cfg["pool"]["models"].get(m) for m in models}
-    code = [inspect.getsource(m) for m in (cold_start, policy, chat_format, prefix_lm, conditioning)]
+    code = [inspect.getsource(m) for m in (cold_start, model_loader, chat_format, prefix_lm, conditioning)]
     code += [
         inspect.getsource(f)
         for f in (
