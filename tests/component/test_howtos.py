@@ -227,6 +227,7 @@ def test_add_a_dataset_converter(monkeypatch, tmp_path, shared_data_dir):
     oracle = test.groupby("prompt_id")["score"].max().ge(0.5).mean()  # a right answer from any of the three
     assert summary["n"] == 40 and summary["accuracy"] == pytest.approx(oracle)
     assert sorted(pool.names) == ["gpt-4-1106-preview", "llama-2-70b-chat", "mistral-7b-chat"]
+    assert train_cfg.benchmark.name == "traces" and train_cfg.benchmark.traces == "answer_log"  # the pool's prompts
 
 
 @pytest.mark.parametrize("page", sorted(p.name for p in HOWTO.glob("*.md")))

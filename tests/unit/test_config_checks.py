@@ -86,3 +86,18 @@ def test_logger_wandb_logs_offline_into_the_run_directory(tmp_path):
     logger.experiment.finish()
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert len(runs) == 1 and list(runs[0].glob("*.wandb")), "no offline run written"
+
+
+@pytest.mark.parametrize("app", ["train", "evaluate"])
+def test_one_name_selects_a_data_source(app, tmp_path):
+    """A replayed pool brings its prompts (benchmark defaults to the pool's name); benchmark= still picks
+    others; a live pool has none, and says so before any work."""
+    from xrouter.data.benchmarks import load_benchmark
+
+    assert compose(app, ["pool=zeroeval_math"]).benchmark.name == "zeroeval_math"
+    assert compose(app, ["pool=zeroeval_reasoning"]).benchmark.traces == "zeroeval"
+    replay = compose(app, ["pool=replay", "pool.traces=my_log.parquet"]).benchmark
+    assert replay.name == "traces" and replay.traces == "my_log.parquet"
+    assert compose(app, ["pool=zeroeval_math", "benchmark=routerbench"]).benchmark.name == "routerbench"
+    with pytest.raises(ValueError, match="pool=xrouter_paper is a live pool: .* benchmark=<name>"):
+        load_benchmark(compose(app, ["pool=xrouter_paper"]).benchmark, tmp_path)

@@ -49,6 +49,11 @@ def load_benchmark(
     """The examples of one split (``all``: every split) of a benchmark config (``conf/benchmark/<name>.yaml``)."""
     cfg = to_plain(cfg)
     kind = cfg.get("kind", "traces")
+    if kind == "choose":  # conf/benchmark/<live pool>.yaml: the pool's name stood in for a benchmark
+        raise ValueError(
+            f"pool={cfg['name']} is a live pool: it has no prompts of its own; choose them with benchmark=<name> "
+            "(conf/benchmark/: gsm8k, aime25, math500, mmlu, ... or routerbench, zeroeval_math for recorded ones)"
+        )
     if kind in LOADERS:
         return select_split(load_questions(cfg, Path(data_dir)), split)
     if kind != "traces":
