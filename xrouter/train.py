@@ -16,7 +16,7 @@ import hydra
 from omegaconf import DictConfig
 
 from xrouter import CONF_DIR
-from xrouter.config import data_dir_of, one_line_errors, quiet_logs, to_plain
+from xrouter.config import one_line_errors, quiet_logs, to_plain
 
 log = logging.getLogger(__name__)
 
@@ -24,11 +24,11 @@ log = logging.getLogger(__name__)
 def run_train(cfg: DictConfig) -> dict[str, Any]:
     """Train, save ``<output_dir>/router``, evaluate on the test split; returns the run's result (``result.json``).
     Each step is a function of ``xrouter/training.py``."""
-    from xrouter.build import build_run, save_router
-    from xrouter.evaluation.spend import SpendMeter, full_table_cost
+    from xrouter.build import build_run
+    from xrouter.evaluation.spend import SpendMeter
     from xrouter.training import (
-        calibrate,
         deliver,
+        describe,
         evaluate_on_test,
         finish,
         fit,
@@ -43,14 +43,7 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     output_dir = prepare_run(cfg)
     device = run_device(cfg)
     run = build_run(cfg, device=device)
-    log.info(
-        "router: %.2fM parameters; %d train / %d dev prompts; pool %s (%d models)",
-        sum(p.numel() for p in run.model.parameters()) / 1e6,
-        len(run.train),
-        len(run.dev),
-        cfg.pool.name,
-        len(run.pool.names),
-    )
+    describe(cfg, run)
     meter = SpendMeter(run.pool.ledger)  # what each phase's pool calls cost
     warm_start(cfg, run, device)
     meter.mark("cold_start")
@@ -63,27 +56,8 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     if not trainer.is_global_zero:  # rank 0 alone saves and evaluates
         run.loop.close()
         return {"output_dir": str(output_dir), "global_step": trainer.global_step, "rank": trainer.global_rank}
-    delivered = deliver(run, step0, checkpoints, device)
-    router_dir = save_router(run, output_dir / "router")
-    calibrate(cfg, run, output_dir, router_dir)
-    run.pool.ledger.save(output_dir / "ledger.jsonl")
-    train_ids = [str(e["prompt_id"]) for e in run.train]
-    spend = meter.report(
-        ["cold_start", "rl_rollouts"],
-        full_table_cost(to_plain(cfg.pool), train_ids, data_dir_of(cfg), Path(cfg.paths.cache_dir)),
-    )
-    result = {
-        "output_dir": str(output_dir),
-        "router": str(router_dir),
-        "initial_router": run.settings.initial_router,
-        "best_checkpoint": checkpoints.best_model_path,
-        "global_step": trainer.global_step,
-        "dev_before_rl": step0.summary,
-        "delivered": delivered,
-        "spend": spend,
-        "threads": torch_threads(),
-        "best_val_reward": delivered["dev_reward"],
-    }
+    result = deliver(cfg, run, step0, checkpoints, trainer.global_step, device, output_dir, meter)
+    result["threads"] = torch_threads()
     if cfg.get("evaluate_test", True):
         result.update(evaluate_on_test(cfg, run, output_dir))
     run.loop.close()

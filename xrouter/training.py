@@ -177,9 +177,25 @@ def fit(cfg: DictConfig, run, validation: list, output_dir: Path, device: str, t
     return trainer, checkpoints
 
 
-def deliver(run, step0, checkpoints, device: str) -> dict[str, Any]:
-    """Load the delivered weights: the best dev reward among step 0 and RL's checkpoints (a tie keeps step 0)."""
+def describe(cfg: DictConfig, run) -> None:
+    log.info(
+        "router: %.2fM parameters; %d train / %d dev prompts; pool %s (%d models)",
+        sum(p.numel() for p in run.model.parameters()) / 1e6,
+        len(run.train),
+        len(run.dev),
+        cfg.pool.name,
+        len(run.pool.names),
+    )
+
+
+def deliver(cfg: DictConfig, run, step0, checkpoints, global_step: int, device: str, output_dir: Path, meter):
+    """Load the delivered weights (the best dev reward among step 0 and RL's checkpoints; a tie keeps step 0), save
+    them as ``<output_dir>/router`` with its calibration and the ledger; returns the run's result so far: what was
+    delivered and what the training calls cost beside the full table a teacher needs."""
     import torch
+
+    from xrouter.build import save_router
+    from xrouter.evaluation.spend import full_table_cost
 
     delivered = step0.choose(checkpoints.best_model_path, checkpoints.best_model_score)
     if delivered["checkpoint"]:
@@ -191,7 +207,22 @@ def deliver(run, step0, checkpoints, device: str) -> dict[str, Any]:
         delivered["dev_reward"],
         delivered["rl_change"],
     )
-    return delivered
+    router_dir = save_router(run, output_dir / "router")
+    calibrate(cfg, run, output_dir, router_dir)
+    run.pool.ledger.save(output_dir / "ledger.jsonl")
+    train_ids = [str(e["prompt_id"]) for e in run.train]
+    table = full_table_cost(to_plain(cfg.pool), train_ids, data_dir_of(cfg), Path(cfg.paths.cache_dir))
+    return {
+        "output_dir": str(output_dir),
+        "router": str(router_dir),
+        "initial_router": run.settings.initial_router,
+        "best_checkpoint": checkpoints.best_model_path,
+        "global_step": global_step,
+        "dev_before_rl": step0.summary,
+        "delivered": delivered,
+        "spend": meter.report(["cold_start", "rl_rollouts"], table),
+        "best_val_reward": delivered["dev_reward"],
+    }
 
 
 def lam_conditioned(run) -> bool:
