@@ -49,11 +49,13 @@ train: setup
 	$(PY) -m xrouter.train $(ARGS)
 
 ## evaluate a few baselines on RouterBench replay (test split) into outputs/figures/runs, then plot and
-## tabulate every run there (+ FIGURES_EXTRA_RUNS, comma-separated globs, e.g. a router's lambda sweep)
+## tabulate every run there, with the latest training run's one-checkpoint curve (outputs/train/<time>/,
+## as `make run` writes it); FIGURES_EXTRA_RUNS: other comma-separated globs instead (empty: none)
 FIGURES_DIR ?= outputs/figures
 FIGURES_RUNS := $(FIGURES_DIR)/runs
 FIGURES_EMBEDDING ?= hashing
-FIGURES_EXTRA_RUNS ?=
+LATEST_TRAIN_CURVE := $(lastword $(sort $(wildcard outputs/train/*/eval_test_curve)))
+FIGURES_EXTRA_RUNS ?= $(LATEST_TRAIN_CURVE)
 figures: setup
 	$(PY) -m xrouter.evaluate -m policy=single "policy.model=$$($(PY) -c 'from omegaconf import OmegaConf as O; print(",".join(O.load("conf/pool/routerbench.yaml").models))')" \
 	    'hydra.sweep.dir=$(FIGURES_RUNS)/single' 'hydra.sweep.subdir=$${policy.model}' progress=false
