@@ -210,7 +210,7 @@ def main() -> None:
                     f"reached at step {hit['step']} after {hit['wall_s']:.0f} s "
                     f"(accuracy {hit['accuracy']:.3f} at ${hit['cost_per_query']:.2e})"
                     if hit
-                    else f"not reached in {args.max_steps} steps "
+                    else f"not reached by step {last.get('step')} "
                     f"({row['total_wall_s']:.0f} s; last dev {last.get('accuracy')} at "
                     f"${last.get('cost_per_query')})"
                 ),
