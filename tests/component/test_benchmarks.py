@@ -43,6 +43,9 @@ EXPECTED = {
     "llmrouter": {"train": 5608, "test": 500},
 }
 TRACE_KINDS = {"routerbench", "routellm_gsm8k", "llmrouter"}
+# conf/benchmark/<pool>.yaml: what a pool brings when benchmark defaults to the pool's name (another
+# benchmark's prompts, the replayed traces' own, or, for a live pool, a stop asking for benchmark=)
+POOL_DEFAULTS = {"zeroeval_reasoning", "local_server", "replay", "xrouter_paper", "vllm_local"}
 
 
 @cache
@@ -55,7 +58,15 @@ def test_every_benchmark_config_is_covered():
     # traces needs a user file; zeroeval_math is tested in test_zeroeval.py on a few models (its full
     # conversion, 40 models through math-verify, takes minutes cold)
     configs = {p.stem for p in (CONF_DIR / "benchmark").glob("*.yaml")} - {"traces", "zeroeval_math"}
-    assert configs == set(EXPECTED)
+    assert configs - POOL_DEFAULTS == set(EXPECTED)
+    assert all((CONF_DIR / "pool" / f"{name}.yaml").exists() for name in POOL_DEFAULTS)
+
+
+def test_a_pool_named_benchmark_is_that_pools_prompts(shared_data_dir):
+    assert (
+        benchmark("local_server", "test")["prompt_id"].tolist()
+        == benchmark("routerbench", "test")["prompt_id"].tolist()
+    )
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
