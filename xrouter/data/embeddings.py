@@ -69,8 +69,15 @@ class Embedder:
 
     @property
     def key(self) -> str:
+        """The cache's name.  MiniLM's includes the torch and transformers versions: vectors computed under
+        other versions differed by up to 1.4e-7 (144 of RouterBench's 3,176), enough to move a fitted MLP's
+        AIQ by 0.001, so a run must not mix them.  (Which texts share a batch still moves a few vectors by
+        ~1e-7: padding changes the kernels' shapes; see experiments/rl_learning/README.md section 7.)"""
         if self.kind == "minilm":
-            return f"minilm-l6-v2-last{self.max_tokens}"
+            import torch
+            import transformers
+
+            return f"minilm-l6-v2-last{self.max_tokens}-torch{torch.__version__}-transformers{transformers.__version__}"
         return f"hashing-{self.dim}"
 
     @property
