@@ -102,11 +102,20 @@ def run(data: dict[str, np.ndarray], args: argparse.Namespace, seed: int) -> tup
     n, m = score.shape
     n_features = lam_features(np.ones(1), args.features).shape[1]
     head = Head(x.shape[1], n_features, m, args.hidden, args.form, args.lam_scale)
-    optimizer = torch.optim.Adam(head.parameters(), lr=args.lr)
+    optimizer = torch.optim.AdamW(head.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     x_t = torch.tensor(x, dtype=torch.float32)
 
     def draw(k: int) -> np.ndarray:
-        return np.where(rng.random(k) < 0.1, 0.0, np.exp(rng.uniform(np.log(0.1), np.log(LAM_MAX), k)))
+        log_lam = rng.uniform(np.log(args.lam_low), np.log(LAM_MAX), k)
+        return np.where(rng.random(k) < args.zero_prob, 0.0, np.exp(log_lam))
+
+    averaged = torch.optim.swa_utils.AveragedModel(
+        head, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(args.ema)
+    ) if args.ema else None
+    total_updates = args.steps * args.epochs
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda update: 0.5 * (1 + math.cos(math.pi * update / total_updates)) if args.cosine else 1.0
+    )
 
     def logits_of(rows: np.ndarray, lam: np.ndarray) -> torch.Tensor:
         return head(
@@ -142,11 +151,16 @@ def run(data: dict[str, np.ndarray], args: argparse.Namespace, seed: int) -> tup
             loss.backward()
             torch.nn.utils.clip_grad_norm_(head.parameters(), 1.0)
             optimizer.step()
+            schedule.step()
+            if averaged is not None:
+                averaged.update_parameters(head)
     seconds = time.perf_counter() - started
     points = []
+    if averaged is not None:
+        head = averaged.module
     with torch.no_grad():
         x_eval_t = torch.tensor(x_eval, dtype=torch.float32)
-        for lam in GRID:
+        for lam in args.grid:
             lams = np.full(len(x_eval), float(lam))
             choice = (
                 head(
@@ -179,6 +193,12 @@ def main() -> None:
     parser.add_argument("--lam-scale", type=float, default=3.0)
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--form", choices=["concat", "structured"], default="concat")
+    parser.add_argument("--lam-low", type=float, default=0.1, help="lambda drawn log-uniform from here to 30")
+    parser.add_argument("--zero-prob", type=float, default=0.1, help="share of lambda draws that are 0")
+    parser.add_argument("--grid", type=float, nargs="+", default=GRID, help="lambdas of the scored curve")
+    parser.add_argument("--ema", type=float, default=0.0, help="score an EMA of the head's weights (decay; 0: off)")
+    parser.add_argument("--cosine", action="store_true", help="cosine learning-rate decay to 0 over the run")
+    parser.add_argument("--weight-decay", type=float, default=0.0, help="AdamW's decoupled weight decay")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--cache-dir", type=Path, default=Path(".cache"))
@@ -194,7 +214,7 @@ def main() -> None:
         f"{args.eval} AIQ mean {statistics.fmean(aiqs):.4f} ("
         + ", ".join(f"seed {s}: {a:.4f} / hull {h:.4f}" for s, (a, h, _) in zip(args.seeds, results))
         + f"); {statistics.fmean(r[2] for r in results):.1f} s per seed; "
-        + " ".join(f"{k}={v}" for k, v in vars(args).items() if k not in ("seeds", "data_dir", "cache_dir", "threads"))
+        + " ".join(f"{k}={v}" for k, v in vars(args).items() if k not in ("seeds", "data_dir", "cache_dir", "threads", "grid"))
     )
 
 

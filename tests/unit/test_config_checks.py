@@ -1,5 +1,6 @@
 """Bad config values fail before any work, as one line naming the key and what it may be."""
 
+import math
 import subprocess
 import sys
 
@@ -50,6 +51,19 @@ def test_every_algo_config_is_valid_and_bad_values_are_named():
     with pytest.raises(AlgoConfigError, match="algo.ppo_epochs=1.5 must be an integer"):
         AlgoConfig.from_config({**base, "ppo_epochs": 1.5})
     assert AlgoConfig.from_config({**base, "kl_beta": 1}).kl_beta == 1.0
+    with pytest.raises(AlgoConfigError, match="algo.lr_schedule='linear' is out of range: it must be one of constant"):
+        AlgoConfig.from_config({**base, "lr_schedule": "linear"})
+
+
+def test_lr_schedule_warms_up_then_holds_or_decays_to_zero():
+    constant = AlgoConfig.from_config({"name": "x", "lr": 1e-3, "warmup_steps": 2})
+    assert [constant.lr_factor(step, 10) for step in (0, 1, 5, 9)] == [0.5, 1.0, 1.0, 1.0]
+    cosine = AlgoConfig.from_config({"name": "x", "lr": 1e-3, "warmup_steps": 2, "lr_schedule": "cosine"})
+    factors = [cosine.lr_factor(step, 10) for step in range(10)]
+    assert factors[:2] == [0.5, 1.0]
+    assert all(a > b for a, b in zip(factors[1:], factors[2:]))  # decays after the warm-up
+    assert factors[-1] == pytest.approx(0.0, abs=1e-12)  # 0 at the last optimizer step
+    assert factors[5] == pytest.approx(0.5 * (1 + math.cos(math.pi * 4 / 8)))
 
 
 def test_cli_prints_one_line_and_exits_2(tmp_path):

@@ -14,6 +14,7 @@ from typing import Any
 
 AGGREGATIONS = ("token-mean", "seq-mean-token-mean")
 UPDATES = ("sequence", "decision", "auto")
+LR_SCHEDULES = ("constant", "cosine")
 
 
 class AlgoConfigError(ValueError):
@@ -28,6 +29,7 @@ class AlgoConfig:
     lr: float  # AdamW learning rate
     weight_decay: float = 0.0
     warmup_steps: int = 0  # linear warm-up of the learning rate, in optimizer steps
+    lr_schedule: str = "constant"  # after the warm-up: constant, or cosine decay to 0 at trainer.max_steps
     eps_low: float = 0.2  # clip range below 1 of the probability ratio
     eps_high: float = 0.2  # clip range above 1 (DAPO's clip-higher: eps_high > eps_low)
     aggregation: str = "token-mean"  # token-mean (DAPO) | seq-mean-token-mean (GRPO)
@@ -61,12 +63,22 @@ class AlgoConfig:
         config.check()
         return config
 
+    def lr_factor(self, step: int, total_steps: int) -> float:
+        """The learning rate's multiplier at optimizer step ``step`` (0-based) of ``total_steps``: a linear warm-up
+        over ``warmup_steps``, then 1 (constant) or a cosine from 1 to 0 at ``total_steps`` (cosine)."""
+        warmup = max(1, self.warmup_steps)
+        if step < warmup or self.lr_schedule == "constant":
+            return min(1.0, (step + 1) / warmup)
+        progress = min(1.0, (step - warmup + 1) / max(1, total_steps - warmup))
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+
     def check(self) -> None:
         """Ranges: one error naming the key and its allowed values."""
         rules = [
             ("lr", self.lr > 0, "a positive number"),
             ("weight_decay", self.weight_decay >= 0, ">= 0"),
             ("warmup_steps", self.warmup_steps >= 0, "an integer >= 0"),
+            ("lr_schedule", self.lr_schedule in LR_SCHEDULES, f"one of {', '.join(LR_SCHEDULES)}"),
             ("eps_low", 0 <= self.eps_low < 1, "in [0, 1)"),
             ("eps_high", self.eps_high >= 0, ">= 0"),
             ("aggregation", self.aggregation in AGGREGATIONS, f"one of {', '.join(AGGREGATIONS)}"),

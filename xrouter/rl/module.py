@@ -96,8 +96,15 @@ class RouterRLModule(L.LightningModule):
             weight_decay=self.algo.weight_decay,
             shard_state=self.algo.shard_optimizer_state,
         )  # ZeRO-1 under DDP
-        warmup = max(1, self.algo.warmup_steps)
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
+        total_steps = self.trainer.max_steps
+        if self.algo.lr_schedule != "constant" and total_steps <= 0:
+            raise ValueError(
+                f"algo.lr_schedule={self.algo.lr_schedule} decays to 0 at trainer.max_steps, which is "
+                f"{total_steps}: set trainer.max_steps, or algo.lr_schedule=constant"
+            )
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: self.algo.lr_factor(step, total_steps)
+        )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     def on_train_start(self) -> None:
