@@ -53,6 +53,20 @@ def test_minilm_matches_sentence_transformers_and_is_cached_by_content(tmp_path)
     assert Embedder("minilm", max_tokens=96, cache_dir=tmp_path).key != again.key
 
 
+def test_a_minilm_vector_does_not_depend_on_the_texts_embedded_with_it(routerbench_traces):
+    """A warm cache holds vectors that some other run computed among other texts: they must be the ones this run
+    would compute.  Padded batches moved ~10% of these real prompts' vectors by ~1e-7 (the kernels' shapes follow
+    the batch's longest text); same-length batches give each text its vector alone, bit for bit."""
+    prompts = list(dict.fromkeys(routerbench_traces["prompt"]))[::30][:80]
+    together = Embedder("minilm", max_tokens=96, cache_dir=None).embed(prompts)
+    one_by_one = Embedder("minilm", max_tokens=96, cache_dir=None)  # each prompt new to it: computed alone
+    alone = np.concatenate([one_by_one.embed([prompt]) for prompt in prompts])
+    assert np.array_equal(together, alone)
+    halves = Embedder("minilm", max_tokens=96, cache_dir=None)
+    assert np.array_equal(np.concatenate([halves.embed(prompts[1::2]), halves.embed(prompts[::2])]),
+                          np.concatenate([together[1::2], together[::2]]))
+
+
 def test_minilm_reads_the_end_of_long_few_shot_prompts(tmp_path):
     embedder = Embedder("minilm", max_tokens=32, cache_dir=None)
     head = "Question: what is the capital of France?\nAnswer: Paris\n\n" * 20

@@ -11,7 +11,10 @@
   tests.  It is a lexical feature, not a sentence embedding; runs name it in their label.
 
 The cache is ``<cache_dir>/embeddings/<embedder key>/*.npz``: each file holds the SHA-256 of a text
-and its vector; a text is embedded once, whatever run or split asks for it.
+and its vector; a text is embedded once, whatever run or split asks for it.  A MiniLM vector does not
+depend on which other texts were embedded with it: only texts of the same token length share a
+forward pass (no padding), which gives the vector of the text embedded alone, bit for bit, so a
+cold and a warm cache, or a cache filled by another run's texts, hold the same numbers.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ class Embedder:
         kind: str = "minilm",
         max_tokens: int = 96,
         dim: int = 4096,
-        batch_size: int = 32,
+        batch_size: int = 128,
         cache_dir: str | Path | None = None,
         threads: int | None = None,
     ) -> None:
@@ -71,13 +74,13 @@ class Embedder:
     def key(self) -> str:
         """The cache's name.  MiniLM's includes the torch and transformers versions: vectors computed under
         other versions differed by up to 1.4e-7 (144 of RouterBench's 3,176), enough to move a fitted MLP's
-        AIQ by 0.001, so a run must not mix them.  (Which texts share a batch still moves a few vectors by
-        ~1e-7: padding changes the kernels' shapes; see experiments/rl_learning/README.md section 7.)"""
+        AIQ by 0.001, so a run must not mix them.  ``exact``: vectors from unpadded same-length batches (before
+        it, padding moved a few vectors by ~1e-7 with the batch's other texts: experiments/rl_learning section 7)."""
         if self.kind == "minilm":
             import torch
             import transformers
 
-            return f"minilm-l6-v2-last{self.max_tokens}-torch{torch.__version__}-transformers{transformers.__version__}"
+            return f"minilm-l6-v2-last{self.max_tokens}-exact-torch{torch.__version__}-transformers{transformers.__version__}"
         return f"hashing-{self.dim}"
 
     @property
@@ -164,24 +167,31 @@ class Embedder:
         if self.threads:
             torch.set_num_threads(int(self.threads))
         log.info("embedding %d texts with MiniLM (last %d tokens) ...", len(texts), self.max_tokens)
-        order = np.argsort([len(t) for t in texts], kind="stable")  # similar lengths share a batch
+        ids = tokenizer(texts, truncation=True, max_length=self.max_tokens)["input_ids"]
         out = np.zeros((len(texts), 384), dtype=np.float32)
         try:
             with torch.inference_mode():
-                for start in range(0, len(texts), self.batch_size):
-                    idx = order[start : start + self.batch_size]
-                    batch = tokenizer(
-                        [texts[i] for i in idx],
-                        padding=True,
-                        truncation=True,
-                        max_length=self.max_tokens,
-                        return_tensors="pt",
-                    )
-                    hidden = model(**batch).last_hidden_state
-                    out[idx] = mean_pool(hidden, batch["attention_mask"]).numpy()
+                for idx in same_length_batches([len(i) for i in ids], self.batch_size):
+                    input_ids = torch.tensor([ids[i] for i in idx])
+                    attention_mask = torch.ones_like(input_ids)
+                    hidden = model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+                    out[idx] = mean_pool(hidden, attention_mask).numpy()
         finally:
             torch.set_num_threads(previous)
         return out
+
+
+def same_length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Indices grouped so that a batch holds texts of one token length only (no padding, so each row's vector is
+    the one it has alone), at most ``batch_size`` each; in order of length, then of position."""
+    by_length: dict[int, list[int]] = {}
+    for index, length in enumerate(lengths):
+        by_length.setdefault(length, []).append(index)
+    return [
+        group[start : start + batch_size]
+        for _, group in sorted(by_length.items())
+        for start in range(0, len(group), batch_size)
+    ]
 
 
 def mean_pool(hidden, attention_mask):
