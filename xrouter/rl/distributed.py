@@ -103,11 +103,15 @@ class StepSync:
         self.rows = all_reduce_sum(rows)
         self.tokens = all_reduce_sum(tokens)
 
+    def row_share(self, rows: int) -> float:
+        """The share of the step's loss that ``rows`` of its rows carry when every row weighs the same."""
+        return rows / self.rows
+
     def weight(self, rows: int, tokens: float, aggregation: str) -> float:
         """The share of the step's loss that ``rows`` rows holding ``tokens`` tokens carry (token-mean: by tokens)."""
         if aggregation == "token-mean":
             return tokens / max(self.tokens, 1)
-        return rows / self.rows
+        return self.row_share(rows)
 
     @staticmethod
     def sum_gradients(parameters: Iterable[torch.nn.Parameter], already_summed: bool = False) -> None:

@@ -82,7 +82,7 @@ def decision_update(module, batch: RolloutBatch) -> dict[str, float]:
                     None if ref is None else ref[rows].unsqueeze(-1),
                     algo.kl_beta,
                 )
-                module.manual_backward(loss * step.weight(len(rows), 0.0, "seq-mean"))  # one process: x 1.0
+                module.manual_backward(loss * step.row_share(len(rows)))  # one process: x 1.0
                 n_local += 1
                 stats["clip_frac"] += info["clip_frac"]
                 stats["kl"] += info["kl"]
