@@ -109,9 +109,11 @@ def run(data: dict[str, np.ndarray], args: argparse.Namespace, seed: int) -> tup
         log_lam = rng.uniform(np.log(args.lam_low), np.log(LAM_MAX), k)
         return np.where(rng.random(k) < args.zero_prob, 0.0, np.exp(log_lam))
 
-    averaged = torch.optim.swa_utils.AveragedModel(
-        head, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(args.ema)
-    ) if args.ema else None
+    averaged = (
+        torch.optim.swa_utils.AveragedModel(head, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(args.ema))
+        if args.ema
+        else None
+    )
     total_updates = args.steps * args.epochs
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda update: 0.5 * (1 + math.cos(math.pi * update / total_updates)) if args.cosine else 1.0
@@ -214,7 +216,9 @@ def main() -> None:
         f"{args.eval} AIQ mean {statistics.fmean(aiqs):.4f} ("
         + ", ".join(f"seed {s}: {a:.4f} / hull {h:.4f}" for s, (a, h, _) in zip(args.seeds, results))
         + f"); {statistics.fmean(r[2] for r in results):.1f} s per seed; "
-        + " ".join(f"{k}={v}" for k, v in vars(args).items() if k not in ("seeds", "data_dir", "cache_dir", "threads", "grid"))
+        + " ".join(
+            f"{k}={v}" for k, v in vars(args).items() if k not in ("seeds", "data_dir", "cache_dir", "threads", "grid")
+        )
     )
 
 

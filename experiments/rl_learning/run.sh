@@ -12,6 +12,7 @@
 #   lams       the paper's sweep: one RL-trained router per fixed lambda (Hydra multirun)
 #   ablations  reward, algorithm, KL anchor, group size; seeds 0 1 2 each (the update path: head_probe.py)
 #   cosine     rl_only with algo.lr_schedule=cosine (the learning rate decays to 0 at the last step), seeds 0 1 2
+#   zeroeval_cosine  rl_only with algo.lr_schedule=cosine on ZeroEval's pool, seeds 0 1 2
 #   repeat     the default job with seed=1 twice: a cold embedding cache, then a warm one
 #   tune_low   lambda drawn from [0.01, 30] instead of [0.1, 30] (dev only: no test evaluation), then its dev curves
 # Outputs under outputs/rl_learning/<section>/; each run's /usr/bin/time line is in its log.
@@ -35,6 +36,11 @@ for section in "$@"; do
   case $section in
     main) for s in $SEEDS; do train "$OUT/main/rl_only_s$s" experiment=rl_only seed=$s; done ;;
     cosine) for s in $SEEDS; do train "$OUT/cosine/rl_only_cos_s$s" experiment=rl_only algo.lr_schedule=cosine seed=$s; done ;;
+    zeroeval_cosine)
+      for s in $SEEDS; do
+        train "$OUT/zeroeval_cosine/rl_only_cos_s$s" experiment=rl_only pool=zeroeval_math benchmark=zeroeval_math \
+          algo.lr_schedule=cosine seed=$s
+      done ;;
     teacher) for s in $SEEDS; do train "$OUT/teacher/teacher_s$s" recipe=teacher seed=$s; done ;;
     teacher_rl)
       for s in $SEEDS; do

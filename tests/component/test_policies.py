@@ -63,8 +63,10 @@ def test_a_minilm_vector_does_not_depend_on_the_texts_embedded_with_it(routerben
     alone = np.concatenate([one_by_one.embed([prompt]) for prompt in prompts])
     assert np.array_equal(together, alone)
     halves = Embedder("minilm", max_tokens=96, cache_dir=None)
-    assert np.array_equal(np.concatenate([halves.embed(prompts[1::2]), halves.embed(prompts[::2])]),
-                          np.concatenate([together[1::2], together[::2]]))
+    assert np.array_equal(
+        np.concatenate([halves.embed(prompts[1::2]), halves.embed(prompts[::2])]),
+        np.concatenate([together[1::2], together[::2]]),
+    )
 
 
 def test_minilm_reads_the_end_of_long_few_shot_prompts(tmp_path):

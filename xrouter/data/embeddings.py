@@ -80,7 +80,8 @@ class Embedder:
             import torch
             import transformers
 
-            return f"minilm-l6-v2-last{self.max_tokens}-exact-torch{torch.__version__}-transformers{transformers.__version__}"
+            versions = f"torch{torch.__version__}-transformers{transformers.__version__}"
+            return f"minilm-l6-v2-last{self.max_tokens}-exact-{versions}"
         return f"hashing-{self.dim}"
 
     @property

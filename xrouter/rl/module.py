@@ -102,9 +102,7 @@ class RouterRLModule(L.LightningModule):
                 f"algo.lr_schedule={self.algo.lr_schedule} decays to 0 at trainer.max_steps, which is "
                 f"{total_steps}: set trainer.max_steps, or algo.lr_schedule=constant"
             )
-        schedule = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: self.algo.lr_factor(step, total_steps)
-        )
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: self.algo.lr_factor(step, total_steps))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     def on_train_start(self) -> None:
