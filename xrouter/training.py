@@ -83,19 +83,12 @@ def cold_start_teacher(cfg: DictConfig, run):
     return teacher
 
 
-def embed_prompts_once(run) -> None:
-    """A query-reading router embeds its prompts as steps ask for them, a few at a time; with a cold cache that is
-    one forward pass per token length per step.  Embedding every train and dev prompt in one call first fills the
-    cache with full same-length batches (the vectors are the same either way: xrouter/data/embeddings.py)."""
-    if run.loop.conditioner is not None and (run.train or run.dev):
-        run.loop.conditioner.embedder.embed([str(e["prompt"]) for e in [*run.train, *run.dev]])
-
-
 def warm_start(cfg: DictConfig, run, device: str) -> None:
     """``cold_start.steps`` supervised steps on scripted trajectories (none when resuming)."""
     from xrouter.rl.cold_start import cold_start
 
-    embed_prompts_once(run)
+    if run.loop.conditioner is not None:
+        run.loop.conditioner.embed_ahead([*run.train, *run.dev])
     if cfg.cold_start.steps <= 0 or cfg.get("ckpt_path"):
         return
     cold_start(
