@@ -196,3 +196,20 @@ def test_a_clipped_tool_result_keeps_its_head_its_tail_and_says_its_length():
     clipped = clip_tool_result(text, 40)
     assert clipped == f"{text[:20]}...[{len(text)} chars]...{text[-20:]}" and '"42"' in clipped
     assert clip_tool_result("short", 40) == "short"
+
+
+def test_what_a_run_draws_after_the_router_is_the_same_built_or_loaded_from_the_cache(tmp_path):
+    """A fresh clone's first run builds the router, later runs load it: the seeded run must not tell them apart."""
+    from xrouter.router.model_loader import build_tiny_router
+
+    texts = ["which model answers this question best", "call_a call_b hello world"] * 20
+    prefix = {"condition_dim": DIM, "prefix_tokens": 3, "projector_hidden": 16}
+    draws = []
+    for _ in ("built", "loaded"):
+        torch.manual_seed(1234)
+        model, _tok = build_tiny_router(texts, ARCH, 300, tmp_path, seed=0, prefix=prefix)
+        draws.append(torch.rand(4))
+    torch.manual_seed(1234)
+    untouched = torch.rand(4)
+    torch.testing.assert_close(draws[0], draws[1], rtol=0, atol=0)
+    torch.testing.assert_close(draws[0], untouched, rtol=0, atol=0)

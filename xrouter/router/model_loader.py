@@ -90,9 +90,14 @@ def build_tiny_router(
     if (path / "config.json").exists():
         return load_router(path)
     tokenizer = train_bpe_tokenizer(texts, vocab_size, extra_tokens)
-    model = (
-        prefix_router(tokenizer, dict(arch), seed=seed, **dict(prefix)) if prefix else tiny_model(tokenizer, arch, seed)
-    )
+    # the build seeds torch itself: fork the RNG so that what the run draws next (cold start, rollouts) is the
+    # same whether this router was built now or loaded from the cache (a fresh clone's first run builds it)
+    with torch.random.fork_rng(devices=[]):
+        model = (
+            prefix_router(tokenizer, dict(arch), seed=seed, **dict(prefix))
+            if prefix
+            else tiny_model(tokenizer, arch, seed)
+        )
     # built aside and renamed into place: a parallel job (xdist, a joblib multirun) never loads half a router
     staging = path.with_name(f".{key}.{os.getpid()}.tmp")
     model.save_pretrained(staging)
