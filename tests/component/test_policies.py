@@ -56,7 +56,8 @@ def test_minilm_matches_sentence_transformers_and_is_cached_by_content(tmp_path)
 def test_a_minilm_vector_does_not_depend_on_the_texts_embedded_with_it(routerbench_traces):
     """A warm cache holds vectors that some other run computed among other texts: they must be the ones this run
     would compute.  Padded batches moved ~10% of these real prompts' vectors by ~1e-7 (the kernels' shapes follow
-    the batch's longest text); same-length batches give each text its vector alone, bit for bit."""
+    the batch's longest text), and unpadded batches of one length still moved 2 of 3,000 (the kernels follow the
+    batch's row count): one text per forward pass gives each text its vector alone, bit for bit."""
     prompts = list(dict.fromkeys(routerbench_traces["prompt"]))[::30][:80]
     together = Embedder("minilm", max_tokens=96, cache_dir=None).embed(prompts)
     one_by_one = Embedder("minilm", max_tokens=96, cache_dir=None)  # each prompt new to it: computed alone
@@ -67,6 +68,12 @@ def test_a_minilm_vector_does_not_depend_on_the_texts_embedded_with_it(routerben
         np.concatenate([halves.embed(prompts[1::2]), halves.embed(prompts[::2])]),
         np.concatenate([together[1::2], together[::2]]),
     )
+    # two real 11-token prompts: unpadded in one batch (22 rows) each got a vector 9e-8 from its own alone
+    pair = ["Write a function to sort the given list.", "Write a function to multiply two integers."]
+    assert pair[0] in set(routerbench_traces["prompt"]) and pair[1] in set(routerbench_traces["prompt"])
+    as_pair = Embedder("minilm", max_tokens=96, cache_dir=None).embed(pair)
+    each = Embedder("minilm", max_tokens=96, cache_dir=None)
+    assert np.array_equal(as_pair, np.concatenate([each.embed([pair[0]]), each.embed([pair[1]])]))
 
 
 def test_minilm_reads_the_end_of_long_few_shot_prompts(tmp_path):

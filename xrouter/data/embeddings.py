@@ -47,7 +47,7 @@ class Embedder:
         kind: str = "minilm",
         max_tokens: int = 96,
         dim: int = 4096,
-        batch_size: int = 128,
+        batch_size: int = 1,
         cache_dir: str | Path | None = None,
         threads: int | None = None,
     ) -> None:
@@ -74,14 +74,18 @@ class Embedder:
     def key(self) -> str:
         """The cache's name.  MiniLM's includes the torch and transformers versions: vectors computed under
         other versions differed by up to 1.4e-7 (144 of RouterBench's 3,176), enough to move a fitted MLP's
-        AIQ by 0.001, so a run must not mix them.  ``exact``: vectors from unpadded same-length batches (before
-        it, padding moved a few vectors by ~1e-7 with the batch's other texts: experiments/rl_learning section 7)."""
+        AIQ by 0.001, so a run must not mix them.  ``single``: one text per forward pass, the only way a vector
+        is the same whatever it was embedded with (experiments/rl_learning section 7): padded batches moved ~10%
+        of RouterBench's vectors by ~1e-7, and unpadded same-length batches still moved 2 of 3,000 (a pair of
+        11-token prompts: the kernels differ for 11 and 22 rows).  ``batch_size`` > 1 is ~1.4x faster and names
+        its own cache, so that the two kinds of vectors are never mixed."""
         if self.kind == "minilm":
             import torch
             import transformers
 
             versions = f"torch{torch.__version__}-transformers{transformers.__version__}"
-            return f"minilm-l6-v2-last{self.max_tokens}-exact-{versions}"
+            batching = "single" if self.batch_size == 1 else f"batch{self.batch_size}"
+            return f"minilm-l6-v2-last{self.max_tokens}-{batching}-{versions}"
         return f"hashing-{self.dim}"
 
     @property
@@ -183,8 +187,8 @@ class Embedder:
 
 
 def same_length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
-    """Indices grouped so that a batch holds texts of one token length only (no padding, so each row's vector is
-    the one it has alone), at most ``batch_size`` each; in order of length, then of position."""
+    """Indices grouped so that a batch holds texts of one token length only (no padding), at most ``batch_size``
+    each; in order of length, then of position."""
     by_length: dict[int, list[int]] = {}
     for index, length in enumerate(lengths):
         by_length.setdefault(length, []).append(index)

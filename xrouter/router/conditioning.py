@@ -108,9 +108,8 @@ class QueryConditioner:
         return self.spec.default_lam if lam is None else float(lam)
 
     def embed_ahead(self, examples: Sequence[Mapping[str, Any]]) -> None:
-        """Embed every prompt a run will ask for in one call: steps ask a few at a time, which with a cold cache is
-        one forward pass per token length per step; one call fills the cache with full same-length batches (the
-        vectors are the same either way: xrouter/data/embeddings.py)."""
+        """Embed every prompt a run will ask for in one call, before training starts, rather than a few per step
+        inside the timed steps (the vectors are the same either way: xrouter/data/embeddings.py)."""
         if examples:
             self.embedder.embed([str(e["prompt"]) for e in examples])
 
