@@ -131,7 +131,10 @@ def sequence_update(module, batch: RolloutBatch) -> dict[str, float]:
     for _ in range(algo.ppo_epochs):
         random.Random(module.global_step).shuffle(order)
         for m in range(minibatches):
-            rows = order[m * n // minibatches : (m + 1) * n // minibatches]
+            # in episode order within the minibatch (its gradient is a sum): a group's rows stay adjacent, so its
+            # micro-batches share their prompts' forward (shuffled rows ran each prompt per row:
+            # a full-mode update took 56 s, now 34 s)
+            rows = sorted(order[m * n // minibatches : (m + 1) * n // minibatches])
             sub = batch.select(rows)
             local_tokens = sum(sum(x) for x in sub.response_mask)
             step = StepSync(len(rows), local_tokens)  # weights from counts over all ranks
