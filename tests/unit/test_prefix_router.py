@@ -204,12 +204,18 @@ def test_what_a_run_draws_after_the_router_is_the_same_built_or_loaded_from_the_
 
     texts = ["which model answers this question best", "call_a call_b hello world"] * 20
     prefix = {"condition_dim": DIM, "prefix_tokens": 3, "projector_hidden": 16}
-    draws = []
+    draws, models = [], []
     for _ in ("built", "loaded"):
         torch.manual_seed(1234)
         model, _tok = build_tiny_router(texts, ARCH, 300, tmp_path, seed=0, prefix=prefix)
         draws.append(torch.rand(4))
+        models.append(model)
     torch.manual_seed(1234)
     untouched = torch.rand(4)
     torch.testing.assert_close(draws[0], draws[1], rtol=0, atol=0)
     torch.testing.assert_close(draws[0], untouched, rtol=0, atol=0)
+    built, loaded = models  # the same object state too: a constructor's model is in train mode, a loaded one not
+    assert built.training == loaded.training
+    assert built.config.to_dict() == loaded.config.to_dict()
+    for (name, a), (_, b) in zip(built.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a, b), name

@@ -108,9 +108,10 @@ def build_tiny_router(
         staging.rename(path)
     except OSError:  # another job put the same router there first: its weights are these
         shutil.rmtree(staging, ignore_errors=True)
-    model.config._name_or_path = str(path)  # where the untrained weights live, as after a load
     log.info("built tiny router (%.2fM parameters) at %s", sum(p.numel() for p in model.parameters()) / 1e6, path)
-    return model, tokenizer
+    # the run goes on with the saved router, as every later run will: a model fresh from its constructor is in train
+    # mode where a loaded one is in eval mode, and that alone made a first run's RL differ from the next ones
+    return load_router(path)
 
 
 def load_tokenizer(path: str | Path) -> PreTrainedTokenizerFast:
