@@ -4,6 +4,7 @@
 #   bash experiments/reasoning_pool/run.sh <section> [...]      (RATIOS="2 5 10" SEEDS="0 1 2" by default)
 #   baselines  single models, oracle, best_fixed_per_task, kNN, MLP, cascade, agreement; test split, per ratio
 #   router     the default recipe (rl_only, simple mode) with experiment=zeroeval_reasoning, per seed, ratio 5
+#   full_rl    full mode (two answers compared, then select or escalate): agreement cold start + RL, ratio 5
 #   figures    AIQ rankings and Pareto figures per ratio (analysis.make_figures), baselines + routers
 # Learned baselines fit on the train split; every knob is swept as a curve (sweep=default), nothing tuned on test.
 set -euo pipefail
@@ -42,6 +43,16 @@ for section in "$@"; do
         dir=$OUT/r5/train/rl_only_s$s
         [ -f "$dir/result.json" ] && continue
         timed "$dir.log" "$PY" -m xrouter.train experiment=zeroeval_reasoning seed=$s "output_dir=$dir"
+      done ;;
+    full_rl)  # full mode: the agreement cold start, then RL (1 PPO epoch, 32 prompts x 8 episodes, 100 rollouts:
+              # the recipe's 150 x 64 x 3 epochs is ~2 h a seed on 2 cores), ratio 5
+      for s in $SEEDS; do
+        dir=$OUT/r5/train/full_rl_s$s
+        [ -f "$dir/result.json" ] && continue
+        timed "$dir.log" "$PY" -m xrouter.train experiment=zeroeval_reasoning env=full env.tool_result_view=answer \
+          cold_start.weighting=teacher teacher=agreement cold_start.steps=300 cold_start.batch_size=64 \
+          algo.ppo_epochs=1 data.prompts_per_step=32 trainer.max_steps=100 trainer.val_check_interval=25 \
+          seed=$s "output_dir=$dir"
       done ;;
     figures)
       for r in $RATIOS; do
