@@ -57,7 +57,7 @@ def test_a_minilm_vector_does_not_depend_on_the_texts_embedded_with_it(routerben
     """A warm cache holds vectors that some other run computed among other texts: they must be the ones this run
     would compute.  Padded batches moved ~10% of these real prompts' vectors by ~1e-7 (the kernels' shapes follow
     the batch's longest text), and unpadded batches of one length still moved 2 of 3,000 (the kernels follow the
-    batch's row count): one text per forward pass gives each text its vector alone, bit for bit."""
+    batch's row count): forward passes of always the same row count give each text its vector alone, bit for bit."""
     prompts = list(dict.fromkeys(routerbench_traces["prompt"]))[::30][:80]
     together = Embedder("minilm", max_tokens=96, cache_dir=None).embed(prompts)
     one_by_one = Embedder("minilm", max_tokens=96, cache_dir=None)  # each prompt new to it: computed alone

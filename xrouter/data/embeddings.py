@@ -47,7 +47,7 @@ class Embedder:
         kind: str = "minilm",
         max_tokens: int = 96,
         dim: int = 4096,
-        batch_size: int = 1,
+        batch_size: int = 8,
         cache_dir: str | Path | None = None,
         threads: int | None = None,
     ) -> None:
@@ -74,18 +74,17 @@ class Embedder:
     def key(self) -> str:
         """The cache's name.  MiniLM's includes the torch and transformers versions: vectors computed under
         other versions differed by up to 1.4e-7 (144 of RouterBench's 3,176), enough to move a fitted MLP's
-        AIQ by 0.001, so a run must not mix them.  ``single``: one text per forward pass, the only way a vector
-        is the same whatever it was embedded with (experiments/rl_learning section 7): padded batches moved ~10%
-        of RouterBench's vectors by ~1e-7, and unpadded same-length batches still moved 2 of 3,000 (a pair of
-        11-token prompts: the kernels differ for 11 and 22 rows).  ``batch_size`` > 1 is ~1.4x faster and names
-        its own cache, so that the two kinds of vectors are never mixed."""
+        AIQ by 0.001, so a run must not mix them.  ``rows<N>``: every forward pass has exactly N rows of one token
+        length (short batches filled with copies), so a vector is the same whatever it was embedded with
+        (experiments/rl_learning section 7): padded batches moved ~10% of RouterBench's vectors by ~1e-7, and
+        unpadded same-length batches of any size still moved 2 of 3,000 (a pair of 11-token prompts: the kernels
+        differ for 11 and 22 rows).  Each N names its own cache: vectors of different N may differ by ~1e-7."""
         if self.kind == "minilm":
             import torch
             import transformers
 
             versions = f"torch{torch.__version__}-transformers{transformers.__version__}"
-            batching = "single" if self.batch_size == 1 else f"batch{self.batch_size}"
-            return f"minilm-l6-v2-last{self.max_tokens}-{batching}-{versions}"
+            return f"minilm-l6-v2-last{self.max_tokens}-rows{self.batch_size}-{versions}"
         return f"hashing-{self.dim}"
 
     @property
@@ -177,10 +176,12 @@ class Embedder:
         try:
             with torch.inference_mode():
                 for idx in same_length_batches([len(i) for i in ids], self.batch_size):
-                    input_ids = torch.tensor([ids[i] for i in idx])
+                    rows = [ids[i] for i in idx]
+                    rows += [rows[-1]] * (self.batch_size - len(rows))  # always batch_size rows: one shape per length
+                    input_ids = torch.tensor(rows)
                     attention_mask = torch.ones_like(input_ids)
                     hidden = model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-                    out[idx] = mean_pool(hidden, attention_mask).numpy()
+                    out[idx] = mean_pool(hidden, attention_mask).numpy()[: len(idx)]
         finally:
             torch.set_num_threads(previous)
         return out
