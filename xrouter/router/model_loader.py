@@ -55,7 +55,6 @@ def train_bpe_tokenizer(
 
 
 def tiny_model(tokenizer: PreTrainedTokenizerFast, arch: Mapping[str, Any], seed: int = 0) -> Qwen2ForCausalLM:
-    torch.manual_seed(seed)
     config = Qwen2Config(
         vocab_size=len(tokenizer),
         bos_token_id=None,
@@ -64,7 +63,9 @@ def tiny_model(tokenizer: PreTrainedTokenizerFast, arch: Mapping[str, Any], seed
         tie_word_embeddings=True,
         **dict(arch),
     )
-    return Qwen2ForCausalLM(config)
+    with torch.random.fork_rng(devices=[]):  # seeded weights, and the caller's RNG left as it was
+        torch.manual_seed(seed)
+        return Qwen2ForCausalLM(config)
 
 
 def build_tiny_router(
@@ -90,14 +91,9 @@ def build_tiny_router(
     if (path / "config.json").exists():
         return load_router(path)
     tokenizer = train_bpe_tokenizer(texts, vocab_size, extra_tokens)
-    # the build seeds torch itself: fork the RNG so that what the run draws next (cold start, rollouts) is the
-    # same whether this router was built now or loaded from the cache (a fresh clone's first run builds it)
-    with torch.random.fork_rng(devices=[]):
-        model = (
-            prefix_router(tokenizer, dict(arch), seed=seed, **dict(prefix))
-            if prefix
-            else tiny_model(tokenizer, arch, seed)
-        )
+    model = (
+        prefix_router(tokenizer, dict(arch), seed=seed, **dict(prefix)) if prefix else tiny_model(tokenizer, arch, seed)
+    )
     # built aside and renamed into place: a parallel job (xdist, a joblib multirun) never loads half a router
     staging = path.with_name(f".{key}.{os.getpid()}.tmp")
     model.save_pretrained(staging)

@@ -197,7 +197,6 @@ def prefix_router(
             "decision_lam_scale": float(decision.get("lam_scale", 3.0)),
             "decision_lr_scale": float(decision.get("lr_scale", 1.0)),
         }
-    torch.manual_seed(seed)
     config = Qwen2Config(
         vocab_size=len(tokenizer),
         bos_token_id=None,
@@ -215,4 +214,6 @@ def prefix_router(
         **head,
         **dict(arch),
     )
-    return PrefixQwen2ForCausalLM(config)
+    with torch.random.fork_rng(devices=[]):  # seeded weights, and the caller's RNG left as it was
+        torch.manual_seed(seed)
+        return PrefixQwen2ForCausalLM(config)
