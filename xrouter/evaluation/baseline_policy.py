@@ -21,7 +21,7 @@ from xrouter import metrics
 from xrouter.config import to_plain
 from xrouter.evaluation.curves import curve_report
 from xrouter.evaluation.engines import EnvEngine, ReplayEngine, is_replay_pool
-from xrouter.evaluation.runfiles import RunDir, fingerprint
+from xrouter.evaluation.runfiles import RunDir, episode_bar, fingerprint
 from xrouter.policies import Policy, PolicyContext, build_policy
 from xrouter.pool.pool import ModelPool
 from xrouter.reward.units import with_cost_unit
@@ -121,18 +121,7 @@ def run_one(
     todo = [i for i, e in enumerate(examples) if str(e["prompt_id"]) not in done]
     if done:
         log.info("%s: %d of %d episodes already done", out_dir, len(examples) - len(todo), len(examples))
-    bar = None
-    if cfg.get("progress", True) and todo:
-        from tqdm import tqdm
-
-        bar = tqdm(
-            total=len(examples),
-            initial=len(examples) - len(todo),
-            desc=f"eval {policy.label}",
-            unit="ep",
-            dynamic_ncols=True,
-            leave=False,
-        )
+    bar = episode_bar(len(examples), len(examples) - len(todo), policy.label, cfg.get("progress", True), leave=False)
     chunk = max(1, int(cfg.batch_size))
     for start in range(0, len(todo), chunk):
         rows = todo[start : start + chunk]

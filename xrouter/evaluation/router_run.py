@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from xrouter.evaluation.runfiles import RunDir, episode_row, fingerprint
+from xrouter.evaluation.runfiles import RunDir, episode_bar, episode_row, fingerprint
 from xrouter.rollout.hf import SamplingConfig
 
 log = logging.getLogger(__name__)
@@ -63,17 +63,7 @@ def evaluate_router(
             len(examples),
             len(todo),
         )
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(
-            total=len(examples),
-            initial=len(examples) - len(todo),
-            desc=f"eval {identity['label']}",
-            unit="ep",
-            dynamic_ncols=True,
-        )
+    bar = episode_bar(len(examples), len(examples) - len(todo), identity["label"], progress)
     offset = len(examples) - len(todo)
     for start in range(0, len(todo), batch_size):
         batch = loop.run(list(todo[start : start + batch_size]), 1, greedy, episode_prefix=f"eval{offset + start}")

@@ -66,6 +66,16 @@ def fingerprint(parts: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
+def episode_bar(total: int, already_done: int, label: str, enabled: bool = True, leave: bool = True) -> Any:
+    """A tqdm bar over a run's episodes that starts at the ones a resumed run already has; None when disabled or
+    nothing is left to run."""
+    if not enabled or already_done >= total:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=already_done, desc=f"eval {label}", unit="ep", dynamic_ncols=True, leave=leave)
+
+
 class RunDir:
     """Append-only episode log of one run directory, with resume and consolidation."""
 
