@@ -1,8 +1,9 @@
 """The design study behind the routing head: a two-layer head over [query embedding, lambda features], trained
 by group-relative policy gradient from bandit rewards alone, outside the LM (seconds per run).
 
-It replays RouterBench's recorded table but reads only the sampled model's outcome per episode (bandit
-feedback), with the training recipe's reward ``s * (1 - min(lam * C, 0.8))`` (C in cents) over lambdas drawn
+It replays a pool's recorded table (``--pool``, RouterBench by default) but reads only the sampled model's outcome
+per episode (bandit feedback), with the training recipe's reward ``s * (1 - min(lam * C, 0.8))`` (C in the pool's
+cost unit, ``reward.cost_unit_usd: pool``: a cent on RouterBench) over lambdas drawn
 as ``reward.lam_sampling`` draws them, and scores the greedy head on the seeded dev slice (``--eval dev``,
 train minus that slice for training: how every setting here was chosen) or on test, at the training run's
 ``lam_grid``: AIQ over the single models' cost range, as ``xrouter.train`` reports it.
@@ -31,15 +32,20 @@ from xrouter.policies.table import load_traces_for, pool_trace_models, route_tab
 
 GRID = [0, 0.1, 0.2, 0.3, 0.5, 1, 2, 3, 5, 10, 30]  # conf/train.yaml lam_grid
 LAM_MAX = 30.0
+VAL_LAMS = [0, 0.03, 0.3, 1, 3, 10]  # the recipe's data.val_lams
+VAL_EVERY = 25  # rollouts between validations (trainer.val_check_interval)
 
 
-def load(data_dir: Path, cache_dir: Path) -> dict[str, np.ndarray]:
-    from omegaconf import OmegaConf
+def load(pool_name: str, data_dir: Path, cache_dir: Path) -> dict[str, np.ndarray]:
+    from hydra import compose, initialize_config_dir
 
     from xrouter import CONF_DIR
+    from xrouter.build.pools import build_pool
     from xrouter.config import to_plain
+    from xrouter.reward.units import pool_cost_unit
 
-    pool = to_plain(OmegaConf.load(CONF_DIR / "pool" / "routerbench.yaml"))
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        pool = to_plain(compose("evaluate", overrides=[f"pool={pool_name}", "output_dir=unused"]).pool)
     traces = load_traces_for(pool, None, data_dir, cache_dir)
     names = pool_trace_models(pool, traces)
     train, test = route_table(traces, names, "train"), route_table(traces, names, "test")
@@ -52,6 +58,7 @@ def load(data_dir: Path, cache_dir: Path) -> dict[str, np.ndarray]:
         "x_test": embed.embed(test.prompts),
         "score_test": test.score,
         "cost_test": test.cost_usd,
+        "cost_unit": np.float64(pool_cost_unit(build_pool(pool, data_dir, cache_dir).price_pairs())),
     }
 
 
@@ -126,8 +133,33 @@ def run(data: dict[str, np.ndarray], args: argparse.Namespace, seed: int) -> tup
             torch.tensor(lam, dtype=torch.float32),
         )
 
+    def curve(lams_of_curve: list[float]) -> list[tuple[float, float, float]]:
+        """(lambda, cost, accuracy) of the greedy head on the scored slice at each lambda."""
+        points = []
+        with torch.no_grad():
+            x_eval_t = torch.tensor(x_eval, dtype=torch.float32)
+            for lam in lams_of_curve:
+                lams = np.full(len(x_eval), float(lam))
+                choice = (
+                    head(
+                        x_eval_t,
+                        torch.tensor(lam_features(lams, args.features), dtype=torch.float32),
+                        torch.tensor(lams, dtype=torch.float32),
+                    )
+                    .argmax(1)
+                    .numpy()
+                )
+                rows = np.arange(len(x_eval))
+                points.append((float(lam), cost_eval[rows, choice].mean(), score_eval[rows, choice].mean()))
+        return points
+
+    def val_reward() -> float:
+        """xrouter.train's checkpoint choice: the mean reward at the recipe's validation lambdas."""
+        return float(np.mean([q * (1 - min(lam * c / data["cost_unit"], 0.8)) for lam, c, q in curve(VAL_LAMS)]))
+
+    best = (val_reward(), {k: v.clone() for k, v in head.state_dict().items()}) if args.select == "reward" else None
     started = time.perf_counter()
-    for _ in range(args.steps):
+    for step in range(1, args.steps + 1):
         prompts, lam = rng.choice(n, args.prompts, replace=False), draw(args.prompts)
         with torch.no_grad():
             logp = torch.log_softmax(logits_of(prompts, lam), 1)
@@ -136,7 +168,7 @@ def run(data: dict[str, np.ndarray], args: argparse.Namespace, seed: int) -> tup
         actions_np = actions.numpy()
         seen_score = score[prompts[:, None], actions_np]  # bandit feedback: the sampled models' outcomes only
         seen_cost = cost[prompts[:, None], actions_np]
-        reward = seen_score * (1 - np.minimum(lam[:, None] * seen_cost / 0.01, 0.8))
+        reward = seen_score * (1 - np.minimum(lam[:, None] * seen_cost / data["cost_unit"], 0.8))
         advantage = torch.tensor((reward - reward.mean(1, keepdims=True)).reshape(-1), dtype=torch.float32)
         rows, lam_rows = np.repeat(prompts, args.group), np.repeat(lam, args.group)
         actions_flat, old_flat = actions.reshape(-1), old.reshape(-1)
@@ -156,25 +188,16 @@ def run(data: dict[str, np.ndarray], args: argparse.Namespace, seed: int) -> tup
             schedule.step()
             if averaged is not None:
                 averaged.update_parameters(head)
+        if best is not None and step % VAL_EVERY == 0:
+            reward_now = val_reward()
+            if reward_now > best[0]:
+                best = (reward_now, {k: v.clone() for k, v in head.state_dict().items()})
     seconds = time.perf_counter() - started
-    points = []
     if averaged is not None:
         head = averaged.module
-    with torch.no_grad():
-        x_eval_t = torch.tensor(x_eval, dtype=torch.float32)
-        for lam in args.grid:
-            lams = np.full(len(x_eval), float(lam))
-            choice = (
-                head(
-                    x_eval_t,
-                    torch.tensor(lam_features(lams, args.features), dtype=torch.float32),
-                    torch.tensor(lams, dtype=torch.float32),
-                )
-                .argmax(1)
-                .numpy()
-            )
-            rows = np.arange(len(x_eval))
-            points.append((cost_eval[rows, choice].mean(), score_eval[rows, choice].mean()))
+    if best is not None:
+        head.load_state_dict(best[1])
+    points = [(c, q) for _, c, q in curve(args.grid)]
     singles = list(zip(cost_eval.mean(0), score_eval.mean(0)))
     span = (min(c for c, _ in singles), max(c for c, _ in singles))
     return metrics.aiq(points, span), metrics.aiq(singles, span), seconds
@@ -183,6 +206,7 @@ def run(data: dict[str, np.ndarray], args: argparse.Namespace, seed: int) -> tup
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--pool", default="routerbench", help="a replay pool of conf/pool (its traces and prices)")
     parser.add_argument("--eval", choices=["dev", "test"], default="dev")
     parser.add_argument("--steps", type=int, default=150, help="rollouts")
     parser.add_argument("--prompts", type=int, default=64, help="prompts per rollout")
@@ -201,6 +225,13 @@ def main() -> None:
     parser.add_argument("--ema", type=float, default=0.0, help="score an EMA of the head's weights (decay; 0: off)")
     parser.add_argument("--cosine", action="store_true", help="cosine learning-rate decay to 0 over the run")
     parser.add_argument("--weight-decay", type=float, default=0.0, help="AdamW's decoupled weight decay")
+    parser.add_argument(
+        "--select",
+        choices=["final", "reward"],
+        default="final",
+        help="score the final head, or the best by mean reward at VAL_LAMS on the scored slice every VAL_EVERY "
+        "rollouts, step 0 included (xrouter.train's delivered checkpoint)",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--cache-dir", type=Path, default=Path(".cache"))
@@ -209,7 +240,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     data_dir = args.data_dir or Path(os.environ.get("XROUTER_DATA_DIR", "data"))
-    data = load(data_dir, args.cache_dir)
+    data = load(args.pool, data_dir, args.cache_dir)
     results = [run(data, args, seed) for seed in args.seeds]
     aiqs = [r[0] for r in results]
     print(

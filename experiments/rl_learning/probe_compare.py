@@ -1,0 +1,90 @@
+"""Paired comparison of routing-head settings with head_probe.py: each variant against the reference on the same
+dev slices (default 20), printed as its mean dev AIQ, the mean paired difference +- its standard error, and on how
+many slices it stays below the single models' hull.
+
+    .venv/bin/python experiments/rl_learning/probe_compare.py --pool zeroeval_math --base select=reward \\
+        cosine=1 kl=0.05,cosine=1 steps=50
+
+A variant is ``key=value[,key=value...]`` over head_probe.py's options (underscores: ``zero_prob=0.2``); ``--base``
+changes the reference (and every variant) the same way.  The reference is the recipe: lambda from 0.01, the
+recipe's ``lam_grid``, KL 0.2 to the uniform start, 150 rollouts of 64 prompts x 8, 3 epochs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+import head_probe  # noqa: E402  (a sibling script, not a package)
+
+RECIPE = dict(
+    eval="dev",
+    steps=150,
+    prompts=64,
+    group=8,
+    epochs=3,
+    lr=1e-3,
+    kl=0.2,
+    entropy=0.0,
+    features="log",
+    lam_scale=3.0,
+    hidden=256,
+    form="concat",
+    lam_low=0.01,
+    zero_prob=0.1,
+    grid=[0, 0.01, 0.03, 0.1, 0.2, 0.3, 0.5, 1, 2, 3, 5, 10, 30],  # conf/recipe/rl_only.yaml lam_grid
+    ema=0.0,
+    cosine=False,
+    weight_decay=0.0,
+    select="final",
+)
+
+
+def with_changes(settings: dict, changes: str) -> dict:
+    """``settings`` with ``key=value,...`` applied, each value cast to the type of the setting it replaces."""
+    settings = dict(settings)
+    for change in filter(None, changes.split(",")):
+        key, _, value = change.partition("=")
+        if key not in settings or key == "grid":
+            raise SystemExit(f"unknown probe setting {key!r}; one of {sorted(set(RECIPE) - {'grid'})}")
+        kind = type(settings[key])
+        settings[key] = value in ("1", "true", "True") if kind is bool else kind(value)
+    return settings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("variants", nargs="*", help="key=value[,key=value...] changes to compare with the reference")
+    parser.add_argument("--pool", default="routerbench")
+    parser.add_argument("--base", default="", help="key=value,... applied to the reference and every variant")
+    parser.add_argument("--seeds", type=int, default=20, help="dev slices (seeds 0 .. n-1)")
+    parser.add_argument("--cache-dir", type=Path, default=Path(".cache"))
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    data = head_probe.load(args.pool, Path(os.environ.get("XROUTER_DATA_DIR", "data")), args.cache_dir)
+    base = with_changes(RECIPE, args.base)
+    reference: list[float] = []
+    for variant in ["", *args.variants]:
+        settings = with_changes(base, variant)
+        results = [head_probe.run(data, argparse.Namespace(**settings), seed) for seed in range(args.seeds)]
+        aiqs, hulls = [r[0] for r in results], [r[1] for r in results]
+        reference = reference or aiqs
+        paired = [a - r for a, r in zip(aiqs, reference)]
+        below = sum(a < h for a, h in zip(aiqs, hulls))
+        print(
+            f"{args.pool} {variant or 'reference (' + (args.base or 'the recipe') + ')':32s} dev AIQ "
+            f"{statistics.fmean(aiqs):.4f}  hull {statistics.fmean(hulls):.4f}  vs reference "
+            f"{statistics.fmean(paired):+.4f} +- {statistics.stdev(paired) / len(paired) ** 0.5:.4f}  "
+            f"below the hull on {below}/{len(aiqs)}",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
