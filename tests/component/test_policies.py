@@ -70,7 +70,7 @@ def test_a_minilm_vector_does_not_depend_on_the_texts_embedded_with_it(routerben
     )
     # two real 11-token prompts: unpadded in one batch (22 rows) each got a vector 9e-8 from its own alone
     pair = ["Write a function to sort the given list.", "Write a function to multiply two integers."]
-    assert pair[0] in set(routerbench_traces["prompt"]) and pair[1] in set(routerbench_traces["prompt"])
+    assert set(pair) <= set(routerbench_traces["prompt"])
     as_pair = Embedder("minilm", max_tokens=96, cache_dir=None).embed(pair)
     each = Embedder("minilm", max_tokens=96, cache_dir=None)
     assert np.array_equal(as_pair, np.concatenate([each.embed([pair[0]]), each.embed([pair[1]])]))

@@ -131,18 +131,7 @@ class ReplayEngine:
             if prompt_id is not None
             else endpoint.lookup(prompt=str(example["prompt"]))
         )
-        self.record(
-            CallRecord(
-                model=model,
-                input_tokens=completion.input_tokens,
-                output_tokens=completion.output_tokens,
-                cost_usd=completion.cost_usd,
-                latency_s=completion.latency_s,
-                attempts=completion.attempts,
-                episode_id=episode_id,
-                usage_estimated=completion.usage_estimated,
-            )
-        )
+        self.record(CallRecord.paid(model, completion, episode_id))
         return completion
 
     def run(self, examples: Sequence[Mapping[str, Any]], rows: Sequence[int]) -> list[dict[str, Any]]:

@@ -29,6 +29,20 @@ class CallRecord:
     cached: bool = False  # answered from the pool's response cache: nothing paid (saved_usd: what a call costs)
     saved_usd: float = 0.0
 
+    @classmethod
+    def paid(cls, model: str, completion: Any, episode_id: str | None) -> CallRecord:
+        """The record of a call that ``completion`` (a pool ``Completion``) answered and that was paid for."""
+        return cls(
+            model=model,
+            input_tokens=completion.input_tokens,
+            output_tokens=completion.output_tokens,
+            cost_usd=completion.cost_usd,
+            latency_s=completion.latency_s,
+            attempts=completion.attempts,
+            episode_id=episode_id,
+            usage_estimated=completion.usage_estimated,
+        )
+
     def __post_init__(self) -> None:
         """A record never books negative or non-finite money, nor negative token counts."""
         cost = self.cost_usd

@@ -202,18 +202,7 @@ class ModelPool:
         if problem is not None:
             failed(problem, getattr(completion, "attempts", 1))
             raise EndpointError(name, problem, retryable=False)
-        self.ledger.record(
-            CallRecord(
-                model=name,
-                input_tokens=completion.input_tokens,
-                output_tokens=completion.output_tokens,
-                cost_usd=completion.cost_usd,
-                latency_s=completion.latency_s,
-                attempts=completion.attempts,
-                episode_id=episode_id,
-                usage_estimated=completion.usage_estimated,
-            )
-        )
+        self.ledger.record(CallRecord.paid(name, completion, episode_id))
         if key is not None:
             self._cache[key] = completion
         return completion
