@@ -115,3 +115,19 @@ def test_one_name_selects_a_data_source(app, tmp_path):
     assert compose(app, ["pool=zeroeval_math", "benchmark=routerbench"]).benchmark.name == "routerbench"
     with pytest.raises(ValueError, match="pool=xrouter_paper is a live pool: .* benchmark=<name>"):
         load_benchmark(compose(app, ["pool=xrouter_paper"]).benchmark, tmp_path)
+
+
+def test_a_training_runs_baselines_run_with_xrouter_evaluates_own_settings():
+    from pathlib import Path
+
+    from xrouter.config import to_plain
+    from xrouter.evaluation.router_sweep import baseline_settings
+
+    train = compose("train", ["output_dir=x"])
+    name, policy = next(iter(train.baselines.items()))
+    settings = baseline_settings(train, policy, "test", Path("x") / name)
+    evaluate = compose("evaluate", ["output_dir=x", f"policy={name}"])
+    for key in ("engine", "batch_size", "baseline"):
+        assert to_plain(settings[key]) == to_plain(evaluate[key]), key
+    assert to_plain(settings.reward) == to_plain(train.reward)
+    assert (settings.policy.name, settings.sweep, settings.progress) == (name, "default", False)

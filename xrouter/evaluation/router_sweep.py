@@ -87,21 +87,23 @@ def evaluate_lam_grid(
 def baseline_settings(cfg: DictConfig, policy_cfg: Mapping[str, Any], split: str, output_dir: Path) -> DictConfig:
     """What ``evaluate_baseline`` reads, for one of a training run's ``baselines``: the run's pool, benchmark,
     paths, reward, seed and embedding, the policy's own sweep (``sweep_values``) on ``split``, resumable."""
+    from xrouter import CONF_DIR
+
     run = {key: to_plain(cfg[key]) for key in ("pool", "benchmark", "paths", "reward", "embedding")}
+    evaluate_file = OmegaConf.load(CONF_DIR / "evaluate.yaml")  # `xrouter.evaluate`'s own engine and batch settings
+    defaults = {key: to_plain(evaluate_file[key]) for key in ("engine", "batch_size", "baseline")}
     return OmegaConf.create(
         {
             **run,
+            **defaults,
             "seed": int(cfg.seed),
             "policy": to_plain(policy_cfg),
             "split": split,
             "sweep": "default",
             "output_dir": str(output_dir),
-            "engine": "auto",
-            "batch_size": 4096,
             "resume": True,
             "overwrite": False,
             "progress": False,
-            "baseline": {"system_prompt": "", "call_max_tokens": None},
         }
     )
 
