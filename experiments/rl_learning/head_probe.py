@@ -203,7 +203,8 @@ def run(data: dict[str, np.ndarray], args: argparse.Namespace, seed: int) -> tup
     return metrics.aiq(points, span), metrics.aiq(singles, span), seconds
 
 
-def main() -> None:
+def arguments() -> argparse.ArgumentParser:
+    """The probe's options; their defaults are the settings of section 1 (probe_compare.py starts from them)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--pool", default="routerbench", help="a replay pool of conf/pool (its traces and prices)")
@@ -235,7 +236,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--cache-dir", type=Path, default=Path(".cache"))
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = arguments().parse_args()
+    if args.ema and args.select == "reward":
+        raise SystemExit("--ema scores the averaged head and --select reward a checkpoint of the raw one: pick one")
     import os
 
     torch.set_num_threads(args.threads)

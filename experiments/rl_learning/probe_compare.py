@@ -23,27 +23,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 import head_probe  # noqa: E402  (a sibling script, not a package)
 
-RECIPE = dict(
-    eval="dev",
-    steps=150,
-    prompts=64,
-    group=8,
-    epochs=3,
-    lr=1e-3,
-    kl=0.2,
-    entropy=0.0,
-    features="log",
-    lam_scale=3.0,
-    hidden=256,
-    form="concat",
-    lam_low=0.01,
-    zero_prob=0.1,
-    grid=[0, 0.01, 0.03, 0.1, 0.2, 0.3, 0.5, 1, 2, 3, 5, 10, 30],  # conf/recipe/rl_only.yaml lam_grid
-    ema=0.0,
-    cosine=False,
-    weight_decay=0.0,
-    select="final",
-)
+RECIPE_GRID = ["0", "0.01", "0.03", "0.1", "0.2", "0.3", "0.5", "1", "2", "3", "5", "10", "30"]  # rl_only's lam_grid
+RECIPE = vars(head_probe.arguments().parse_args(["--lam-low", "0.01", "--grid", *RECIPE_GRID]))
+"""head_probe.py's defaults with the recipe's lambda range (reward.lam_sampling.low 0.01) and lam_grid."""
+SETTINGS = sorted(set(RECIPE) - {"grid", "seeds", "data_dir", "cache_dir", "threads", "pool"})
 
 
 def with_changes(settings: dict, changes: str) -> dict:
@@ -51,8 +34,8 @@ def with_changes(settings: dict, changes: str) -> dict:
     settings = dict(settings)
     for change in filter(None, changes.split(",")):
         key, _, value = change.partition("=")
-        if key not in settings or key == "grid":
-            raise SystemExit(f"unknown probe setting {key!r}; one of {sorted(set(RECIPE) - {'grid'})}")
+        if key not in SETTINGS:
+            raise SystemExit(f"unknown probe setting {key!r}; one of {SETTINGS}")
         kind = type(settings[key])
         settings[key] = value in ("1", "true", "True") if kind is bool else kind(value)
     return settings
@@ -72,6 +55,8 @@ def main() -> None:
     reference: list[float] = []
     for variant in ["", *args.variants]:
         settings = with_changes(base, variant)
+        if settings["ema"] and settings["select"] == "reward":
+            raise SystemExit(f"{variant or args.base}: ema and select=reward do not combine (head_probe.py)")
         results = [head_probe.run(data, argparse.Namespace(**settings), seed) for seed in range(args.seeds)]
         aiqs, hulls = [r[0] for r in results], [r[1] for r in results]
         reference = reference or aiqs
