@@ -72,6 +72,7 @@ def torch_threads() -> int:
 
 def check_train_config(cfg: DictConfig) -> None:
     """Fail before any work, with one line naming the key and its allowed values."""
+    from xrouter.build import lm_reads_condition
     from xrouter.config import require
     from xrouter.reward.lam_sampling import LamSampling
     from xrouter.rl.algo_config import AlgoConfig
@@ -102,6 +103,8 @@ def check_train_config(cfg: DictConfig) -> None:
     for knob in ("lam", "alpha"):
         if knob in cfg.reward:
             require(cfg, f"reward.{knob}", float, lambda v: v >= 0, "a number >= 0")
+    if "condition_lm" in cfg.router:
+        lm_reads_condition(cfg.router.condition_lm, cfg.env.mode)
     if cfg.get("recipe_name") == "rl_only" and cfg.router.kind != "tiny_encoder":
         raise ValueError(
             "recipe=rl_only (the default) learns the routing in router=tiny_encoder's routing head, "

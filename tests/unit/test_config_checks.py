@@ -55,6 +55,21 @@ def test_every_algo_config_is_valid_and_bad_values_are_named():
         AlgoConfig.from_config({**base, "lr_schedule": "linear"})
 
 
+def test_the_lm_reads_the_condition_where_it_makes_turn_decisions():
+    from xrouter.build import lm_reads_condition
+
+    # the default recipe: the routing head makes simple mode's one decision; in full mode the LM decides whether
+    # to call again, escalate or select, and must see the query and lambda to make that depend on them
+    for env, reads in (("simple", False), ("full", True)):
+        cfg = compose("train", [f"env={env}", "output_dir=x"])
+        assert lm_reads_condition(cfg.router.condition_lm, cfg.env.mode) is reads
+        check_train_config(cfg)
+    for value in (True, False):
+        assert lm_reads_condition(value, "full") is value and lm_reads_condition(value, "simple") is value
+    with pytest.raises(ConfigValueError, match="router.condition_lm='sometimes': must be true, false or auto"):
+        check_train_config(compose("train", ["router.condition_lm=sometimes", "output_dir=x"]))
+
+
 def test_lr_schedule_warms_up_then_holds_or_decays_to_zero():
     constant = AlgoConfig.from_config({"name": "x", "lr": 1e-3, "warmup_steps": 2})
     assert [constant.lr_factor(step, 10) for step in (0, 1, 5, 9)] == [0.5, 1.0, 1.0, 1.0]

@@ -16,7 +16,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from xrouter.build.pools import ENDPOINT_KINDS, build_endpoint, build_pool, price_from_traces, pricing_entries
-from xrouter.config import data_dir_of, to_plain
+from xrouter.config import ConfigValueError, data_dir_of, to_plain
 from xrouter.pool.pool import ModelPool
 from xrouter.reward.units import resolve_cost_unit, with_cost_unit
 from xrouter.router.conditioning import check_router_matches, conditioning_spec
@@ -54,6 +54,18 @@ def router_extra_tokens(pool: ModelPool, action_format: str | ActionFormat = "to
     return resolve_format(action_format).extra_tokens(pool.names)
 
 
+def lm_reads_condition(value: bool | str, mode: str) -> bool:
+    """``router.condition_lm``: true, false, or ``auto``: the LM reads the query and lambda in full mode, where it
+    makes the turn decisions (a second call, escalate or ``select_response``) that the routing head, which only
+    names the model of a call, cannot make; not in simple mode, where the call's model is the one decision and the
+    head makes it (experiments/rl_learning/ and experiments/reasoning_pool/ READMEs)."""
+    if value == "auto":
+        return mode != "simple"
+    if isinstance(value, bool):
+        return value
+    raise ConfigValueError(f"router.condition_lm={value!r}: must be true, false or auto")
+
+
 def build_router(
     router_cfg: Mapping[str, Any],
     corpus: list[str] | None,
@@ -61,9 +73,11 @@ def build_router(
     device: str = "cpu",
     extra_tokens: list[str] | None = None,
     conditioning=None,
+    mode: str = "simple",
 ):
     """(model, tokenizer): the tiny router (``tiny``; ``tiny_encoder`` with the soft-prefix projector that
-    ``conditioning`` sizes) built for ``corpus``, or a pretrained one from a path / hub id."""
+    ``conditioning`` sizes) built for ``corpus``, or a pretrained one from a path / hub id.  ``mode`` is the
+    environment's (simple | full): it resolves ``router.condition_lm: auto``."""
     import torch
 
     from xrouter.router.model_loader import build_tiny_router, load_router
@@ -81,7 +95,7 @@ def build_router(
                 "projector_lr_scale": float(router_cfg.get("projector_lr_scale", 1.0)),
                 "lam_features": conditioning.n_lam_features,
                 "decision": decision_head_spec(router_cfg, extra_tokens),
-                "condition_lm": bool(router_cfg.get("condition_lm", True)),
+                "condition_lm": lm_reads_condition(router_cfg.get("condition_lm", True), mode),
             }
         model, tokenizer = build_tiny_router(
             corpus or [],
@@ -242,6 +256,7 @@ def build_run(
             device,
             extra_tokens=router_extra_tokens(pool, settings.action_format),
             conditioning=conditioning_spec(settings),
+            mode=settings.mode,
         )
         settings.initial_router = str(model.config._name_or_path)
     else:
