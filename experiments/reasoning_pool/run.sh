@@ -4,8 +4,9 @@
 #   bash experiments/reasoning_pool/run.sh <section> [...]      (RATIOS="2 5 10" SEEDS="0 1 2" by default)
 #   baselines  single models, oracle, best_fixed_per_task, kNN, MLP, cascade, agreement; test split, per ratio
 #   router     the default recipe (rl_only, simple mode) with experiment=zeroeval_reasoning, per seed, ratio 5
-#   full_rl    full mode (two answers compared, then select or escalate): agreement cold start + RL, ratio 5
-#   full_rl_lm full_rl with an LM that reads the query and lambda (router.condition_lm=true)
+#   full_rl    full mode (two answers compared, then select or escalate): agreement cold start + RL, ratio 5,
+#              the LM blind to the query and lambda (router.condition_lm=false, the recipe's value before 2026-12-07)
+#   full_rl_lm full_rl with an LM that reads them (router.condition_lm=true, what the recipe's auto gives full mode)
 #   figures    AIQ rankings and Pareto figures per ratio (analysis.make_figures), baselines + routers
 # Learned baselines fit on the train split; every knob is swept as a curve (sweep=default), nothing tuned on test.
 set -euo pipefail
