@@ -239,10 +239,15 @@ def arguments() -> argparse.ArgumentParser:
     return parser
 
 
-def main() -> None:
-    args = arguments().parse_args()
+def check_settings(args: argparse.Namespace) -> None:
+    """Refuse settings that do not combine, before any work."""
     if args.ema and args.select == "reward":
         raise SystemExit("--ema scores the averaged head and --select reward a checkpoint of the raw one: pick one")
+
+
+def main() -> None:
+    args = arguments().parse_args()
+    check_settings(args)
     import os
 
     torch.set_num_threads(args.threads)

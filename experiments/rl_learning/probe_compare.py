@@ -49,15 +49,15 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=20, help="dev slices (seeds 0 .. n-1)")
     parser.add_argument("--cache-dir", type=Path, default=Path(".cache"))
     args = parser.parse_args()
+    base = with_changes(RECIPE, args.base)
+    variants = {variant: argparse.Namespace(**with_changes(base, variant)) for variant in ["", *args.variants]}
+    for settings in variants.values():  # every variant checked before the first one runs
+        head_probe.check_settings(settings)
     torch.set_num_threads(1)
     data = head_probe.load(args.pool, Path(os.environ.get("XROUTER_DATA_DIR", "data")), args.cache_dir)
-    base = with_changes(RECIPE, args.base)
     reference: list[float] = []
-    for variant in ["", *args.variants]:
-        settings = with_changes(base, variant)
-        if settings["ema"] and settings["select"] == "reward":
-            raise SystemExit(f"{variant or args.base}: ema and select=reward do not combine (head_probe.py)")
-        results = [head_probe.run(data, argparse.Namespace(**settings), seed) for seed in range(args.seeds)]
+    for variant, settings in variants.items():
+        results = [head_probe.run(data, settings, seed) for seed in range(args.seeds)]
         aiqs, hulls = [r[0] for r in results], [r[1] for r in results]
         reference = reference or aiqs
         paired = [a - r for a, r in zip(aiqs, reference)]

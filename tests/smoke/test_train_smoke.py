@@ -46,7 +46,7 @@ def test_training_changed_the_parameters(first_run):
         n for (n, p), (_, q) in zip(trained.named_parameters(), initial.named_parameters()) if not torch.equal(p, q)
     ]
     # the default recipe (rl_only) trains every parameter but the condition's path into the LM, which it leaves
-    # unread (router.condition_lm=false: only the routing head reads the query and lambda)
+    # unread (router.condition_lm=auto, false in simple mode: only the routing head reads the query and lambda)
     condition_path = ("condition_gain", "projector.", "prefix_norm.", "condition_embed.", "lam_embed.")
     names = [n for n, _ in trained.named_parameters()]
     assert any(n.startswith("decision_head.") for n in changed)
