@@ -129,6 +129,7 @@ class Agreement(LearnedPolicy):
             "outcomes": outcomes,
             "answers": answers,
             "prompt_ids": table.prompt_ids,
+            "benchmarks": table.benchmarks,
             "models": table.models,
         }
 
@@ -153,10 +154,14 @@ class Agreement(LearnedPolicy):
         order = sorted(range(len(cols)), key=lambda i: -state["accuracy"][candidate.group[i]])
         return {"turns": [candidate.group], "select": candidate.group[plurality(answers, order)]}
 
-    def best_for_reward(self, reward: Any) -> Candidate:
-        """The candidate of highest mean ``reward(score, cost_usd)`` (arrays) on the fit split."""
+    def best_for_reward(self, reward: Any, benchmark: str | None = None) -> Candidate:
+        """The candidate of highest mean ``reward(score, cost_usd)`` (arrays) on the fit split, or on its prompts of
+        ``benchmark`` (a sub-benchmark absent from the fit split: all of it)."""
         state = self.states[0]
-        values = [float(np.mean(reward(score, cost))) for score, cost in state["outcomes"]]
+        rows = state["benchmarks"] == benchmark if benchmark is not None else np.ones(len(state["benchmarks"]), bool)
+        if not rows.any():
+            rows[:] = True
+        values = [float(np.mean(reward(score[rows], cost[rows]))) for score, cost in state["outcomes"]]
         return state["candidates"][int(np.argmax(values))]
 
     def chosen(self) -> Candidate:

@@ -57,7 +57,7 @@ def fit_teacher(
     policy = build_policy(dict(policy_cfg), ctx)
     policy.prepare(train)
     if policy.name == "agreement":
-        return agreement_teacher(policy, default_lam, reward_cfg or {})
+        return agreement_teacher(policy, default_lam, reward_cfg or {}, per_task=bool(policy_cfg.get("per_task")))
     row_of = {str(e["prompt_id"]): i for i, e in enumerate(train)}
     score_row = {p: i for i, p in enumerate(table.prompt_ids.tolist())}
     column = {m: j for j, m in enumerate(table.models)}
@@ -88,25 +88,40 @@ def fit_teacher(
     return choose
 
 
-def agreement_teacher(policy: Any, default_lam: float, reward_cfg: Mapping[str, Any]) -> Teacher:
+def agreement_teacher(
+    policy: Any, default_lam: float, reward_cfg: Mapping[str, Any], per_task: bool = False
+) -> Teacher:
     """``teacher=agreement`` (full mode): for each prompt, at its lambda, the script of the agreement
     candidate with the highest mean reward on the fit split (``reward_cfg``: the run's xrouter reward): its
     cheap group in parallel, then the agreeing answer selected or the escalation called, as the prompt's
-    recorded answers decide (``Agreement.plan_for``)."""
+    recorded answers decide (``Agreement.plan_for``).  ``per_task`` (``teacher.per_task=true``): the best
+    candidate on the fit prompts of the prompt's own sub-benchmark (its ``benchmark``), so that one task can
+    start with the premium model alone where another starts with the cheap group, as ``best_fixed_per_task``
+    picks one model per sub-benchmark; the sub-benchmark is visible in the query, so a router can learn it."""
     K, cap, unit = (
         float(reward_cfg.get("K", 1.0)),
         float(reward_cfg.get("cap", 0.8)),
         float(reward_cfg.get("cost_unit_usd", 1.0)),
     )
-    best: dict[float, Any] = {}
+    best: dict[tuple[float, str | None], Any] = {}
 
-    def at(lam: float) -> Any:
-        if lam not in best:
-            best[lam] = policy.best_for_reward(lambda score, cost: score * (K - np.minimum(lam * cost / unit, cap)))
-        return best[lam]
+    def at(lam: float, benchmark: str | None) -> Any:
+        if (lam, benchmark) not in best:
+            best[lam, benchmark] = policy.best_for_reward(
+                lambda score, cost: score * (K - np.minimum(lam * cost / unit, cap)), benchmark
+            )
+        return best[lam, benchmark]
 
     def choose(examples: Sequence[Mapping[str, Any]]) -> list[Any]:
-        return [policy.plan_for(at(round(float(e.get("lam", default_lam)), 4)), str(e["prompt_id"])) for e in examples]
+        return [
+            policy.plan_for(
+                at(round(float(e.get("lam", default_lam)), 4), str(e.get("benchmark")) if per_task else None),
+                str(e["prompt_id"]),
+            )
+            for e in examples
+        ]
 
-    choose.label = "agreement (best fit-split reward per lambda)"  # type: ignore[attr-defined]
+    choose.label = (  # type: ignore[attr-defined]
+        f"agreement (best fit-split reward per lambda{' and sub-benchmark' if per_task else ''})"
+    )
     return choose
