@@ -173,3 +173,40 @@ def test_oracle_escalation_scripts_a_second_call_only_where_the_first_answer_was
         bad = compose("train", ["router=tiny_encoder", "cold_start.escalation=oracle", *overrides])
         with pytest.raises(ValueError, match="needs env=full and cold_start.weighting=teacher"):
             check_train_config(bad)
+
+
+def test_the_per_task_agreement_teacher_starts_each_sub_benchmark_with_its_own_candidate():
+    """teacher=agreement on pool=zeroeval_reasoning: one candidate per lambda for every prompt, or (per_task) the
+    best one per lambda and sub-benchmark: at lambda 0, MATH level 5 straight to o1-mini, GSM8K to a cheap group."""
+    from xrouter.build import build_run
+    from xrouter.rl.cold_start import scripted_trajectories
+    from xrouter.training import cold_start_teacher
+
+    base = ["experiment=zeroeval_reasoning", "env=full", "teacher=agreement", "cold_start.weighting=teacher"]
+    cfg = compose("train", [*base, "teacher.per_task=true", "output_dir=unused", "threads=1"])
+    run = build_run(cfg)
+    try:
+        per_task = cold_start_teacher(cfg, run)
+        shared_cfg = cfg.copy()  # build_run resolved reward.cost_unit_usd=pool into cfg
+        shared_cfg.teacher.per_task = False
+        shared = cold_start_teacher(shared_cfg, run)
+        assert "sub-benchmark" in per_task.label and "sub-benchmark" not in shared.label
+        by_task = {t: [e for e in run.train if e["benchmark"] == t][:60] for t in ("math-l5", "gsm")}
+        examples = [dict(e, lam=0.0) for group in by_task.values() for e in group]
+        tasks = [e["benchmark"] for e in examples]
+        assert set(tasks) == {"math-l5", "gsm"}
+
+        def first_stage(choice):
+            return (choice,) if isinstance(choice, str) else tuple(choice["turns"][0])
+
+        starts = {(t, first_stage(c)) for t, c in zip(tasks, per_task(examples))}
+        assert {s for t, s in starts if t == "math-l5"} == {("o1-mini",)}
+        gsm = {s for t, s in starts if t == "gsm"}
+        assert len(gsm) == 1 and len(next(iter(gsm))) >= 2 and "o1-mini" not in next(iter(gsm))
+        assert len({first_stage(c) for c in shared(examples)}) == 1  # one candidate for both sub-benchmarks
+        math = [(e, c) for e, c in zip(examples, per_task(examples)) if e["benchmark"] == "math-l5"][:2]
+        episodes = scripted_trajectories(run.loop, [e for e, _ in math], run.pool.names, None, [c for _, c in math])
+        for episode in episodes.episodes:
+            assert [c.model for c in episode.calls] == ["o1-mini"] and episode.final_source == "call_o1-mini"
+    finally:
+        run.close()
