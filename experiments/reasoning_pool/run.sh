@@ -9,6 +9,8 @@
 #   full_rl_lm full_rl with an LM that reads them (router.condition_lm=true, what the recipe's auto gives full mode)
 #   full_rl_pt full_rl_lm with a per-task agreement teacher (teacher.per_task=true): the cold start scripts the best
 #              fit-split candidate per lambda and sub-benchmark, e.g. MATH straight to o1-mini at lambda near 0
+#   full_rl_clip full_rl_pt with the clip view (env.tool_result_view=clip: each answer's first and last 32
+#              characters) in place of the answer view, to measure which view the tiny router reads best
 #   figures    AIQ rankings and Pareto figures per ratio (analysis.make_figures), baselines + routers
 # Learned baselines fit on the train split; every knob is swept as a curve (sweep=default), nothing tuned on test.
 set -euo pipefail
@@ -48,17 +50,18 @@ for section in "$@"; do
         [ -f "$dir/result.json" ] && continue
         timed "$dir.log" "$PY" -m xrouter.train experiment=zeroeval_reasoning seed=$s "output_dir=$dir"
       done ;;
-    full_rl|full_rl_lm|full_rl_pt)  # full mode: the agreement cold start, then RL (1 PPO epoch, 32 prompts x 8 episodes,
+    full_rl|full_rl_lm|full_rl_pt|full_rl_clip)  # full mode: the agreement cold start, then RL (1 PPO epoch, 32 prompts x 8 episodes,
               # 100 rollouts: the recipe's 150 x 64 x 3 epochs is ~2 h a seed on 2 cores), ratio 5.  full_rl_lm: the
               # same with an LM that reads the query and lambda (router.condition_lm=true), so that the turn
               # decisions (a second call, escalate or select) can depend on them, not only the model names
-      lm=true; per_task=false
+      lm=true; per_task=false; view=answer
       [ "$section" = full_rl ] && lm=false
       [ "$section" = full_rl_pt ] && per_task=true
+      [ "$section" = full_rl_clip ] && per_task=true && view=clip
       for s in $SEEDS; do
         dir=$OUT/r5/train/${section}_s$s
         [ -f "$dir/result.json" ] && continue
-        timed "$dir.log" "$PY" -m xrouter.train experiment=zeroeval_reasoning env=full env.tool_result_view=answer \
+        timed "$dir.log" "$PY" -m xrouter.train experiment=zeroeval_reasoning env=full env.tool_result_view=$view \
           cold_start.weighting=teacher teacher=agreement cold_start.steps=300 cold_start.batch_size=64 \
           algo.ppo_epochs=1 data.prompts_per_step=32 trainer.max_steps=100 trainer.val_check_interval=25 \
           router.condition_lm=$lm teacher.per_task=$per_task seed=$s "output_dir=$dir"
