@@ -169,14 +169,19 @@ def test_ddp_gradient_equals_single_process_gradient_on_the_combined_data(runs, 
 @pytest.mark.parametrize("mode", MODES)
 def test_ddp_step_equals_single_process_step_on_the_combined_data(runs, mode):
     """Parameters after the step.  Adam's first step is lr * g / (|g| + eps): where g is round-off
-    on one side (about 1e-10 against eps 1e-8) an element may move by a few % of lr; every other
-    element agrees to 1e-6."""
+    (near eps 1e-8) a different summation order can move an element by a sizeable part of lr (6.6% was seen);
+    every element with a real gradient agrees to 1e-6."""
     rank0, single, initial = runs[mode]["ranks"][0], runs["single"], runs["initial"]
     off, total = 0, 0
     for name, value in rank0.items():
         diff = (value - single[name]).abs()
-        assert float(diff.max()) <= 0.05 * LR, name
-        off, total = off + int((diff > 1e-6).sum()), total + diff.numel()
+        parted = diff > 1e-6
+        assert float(diff.max()) <= LR, name  # Adam's first step moves no element by more than lr
+        # only where the gradient is at round-off scale (the gradient test's atol is 1e-5 of the largest term): a
+        # rank stepping on other data would part where the gradient is large, by up to 2 lr
+        gradient = runs["single_grads"][name].abs()
+        assert not parted.any() or float(gradient[parted].max()) <= 1e-3 * float(gradient.max()), name
+        off, total = off + int(parted.sum()), total + diff.numel()
     assert off <= 0.005 * total, f"{off} of {total} elements differ by more than 1e-6"
     moved = max(float((single[n] - initial[n]).abs().max()) for n in single)
     assert moved > 0.5 * LR  # the step itself is far above those tolerances
