@@ -70,6 +70,20 @@ def test_the_lm_reads_the_condition_where_it_makes_turn_decisions():
         check_train_config(compose("train", ["router.condition_lm=sometimes", "output_dir=x"]))
 
 
+def test_full_mode_shows_the_tiny_routers_the_parsed_answer_and_llm_routers_a_clip():
+    from xrouter.router.settings import RouterSettings
+
+    # env=full's auto: the tiny routers read a result through 64 characters, so they get the parsed answer
+    for router, view in (("tiny_encoder", "answer"), ("tiny", "answer"), ("qwen2_5_7b_instruct", "clip")):
+        cfg = compose("train", ["env=full", f"router={router}", "recipe=text_only", "output_dir=x"])
+        assert cfg.env.tool_result_view == "auto" and RouterSettings.from_config(cfg).tool_result_view == view
+    assert RouterSettings.from_config(compose("train", ["env=simple"])).tool_result_view == "clip"
+    chosen = compose("train", ["env=full", "env.tool_result_view=clip", "output_dir=x"])
+    assert RouterSettings.from_config(chosen).tool_result_view == "clip"  # a chosen view is kept
+    with pytest.raises(ConfigValueError, match="env.tool_result_view='summary': must be auto, clip, full, answer"):
+        check_train_config(compose("train", ["env=full", "env.tool_result_view=summary", "output_dir=x"]))
+
+
 def test_lr_schedule_warms_up_then_holds_or_decays_to_zero():
     constant = AlgoConfig.from_config({"name": "x", "lr": 1e-3, "warmup_steps": 2})
     assert [constant.lr_factor(step, 10) for step in (0, 1, 5, 9)] == [0.5, 1.0, 1.0, 1.0]

@@ -57,7 +57,10 @@ class RouterEnv:
         self.format = resolve_format(action_format)
         self.format.check_env(mode, max_turns)
         if tool_result_view not in TOOL_RESULT_VIEWS:
-            raise ValueError(f"env.tool_result_view must be one of {list(TOOL_RESULT_VIEWS)}, not '{tool_result_view}'")
+            raise ValueError(
+                f"env.tool_result_view must be one of {list(TOOL_RESULT_VIEWS)} (or auto in the config), "
+                f"not '{tool_result_view}'"
+            )
         self.tool_result_view = tool_result_view
         if tools_in_prompt not in ("full", "compact", "none"):
             raise ValueError(f"env.tools_in_prompt must be full, compact or none, not '{tools_in_prompt}'")
