@@ -11,6 +11,7 @@
 #              fit-split candidate per lambda and sub-benchmark, e.g. MATH straight to o1-mini at lambda near 0
 #   full_rl_clip full_rl_pt with the clip view (env.tool_result_view=clip: each answer's first and last 32
 #              characters) in place of the answer view, to measure which view the tiny router reads best
+#   full_rl_wide full_rl_pt with lambda drawn up to 100 (and 100 on the test grid), to reach the curve's cheap end
 #   figures    AIQ rankings and Pareto figures per ratio (analysis.make_figures), baselines + routers
 # Learned baselines fit on the train split; every knob is swept as a curve (sweep=default), nothing tuned on test.
 set -euo pipefail
@@ -50,7 +51,7 @@ for section in "$@"; do
         [ -f "$dir/result.json" ] && continue
         timed "$dir.log" "$PY" -m xrouter.train experiment=zeroeval_reasoning seed=$s "output_dir=$dir"
       done ;;
-    full_rl|full_rl_lm|full_rl_pt|full_rl_clip)  # full mode: the agreement cold start, then RL (1 PPO epoch, 32 prompts x 8 episodes,
+    full_rl|full_rl_lm|full_rl_pt|full_rl_clip|full_rl_wide)  # full mode: the agreement cold start, then RL (1 PPO epoch, 32 prompts x 8 episodes,
               # 100 rollouts: the recipe's 150 x 64 x 3 epochs is ~2 h a seed on 2 cores), ratio 5.  full_rl_lm: the
               # same with an LM that reads the query and lambda (router.condition_lm=true), so that the turn
               # decisions (a second call, escalate or select) can depend on them, not only the model names
@@ -58,13 +59,15 @@ for section in "$@"; do
       [ "$section" = full_rl ] && lm=false
       [ "$section" = full_rl_pt ] && per_task=true
       [ "$section" = full_rl_clip ] && per_task=true && view=clip
+      wide=(); [ "$section" = full_rl_wide ] && per_task=true && wide=(reward.lam_sampling.high=100
+        "lam_grid=[0,0.01,0.03,0.1,0.2,0.3,0.5,1,2,3,5,10,30,100]")
       for s in $SEEDS; do
         dir=$OUT/r5/train/${section}_s$s
         [ -f "$dir/result.json" ] && continue
         timed "$dir.log" "$PY" -m xrouter.train experiment=zeroeval_reasoning env=full env.tool_result_view=$view \
           cold_start.weighting=teacher teacher=agreement cold_start.steps=300 cold_start.batch_size=64 \
           algo.ppo_epochs=1 data.prompts_per_step=32 trainer.max_steps=100 trainer.val_check_interval=25 \
-          router.condition_lm=$lm teacher.per_task=$per_task seed=$s "output_dir=$dir"
+          router.condition_lm=$lm teacher.per_task=$per_task "${wide[@]}" seed=$s "output_dir=$dir"
       done ;;
     figures)
       for r in $RATIOS; do
