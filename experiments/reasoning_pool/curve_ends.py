@@ -10,22 +10,18 @@ from __future__ import annotations
 
 import argparse
 import glob
-import json
 from pathlib import Path
 
+from analysis.runs import find_run_dirs, read_summary
 from xrouter.metrics import aiq
 
 
 def curve(pattern: str) -> list[tuple[float, float]]:
-    """(cost per query, accuracy) of every ``summary.json`` under the directories ``pattern`` matches."""
-    files = sorted({f for d in glob.glob(pattern) for f in glob.glob(f"{d}/**/summary.json", recursive=True)})
-    if not files:
+    """(cost per query, accuracy) of every run directory (a ``summary.json``) under what ``pattern`` matches."""
+    runs = find_run_dirs(pattern)
+    if not runs:
         raise SystemExit(f"no summary.json under {pattern!r}: give run directories written by xrouter.evaluate/train")
-    points = []
-    for path in files:
-        summary = json.loads(Path(path).read_text())
-        points.append((float(summary["cost_per_query"]), float(summary["accuracy"])))
-    return points
+    return [(float(s["cost_per_query"]), float(s["accuracy"])) for s in map(read_summary, runs)]
 
 
 def main() -> None:
@@ -48,10 +44,10 @@ def main() -> None:
     print("| run | AIQ | + reference's cheap end | + its dear end | + both |\n|---|---:|---:|---:|---:|")
     for pattern in args.runs:
         for run in sorted(d for d in glob.glob(pattern) if Path(d).is_dir()):
-            if not glob.glob(f"{run}/eval_test_curve/*/summary.json"):
+            if not find_run_dirs(f"{run}/eval_test_curve"):
                 print(f"| {run} | (no test curve yet) | | | |")
                 continue
-            points = curve(f"{run}/eval_test_curve/*")
+            points = curve(f"{run}/eval_test_curve")
             figures = [aiq(p, cost_range) for p in (points, points + cheap, points + dear, points + cheap + dear)]
             print(f"| {run} | " + " | ".join(f"{x:.4f}" for x in figures) + " |")
 
