@@ -158,9 +158,9 @@ class Agreement(LearnedPolicy):
         """The candidate of highest mean ``reward(score, cost_usd)`` (arrays) on the fit split, or on its prompts of
         ``benchmark`` (a sub-benchmark absent from the fit split: all of it)."""
         state = self.states[0]
-        rows = state["benchmarks"] == benchmark if benchmark is not None else np.ones(len(state["benchmarks"]), bool)
-        if not rows.any():
-            rows[:] = True
+        rows = state["benchmarks"] == benchmark
+        if benchmark is None or not rows.any():
+            rows = slice(None)
         values = [float(np.mean(reward(score[rows], cost[rows]))) for score, cost in state["outcomes"]]
         return state["candidates"][int(np.argmax(values))]
 
