@@ -32,6 +32,7 @@ PROMPTS_PER_RANK = 2
 GROUP = 4
 WORLD = 2
 LR = 0.01
+ADAM_EPS = 1e-8  # torch.optim.AdamW's default, which the RL module uses
 # grad_clip off: clipping (like Adam's first step) is blind to a gradient's scale, and the test
 # compares gradients too
 # the text-only router (scripted turns); plain DAPO: no reference model
@@ -166,22 +167,28 @@ def test_ddp_gradient_equals_single_process_gradient_on_the_combined_data(runs, 
     assert max(float(g.abs().max()) for g in runs["single_grads"].values()) > 1e-4  # a real gradient
 
 
+def _adam_first_step(gradient: torch.Tensor) -> torch.Tensor:
+    """AdamW's first update per unit of lr: m / (sqrt(v) + eps) with bias-corrected m = g, v = g^2."""
+    return gradient / (gradient.abs() + ADAM_EPS)
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_ddp_step_equals_single_process_step_on_the_combined_data(runs, mode):
-    """Parameters after the step.  Adam's first step is lr * g / (|g| + eps): where g is round-off
-    (near eps 1e-8) a different summation order can move an element by a sizeable part of lr (6.6% was seen);
-    every element with a real gradient agrees to 1e-6."""
+    """Parameters after the step.  Adam's first step is lr * g / (|g| + eps): where |g| is within a few hundred eps,
+    the round-off the gradient test allows (a different summation order) moves that element by a visible part of lr
+    (6.6% was seen).  So each element may part from the single process's only by what the ranks' recorded gradients
+    imply through that formula, plus 1e-6; a rank stepping on other data would part by up to 2 lr where its gradient
+    is large."""
     rank0, single, initial = runs[mode]["ranks"][0], runs["single"], runs["initial"]
     off, total = 0, 0
     for name, value in rank0.items():
         diff = (value - single[name]).abs()
-        parted = diff > 1e-6
-        assert float(diff.max()) <= LR, name  # Adam's first step moves no element by more than lr
-        # only where the gradient is at round-off scale (the gradient test's atol is 1e-5 of the largest term): a
-        # rank stepping on other data would part where the gradient is large, by up to 2 lr
-        gradient = runs["single_grads"][name].abs()
-        assert not parted.any() or float(gradient[parted].max()) <= 1e-3 * float(gradient.max()), name
-        off, total = off + int(parted.sum()), total + diff.numel()
+        reference = _adam_first_step(runs["single_grads"][name])
+        # under ZeRO-1 each rank steps its own shard with its own copy of the reduced gradient: the larger bound
+        implied = torch.stack([(_adam_first_step(g[name]) - reference).abs() for g in runs[mode]["grads"]]).amax(0)
+        excess = diff - LR * implied
+        assert float(excess.max()) <= 1e-6, (name, float(excess.max()))
+        off, total = off + int((diff > 1e-6).sum()), total + diff.numel()
     assert off <= 0.005 * total, f"{off} of {total} elements differ by more than 1e-6"
     moved = max(float((single[n] - initial[n]).abs().max()) for n in single)
     assert moved > 0.5 * LR  # the step itself is far above those tolerances
