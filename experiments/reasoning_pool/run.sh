@@ -12,6 +12,10 @@
 #   full_rl_clip full_rl_pt with the clip view (env.tool_result_view=clip: each answer's first and last 32
 #              characters) in place of the answer view, to measure which view the tiny router reads best
 #   full_rl_wide full_rl_pt with lambda drawn up to 100 (and 100 on the test grid), to reach the curve's cheap end
+#   full_rl_cap full_rl_pt with the reward's cap at K (reward.cap=1.0): a call's reward falls to 0 as its cost
+#              grows, so that at large lambda o1-mini no longer keeps 0.2 of its success and cheap models win
+#   dev        each trained run's router over its lam_grid on its own seed's dev slice, beside best_fixed_per_task
+#              and kNN fitted on train and swept on that slice (RUNS: the run directories; default every r5 run)
 #   figures    AIQ rankings and Pareto figures per ratio (analysis.make_figures), baselines + routers
 # Learned baselines fit on the train split; every knob is swept as a curve (sweep=default), nothing tuned on test.
 set -euo pipefail
@@ -51,7 +55,7 @@ for section in "$@"; do
         [ -f "$dir/result.json" ] && continue
         timed "$dir.log" "$PY" -m xrouter.train experiment=zeroeval_reasoning seed=$s "output_dir=$dir"
       done ;;
-    full_rl|full_rl_lm|full_rl_pt|full_rl_clip|full_rl_wide)  # full mode: the agreement cold start, then RL (1 PPO epoch, 32 prompts x 8 episodes,
+    full_rl|full_rl_lm|full_rl_pt|full_rl_clip|full_rl_wide|full_rl_cap)  # full mode: the agreement cold start, then RL (1 PPO epoch, 32 prompts x 8 episodes,
               # 100 rollouts: the recipe's 150 x 64 x 3 epochs is ~2 h a seed on 2 cores), ratio 5.  full_rl_lm: the
               # same with an LM that reads the query and lambda (router.condition_lm=true), so that the turn
               # decisions (a second call, escalate or select) can depend on them, not only the model names
@@ -61,6 +65,7 @@ for section in "$@"; do
       [ "$section" = full_rl_clip ] && per_task=true && view=clip
       wide=(); [ "$section" = full_rl_wide ] && per_task=true && wide=(reward.lam_sampling.high=100
         "lam_grid=[0,0.01,0.03,0.1,0.2,0.3,0.5,1,2,3,5,10,30,100]")
+      [ "$section" = full_rl_cap ] && per_task=true && wide=(reward.cap=1.0)
       for s in $SEEDS; do
         dir=$OUT/r5/train/${section}_s$s
         [ -f "$dir/result.json" ] && continue
@@ -68,6 +73,21 @@ for section in "$@"; do
           cold_start.weighting=teacher teacher=agreement cold_start.steps=300 cold_start.batch_size=64 \
           algo.ppo_epochs=1 data.prompts_per_step=32 trainer.max_steps=100 trainer.val_check_interval=25 \
           router.condition_lm=$lm teacher.per_task=$per_task "${wide[@]}" seed=$s "output_dir=$dir"
+      done ;;
+    dev)
+      for run in ${RUNS:-"$OUT"/r5/train/*_s?}; do
+        [ -f "$run/result.json" ] || continue
+        s=${run##*_s}
+        common=(pool=zeroeval_reasoning benchmark=zeroeval_math split=dev seed=$s progress=false
+                pool.hidden_reasoning.ratio=5)
+        for p in best_fixed_per_task knn; do
+          [ -f "$OUT/r5/dev_s$s/$p/sweep.json" ] || timed "$OUT/r5/dev_s$s/$p.log" "$PY" -m xrouter.evaluate \
+            policy=$p sweep=default "${common[@]}" "output_dir=$OUT/r5/dev_s$s/$p"
+        done
+        [ -f "$run/eval_dev_curve/sweep.json" ] && continue
+        grid=$("$PY" -c "import yaml,sys; print(yaml.safe_load(open(sys.argv[1]))['lam_grid'])" "$run/config.yaml" | tr -d ' ')
+        timed "$run/eval_dev_curve.log" "$PY" -m xrouter.evaluate policy=router "policy.path=$run/router" \
+          "${common[@]}" "policy.lam_grid=$grid" "output_dir=$run/eval_dev_curve"
       done ;;
     figures)
       for r in $RATIOS; do
