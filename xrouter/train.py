@@ -27,6 +27,7 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     from xrouter.build import build_run
     from xrouter.evaluation.spend import SpendMeter
     from xrouter.training import (
+        compute_environment,
         deliver,
         describe,
         evaluate_on_test,
@@ -57,17 +58,11 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
         run.loop.close()
         return {"output_dir": str(output_dir), "global_step": trainer.global_step, "rank": trainer.global_rank}
     result = deliver(cfg, run, step0, checkpoints, trainer.global_step, device, output_dir, meter)
-    result["threads"] = torch_threads()
+    result.update(compute_environment())
     if cfg.get("evaluate_test", True):
         result.update(evaluate_on_test(cfg, run, output_dir))
     run.loop.close()
     return finish(result, cfg, output_dir)
-
-
-def torch_threads() -> int:
-    import torch
-
-    return torch.get_num_threads()
 
 
 def check_train_config(cfg: DictConfig) -> None:

@@ -24,6 +24,8 @@ def first_run(tmp_path_factory):
 def test_smoke_run_writes_router_checkpoints_metrics_and_episodes(first_run):
     out, result = first_run
     assert result["global_step"] == 2
+    written = json.loads((out / "result.json").read_text())  # what decides float rounding, for comparing two runs
+    assert written["threads"] >= 1 and {"processor", "torch", "cpu_capability"} <= set(written["machine"])
     assert (out / "checkpoints" / "last.ckpt").exists() and (out / "router" / "config.json").exists()
     metrics = pd.read_csv(out / "metrics.csv")
     assert {"train/reward_mean", "train/zero_std_frac", "perf/rollout_s", "val/accuracy"} <= set(metrics.columns)
