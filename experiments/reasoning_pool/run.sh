@@ -14,8 +14,9 @@
 #   full_rl_wide full_rl_pt with lambda drawn up to 100 (and 100 on the test grid), to reach the curve's cheap end
 #   full_rl_cap full_rl_pt with the reward's cap at K (reward.cap=1.0): a call's reward falls to 0 as its cost
 #              grows, so that at large lambda o1-mini no longer keeps 0.2 of its success and cheap models win
-#   dev        each trained run's router over its lam_grid on its own seed's dev slice, beside best_fixed_per_task
-#              and kNN fitted on train and swept on that slice (RUNS: the run directories; default every r5 run)
+#   dev        each trained run's router over its lam_grid on its own seed's dev slice, to compare training settings
+#              on dev (RUNS: the run directories; default every r5 run).  Baselines are fitted on the whole train
+#              split, dev included, so xrouter.evaluate refuses to score them there.
 #   figures    AIQ rankings and Pareto figures per ratio (analysis.make_figures), baselines + routers
 # Learned baselines fit on the train split; every knob is swept as a curve (sweep=default), nothing tuned on test.
 set -euo pipefail
@@ -80,10 +81,6 @@ for section in "$@"; do
         s=${run##*_s}
         common=(pool=zeroeval_reasoning benchmark=zeroeval_math split=dev seed=$s progress=false
                 pool.hidden_reasoning.ratio=5)
-        for p in best_fixed_per_task knn; do
-          [ -f "$OUT/r5/dev_s$s/$p/sweep.json" ] || timed "$OUT/r5/dev_s$s/$p.log" "$PY" -m xrouter.evaluate \
-            policy=$p sweep=default "${common[@]}" "output_dir=$OUT/r5/dev_s$s/$p"
-        done
         [ -f "$run/eval_dev_curve/sweep.json" ] && continue
         grid=$("$PY" -c "import yaml,sys; print(yaml.safe_load(open(sys.argv[1]))['lam_grid'])" "$run/config.yaml" | tr -d ' ')
         timed "$run/eval_dev_curve.log" "$PY" -m xrouter.evaluate policy=router "policy.path=$run/router" \
