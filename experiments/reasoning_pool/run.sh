@@ -14,11 +14,10 @@
 #   full_rl_wide full_rl_pt with lambda drawn up to 100 (and 100 on the test grid), to reach the curve's cheap end
 #   full_rl_cap full_rl_pt with the reward's cap at K (reward.cap=1.0): a call's reward falls to 0 as its cost
 #              grows, so that at large lambda o1-mini no longer keeps 0.2 of its success and cheap models win
-#   dev        each trained run's router over its lam_grid on its own seed's dev slice, to compare training settings
-#              on dev (RUNS: the run directories; default every r5 run).  Baselines are fitted on the whole train
-#              split, dev included, so xrouter.evaluate refuses to score them there.
 #   figures    AIQ rankings and Pareto figures per ratio (analysis.make_figures), baselines + routers
 # Learned baselines fit on the train split; every knob is swept as a curve (sweep=default), nothing tuned on test.
+# Each training run also writes its delivered router's curve on its own dev slice (<run>/eval_dev_curve/sweep.json,
+# the calibration), which is what compares training settings.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PY:-.venv/bin/python}
@@ -74,17 +73,6 @@ for section in "$@"; do
           cold_start.weighting=teacher teacher=agreement cold_start.steps=300 cold_start.batch_size=64 \
           algo.ppo_epochs=1 data.prompts_per_step=32 trainer.max_steps=100 trainer.val_check_interval=25 \
           router.condition_lm=$lm teacher.per_task=$per_task "${wide[@]}" seed=$s "output_dir=$dir"
-      done ;;
-    dev)
-      for run in ${RUNS:-"$OUT"/r5/train/*_s?}; do
-        [ -f "$run/result.json" ] || continue
-        s=${run##*_s}
-        common=(pool=zeroeval_reasoning benchmark=zeroeval_math split=dev seed=$s progress=false
-                pool.hidden_reasoning.ratio=5)
-        [ -f "$run/eval_dev_curve/sweep.json" ] && continue
-        grid=$("$PY" -c "import yaml,sys; print(yaml.safe_load(open(sys.argv[1]))['lam_grid'])" "$run/config.yaml" | tr -d ' ')
-        timed "$run/eval_dev_curve.log" "$PY" -m xrouter.evaluate policy=router "policy.path=$run/router" \
-          "${common[@]}" "policy.lam_grid=$grid" "output_dir=$run/eval_dev_curve"
       done ;;
     figures)
       for r in $RATIOS; do
