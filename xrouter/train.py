@@ -26,8 +26,8 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     Each step is a function of ``xrouter/training.py``."""
     from xrouter.build import build_run
     from xrouter.evaluation.spend import SpendMeter
+    from xrouter.machine import run_environment
     from xrouter.training import (
-        compute_environment,
         deliver,
         describe,
         evaluate_on_test,
@@ -58,7 +58,7 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
         run.loop.close()
         return {"output_dir": str(output_dir), "global_step": trainer.global_step, "rank": trainer.global_rank}
     result = deliver(cfg, run, step0, checkpoints, trainer.global_step, device, output_dir, meter)
-    result.update(compute_environment())
+    result.update(run_environment())
     if cfg.get("evaluate_test", True):
         result.update(evaluate_on_test(cfg, run, output_dir))
     run.loop.close()

@@ -30,36 +30,6 @@ def prepare_run(cfg: DictConfig) -> Path:
     return output_dir
 
 
-def compute_environment() -> dict[str, Any]:
-    """What besides the command and seed decides a CPU run's float rounding, for ``result.json``: the thread count,
-    torch's version and the SIMD kernels it dispatches to, and the processor.  Two runs of one command agree to the
-    bit only where these agree: another processor can round a query vector differently by ~1e-7, enough to move
-    a sampled choice."""
-    import platform
-
-    import torch
-
-    processor = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():  # the first core's name, family and model: a name alone can hide the generation
-        fields: dict[str, str] = {}
-        for line in cpuinfo.read_text().split("\n\n", 1)[0].splitlines():
-            key, _, value = line.partition(":")
-            fields[key.strip()] = value.strip()
-        if "model name" in fields:
-            processor = (
-                f"{fields['model name']} (family {fields.get('cpu family', '?')}, model {fields.get('model', '?')})"
-            )
-    return {
-        "threads": torch.get_num_threads(),
-        "machine": {
-            "processor": processor,
-            "torch": torch.__version__,
-            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        },
-    }
-
-
 def run_device(cfg: DictConfig) -> str:
     """``cuda:<local rank>`` on a GPU trainer (one per DDP rank), else ``cpu``."""
     import torch
