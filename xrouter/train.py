@@ -68,7 +68,7 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
 def check_train_config(cfg: DictConfig) -> None:
     """Fail before any work, with one line naming the key and its allowed values."""
     from xrouter.build import lm_reads_condition
-    from xrouter.config import ConfigValueError, require
+    from xrouter.config import require
     from xrouter.env.tool_calls import TOOL_RESULT_VIEWS
     from xrouter.reward.lam_sampling import LamSampling
     from xrouter.rl.algo_config import AlgoConfig
@@ -101,9 +101,9 @@ def check_train_config(cfg: DictConfig) -> None:
             require(cfg, f"reward.{knob}", float, lambda v: v >= 0, "a number >= 0")
     if "condition_lm" in cfg.router:
         lm_reads_condition(cfg.router.condition_lm, cfg.env.mode)
-    view = cfg.env.get("tool_result_view", "clip")
-    if view not in ("auto", *TOOL_RESULT_VIEWS):
-        raise ConfigValueError(f"env.tool_result_view={view!r}: must be auto, {', '.join(TOOL_RESULT_VIEWS)}")
+    if "tool_result_view" in cfg.env:  # absent: clip (RouterSettings)
+        views = ("auto", *TOOL_RESULT_VIEWS)
+        require(cfg, "env.tool_result_view", str, lambda v: v in views, ", ".join(views))
     if cfg.get("recipe_name") == "rl_only" and cfg.router.kind != "tiny_encoder":
         raise ValueError(
             "recipe=rl_only (the default) learns the routing in router=tiny_encoder's routing head, "
