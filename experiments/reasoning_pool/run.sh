@@ -63,16 +63,16 @@ for section in "$@"; do
       [ "$section" = full_rl ] && lm=false
       [ "$section" = full_rl_pt ] && per_task=true
       [ "$section" = full_rl_clip ] && per_task=true && view=clip
-      wide=(); [ "$section" = full_rl_wide ] && per_task=true && wide=(reward.lam_sampling.high=100
+      overrides=(); [ "$section" = full_rl_wide ] && per_task=true && overrides=(reward.lam_sampling.high=100
         "lam_grid=[0,0.01,0.03,0.1,0.2,0.3,0.5,1,2,3,5,10,30,100]")
-      [ "$section" = full_rl_cap ] && per_task=true && wide=(reward.cap=1.0)
+      [ "$section" = full_rl_cap ] && per_task=true && overrides=(reward.cap=1.0)
       for s in $SEEDS; do
         dir=$OUT/r5/train/${section}_s$s
         [ -f "$dir/result.json" ] && continue
         timed "$dir.log" "$PY" -m xrouter.train experiment=zeroeval_reasoning env=full env.tool_result_view=$view \
           cold_start.weighting=teacher teacher=agreement cold_start.steps=300 cold_start.batch_size=64 \
           algo.ppo_epochs=1 data.prompts_per_step=32 trainer.max_steps=100 trainer.val_check_interval=25 \
-          router.condition_lm=$lm teacher.per_task=$per_task "${wide[@]}" seed=$s "output_dir=$dir"
+          router.condition_lm=$lm teacher.per_task=$per_task "${overrides[@]}" seed=$s "output_dir=$dir"
       done ;;
     figures)
       for r in $RATIOS; do
